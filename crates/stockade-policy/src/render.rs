@@ -1,0 +1,184 @@
+//! [`Policy`] → annotated TOML, for `stockade explain` and for saving an effective policy.
+//!
+//! The output spells out every key, so it reads back to an equal policy whatever the
+//! profile: `env.unset` removes the profile's variables that the policy no longer sets.
+
+use std::path::Path;
+
+use crate::model::{toml_key, toml_string, Policy};
+use crate::units::{format_duration, format_size};
+
+impl Policy {
+    /// The full effective policy as a TOML document, with a short comment on each key.
+    /// [`Policy::from_toml`] reads it back to an equal policy.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let mut line = |text: String| {
+            out.push_str(&text);
+            out.push('\n');
+        };
+        let kv = |key: &str, value: String, comment: &str| {
+            let text = format!("{key} = {value}");
+            format!("{text:<40} # {comment}")
+        };
+        let path = |p: &Path| toml_string(&p.to_string_lossy());
+
+        line("# Effective stockade policy. Every key is spelled out; see docs/policy.md.".into());
+        line(kv(
+            "version",
+            self.version.to_string(),
+            "policy file format version",
+        ));
+        line(kv(
+            "extends",
+            toml_string(&self.extends),
+            "built-in profile the values below start from",
+        ));
+
+        line(String::new());
+        line("[python]".into());
+        match &self.python.interpreter {
+            Some(p) => line(kv(
+                "interpreter",
+                path(p),
+                "Python interpreter (absolute path)",
+            )),
+            None => line(format!(
+                "# {}",
+                kv(
+                    "interpreter",
+                    "\"/usr/bin/python3\"".into(),
+                    "unset: the default python3"
+                )
+            )),
+        }
+        match &self.python.venv {
+            Some(p) => line(kv("venv", path(p), "virtual environment (absolute path)")),
+            None => line(format!(
+                "# {}",
+                kv(
+                    "venv",
+                    "\"/opt/venv\"".into(),
+                    "unset: no virtual environment"
+                )
+            )),
+        }
+
+        let l = &self.limits;
+        line(String::new());
+        line("[limits]".into());
+        let d = |v| toml_string(&format_duration(v));
+        let s = |v| toml_string(&format_size(v));
+        line(kv(
+            "wall-time",
+            d(l.wall_time),
+            "wall-clock time before the jail is killed",
+        ));
+        line(kv("cpu-time", d(l.cpu_time), "CPU time (user + system)"));
+        line(kv(
+            "memory",
+            s(l.memory),
+            "memory for the whole jail (1024-based)",
+        ));
+        line(kv(
+            "processes",
+            l.processes.to_string(),
+            "processes + threads",
+        ));
+        line(kv(
+            "file-size",
+            s(l.file_size),
+            "largest file that may be written",
+        ));
+        line(kv("scratch", s(l.scratch), "size of the writable /tmp"));
+        line(kv(
+            "open-files",
+            l.open_files.to_string(),
+            "open file descriptors per process",
+        ));
+        line(kv(
+            "output",
+            s(l.output),
+            "captured output per stream (stdout, stderr)",
+        ));
+
+        line(String::new());
+        line("[env]".into());
+        let set = self
+            .env
+            .set
+            .iter()
+            .map(|(k, v)| format!("{} = {}", toml_key(k), toml_string(v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        line(kv(
+            "set",
+            format!("{{ {set} }}").replace("{  }", "{}"),
+            "variables set in the jail",
+        ));
+        let list = |names: &mut dyn Iterator<Item = &String>| {
+            let items: Vec<String> = names.map(|n| toml_string(n)).collect();
+            format!("[{}]", items.join(", "))
+        };
+        line(kv(
+            "pass",
+            list(&mut self.env.pass.iter()),
+            "copied from the caller's environment if present",
+        ));
+        // Only needed to read back exactly: the profile's variables this policy dropped.
+        let profile = Policy::profile(&self.extends).unwrap_or_else(Policy::strict);
+        let mut unset = profile
+            .env
+            .set
+            .keys()
+            .filter(|k| !self.env.set.contains_key(*k) && !self.env.pass.contains(k));
+        let unset = list(&mut unset);
+        if unset != "[]" {
+            line(kv("unset", unset, "profile variables removed"));
+        }
+
+        line(String::new());
+        line("[network]".into());
+        line(kv(
+            "mode",
+            toml_string(self.network.mode.as_str()),
+            "\"none\": loopback only",
+        ));
+
+        line(String::new());
+        line("[filesystem]".into());
+        // The file's list is appended to the profile's; only print what the profile lacks.
+        let extra = self
+            .filesystem
+            .read_only
+            .strip_prefix(profile.filesystem.read_only.as_slice())
+            .unwrap_or(&self.filesystem.read_only);
+        if extra.is_empty() {
+            line(kv("read-only", "[]".into(), "extra read-only bind mounts"));
+        } else {
+            line(kv("read-only", "[".into(), "extra read-only bind mounts"));
+            for b in extra {
+                line(format!(
+                    "    {{ host = {}, jail = {} }},",
+                    path(&b.host),
+                    path(&b.jail)
+                ));
+            }
+            line("]".into());
+        }
+
+        line(String::new());
+        line("[isolation]".into());
+        line(kv(
+            "allow-degraded",
+            self.isolation.allow_degraded.to_string(),
+            "run even if a protection layer cannot be applied",
+        ));
+        line(kv(
+            "hostname",
+            toml_string(&self.isolation.hostname),
+            "the jail's hostname",
+        ));
+        out
+    }
+}
