@@ -1,1 +1,29 @@
-//! placeholder
+//! The jail: compile a policy into a [`Plan`], build the sandbox from it, run CPython inside,
+//! supervise it, and report a [`RunResult`].
+//!
+//! Entry point: [`run`]. The caller must be single-threaded (the jail is entered with `clone`).
+//! Multi-threaded front ends start the `stockade` binary instead.
+
+mod child;
+pub mod error;
+pub mod host;
+pub mod interpreter;
+mod landlock_rules;
+mod mounts;
+pub mod outcome;
+pub mod plan;
+pub mod seccomp;
+mod supervise;
+
+pub use error::{SetupError, Step};
+pub use host::HostSupport;
+pub use outcome::{RunResult, Status};
+pub use plan::{Plan, Program, Request, StdinMode};
+pub use supervise::isolation_report;
+
+/// Compile and run a request on this host.
+pub fn run(request: &Request) -> Result<RunResult, SetupError> {
+    let host = HostSupport::probe();
+    let plan = plan::compile(request, &host)?;
+    supervise::run(&plan, &host)
+}

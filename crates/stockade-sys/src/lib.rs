@@ -1,1 +1,334 @@
-//! placeholder
+//! The only home of raw syscalls in stockade.
+//!
+//! Everything here is a thin, documented wrapper around one system call that `nix` does not
+//! cover (or covers without the flag stockade needs). Each `unsafe` block holds exactly one call
+//! and says why the call is sound. Higher crates build the sandbox out of these pieces and never
+//! touch `libc::syscall` themselves.
+#![allow(unsafe_code, reason = "FFI crate: wraps raw syscalls for the rest of stockade")]
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// What [`clone_into_namespaces`] returned, seen from one side of the fork.
+#[derive(Debug)]
+pub enum Cloned {
+    /// We are the new process.
+    Child,
+    /// We are the caller; `pid` is the child's pid in our namespace, `pidfd` refers to it.
+    Parent { pid: libc::pid_t, pidfd: OwnedFd },
+}
+
+fn check(rc: libc::c_long) -> io::Result<libc::c_long> {
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `clone(2)` with fork semantics (no new stack, `SIGCHLD` on exit) plus `namespace_flags`,
+/// returning a pidfd for the child (`CLONE_PIDFD`).
+///
+/// Refused unless the caller is single-threaded: the child is a copy of the calling thread only,
+/// so locks held by other threads (the allocator's included) would stay locked in the child.
+pub fn clone_into_namespaces(namespace_flags: libc::c_int) -> io::Result<Cloned> {
+    require_single_thread()?;
+    let mut pidfd: libc::c_int = -1;
+    let flags = (namespace_flags | libc::CLONE_PIDFD) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: with a null stack pointer clone(2) behaves like fork(2): the child continues on a
+    // copy of this stack. `pidfd` is a live, writable c_int for the whole call (CLONE_PIDFD stores
+    // the new fd through the parent_tid argument). We checked above that there is one thread.
+    let rc = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    })?;
+    if rc == 0 {
+        return Ok(Cloned::Child);
+    }
+    // SAFETY: CLONE_PIDFD succeeded, so the kernel stored a new fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Cloned::Parent { pid: rc as libc::pid_t, pidfd })
+}
+
+/// Whether the calling process has exactly one thread (fork and clone are only sound then).
+pub fn is_single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count() == 1).unwrap_or(false)
+}
+
+fn require_single_thread() -> io::Result<()> {
+    if is_single_threaded() {
+        Ok(())
+    } else {
+        Err(io::Error::other("refusing to fork a multi-threaded process"))
+    }
+}
+
+/// `fork(2)`, refused unless the caller is single-threaded.
+pub fn fork() -> io::Result<Option<libc::pid_t>> {
+    require_single_thread()?;
+    // SAFETY: checked just above that there is a single thread, so the child inherits no lock
+    // held by another thread.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid)),
+    }
+}
+
+/// `pidfd_send_signal(2)`: signal the process behind `pidfd`, immune to pid reuse.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: the fd is borrowed, so it stays open for the call; a null siginfo is allowed and
+    // means "as if sent by kill(2)"; flags must be 0.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    })
+    .map(drop)
+}
+
+/// Resource usage and wait status returned by [`wait4`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reaped {
+    /// Raw wait status (decode with the `libc::W*` helpers).
+    pub status: libc::c_int,
+    /// User CPU time of the child and all descendants it waited for, in microseconds.
+    pub user_us: u64,
+    /// System CPU time, same scope, in microseconds.
+    pub sys_us: u64,
+    /// Largest resident set size seen in that tree, in KiB.
+    pub max_rss_kib: u64,
+}
+
+/// `wait4(2)` on one child, blocking, retrying on `EINTR`.
+pub fn wait4(pid: libc::pid_t) -> io::Result<Reaped> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data, all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both out-pointers are live locals for the duration of the call.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == -1 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        break;
+    }
+    let micros = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Ok(Reaped {
+        status,
+        user_us: micros(usage.ru_utime),
+        sys_us: micros(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss.max(0) as u64,
+    })
+}
+
+/// `close_range(2)`: close every fd from `first` upwards.
+pub fn close_fds_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: closing fds we do not use is the point; the caller has moved every fd it keeps
+    // below `first`. No Rust object owns the closed fds after this (the jail child owns none).
+    check(unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) })
+        .map(drop)
+}
+
+/// `dup3(2)` onto a chosen fd number, without `O_CLOEXEC`.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    if fd.as_raw_fd() == target {
+        // dup3 refuses equal fds; just make sure the flag is clear.
+        return set_cloexec(target, false);
+    }
+    // SAFETY: `fd` is open (borrowed); `target` is a number the caller reserves for this fd.
+    check(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) } as libc::c_long).map(drop)
+}
+
+/// Set or clear `FD_CLOEXEC` on a raw fd number.
+pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: F_SETFD on any fd number is harmless; a bad fd yields EBADF.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) } as libc::c_long)
+        .map(drop)
+}
+
+/// The highest capability number this kernel knows (`/proc/sys/kernel/cap_last_cap`).
+fn cap_last_cap() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(63)
+}
+
+/// Drop every capability for good: the bounding set, the ambient set, then the
+/// effective/permitted/inheritable sets, and lock the securebits so a uid-0 exec can never
+/// regain any.
+///
+/// Needed even after `setresuid` away from root: inside a user namespace whose root is not
+/// mapped, the kernel's "leaving uid 0 clears capabilities" rule does not fire.
+pub fn drop_all_capabilities() -> io::Result<()> {
+    let last = cap_last_cap();
+    for cap in 0..=last {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number; no pointers are involved.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        if rc == -1 {
+            let err = io::Error::last_os_error();
+            // EINVAL: the kernel does not know this capability; nothing to drop.
+            if err.raw_os_error() != Some(libc::EINVAL) {
+                return Err(err);
+            }
+        }
+    }
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
+    check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) } as libc::c_long)?;
+    // SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | its lock |
+    // SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | its lock.
+    const SECUREBITS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
+    // SAFETY: PR_SET_SECUREBITS takes an integer; it needs CAP_SETPCAP, which we still hold.
+    check(unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) } as libc::c_long)?;
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    // SAFETY: version 3 expects a header and an array of two data structs; both are live
+    // #[repr(C)] locals matching the kernel's layout.
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })?;
+    Ok(())
+}
+
+/// Whether the calling process still holds any effective capability (for self-checks).
+pub fn has_any_capability() -> io::Result<bool> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    Ok(status
+        .lines()
+        .filter(|l| l.starts_with("CapEff:") || l.starts_with("CapPrm:") || l.starts_with("CapBnd:"))
+        .any(|l| l.split_whitespace().nth(1).is_some_and(|v| u64::from_str_radix(v, 16).unwrap_or(1) != 0)))
+}
+
+/// Create a pipe whose both ends are `O_CLOEXEC`.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+/// Write all of `buf` to a raw fd (used by the jail child, which holds fds by number).
+pub fn write_all_raw(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is a live slice; the kernel reads at most `buf.len()` bytes from it.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n == -1 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// Immediately end the process without running destructors or atexit handlers (`_exit(2)`).
+/// Used in forked children, where unwinding into the parent's stack frames would be wrong.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Bring the loopback interface up in the current network namespace (`SIOCSIFFLAGS`).
+pub fn loopback_up() -> io::Result<()> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    // SAFETY: ifreq is plain old data; all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads an ifreq through the pointer, which is a live local.
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req as *mut libc::ifreq) } as libc::c_long)
+        .map(drop)
+}
+
+/// The Landlock ABI version this kernel offers, or `None` if Landlock is off or absent.
+#[must_use]
+pub fn landlock_abi() -> Option<i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attr, zero size and the VERSION flag, the syscall only returns a number.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (rc > 0).then_some(rc as i32)
+}
+
+/// Whether this kernel supports seccomp filters (`PR_GET_SECCOMP` answers and the status file
+/// has the field).
+#[must_use]
+pub fn seccomp_supported() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    rc >= 0
+        && std::fs::read_to_string("/proc/self/status").map(|s| s.contains("Seccomp_filters:")).unwrap_or(false)
+}
+
+/// `waitpid(-1, …, 0)`: reap any child; returns its pid and raw wait status.
+pub fn wait_any() -> io::Result<(libc::pid_t, libc::c_int)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a live local the kernel writes the wait status into.
+    let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+    if pid == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok((pid, status))
+    }
+}
+
+/// `dup3(2)` from a raw fd number onto another (used by the jail child, which holds inherited
+/// fds by number only).
+pub fn dup_raw_onto(fd: RawFd, target: RawFd) -> io::Result<()> {
+    if fd == target {
+        return set_cloexec(target, false);
+    }
+    // SAFETY: dup3 on fd numbers touches no Rust-owned object: the jail child owns its fds by
+    // number, and an invalid `fd` only yields EBADF.
+    check(unsafe { libc::dup3(fd, target, 0) } as libc::c_long).map(drop)
+}
+
+/// Open `path` as an `O_PATH` handle. Unless `follow_symlinks`, any symlink on the way is
+/// refused (`openat2` with `RESOLVE_NO_SYMLINKS`), so a path checked earlier cannot be swapped
+/// for a link to somewhere else.
+pub fn open_path(path: &std::path::Path, follow_symlinks: bool) -> io::Result<OwnedFd> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    let mut how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC);
+    if !follow_symlinks {
+        how = how.resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    }
+    let raw = openat2(libc::AT_FDCWD, path, how)?;
+    // SAFETY: openat2 just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}

@@ -1,0 +1,349 @@
+//! Policy → Plan: everything the jail will do, worked out before anything is done.
+//!
+//! Compiling is pure apart from reading the interpreter manifest (cached) and the script: the
+//! plan holds the exact argv, environment, mounts, rlimits, id mapping, Landlock paths and the
+//! compiled seccomp program, so the child side only executes it.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use stockade_policy::{Limits, Policy};
+
+use crate::error::SetupError;
+use crate::host::HostSupport;
+use crate::interpreter::{self, Manifest, RootEntry};
+use crate::seccomp;
+
+/// Inside the jail, code runs as this uid and gid.
+pub const JAIL_UID: u32 = 1000;
+/// Inside the jail, code runs with this gid.
+pub const JAIL_GID: u32 = 1000;
+/// Where scripts are placed (read-only).
+pub const SANDBOX_DIR: &str = "/sandbox";
+/// The writable scratch directory: cwd, `/tmp` and `$HOME`.
+pub const SCRATCH_DIR: &str = "/tmp";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum Program {
+    /// A script's source and the file name to show for it (no host directory).
+    Script {
+        /// File name inside the jail (`/sandbox/<name>`).
+        name: String,
+        /// Source bytes.
+        source: Vec<u8>,
+    },
+    /// `python -c CODE`.
+    Code(String),
+}
+
+/// Where the jail's stdin comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinMode {
+    /// Copy the caller's stdin into the jail through a pipe.
+    Forward,
+    /// An empty stdin.
+    Null,
+}
+
+/// A request to run one program under one policy.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The effective policy (file + profile + CLI overrides).
+    pub policy: Policy,
+    /// The program.
+    pub program: Program,
+    /// `sys.argv[1:]`.
+    pub args: Vec<String>,
+    /// Stream stdout/stderr to the caller's as they arrive (still captured and capped).
+    pub passthrough: bool,
+    /// Stdin handling.
+    pub stdin: StdinMode,
+}
+
+/// How the jail's uids and gids map to the host's.
+#[derive(Debug, Clone, Copy)]
+pub struct IdMapping {
+    /// Host uid that the jail's uid 1000 is.
+    pub host_uid: u32,
+    /// Host gid that the jail's gid 1000 is.
+    pub host_gid: u32,
+    /// Whether the supervisor is root (then setgroups stays allowed so the child can clear the
+    /// supplementary groups it inherited from root).
+    pub privileged: bool,
+}
+
+/// A file stockade writes into the jail's read-only root.
+#[derive(Debug, Clone)]
+pub struct GeneratedFile {
+    /// Path in the jail.
+    pub path: PathBuf,
+    /// Contents.
+    pub contents: Vec<u8>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// The jail's filesystem.
+#[derive(Debug, Clone)]
+pub struct RootPlan {
+    /// Interpreter files, libraries, venv: host path = jail path.
+    pub entries: Vec<RootEntry>,
+    /// Extra read-only binds from the policy (host, jail).
+    pub extra_binds: Vec<(PathBuf, PathBuf)>,
+    /// Files written into the root.
+    pub files: Vec<GeneratedFile>,
+    /// Scratch tmpfs size in bytes.
+    pub scratch_bytes: u64,
+    /// Scratch tmpfs inode limit.
+    pub scratch_inodes: u64,
+}
+
+/// Landlock rules matching the mount view.
+#[derive(Debug, Clone, Default)]
+pub struct LandlockPlan {
+    /// Read (and execute) only.
+    pub read_only: Vec<PathBuf>,
+    /// Full access beneath (the scratch).
+    pub read_write: Vec<PathBuf>,
+    /// Device files: read and write.
+    pub devices: Vec<PathBuf>,
+    /// Read-only pseudo filesystems (/proc).
+    pub pseudo: Vec<PathBuf>,
+}
+
+/// One rlimit.
+#[derive(Debug, Clone, Copy)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*`.
+    pub resource: u32,
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+    /// Name for reports.
+    pub name: &'static str,
+}
+
+/// Which layers the plan applies and which are missing (allowed only with allow-degraded).
+#[derive(Debug, Clone, Default)]
+pub struct Degradation {
+    /// Layer names that will not be applied, with why.
+    pub missing: Vec<(String, String)>,
+}
+
+/// Everything the jail will do.
+#[derive(Debug)]
+pub struct Plan {
+    /// Interpreter path (same in jail and host).
+    pub exec_path: CString,
+    /// argv.
+    pub argv: Vec<CString>,
+    /// Environment, `NAME=value`.
+    pub envp: Vec<CString>,
+    /// Filesystem.
+    pub root: RootPlan,
+    /// Hostname.
+    pub hostname: String,
+    /// rlimits for the jail's processes.
+    pub rlimits: Vec<Rlimit>,
+    /// Id mapping.
+    pub ids: IdMapping,
+    /// Landlock rules (None when degraded).
+    pub landlock: Option<LandlockPlan>,
+    /// Compiled seccomp program (None when degraded).
+    pub seccomp: Option<seccompiler::BpfProgram>,
+    /// Policy limits (the supervisor enforces wall time, output and total CPU).
+    pub limits: Limits,
+    /// cgroup limits to apply.
+    pub cgroup_limits: stockade_cgroup::Limits,
+    /// Stdin handling.
+    pub stdin: StdinMode,
+    /// Live output.
+    pub passthrough: bool,
+    /// Missing layers.
+    pub degradation: Degradation,
+    /// The interpreter manifest it was built from.
+    pub manifest: Manifest,
+}
+
+fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SetupError> {
+    CString::new(s).map_err(|_| SetupError::Request(format!("{what} contains a NUL byte")))
+}
+
+/// Host uid for a run when the supervisor is root: unprivileged, unused by real accounts, and
+/// unique among live runs (derived from the supervisor's pid), so RLIMIT_NPROC counts one run.
+fn run_host_id(pid: u32) -> u32 {
+    0x4000_0000 + (pid & 0x3fff_ffff)
+}
+
+/// Compile a request into a plan for this host.
+pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
+    let policy = &req.policy;
+    let executable = interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())?;
+    let manifest = interpreter::manifest(&executable, policy.python.venv.as_deref())?;
+
+    let mut degradation = Degradation::default();
+    let mut require = |layer: &str, ok: Result<(), String>| -> Result<bool, SetupError> {
+        match ok {
+            Ok(()) => Ok(true),
+            Err(reason) if policy.isolation.allow_degraded => {
+                degradation.missing.push((layer.to_string(), reason));
+                Ok(false)
+            }
+            Err(reason) => Err(SetupError::LayerMissing { layer: layer.to_string(), reason }),
+        }
+    };
+    if let Err(reason) = &host.user_namespaces {
+        // Every other layer stands on the user namespace: there is no degraded mode without it.
+        return Err(SetupError::LayerMissing { layer: "user namespace".into(), reason: reason.clone() });
+    }
+    let use_landlock = require(
+        "landlock",
+        host.landlock_abi.map(drop).ok_or_else(|| "Landlock is not enabled in this kernel (needs Linux 5.13+ with lsm=landlock)".into()),
+    )?;
+    let use_seccomp = require("seccomp", if host.seccomp { Ok(()) } else { Err("seccomp filters are not supported".into()) })?;
+
+    // argv: the interpreter, no site (site-packages are added through PYTHONPATH instead, so
+    // no .pth file runs code at start-up), no user site, then the program.
+    let exe = manifest.executable.to_string_lossy().into_owned();
+    let mut argv = vec![cstring(exe.clone(), "interpreter path")?, cstring("-s", "")?, cstring("-S", "")?];
+    let mut files = base_files(&policy.isolation.hostname);
+    match &req.program {
+        Program::Script { name, source } => {
+            let path = Path::new(SANDBOX_DIR).join(sanitise_name(name));
+            argv.push(cstring(path.to_string_lossy().into_owned(), "script name")?);
+            files.push(GeneratedFile { path, contents: source.clone(), mode: 0o444 });
+        }
+        Program::Code(code) => {
+            argv.push(cstring("-c", "")?);
+            argv.push(cstring(code.clone(), "code")?);
+        }
+    }
+    for a in &req.args {
+        argv.push(cstring(a.clone(), "an argument")?);
+    }
+
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for name in &policy.env.pass {
+        if let Ok(v) = std::env::var(name) {
+            env.insert(name.clone(), v);
+        }
+    }
+    for (k, v) in &policy.env.set {
+        env.insert(k.clone(), v.clone());
+    }
+    let site: Vec<String> = manifest.site_paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    if !site.is_empty() {
+        env.insert("PYTHONPATH".into(), site.join(":"));
+    }
+    env.insert("PYTHONNOUSERSITE".into(), "1".into());
+    let envp = env.iter().map(|(k, v)| cstring(format!("{k}={v}"), "an environment variable")).collect::<Result<Vec<_>, _>>()?;
+
+    let limits = policy.limits;
+    let cpu_secs = limits.cpu_time.as_secs().max(1);
+    let memory_by_cgroup = host.cgroups.memory.is_some();
+    let mut rlimits = vec![
+        Rlimit { resource: libc::RLIMIT_CPU as u32, soft: cpu_secs, hard: cpu_secs + 1, name: "cpu" },
+        Rlimit { resource: libc::RLIMIT_FSIZE as u32, soft: limits.file_size, hard: limits.file_size, name: "fsize" },
+        Rlimit { resource: libc::RLIMIT_NOFILE as u32, soft: limits.open_files, hard: limits.open_files, name: "nofile" },
+        // +1: the jail's init counts too.
+        Rlimit { resource: libc::RLIMIT_NPROC as u32, soft: u64::from(limits.processes) + 1, hard: u64::from(limits.processes) + 1, name: "nproc" },
+        Rlimit { resource: libc::RLIMIT_CORE as u32, soft: 0, hard: 0, name: "core" },
+        Rlimit { resource: libc::RLIMIT_MEMLOCK as u32, soft: 64 << 10, hard: 64 << 10, name: "memlock" },
+        Rlimit { resource: libc::RLIMIT_MSGQUEUE as u32, soft: 0, hard: 0, name: "msgqueue" },
+    ];
+    if !memory_by_cgroup {
+        rlimits.push(Rlimit { resource: libc::RLIMIT_AS as u32, soft: limits.memory, hard: limits.memory, name: "as" });
+    }
+
+    let privileged = host.euid == 0;
+    let ids = if privileged {
+        let id = run_host_id(std::process::id());
+        IdMapping { host_uid: id, host_gid: id, privileged }
+    } else {
+        IdMapping { host_uid: host.euid, host_gid: nix::unistd::getegid().as_raw(), privileged }
+    };
+
+    let extra_binds: Vec<(PathBuf, PathBuf)> = policy.filesystem.read_only.iter().map(|b| (b.host.clone(), b.jail.clone())).collect();
+    let landlock = use_landlock.then(|| {
+        let mut read_only: Vec<PathBuf> = manifest
+            .entries
+            .iter()
+            .filter_map(|e| if let RootEntry::Bind { path, .. } = e { Some(path.clone()) } else { None })
+            .collect();
+        read_only.extend(extra_binds.iter().map(|(_, j)| j.clone()));
+        read_only.push(PathBuf::from(SANDBOX_DIR));
+        read_only.push(PathBuf::from("/etc"));
+        LandlockPlan {
+            read_only,
+            read_write: vec![PathBuf::from(SCRATCH_DIR)],
+            devices: DEVICES.iter().map(|d| Path::new("/dev").join(d)).collect(),
+            pseudo: vec![PathBuf::from("/proc")],
+        }
+    });
+    let seccomp = if use_seccomp {
+        Some(seccomp::compile(&seccomp::SeccompOptions { allow_inet: false }).map_err(|e| SetupError::Request(format!("seccomp filter: {e}")))?)
+    } else {
+        None
+    };
+
+    Ok(Plan {
+        exec_path: cstring(exe, "interpreter path")?,
+        argv,
+        envp,
+        root: RootPlan {
+            entries: manifest.entries.clone(),
+            extra_binds,
+            files,
+            scratch_bytes: limits.scratch,
+            scratch_inodes: (limits.scratch / 16384).clamp(1024, 1 << 20),
+        },
+        hostname: policy.isolation.hostname.clone(),
+        rlimits,
+        ids,
+        landlock,
+        seccomp,
+        limits,
+        cgroup_limits: stockade_cgroup::Limits { memory: limits.memory, pids: u64::from(limits.processes) + 1 },
+        stdin: req.stdin,
+        passthrough: req.passthrough,
+        degradation,
+        manifest,
+    })
+}
+
+/// Device nodes bound into the jail's /dev.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+fn sanitise_name(name: &str) -> String {
+    let base = Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    if clean.is_empty() || clean.starts_with('.') {
+        format!("main{clean}")
+    } else {
+        clean
+    }
+}
+
+fn base_files(hostname: &str) -> Vec<GeneratedFile> {
+    let f = |path: &str, contents: String| GeneratedFile { path: PathBuf::from(path), contents: contents.into_bytes(), mode: 0o444 };
+    vec![
+        f(
+            "/etc/passwd",
+            format!("root:x:0:0:root:/root:/sbin/nologin\nsandbox:x:{JAIL_UID}:{JAIL_GID}:sandbox:/tmp:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n"),
+        ),
+        f("/etc/group", format!("root:x:0:\nsandbox:x:{JAIL_GID}:\nnogroup:x:65534:\n")),
+        f("/etc/hostname", format!("{hostname}\n")),
+        f("/etc/hosts", format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost\n")),
+        f("/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n".to_string()),
+    ]
+}
+
+/// Wall-clock limit as a Duration (helper for the supervisor).
+#[must_use]
+pub fn wall_limit(plan: &Plan) -> Duration {
+    plan.limits.wall_time
+}
