@@ -309,6 +309,26 @@ impl RunCgroup {
         }
     }
 
+    /// User and system CPU time of the whole run so far, in milliseconds, if recorded. Unlike
+    /// `wait4` totals this includes processes that were killed rather than reaped.
+    #[must_use]
+    pub fn cpu_user_sys_ms(&self) -> Option<(u64, u64)> {
+        match &self.cpu {
+            Some((Version::V1, dir)) => {
+                // cpuacct.stat counts USER_HZ ticks, which Linux fixes at 100 per second.
+                let user = read_keyed(&dir.join("cpuacct.stat"), "user")?;
+                let system = read_keyed(&dir.join("cpuacct.stat"), "system")?;
+                Some((user * 10, system * 10))
+            }
+            Some((Version::V2, dir)) => {
+                let user = read_keyed(&dir.join("cpu.stat"), "user_usec")?;
+                let system = read_keyed(&dir.join("cpu.stat"), "system_usec")?;
+                Some((user / 1000, system / 1000))
+            }
+            None => None,
+        }
+    }
+
     /// SIGKILL everything in the run's cgroups.
     pub fn kill_all(&self) {
         for dir in &self.dirs {

@@ -245,12 +245,14 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     let limits = policy.limits;
     let cpu_secs = limits.cpu_time.as_secs().max(1);
     let memory_by_cgroup = host.cgroups.memory.is_some();
+    let nproc = u64::from(limits.processes) + if host.cgroups.pids.is_some() { 4 } else { 1 };
     let mut rlimits = vec![
         Rlimit { resource: libc::RLIMIT_CPU as u32, soft: cpu_secs, hard: cpu_secs + 1, name: "cpu" },
         Rlimit { resource: libc::RLIMIT_FSIZE as u32, soft: limits.file_size, hard: limits.file_size, name: "fsize" },
         Rlimit { resource: libc::RLIMIT_NOFILE as u32, soft: limits.open_files, hard: limits.open_files, name: "nofile" },
-        // +1: the jail's init counts too.
-        Rlimit { resource: libc::RLIMIT_NPROC as u32, soft: u64::from(limits.processes) + 1, hard: u64::from(limits.processes) + 1, name: "nproc" },
+        // +1: the jail's init counts too. With a pids cgroup the cgroup is the exact limit (and
+        // records hits); the rlimit stays as a slightly looser backstop.
+        Rlimit { resource: libc::RLIMIT_NPROC as u32, soft: nproc, hard: nproc, name: "nproc" },
         Rlimit { resource: libc::RLIMIT_CORE as u32, soft: 0, hard: 0, name: "core" },
         Rlimit { resource: libc::RLIMIT_MEMLOCK as u32, soft: 64 << 10, hard: 64 << 10, name: "memlock" },
         Rlimit { resource: libc::RLIMIT_MSGQUEUE as u32, soft: 0, hard: 0, name: "msgqueue" },

@@ -432,6 +432,13 @@ impl Watch<'_> {
             // The interpreter child reported a failure (exec) and exited with 125/126/127.
         }
         let peak_kib = self.cgroup.memory_peak().map_or(reaped.max_rss_kib, |b| b / 1024);
+        let (mut user_ms, mut sys_ms) = (reaped.user_us / 1000, reaped.sys_us / 1000);
+        if let Some((u, s)) = self.cgroup.cpu_user_sys_ms() {
+            // Killed processes are never reaped by init, so wait4 misses them; the cgroup does not.
+            if u + s > user_ms + sys_ms {
+                (user_ms, sys_ms) = (u, s);
+            }
+        }
         RunResult {
             schema: SCHEMA,
             status,
@@ -443,8 +450,8 @@ impl Watch<'_> {
             stderr_truncated: self.stderr.truncated,
             usage: Usage {
                 wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
-                user_cpu_ms: reaped.user_us / 1000,
-                sys_cpu_ms: reaped.sys_us / 1000,
+                user_cpu_ms: user_ms,
+                sys_cpu_ms: sys_ms,
                 peak_memory_kib: peak_kib,
             },
             limits: applied_limits(plan, host, cgroup_cpu_ms.is_some()),

@@ -9,7 +9,6 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use stockade_jail::{HostSupport, Program, Request, RunResult, SetupError, StdinMode};
 use stockade_policy::{parse_duration, parse_size, Policy};
@@ -231,7 +230,9 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
     match stockade_jail::run(&request) {
         Ok(result) => {
             if args.json {
-                print_json(&serde_json::to_value(&result).unwrap_or_default());
+                let mut out = std::io::stdout().lock();
+                let _ = serde_json::to_writer_pretty(&mut out, &result);
+                let _ = writeln!(out);
             } else {
                 report_to_stderr(&result);
             }
@@ -351,10 +352,4 @@ fn cmd_doctor(json: bool) -> Result<u8, Failure> {
     let ready = host.user_namespaces.is_ok() && host.landlock_abi.is_some() && host.seccomp;
     let _ = writeln!(out, "{}", if ready { "all layers available" } else { "some layers are missing: runs are refused unless --allow-degraded" });
     Ok(if ready { 0 } else { 1 })
-}
-
-#[allow(dead_code)]
-fn context_example() -> anyhow::Result<()> {
-    std::fs::metadata("/").context("stat /")?;
-    Ok(())
 }
