@@ -81,13 +81,20 @@ fn mounts() -> Vec<Mount> {
             let mut right = right.split(' ');
             let fstype = right.next()?.to_string();
             let super_options = right.nth(1).unwrap_or("").to_string();
-            Some(Mount { mount_point: PathBuf::from(unescape_mount_path(mount_point)), fstype, super_options })
+            Some(Mount {
+                mount_point: PathBuf::from(unescape_mount_path(mount_point)),
+                fstype,
+                super_options,
+            })
         })
         .collect()
 }
 
 fn unescape_mount_path(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// This process's cgroup path in the hierarchy that has `controller` (v1), or in v2 (`""`).
@@ -96,7 +103,11 @@ fn own_cgroup(controller: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let hit = if controller.is_empty() { list.is_empty() } else { list.split(',').any(|c| c == controller) };
+        let hit = if controller.is_empty() {
+            list.is_empty()
+        } else {
+            list.split(',').any(|c| c == controller)
+        };
         hit.then(|| path.to_string())
     })
 }
@@ -115,7 +126,8 @@ impl Layout {
         if let Some(v2) = mounts.iter().find(|m| m.fstype == "cgroup2") {
             if let Some(own) = own_cgroup("") {
                 let dir = v2.mount_point.join(own.trim_start_matches('/'));
-                let controllers = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+                let controllers =
+                    fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
                 let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
                 if has("memory") && has("pids") && writable_dir(&dir) {
                     layout.memory = Some((Version::V2, dir.clone()));
@@ -130,18 +142,29 @@ impl Layout {
                 ));
             }
         }
-        for (controller, slot) in [("memory", &mut layout.memory), ("pids", &mut layout.pids), ("cpuacct", &mut layout.cpu)] {
-            let found = mounts.iter().find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller));
+        for (controller, slot) in [
+            ("memory", &mut layout.memory),
+            ("pids", &mut layout.pids),
+            ("cpuacct", &mut layout.cpu),
+        ] {
+            let found = mounts.iter().find(|m| {
+                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller)
+            });
             match (found, own_cgroup(controller)) {
                 (Some(m), Some(own)) => {
                     let dir = m.mount_point.join(own.trim_start_matches('/'));
                     if writable_dir(&dir) {
                         *slot = Some((Version::V1, dir));
                     } else {
-                        layout.notes.push(format!("cgroup v1 {controller} at {} is not writable", dir.display()));
+                        layout.notes.push(format!(
+                            "cgroup v1 {controller} at {} is not writable",
+                            dir.display()
+                        ));
                     }
                 }
-                _ => layout.notes.push(format!("no cgroup v1 {controller} hierarchy")),
+                _ => layout
+                    .notes
+                    .push(format!("no cgroup v1 {controller} hierarchy")),
             }
         }
         layout
@@ -167,7 +190,11 @@ pub struct RunCgroup {
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
-    fs::write(path, value).map_err(|source| CgroupError::Write { path: path.to_owned(), value: value.to_string(), source })
+    fs::write(path, value).map_err(|source| CgroupError::Write {
+        path: path.to_owned(),
+        value: value.to_string(),
+        source,
+    })
 }
 
 fn read_u64(path: &Path) -> Option<u64> {
@@ -187,11 +214,17 @@ fn make_dir(base: &Path, name: &str) -> Result<PathBuf, CgroupError> {
     let parent = base.join("stockade");
     if let Err(source) = fs::create_dir(&parent) {
         if source.kind() != io::ErrorKind::AlreadyExists {
-            return Err(CgroupError::Create { path: parent, source });
+            return Err(CgroupError::Create {
+                path: parent,
+                source,
+            });
         }
     }
     let dir = parent.join(name);
-    fs::create_dir(&dir).map_err(|source| CgroupError::Create { path: dir.clone(), source })?;
+    fs::create_dir(&dir).map_err(|source| CgroupError::Create {
+        path: dir.clone(),
+        source,
+    })?;
     Ok(dir)
 }
 
@@ -201,7 +234,12 @@ impl RunCgroup {
     /// On v2 the `stockade/` parent gets `+memory +pids` in its subtree_control; this works because
     /// `stockade/` itself never holds processes.
     pub fn create(layout: &Layout, name: &str, limits: Limits) -> Result<RunCgroup, CgroupError> {
-        let mut cg = RunCgroup { memory: None, pids: None, cpu: None, dirs: Vec::new() };
+        let mut cg = RunCgroup {
+            memory: None,
+            pids: None,
+            cpu: None,
+            dirs: Vec::new(),
+        };
         let result = cg.populate(layout, name, limits);
         // On error, `cg` is dropped here and removes what was already made.
         result.map(|()| cg)
@@ -226,9 +264,16 @@ impl RunCgroup {
         if let Some((_, base)) = &layout.memory {
             let dir = make_dir(base, name)?;
             self.dirs.push(dir.clone());
-            write(&dir.join("memory.limit_in_bytes"), &limits.memory.to_string())?;
+            write(
+                &dir.join("memory.limit_in_bytes"),
+                &limits.memory.to_string(),
+            )?;
             // Without swap accounting this file is absent; that is fine (no swap to escape to).
-            write(&dir.join("memory.memsw.limit_in_bytes"), &limits.memory.to_string()).ok();
+            write(
+                &dir.join("memory.memsw.limit_in_bytes"),
+                &limits.memory.to_string(),
+            )
+            .ok();
             self.memory = Some((Version::V1, dir));
         }
         if let Some((_, base)) = &layout.pids {
@@ -284,8 +329,12 @@ impl RunCgroup {
     #[must_use]
     pub fn oom_kills(&self) -> u64 {
         match &self.memory {
-            Some((Version::V1, dir)) => read_keyed(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0),
-            Some((Version::V2, dir)) => read_keyed(&dir.join("memory.events"), "oom_kill").unwrap_or(0),
+            Some((Version::V1, dir)) => {
+                read_keyed(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0)
+            }
+            Some((Version::V2, dir)) => {
+                read_keyed(&dir.join("memory.events"), "oom_kill").unwrap_or(0)
+            }
             None => 0,
         }
     }
@@ -304,7 +353,9 @@ impl RunCgroup {
     pub fn cpu_usage_ns(&self) -> Option<u64> {
         match &self.cpu {
             Some((Version::V1, dir)) => read_u64(&dir.join("cpuacct.usage")),
-            Some((Version::V2, dir)) => read_keyed(&dir.join("cpu.stat"), "usage_usec").map(|us| us * 1000),
+            Some((Version::V2, dir)) => {
+                read_keyed(&dir.join("cpu.stat"), "usage_usec").map(|us| us * 1000)
+            }
             None => None,
         }
     }
@@ -338,7 +389,10 @@ impl RunCgroup {
             // v1 has no cgroup.kill: signal each task; the pid namespace's death does the rest.
             if let Ok(tasks) = fs::read_to_string(dir.join("cgroup.procs")) {
                 for pid in tasks.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }
@@ -372,7 +426,9 @@ impl Drop for RunCgroup {
 pub fn sweep_stale(layout: &Layout) {
     let bases = [&layout.memory, &layout.pids, &layout.cpu];
     for (_, base) in bases.into_iter().flatten() {
-        let Ok(entries) = fs::read_dir(base.join("stockade")) else { continue };
+        let Ok(entries) = fs::read_dir(base.join("stockade")) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(pid) = name
@@ -386,7 +442,9 @@ pub fn sweep_stale(layout: &Layout) {
             let alive = Path::new("/proc").join(pid.to_string()).exists();
             if !alive {
                 let dir = entry.path();
-                let empty = fs::read_to_string(dir.join("cgroup.procs")).map(|s| s.trim().is_empty()).unwrap_or(false);
+                let empty = fs::read_to_string(dir.join("cgroup.procs"))
+                    .map(|s| s.trim().is_empty())
+                    .unwrap_or(false);
                 if empty {
                     let _ = fs::remove_dir(&dir);
                 }

@@ -42,7 +42,11 @@ pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
     match enter(plan, fds) {
         Ok(never) => match never {},
         Err(e) => {
-            let fd = if error_fd_is_final() { ERROR_FD } else { error_fd };
+            let fd = if error_fd_is_final() {
+                ERROR_FD
+            } else {
+                error_fd
+            };
             report(fd, &e);
             stockade_sys::exit_now(125)
         }
@@ -59,7 +63,15 @@ fn error_fd_is_final() -> bool {
 /// write so it arrives whole (below PIPE_BUF).
 fn report(fd: RawFd, e: &SetupError) {
     let (step, errno, detail) = match e {
-        SetupError::Step { step, detail, source } => (*step, source.raw_os_error().unwrap_or(0), format!("{detail}: {source}")),
+        SetupError::Step {
+            step,
+            detail,
+            source,
+        } => (
+            *step,
+            source.raw_os_error().unwrap_or(0),
+            format!("{detail}: {source}"),
+        ),
         other => (other.step(), 0, other.to_string()),
     };
     let mut msg = Vec::with_capacity(420);
@@ -85,11 +97,37 @@ fn wait_for_go(sync_read: RawFd) -> io::Result<()> {
         match nix::unistd::read(sync_read, &mut byte) {
             Ok(1) => return Ok(()),
             // EOF: the supervisor died before the go-ahead; nothing may run unsupervised.
-            Ok(_) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, "supervisor went away")),
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "supervisor went away",
+                ))
+            }
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+fn supervisor_alive(sync_read: RawFd) -> io::Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::BorrowedFd;
+    // SAFETY-free: poll only needs the fd for the duration of the call; it is open until
+    // arrange_fds closes it later in this same function chain.
+    let fd = stockade_sys::borrow_raw(sync_read);
+    let mut fds = [PollFd::new(fd, PollFlags::empty())];
+    poll(&mut fds, PollTimeout::ZERO)?;
+    let _: Option<BorrowedFd<'_>> = None;
+    if fds[0]
+        .revents()
+        .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "supervisor went away",
+        ));
+    }
+    Ok(())
 }
 
 /// The pipeline. Each line is one step; the order matters and is explained in docs/pipeline.md.
@@ -99,7 +137,8 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     wait_for_go(fds.sync_read).at(Step::WaitForIdMaps, "wait for the supervisor")?;
     // Joined the run's cgroups before this (the supervisor moved us): the new cgroup namespace
     // is rooted there, so /proc/self/cgroup shows "/" and nothing of the host's hierarchy.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).at(Step::CgroupNamespace, "unshare cgroup namespace")?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .at(Step::CgroupNamespace, "unshare cgroup namespace")?;
     if plan.ids.privileged {
         // Root's supplementary groups (gid 0 among them) would otherwise follow us in.
         nix::unistd::setgroups(&[]).at(Step::Groups, "clear supplementary groups")?;
@@ -111,6 +150,10 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     let (uid, gid) = (Uid::from_raw(JAIL_UID), Gid::from_raw(JAIL_GID));
     nix::unistd::setresgid(gid, gid, gid).at(Step::DropPrivileges, "setresgid")?;
     nix::unistd::setresuid(uid, uid, uid).at(Step::DropPrivileges, "setresuid")?;
+    // Changing uids cleared the parent-death signal: arm it again, then make sure the
+    // supervisor did not die in between (its end of the sync pipe would have hung up).
+    prctl::set_pdeathsig(Signal::SIGKILL).at(Step::DropPrivileges, "re-arm parent-death signal")?;
+    supervisor_alive(fds.sync_read).at(Step::DropPrivileges, "check supervisor")?;
     mounts::build_root(&plan.root, sources).at(Step::BuildRoot, "root")?;
     mounts::pivot_into_new_root().at(Step::PivotRoot, "new root")?;
     nix::unistd::sethostname(&plan.hostname).at(Step::Hostname, "sethostname")?;
@@ -133,7 +176,13 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
 /// Move the fds the jail keeps to 0..=4 and close every other one.
 fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
     // First lift the keepers above the target range so no dup3 overwrites a keeper.
-    let keep = [fds.stdin_read, fds.stdout_write, fds.stderr_write, fds.error_write, fds.status_write];
+    let keep = [
+        fds.stdin_read,
+        fds.stdout_write,
+        fds.stderr_write,
+        fds.error_write,
+        fds.status_write,
+    ];
     let mut lifted = [0; 5];
     for (slot, fd) in lifted.iter_mut().zip(keep) {
         *slot = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(64))?;
@@ -160,7 +209,12 @@ fn apply_rlimits(plan: &Plan) -> io::Result<()> {
             x if x == libc::RLIMIT_AS as u32 => nix::sys::resource::Resource::RLIMIT_AS,
             _ => continue,
         };
-        nix::sys::resource::setrlimit(resource, r.soft, r.hard).map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("RLIMIT_{}: {e}", r.name.to_uppercase())))?;
+        nix::sys::resource::setrlimit(resource, r.soft, r.hard).map_err(|e| {
+            io::Error::new(
+                io::Error::from(e).kind(),
+                format!("RLIMIT_{}: {e}", r.name.to_uppercase()),
+            )
+        })?;
     }
     Ok(())
 }
@@ -171,14 +225,23 @@ fn exec_interpreter(plan: &Plan) -> ! {
         let _ = nix::unistd::close(STATUS_FD);
         prctl::set_no_new_privs().at(Step::NoNewPrivs, "PR_SET_NO_NEW_PRIVS")?;
         if let Some(rules) = &plan.landlock {
-            crate::landlock_rules::restrict_self(rules).at(Step::Landlock, "landlock_restrict_self")?;
+            crate::landlock_rules::restrict_self(rules)
+                .at(Step::Landlock, "landlock_restrict_self")?;
         }
         if let Some(bpf) = &plan.seccomp {
             // Last: from here on only the exec itself runs under the filter before Python.
-            crate::seccomp::install(bpf).map_err(|e| SetupError::Step { step: Step::Seccomp, detail: "seccomp".into(), source: io::Error::other(e.to_string()) })?;
+            crate::seccomp::install(bpf).map_err(|e| SetupError::Step {
+                step: Step::Seccomp,
+                detail: "seccomp".into(),
+                source: io::Error::other(e.to_string()),
+            })?;
         }
         let err = nix::unistd::execve(&plan.exec_path, &plan.argv, &plan.envp).unwrap_err();
-        Err(SetupError::Step { step: Step::Exec, detail: "execve interpreter".into(), source: err.into() })
+        Err(SetupError::Step {
+            step: Step::Exec,
+            detail: "execve interpreter".into(),
+            source: err.into(),
+        })
     })();
     let e = match result {
         Ok(never) => match never {},
@@ -186,8 +249,14 @@ fn exec_interpreter(plan: &Plan) -> ! {
     };
     report(ERROR_FD, &e);
     let code = match &e {
-        SetupError::Step { step: Step::Exec, source, .. } if source.raw_os_error() == Some(libc::ENOENT) => 127,
-        SetupError::Step { step: Step::Exec, .. } => 126,
+        SetupError::Step {
+            step: Step::Exec,
+            source,
+            ..
+        } if source.raw_os_error() == Some(libc::ENOENT) => 127,
+        SetupError::Step {
+            step: Step::Exec, ..
+        } => 126,
         _ => 125,
     };
     stockade_sys::exit_now(code)

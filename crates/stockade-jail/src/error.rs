@@ -183,6 +183,10 @@ pub(crate) trait AtStep<T> {
 
 impl<T, E: Into<io::Error>> AtStep<T> for Result<T, E> {
     fn at(self, step: Step, detail: &str) -> Result<T, SetupError> {
-        self.map_err(|e| SetupError::Step { step, detail: detail.to_string(), source: e.into() })
+        self.map_err(|e| SetupError::Step {
+            step,
+            detail: detail.to_string(),
+            source: e.into(),
+        })
     }
 }

@@ -32,7 +32,12 @@ fn read_trim(path: &str) -> Option<String> {
     fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
 
-fn mechanism(slot: &Option<(Version, std::path::PathBuf)>, v1: &'static str, v2: &'static str, none: &'static str) -> &'static str {
+fn mechanism(
+    slot: &Option<(Version, std::path::PathBuf)>,
+    v1: &'static str,
+    v2: &'static str,
+    none: &'static str,
+) -> &'static str {
     match slot {
         Some((Version::V1, _)) => v1,
         Some((Version::V2, _)) => v2,
@@ -45,24 +50,52 @@ impl HostSupport {
     #[must_use]
     pub fn probe() -> HostSupport {
         let euid = nix::unistd::geteuid().as_raw();
-        let user_namespaces = if read_trim("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        let user_namespaces = if read_trim("/proc/sys/user/max_user_namespaces").as_deref()
+            == Some("0")
+        {
             Err("user.max_user_namespaces is 0".to_string())
-        } else if euid != 0 && read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
-            Err("kernel.unprivileged_userns_clone is 0 (unprivileged user namespaces are disabled)".to_string())
-        } else if euid != 0 && read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        } else if euid != 0
+            && read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0")
+        {
+            Err(
+                "kernel.unprivileged_userns_clone is 0 (unprivileged user namespaces are disabled)"
+                    .to_string(),
+            )
+        } else if euid != 0
+            && read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
+                == Some("1")
+        {
             Err("AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)".to_string())
         } else {
             Ok(())
         };
         let cgroups = Layout::detect();
+        // Operators (and the fail-closed tests) can make stockade treat a layer as unavailable.
+        let disabled = std::env::var("STOCKADE_DISABLE_LAYERS").unwrap_or_default();
+        let disabled = |name: &str| disabled.split(',').any(|d| d.trim() == name);
         HostSupport {
             euid,
             user_namespaces,
-            landlock_abi: stockade_sys::landlock_abi(),
-            seccomp: stockade_sys::seccomp_supported(),
-            memory_mechanism: mechanism(&cgroups.memory, "cgroup-v1 memory", "cgroup-v2 memory.max", "rlimit-as"),
-            pids_mechanism: mechanism(&cgroups.pids, "cgroup-v1 pids", "cgroup-v2 pids.max", "rlimit-nproc"),
-            cpu_mechanism: mechanism(&cgroups.cpu, "rlimit-cpu + cgroup-v1 cpuacct", "rlimit-cpu + cgroup-v2 cpu.stat", "rlimit-cpu"),
+            landlock_abi: stockade_sys::landlock_abi().filter(|_| !disabled("landlock")),
+            seccomp: stockade_sys::seccomp_supported() && !disabled("seccomp"),
+            memory_mechanism: mechanism(
+                &cgroups.memory,
+                "cgroup-v1 memory",
+                "cgroup-v2 memory.max",
+                "rlimit-as",
+            ),
+            pids_mechanism: mechanism(
+                &cgroups.pids,
+                "cgroup-v1 pids",
+                "cgroup-v2 pids.max",
+                "rlimit-nproc",
+            ),
+            cpu_mechanism: mechanism(
+                &cgroups.cpu,
+                "rlimit-cpu + cgroup-v1 cpuacct",
+                "rlimit-cpu + cgroup-v2 cpu.stat",
+                "rlimit-cpu",
+            ),
             cgroup_notes: cgroups.notes.clone(),
             cgroups,
         }

@@ -82,7 +82,11 @@ const CACHE_FORMAT: u32 = 3;
 /// base interpreter, else `python3` from PATH. pyenv shims are resolved without being run.
 pub fn resolve(explicit: Option<&Path>, venv: Option<&Path>) -> Result<PathBuf, InterpreterError> {
     if let Some(path) = explicit {
-        let found = if path.components().count() == 1 { which(path.as_os_str())? } else { path.to_path_buf() };
+        let found = if path.components().count() == 1 {
+            which(path.as_os_str())?
+        } else {
+            path.to_path_buf()
+        };
         return real_interpreter(&found);
     }
     if let Some(venv) = venv {
@@ -91,7 +95,11 @@ pub fn resolve(explicit: Option<&Path>, venv: Option<&Path>) -> Result<PathBuf, 
             path: venv.to_owned(),
             reason: "pyvenv.cfg has no `home` key".into(),
         })?;
-        for name in [format!("python{}", cfg.short_version.clone().unwrap_or_default()), "python3".into(), "python".into()] {
+        for name in [
+            format!("python{}", cfg.short_version.clone().unwrap_or_default()),
+            "python3".into(),
+            "python".into(),
+        ] {
             let candidate = home.join(&name);
             if name != "python" && candidate.exists() {
                 return real_interpreter(&candidate);
@@ -125,7 +133,10 @@ fn which(name: &OsStr) -> Result<PathBuf, InterpreterError> {
             None => return Ok(candidate),
         }
     }
-    Err(InterpreterError::NotFound(format!("no {} on PATH", name.to_string_lossy())))
+    Err(InterpreterError::NotFound(format!(
+        "no {} on PATH",
+        name.to_string_lossy()
+    )))
 }
 
 enum PyenvTarget {
@@ -141,7 +152,9 @@ fn pyenv_target(shim: &Path) -> Option<PyenvTarget> {
         return None;
     }
     let shims_dir = shim.parent()?;
-    let root = std::env::var_os("PYENV_ROOT").map(PathBuf::from).or_else(|| shims_dir.parent().map(Path::to_path_buf))?;
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| shims_dir.parent().map(Path::to_path_buf))?;
     let version = std::env::var("PYENV_VERSION")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -157,25 +170,39 @@ fn pyenv_target(shim: &Path) -> Option<PyenvTarget> {
         })
         .or_else(|| fs::read_to_string(root.join("version")).ok())
         .unwrap_or_else(|| "system".into());
-    let version = version.split([':', '\n']).map(str::trim).find(|v| !v.is_empty() && !v.starts_with('#'))?.to_string();
+    let version = version
+        .split([':', '\n'])
+        .map(str::trim)
+        .find(|v| !v.is_empty() && !v.starts_with('#'))?
+        .to_string();
     if version == "system" {
         return Some(PyenvTarget::System);
     }
     let name = shim.file_name()?;
-    Some(PyenvTarget::Version(root.join("versions").join(version).join("bin").join(name)))
+    Some(PyenvTarget::Version(
+        root.join("versions").join(version).join("bin").join(name),
+    ))
 }
 
 fn real_interpreter(path: &Path) -> Result<PathBuf, InterpreterError> {
-    let real = fs::canonicalize(path).map_err(|e| InterpreterError::NotFound(format!("{}: {e}", path.display())))?;
-    let head = fs::read(&real).map_err(|e| InterpreterError::Unusable { path: real.clone(), reason: e.to_string() })?;
+    let real = fs::canonicalize(path)
+        .map_err(|e| InterpreterError::NotFound(format!("{}: {e}", path.display())))?;
+    let head = fs::read(&real).map_err(|e| InterpreterError::Unusable {
+        path: real.clone(),
+        reason: e.to_string(),
+    })?;
     if head.starts_with(b"#!") {
         return Err(InterpreterError::Unusable {
             path: real,
-            reason: "it is a script, not an interpreter binary (pass the real one with --python)".into(),
+            reason: "it is a script, not an interpreter binary (pass the real one with --python)"
+                .into(),
         });
     }
     if !head.starts_with(b"\x7fELF") {
-        return Err(InterpreterError::Unusable { path: real, reason: "not an ELF executable".into() });
+        return Err(InterpreterError::Unusable {
+            path: real,
+            reason: "not an ELF executable".into(),
+        });
     }
     Ok(real)
 }
@@ -190,9 +217,14 @@ fn read_pyvenv_cfg(venv: &Path) -> Result<PyvenvCfg, InterpreterError> {
         path: venv.to_owned(),
         reason: format!("cannot read pyvenv.cfg ({e}); is it a virtualenv?"),
     })?;
-    let mut cfg = PyvenvCfg { home: None, short_version: None };
+    let mut cfg = PyvenvCfg {
+        home: None,
+        short_version: None,
+    };
     for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         match k.trim() {
             "home" => cfg.home = Some(PathBuf::from(v.trim())),
             "version" | "version_info" => {
@@ -237,7 +269,9 @@ fn cache_dir() -> Option<PathBuf> {
 }
 
 fn stamp(path: &Path) -> String {
-    fs::metadata(path).map(|m| format!("{}:{}:{}:{}", m.ino(), m.size(), m.mtime(), m.mtime_nsec())).unwrap_or_default()
+    fs::metadata(path)
+        .map(|m| format!("{}:{}:{}:{}", m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+        .unwrap_or_default()
 }
 
 fn cache_key(executable: &Path, venv: Option<&Path>) -> String {
@@ -259,7 +293,9 @@ fn cache_key(executable: &Path, venv: Option<&Path>) -> String {
 fn venv_site_packages(venv: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for lib in ["lib", "lib64"] {
-        let Ok(entries) = fs::read_dir(venv.join(lib)) else { continue };
+        let Ok(entries) = fs::read_dir(venv.join(lib)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let sp = e.path().join("site-packages");
             if e.file_name().to_string_lossy().starts_with("python") && sp.is_dir() {
@@ -276,7 +312,10 @@ fn venv_site_packages(venv: &Path) -> Vec<PathBuf> {
 /// Work out (or load from cache) the manifest for `executable` plus an optional venv.
 pub fn manifest(executable: &Path, venv: Option<&Path>) -> Result<Manifest, InterpreterError> {
     let venv = match venv {
-        Some(v) => Some(fs::canonicalize(v).map_err(|e| InterpreterError::Venv { path: v.to_owned(), reason: e.to_string() })?),
+        Some(v) => Some(fs::canonicalize(v).map_err(|e| InterpreterError::Venv {
+            path: v.to_owned(),
+            reason: e.to_string(),
+        })?),
         None => None,
     };
     let key = cache_key(executable, venv.as_deref());
@@ -309,28 +348,45 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
         .env_clear()
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| InterpreterError::Unusable { path: executable.to_owned(), reason: format!("cannot run it: {e}") })?;
+        .map_err(|e| InterpreterError::Unusable {
+            path: executable.to_owned(),
+            reason: format!("cannot run it: {e}"),
+        })?;
     if !out.status.success() {
         return Err(InterpreterError::Unusable {
             path: executable.to_owned(),
-            reason: format!("introspection failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            reason: format!(
+                "introspection failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
         });
     }
-    let info: Introspection = serde_json::from_slice(&out.stdout).map_err(|e| InterpreterError::Unusable {
-        path: executable.to_owned(),
-        reason: format!("unexpected introspection output: {e}"),
-    })?;
+    let info: Introspection =
+        serde_json::from_slice(&out.stdout).map_err(|e| InterpreterError::Unusable {
+            path: executable.to_owned(),
+            reason: format!("unexpected introspection output: {e}"),
+        })?;
     if !info.version.starts_with("3.") {
-        return Err(InterpreterError::Unusable { path: executable.to_owned(), reason: format!("python {} is not python 3", info.version) });
+        return Err(InterpreterError::Unusable {
+            path: executable.to_owned(),
+            reason: format!("python {} is not python 3", info.version),
+        });
     }
     let mut site_paths = Vec::new();
     if let Some(v) = venv {
         let sps = venv_site_packages(v);
         let want = format!("python{}", info.version);
-        if !sps.iter().any(|p| p.parent().and_then(Path::file_name).is_some_and(|n| n == want.as_str())) {
+        if !sps.iter().any(|p| {
+            p.parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == want.as_str())
+        }) {
             return Err(InterpreterError::Venv {
                 path: v.to_owned(),
-                reason: format!("it has no lib/{want}/site-packages; was it made with another python than {}?", executable.display()),
+                reason: format!(
+                    "it has no lib/{want}/site-packages; was it made with another python than {}?",
+                    executable.display()
+                ),
             });
         }
         site_paths.extend(sps);
@@ -361,7 +417,10 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
     }
     let (libs, library_source) = match ldd(&elves) {
         Some(libs) => (libs, "ldd".to_string()),
-        None => (library_dirs_fallback(), "library directories (ldd unavailable)".to_string()),
+        None => (
+            library_dirs_fallback(),
+            "library directories (ldd unavailable)".to_string(),
+        ),
     };
     wanted.extend(libs);
 
@@ -379,7 +438,9 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
 }
 
 fn collect_shared_objects(dir: &Path, out: &mut Vec<PathBuf>, cap: usize) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         if out.len() >= cap {
             return;
@@ -398,7 +459,12 @@ fn collect_shared_objects(dir: &Path, out: &mut Vec<PathBuf>, cap: usize) {
 fn ldd(files: &[PathBuf]) -> Option<BTreeSet<PathBuf>> {
     let mut libs = BTreeSet::new();
     for chunk in files.chunks(200) {
-        let out = Command::new("ldd").args(chunk).env_clear().stdin(std::process::Stdio::null()).output().ok()?;
+        let out = Command::new("ldd")
+            .args(chunk)
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .output()
+            .ok()?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let line = line.trim();
             let path = if let Some((_, rest)) = line.split_once("=> ") {
@@ -415,11 +481,17 @@ fn ldd(files: &[PathBuf]) -> Option<BTreeSet<PathBuf>> {
 }
 
 fn library_dirs_fallback() -> BTreeSet<PathBuf> {
-    ["/lib", "/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64"]
-        .iter()
-        .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .collect()
+    [
+        "/lib",
+        "/lib64",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .filter(|p| p.exists())
+    .collect()
 }
 
 /// Record what it takes for `path` to resolve in the jail as it does on the host: every symlink
@@ -440,11 +512,22 @@ fn add_path(path: &Path, entries: &mut BTreeSet<RootEntry>, depth: u32) {
             Component::Normal(name) => current.push(name),
             Component::Prefix(_) => return,
         }
-        let Ok(meta) = fs::symlink_metadata(&current) else { return };
+        let Ok(meta) = fs::symlink_metadata(&current) else {
+            return;
+        };
         if meta.file_type().is_symlink() {
-            let Ok(target) = fs::read_link(&current) else { return };
-            entries.insert(RootEntry::Symlink { path: current.clone(), target: target.clone() });
-            let mut resolved = if target.is_absolute() { target } else { current.parent().unwrap_or(Path::new("/")).join(target) };
+            let Ok(target) = fs::read_link(&current) else {
+                return;
+            };
+            entries.insert(RootEntry::Symlink {
+                path: current.clone(),
+                target: target.clone(),
+            });
+            let mut resolved = if target.is_absolute() {
+                target
+            } else {
+                current.parent().unwrap_or(Path::new("/")).join(target)
+            };
             for rest in &components[i + 1..] {
                 resolved.push(rest.as_os_str());
             }
@@ -453,7 +536,10 @@ fn add_path(path: &Path, entries: &mut BTreeSet<RootEntry>, depth: u32) {
         }
     }
     if let Ok(meta) = fs::metadata(&current) {
-        entries.insert(RootEntry::Bind { path: current, dir: meta.is_dir() });
+        entries.insert(RootEntry::Bind {
+            path: current,
+            dir: meta.is_dir(),
+        });
     }
 }
 
@@ -473,8 +559,16 @@ fn normalise(path: &Path) -> PathBuf {
 
 /// Drop binds and symlinks already covered by a bound directory above them.
 fn minimise(entries: BTreeSet<RootEntry>) -> Vec<RootEntry> {
-    let dirs: Vec<PathBuf> =
-        entries.iter().filter_map(|e| if let RootEntry::Bind { path, dir: true } = e { Some(path.clone()) } else { None }).collect();
+    let dirs: Vec<PathBuf> = entries
+        .iter()
+        .filter_map(|e| {
+            if let RootEntry::Bind { path, dir: true } = e {
+                Some(path.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
     let covered = |p: &Path| dirs.iter().any(|d| p != d && p.starts_with(d));
     entries
         .into_iter()

@@ -42,8 +42,13 @@ pub(crate) struct Sources {
 }
 
 fn open_source(path: &Path, follow: bool) -> io::Result<(OwnedFd, bool)> {
-    let fd = stockade_sys::open_path(path, follow).map_err(ctx(format!("open {}", path.display())))?;
-    let dir = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(io_err)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let fd =
+        stockade_sys::open_path(path, follow).map_err(ctx(format!("open {}", path.display())))?;
+    let dir = nix::sys::stat::fstat(fd.as_raw_fd())
+        .map_err(io_err)?
+        .st_mode
+        & libc::S_IFMT
+        == libc::S_IFDIR;
     Ok((fd, dir))
 }
 
@@ -72,14 +77,29 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 /// Assemble the jail's root at [`NEW`].
 pub(crate) fn build_root(root: &RootPlan, sources: Sources) -> io::Result<()> {
     // No mount or unmount of ours may propagate back to the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(io_err)
-        .map_err(ctx("make / private".into()))?;
-    mount(Some("tmpfs"), NEW, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755,size=16m,nr_inodes=4096"))
-        .map_err(io_err)
-        .map_err(ctx("mount root tmpfs".into()))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(io_err)
+    .map_err(ctx("make / private".into()))?;
+    mount(
+        Some("tmpfs"),
+        NEW,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0755,size=16m,nr_inodes=4096"),
+    )
+    .map_err(io_err)
+    .map_err(ctx("mount root tmpfs".into()))?;
     let mut fds = sources.fds.into_iter();
-    let mut next = |what: &Path| fds.next().ok_or_else(|| io::Error::other(format!("no source for {}", what.display())));
+    let mut next = |what: &Path| {
+        fds.next()
+            .ok_or_else(|| io::Error::other(format!("no source for {}", what.display())))
+    };
     for entry in &root.entries {
         match entry {
             RootEntry::Symlink { path, target } => {
@@ -106,15 +126,30 @@ pub(crate) fn build_root(root: &RootPlan, sources: Sources) -> io::Result<()> {
     build_dev(&mut next)?;
     let proc_dir = jail(Path::new("/proc"));
     fs::create_dir_all(&proc_dir)?;
-    mount(Some("proc"), &proc_dir, Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
-        .map_err(io_err)
-        .map_err(ctx("mount /proc".into()))?;
+    mount(
+        Some("proc"),
+        &proc_dir,
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(io_err)
+    .map_err(ctx("mount /proc".into()))?;
     let scratch = jail(Path::new(SCRATCH_DIR));
     fs::create_dir_all(&scratch)?;
-    let opts = format!("mode=0700,uid={JAIL_UID},gid={JAIL_GID},size={},nr_inodes={}", root.scratch_bytes, root.scratch_inodes);
-    mount(Some("tmpfs"), &scratch, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, Some(opts.as_str()))
-        .map_err(io_err)
-        .map_err(ctx("mount scratch".into()))?;
+    let opts = format!(
+        "mode=0700,uid={JAIL_UID},gid={JAIL_GID},size={},nr_inodes={}",
+        root.scratch_bytes, root.scratch_inodes
+    );
+    mount(
+        Some("tmpfs"),
+        &scratch,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some(opts.as_str()),
+    )
+    .map_err(io_err)
+    .map_err(ctx("mount scratch".into()))?;
     fs::create_dir_all(jail(Path::new(SANDBOX_DIR)))?;
     for file in &root.files {
         let at = jail(&file.path);
@@ -130,7 +165,9 @@ pub(crate) fn build_root(root: &RootPlan, sources: Sources) -> io::Result<()> {
 /// Flags a bind mount must keep when remounted: inside a user namespace the kernel locks the
 /// source mount's nosuid/nodev/noexec/atime flags, and a remount that drops one gets EPERM.
 fn locked_flags(path: &Path) -> MsFlags {
-    let Ok(st) = statvfs(path) else { return MsFlags::empty() };
+    let Ok(st) = statvfs(path) else {
+        return MsFlags::empty();
+    };
     let f = st.flags();
     let mut out = MsFlags::empty();
     for (fs_flag, ms_flag) in [
@@ -166,34 +203,77 @@ fn make_mount_point(at: &Path, dir: bool) -> io::Result<()> {
 fn bind_read_only(src: &OwnedFd, dst: &Path, dir: bool, shown: &Path) -> io::Result<()> {
     make_mount_point(dst, dir)?;
     let what = || format!("bind {}", shown.display());
-    mount(Some(&fd_path(src)), dst, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(io_err).map_err(ctx(what()))?;
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | locked_flags(dst);
-    mount(None::<&str>, dst, None::<&str>, flags, None::<&str>).map_err(io_err).map_err(ctx(format!("{} read-only", what())))
+    mount(
+        Some(&fd_path(src)),
+        dst,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(io_err)
+    .map_err(ctx(what()))?;
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | locked_flags(dst);
+    mount(None::<&str>, dst, None::<&str>, flags, None::<&str>)
+        .map_err(io_err)
+        .map_err(ctx(format!("{} read-only", what())))
 }
 
 fn build_dev(next: &mut dyn FnMut(&Path) -> io::Result<(OwnedFd, bool)>) -> io::Result<()> {
     let dev = jail(Path::new("/dev"));
     fs::create_dir_all(&dev)?;
-    mount(Some("tmpfs"), &dev, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=0755,size=64k,nr_inodes=64"))
-        .map_err(io_err)
-        .map_err(ctx("mount /dev".into()))?;
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=0755,size=64k,nr_inodes=64"),
+    )
+    .map_err(io_err)
+    .map_err(ctx("mount /dev".into()))?;
     for name in DEVICES {
         let (src, _) = next(&Path::new("/dev").join(name))?;
         let dst = dev.join(name);
         make_mount_point(&dst, false)?;
-        mount(Some(&fd_path(&src)), &dst, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        mount(
+            Some(&fd_path(&src)),
+            &dst,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(io_err)
+        .map_err(ctx(format!("bind /dev/{name}")))?;
+        let flags = MsFlags::MS_BIND
+            | MsFlags::MS_REMOUNT
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NOEXEC
+            | locked_flags(&dst);
+        mount(None::<&str>, &dst, None::<&str>, flags, None::<&str>)
             .map_err(io_err)
-            .map_err(ctx(format!("bind /dev/{name}")))?;
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | locked_flags(&dst);
-        mount(None::<&str>, &dst, None::<&str>, flags, None::<&str>).map_err(io_err).map_err(ctx(format!("remount /dev/{name}")))?;
+            .map_err(ctx(format!("remount /dev/{name}")))?;
     }
-    for (link, target) in
-        [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("shm", "/tmp")]
-    {
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("shm", "/tmp"),
+    ] {
         symlink(target, dev.join(link))?;
     }
-    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-    mount(None::<&str>, &dev, None::<&str>, flags, None::<&str>).map_err(io_err).map_err(ctx("remount /dev read-only".into()))
+    let flags = MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NOEXEC;
+    mount(None::<&str>, &dev, None::<&str>, flags, None::<&str>)
+        .map_err(io_err)
+        .map_err(ctx("remount /dev read-only".into()))
 }
 
 /// Make the assembled tree the root, drop every trace of the host, and make the root read-only.
@@ -201,11 +281,21 @@ pub(crate) fn pivot_into_new_root() -> io::Result<()> {
     nix::unistd::chdir(NEW).map_err(io_err)?;
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then removes
     // the old root (staging tmpfs and the host tree under it) from this namespace entirely.
-    nix::unistd::pivot_root(".", ".").map_err(io_err).map_err(ctx("pivot_root".into()))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(io_err).map_err(ctx("detach old root".into()))?;
+    nix::unistd::pivot_root(".", ".")
+        .map_err(io_err)
+        .map_err(ctx("pivot_root".into()))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(io_err)
+        .map_err(ctx("detach old root".into()))?;
     nix::unistd::chdir("/").map_err(io_err)?;
-    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).map_err(io_err).map_err(ctx("remount / read-only".into()))?;
+    let flags = MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(io_err)
+        .map_err(ctx("remount / read-only".into()))?;
     nix::unistd::chdir(SCRATCH_DIR).map_err(io_err)?;
     Ok(())
 }

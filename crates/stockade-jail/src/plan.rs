@@ -182,7 +182,10 @@ fn run_host_id(pid: u32) -> u32 {
 /// Compile a request into a plan for this host.
 pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     let policy = &req.policy;
-    let executable = interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())?;
+    let executable = interpreter::resolve(
+        policy.python.interpreter.as_deref(),
+        policy.python.venv.as_deref(),
+    )?;
     let manifest = interpreter::manifest(&executable, policy.python.venv.as_deref())?;
 
     let mut degradation = Degradation::default();
@@ -193,29 +196,50 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
                 degradation.missing.push((layer.to_string(), reason));
                 Ok(false)
             }
-            Err(reason) => Err(SetupError::LayerMissing { layer: layer.to_string(), reason }),
+            Err(reason) => Err(SetupError::LayerMissing {
+                layer: layer.to_string(),
+                reason,
+            }),
         }
     };
     if let Err(reason) = &host.user_namespaces {
         // Every other layer stands on the user namespace: there is no degraded mode without it.
-        return Err(SetupError::LayerMissing { layer: "user namespace".into(), reason: reason.clone() });
+        return Err(SetupError::LayerMissing {
+            layer: "user namespace".into(),
+            reason: reason.clone(),
+        });
     }
     let use_landlock = require(
         "landlock",
-        host.landlock_abi.map(drop).ok_or_else(|| "Landlock is not enabled in this kernel (needs Linux 5.13+ with lsm=landlock)".into()),
+        host.landlock_abi.map(drop).ok_or_else(|| "Landlock is unavailable (needs Linux 5.13+ booted with landlock in lsm=, or it was disabled with STOCKADE_DISABLE_LAYERS)".into()),
     )?;
-    let use_seccomp = require("seccomp", if host.seccomp { Ok(()) } else { Err("seccomp filters are not supported".into()) })?;
+    let use_seccomp = require(
+        "seccomp",
+        if host.seccomp {
+            Ok(())
+        } else {
+            Err("seccomp filters are unavailable (kernel support missing, or disabled with STOCKADE_DISABLE_LAYERS)".into())
+        },
+    )?;
 
     // argv: the interpreter, no site (site-packages are added through PYTHONPATH instead, so
     // no .pth file runs code at start-up), no user site, then the program.
     let exe = manifest.executable.to_string_lossy().into_owned();
-    let mut argv = vec![cstring(exe.clone(), "interpreter path")?, cstring("-s", "")?, cstring("-S", "")?];
+    let mut argv = vec![
+        cstring(exe.clone(), "interpreter path")?,
+        cstring("-s", "")?,
+        cstring("-S", "")?,
+    ];
     let mut files = base_files(&policy.isolation.hostname);
     match &req.program {
         Program::Script { name, source } => {
             let path = Path::new(SANDBOX_DIR).join(sanitise_name(name));
             argv.push(cstring(path.to_string_lossy().into_owned(), "script name")?);
-            files.push(GeneratedFile { path, contents: source.clone(), mode: 0o444 });
+            files.push(GeneratedFile {
+                path,
+                contents: source.clone(),
+                mode: 0o444,
+            });
         }
         Program::Code(code) => {
             argv.push(cstring("-c", "")?);
@@ -235,46 +259,112 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     for (k, v) in &policy.env.set {
         env.insert(k.clone(), v.clone());
     }
-    let site: Vec<String> = manifest.site_paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let site: Vec<String> = manifest
+        .site_paths
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     if !site.is_empty() {
         env.insert("PYTHONPATH".into(), site.join(":"));
     }
     env.insert("PYTHONNOUSERSITE".into(), "1".into());
-    let envp = env.iter().map(|(k, v)| cstring(format!("{k}={v}"), "an environment variable")).collect::<Result<Vec<_>, _>>()?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| cstring(format!("{k}={v}"), "an environment variable"))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let limits = policy.limits;
     let cpu_secs = limits.cpu_time.as_secs().max(1);
     let memory_by_cgroup = host.cgroups.memory.is_some();
     let nproc = u64::from(limits.processes) + if host.cgroups.pids.is_some() { 4 } else { 1 };
     let mut rlimits = vec![
-        Rlimit { resource: libc::RLIMIT_CPU as u32, soft: cpu_secs, hard: cpu_secs + 1, name: "cpu" },
-        Rlimit { resource: libc::RLIMIT_FSIZE as u32, soft: limits.file_size, hard: limits.file_size, name: "fsize" },
-        Rlimit { resource: libc::RLIMIT_NOFILE as u32, soft: limits.open_files, hard: limits.open_files, name: "nofile" },
+        Rlimit {
+            resource: libc::RLIMIT_CPU as u32,
+            soft: cpu_secs,
+            hard: cpu_secs + 1,
+            name: "cpu",
+        },
+        Rlimit {
+            resource: libc::RLIMIT_FSIZE as u32,
+            soft: limits.file_size,
+            hard: limits.file_size,
+            name: "fsize",
+        },
+        Rlimit {
+            resource: libc::RLIMIT_NOFILE as u32,
+            soft: limits.open_files,
+            hard: limits.open_files,
+            name: "nofile",
+        },
         // +1: the jail's init counts too. With a pids cgroup the cgroup is the exact limit (and
         // records hits); the rlimit stays as a slightly looser backstop.
-        Rlimit { resource: libc::RLIMIT_NPROC as u32, soft: nproc, hard: nproc, name: "nproc" },
-        Rlimit { resource: libc::RLIMIT_CORE as u32, soft: 0, hard: 0, name: "core" },
-        Rlimit { resource: libc::RLIMIT_MEMLOCK as u32, soft: 64 << 10, hard: 64 << 10, name: "memlock" },
-        Rlimit { resource: libc::RLIMIT_MSGQUEUE as u32, soft: 0, hard: 0, name: "msgqueue" },
+        Rlimit {
+            resource: libc::RLIMIT_NPROC as u32,
+            soft: nproc,
+            hard: nproc,
+            name: "nproc",
+        },
+        Rlimit {
+            resource: libc::RLIMIT_CORE as u32,
+            soft: 0,
+            hard: 0,
+            name: "core",
+        },
+        Rlimit {
+            resource: libc::RLIMIT_MEMLOCK as u32,
+            soft: 64 << 10,
+            hard: 64 << 10,
+            name: "memlock",
+        },
+        Rlimit {
+            resource: libc::RLIMIT_MSGQUEUE as u32,
+            soft: 0,
+            hard: 0,
+            name: "msgqueue",
+        },
     ];
     if !memory_by_cgroup {
-        rlimits.push(Rlimit { resource: libc::RLIMIT_AS as u32, soft: limits.memory, hard: limits.memory, name: "as" });
+        rlimits.push(Rlimit {
+            resource: libc::RLIMIT_AS as u32,
+            soft: limits.memory,
+            hard: limits.memory,
+            name: "as",
+        });
     }
 
     let privileged = host.euid == 0;
     let ids = if privileged {
         let id = run_host_id(std::process::id());
-        IdMapping { host_uid: id, host_gid: id, privileged }
+        IdMapping {
+            host_uid: id,
+            host_gid: id,
+            privileged,
+        }
     } else {
-        IdMapping { host_uid: host.euid, host_gid: nix::unistd::getegid().as_raw(), privileged }
+        IdMapping {
+            host_uid: host.euid,
+            host_gid: nix::unistd::getegid().as_raw(),
+            privileged,
+        }
     };
 
-    let extra_binds: Vec<(PathBuf, PathBuf)> = policy.filesystem.read_only.iter().map(|b| (b.host.clone(), b.jail.clone())).collect();
+    let extra_binds: Vec<(PathBuf, PathBuf)> = policy
+        .filesystem
+        .read_only
+        .iter()
+        .map(|b| (b.host.clone(), b.jail.clone()))
+        .collect();
     let landlock = use_landlock.then(|| {
         let mut read_only: Vec<PathBuf> = manifest
             .entries
             .iter()
-            .filter_map(|e| if let RootEntry::Bind { path, .. } = e { Some(path.clone()) } else { None })
+            .filter_map(|e| {
+                if let RootEntry::Bind { path, .. } = e {
+                    Some(path.clone())
+                } else {
+                    None
+                }
+            })
             .collect();
         read_only.extend(extra_binds.iter().map(|(_, j)| j.clone()));
         read_only.push(PathBuf::from(SANDBOX_DIR));
@@ -287,7 +377,10 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         }
     });
     let seccomp = if use_seccomp {
-        Some(seccomp::compile(&seccomp::SeccompOptions { allow_inet: false }).map_err(|e| SetupError::Request(format!("seccomp filter: {e}")))?)
+        Some(
+            seccomp::compile(&seccomp::SeccompOptions { allow_inet: false })
+                .map_err(|e| SetupError::Request(format!("seccomp filter: {e}")))?,
+        )
     } else {
         None
     };
@@ -309,7 +402,10 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         landlock,
         seccomp,
         limits,
-        cgroup_limits: stockade_cgroup::Limits { memory: limits.memory, pids: u64::from(limits.processes) + 1 },
+        cgroup_limits: stockade_cgroup::Limits {
+            memory: limits.memory,
+            pids: u64::from(limits.processes) + 1,
+        },
         stdin: req.stdin,
         passthrough: req.passthrough,
         degradation,
@@ -321,8 +417,20 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 
 fn sanitise_name(name: &str) -> String {
-    let base = Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
+    let base = Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if clean.is_empty() || clean.starts_with('.') {
         format!("main{clean}")
     } else {
@@ -331,7 +439,11 @@ fn sanitise_name(name: &str) -> String {
 }
 
 fn base_files(hostname: &str) -> Vec<GeneratedFile> {
-    let f = |path: &str, contents: String| GeneratedFile { path: PathBuf::from(path), contents: contents.into_bytes(), mode: 0o444 };
+    let f = |path: &str, contents: String| GeneratedFile {
+        path: PathBuf::from(path),
+        contents: contents.into_bytes(),
+        mode: 0o444,
+    };
     vec![
         f(
             "/etc/passwd",

@@ -13,11 +13,17 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use crate::child::{self, ChildFds};
 use crate::error::{AtStep, SetupError, Step};
 use crate::host::HostSupport;
-use crate::outcome::{AppliedLimits, Isolation, Layer, RunResult, SetupFailure, Status, Usage, SCHEMA};
+use crate::outcome::{
+    AppliedLimits, Isolation, Layer, RunResult, SetupFailure, Status, Usage, SCHEMA,
+};
 use crate::plan::{Plan, StdinMode, JAIL_GID, JAIL_UID};
 
-const NAMESPACES: libc::c_int =
-    libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS;
 
 /// Why the supervisor stopped the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +44,13 @@ struct Capture {
 
 impl Capture {
     fn new(limit: u64, echo: Option<i32>) -> Capture {
-        Capture { data: Vec::new(), limit: usize::try_from(limit).unwrap_or(usize::MAX), truncated: false, echo, open: true }
+        Capture {
+            data: Vec::new(),
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            truncated: false,
+            echo,
+            open: true,
+        }
     }
 
     /// Keep what fits; return false when something had to be cut.
@@ -57,7 +69,10 @@ impl Capture {
 }
 
 fn write_file(path: String, contents: &str) -> io::Result<()> {
-    std::fs::OpenOptions::new().write(true).open(&path)?.write_all(contents.as_bytes())
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)?
+        .write_all(contents.as_bytes())
 }
 
 /// Run a plan to completion. Errors are returned only for failures before the jail exists;
@@ -65,13 +80,22 @@ fn write_file(path: String, contents: &str) -> io::Result<()> {
 pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     let start = Instant::now();
     stockade_cgroup::sweep_stale(&host.cgroups);
-    let cgroup_name = format!("run-{}-{}", std::process::id(), start.elapsed().as_nanos() ^ u128::from(nonce()));
+    let cgroup_name = format!(
+        "run-{}-{}",
+        std::process::id(),
+        start.elapsed().as_nanos() ^ u128::from(nonce())
+    );
     let cgroup =
-        stockade_cgroup::RunCgroup::create(&host.cgroups, &cgroup_name, plan.cgroup_limits).map_err(|e| SetupError::Step {
-            step: Step::Cgroup,
-            detail: e.to_string(),
-            source: io::Error::other(std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()),
-        })?;
+        stockade_cgroup::RunCgroup::create(&host.cgroups, &cgroup_name, plan.cgroup_limits)
+            .map_err(|e| SetupError::Step {
+                step: Step::Cgroup,
+                detail: e.to_string(),
+                source: io::Error::other(
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+            })?;
 
     let (sync_r, sync_w) = stockade_sys::pipe().at(Step::Pipes, "sync pipe")?;
     let (err_r, err_w) = stockade_sys::pipe().at(Step::Pipes, "error pipe")?;
@@ -88,7 +112,9 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         stdout_write: out_w.as_raw_fd(),
         stderr_write: eout_w.as_raw_fd(),
     };
-    let (pid, pidfd) = match stockade_sys::clone_into_namespaces(NAMESPACES).at(Step::Clone, "clone into new namespaces")? {
+    let (pid, pidfd) = match stockade_sys::clone_into_namespaces(NAMESPACES)
+        .at(Step::Clone, "clone into new namespaces")?
+    {
         stockade_sys::Cloned::Child => child::run(plan, fds),
         stockade_sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -101,9 +127,17 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         e
     };
     write_id_maps(pid, plan).map_err(kill_child)?;
-    cgroup.add_process(pid).map_err(|e| kill_child(SetupError::Step { step: Step::JoinCgroup, detail: e.to_string(), source: io::Error::other("cgroup") }))?;
-    stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"G").at(Step::WaitForIdMaps, "send go-ahead").map_err(kill_child)?;
-    drop(sync_w);
+    cgroup.add_process(pid).map_err(|e| {
+        kill_child(SetupError::Step {
+            step: Step::JoinCgroup,
+            detail: e.to_string(),
+            source: io::Error::other("cgroup"),
+        })
+    })?;
+    stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"G")
+        .at(Step::WaitForIdMaps, "send go-ahead")
+        .map_err(kill_child)?;
+    // Keep `sync_w` open for the whole run: the child checks it to know the supervisor lives.
 
     // From here a SIGINT/SIGTERM to stockade stops the jail and still produces a result.
     let mut mask = SigSet::empty();
@@ -124,20 +158,28 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         stop: None,
         deadline: start + plan.limits.wall_time,
     };
-    let stdin_w = if plan.stdin == StdinMode::Forward { Some(in_w) } else { None };
+    let stdin_w = if plan.stdin == StdinMode::Forward {
+        Some(in_w)
+    } else {
+        None
+    };
     watch.pump(out_r, eout_r, err_r, status_r, stdin_w, signals.as_ref());
     let _ = mask.thread_unblock();
 
     let reaped = stockade_sys::wait4(pid).at(Step::Supervise, "reap jail init")?;
     let wall = start.elapsed();
     let result = watch.finish(host, reaped, wall);
+    drop(sync_w);
     drop(cgroup);
     Ok(result)
 }
 
 fn nonce() -> u64 {
     let mut buf = [0u8; 8];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).is_err() {
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_err()
+    {
         return u64::from(std::process::id());
     }
     u64::from_le_bytes(buf)
@@ -149,8 +191,16 @@ fn write_id_maps(pid: libc::pid_t, plan: &Plan) -> Result<(), SetupError> {
         // Unprivileged writers must give up setgroups before they may write gid_map.
         write_file(format!("/proc/{pid}/setgroups"), "deny").at(Step::IdMaps, "write setgroups")?;
     }
-    write_file(format!("/proc/{pid}/uid_map"), &format!("{JAIL_UID} {} 1\n", ids.host_uid)).at(Step::IdMaps, "write uid_map")?;
-    write_file(format!("/proc/{pid}/gid_map"), &format!("{JAIL_GID} {} 1\n", ids.host_gid)).at(Step::IdMaps, "write gid_map")?;
+    write_file(
+        format!("/proc/{pid}/uid_map"),
+        &format!("{JAIL_UID} {} 1\n", ids.host_uid),
+    )
+    .at(Step::IdMaps, "write uid_map")?;
+    write_file(
+        format!("/proc/{pid}/gid_map"),
+        &format!("{JAIL_GID} {} 1\n", ids.host_gid),
+    )
+    .at(Step::IdMaps, "write gid_map")?;
     Ok(())
 }
 
@@ -169,7 +219,10 @@ struct Watch<'a> {
 fn set_nonblocking(fd: BorrowedFd<'_>) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     if let Ok(flags) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
-        let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
+        let _ = fcntl(
+            fd.as_raw_fd(),
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        );
     }
 }
 
@@ -194,7 +247,15 @@ impl Watch<'_> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn pump(&mut self, out_r: OwnedFd, eout_r: OwnedFd, err_r: OwnedFd, status_r: OwnedFd, stdin_w: Option<OwnedFd>, signals: Option<&SignalFd>) {
+    fn pump(
+        &mut self,
+        out_r: OwnedFd,
+        eout_r: OwnedFd,
+        err_r: OwnedFd,
+        status_r: OwnedFd,
+        stdin_w: Option<OwnedFd>,
+        signals: Option<&SignalFd>,
+    ) {
         let mut out_r = Some(out_r);
         let mut eout_r = Some(eout_r);
         let mut err_r = Some(err_r);
@@ -210,7 +271,8 @@ impl Watch<'_> {
         let mut buf = vec![0u8; 64 * 1024];
         let cpu_limit_ns = u64::try_from(self.plan.limits.cpu_time.as_nanos()).unwrap_or(u64::MAX);
         loop {
-            let outputs_open = out_r.is_some() || eout_r.is_some() || err_r.is_some() || status_r.is_some();
+            let outputs_open =
+                out_r.is_some() || eout_r.is_some() || err_r.is_some() || status_r.is_some();
             if exited_at.is_some() && !outputs_open {
                 break;
             }
@@ -223,10 +285,18 @@ impl Watch<'_> {
             if exited_at.is_none() && now >= self.deadline {
                 self.kill(StopReason::Timeout);
             }
-            if exited_at.is_none() && self.cgroup.cpu_usage_ns().is_some_and(|ns| ns >= cpu_limit_ns) {
+            if exited_at.is_none()
+                && self
+                    .cgroup
+                    .cpu_usage_ns()
+                    .is_some_and(|ns| ns >= cpu_limit_ns)
+            {
                 self.kill(StopReason::Cpu);
             }
-            let mut timeout = self.deadline.saturating_duration_since(now).min(Duration::from_millis(100));
+            let mut timeout = self
+                .deadline
+                .saturating_duration_since(now)
+                .min(Duration::from_millis(100));
             if exited_at.is_some() || self.stop.is_some() {
                 timeout = timeout.max(Duration::from_millis(10));
             }
@@ -256,7 +326,10 @@ impl Watch<'_> {
             if let Some(s) = signals {
                 watched.push((8, s.as_fd(), PollFlags::POLLIN));
             }
-            let mut fds: Vec<PollFd<'_>> = watched.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)).collect();
+            let mut fds: Vec<PollFd<'_>> = watched
+                .iter()
+                .map(|(_, fd, flags)| PollFd::new(*fd, *flags))
+                .collect();
             let roles: Vec<u8> = watched.iter().map(|(r, _, _)| *r).collect();
             let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
             match poll(&mut fds, PollTimeout::from(ms)) {
@@ -268,8 +341,11 @@ impl Watch<'_> {
                     break;
                 }
             }
-            let ready: Vec<(u8, PollFlags)> =
-                fds.iter().zip(&roles).filter_map(|(p, r)| p.revents().filter(|f| !f.is_empty()).map(|f| (*r, f))).collect();
+            let ready: Vec<(u8, PollFlags)> = fds
+                .iter()
+                .zip(&roles)
+                .filter_map(|(p, r)| p.revents().filter(|f| !f.is_empty()).map(|f| (*r, f)))
+                .collect();
             drop(fds);
             drop(watched);
             for (role, _flags) in ready {
@@ -341,7 +417,9 @@ impl Watch<'_> {
                     8 => {
                         if let Some(s) = signals {
                             if let Ok(Some(info)) = s.read_signal() {
-                                self.kill(StopReason::Signal(i32::try_from(info.ssi_signo).unwrap_or(libc::SIGTERM)));
+                                self.kill(StopReason::Signal(
+                                    i32::try_from(info.ssi_signo).unwrap_or(libc::SIGTERM),
+                                ));
                             }
                         }
                     }
@@ -356,7 +434,14 @@ impl Watch<'_> {
 
     fn finish(self, host: &HostSupport, reaped: stockade_sys::Reaped, wall: Duration) -> RunResult {
         let plan = self.plan;
-        let python_status = (self.status_bytes.len() >= 4).then(|| i32::from_le_bytes([self.status_bytes[0], self.status_bytes[1], self.status_bytes[2], self.status_bytes[3]]));
+        let python_status = (self.status_bytes.len() >= 4).then(|| {
+            i32::from_le_bytes([
+                self.status_bytes[0],
+                self.status_bytes[1],
+                self.status_bytes[2],
+                self.status_bytes[3],
+            ])
+        });
         let (mut exit_code, mut signal) = match python_status {
             Some(s) if libc::WIFEXITED(s) => (Some(libc::WEXITSTATUS(s)), None),
             Some(s) if libc::WIFSIGNALED(s) => (None, Some(libc::WTERMSIG(s))),
@@ -372,20 +457,31 @@ impl Watch<'_> {
         let mut error = None;
         let setup = child::decode_report(&self.error_report);
         let status = if let Some((step, _errno, detail)) = setup {
-            error = Some(SetupFailure { step: step.name().to_string(), message: detail });
+            error = Some(SetupFailure {
+                step: step.name().to_string(),
+                message: detail,
+            });
             Status::SetupFailed
         } else if let Some(stop) = self.stop {
             match stop {
                 StopReason::Timeout => {
-                    reason = Some(format!("wall-clock limit of {} ms reached", plan.limits.wall_time.as_millis()));
+                    reason = Some(format!(
+                        "wall-clock limit of {} ms reached",
+                        plan.limits.wall_time.as_millis()
+                    ));
                     Status::Timeout
                 }
                 StopReason::Cpu => {
-                    reason = Some(format!("CPU-time limit of {cpu_limit_ms} ms reached (all processes of the run)"));
+                    reason = Some(format!(
+                        "CPU-time limit of {cpu_limit_ms} ms reached (all processes of the run)"
+                    ));
                     Status::CpuLimit
                 }
                 StopReason::Output => {
-                    reason = Some(format!("output limit of {} bytes per stream exceeded", plan.limits.output));
+                    reason = Some(format!(
+                        "output limit of {} bytes per stream exceeded",
+                        plan.limits.output
+                    ));
                     Status::OutputLimit
                 }
                 StopReason::Signal(s) => {
@@ -403,23 +499,45 @@ impl Watch<'_> {
             }
             exit_code = None;
             Status::Killed
-        } else if signal == Some(libc::SIGXCPU) || (signal == Some(libc::SIGKILL) && cpu_ms + 50 >= cpu_limit_ms) {
+        } else if signal == Some(libc::SIGXCPU)
+            || (signal == Some(libc::SIGKILL) && cpu_ms + 50 >= cpu_limit_ms)
+        {
             reason = Some(format!("CPU-time limit of {cpu_limit_ms} ms reached"));
             Status::CpuLimit
         } else if signal == Some(libc::SIGXFSZ) {
-            reason = Some(format!("file-size limit of {} bytes reached", plan.limits.file_size));
+            reason = Some(format!(
+                "file-size limit of {} bytes reached",
+                plan.limits.file_size
+            ));
             Status::FileLimit
         } else if oom && exit_code != Some(0) {
-            reason = Some(format!("memory limit of {} bytes reached (OOM kill)", plan.limits.memory));
+            reason = Some(format!(
+                "memory limit of {} bytes reached (OOM kill)",
+                plan.limits.memory
+            ));
             Status::MemoryLimit
         } else if pids_hit && exit_code != Some(0) {
-            reason = Some(format!("process/thread limit of {} reached", plan.limits.processes));
+            reason = Some(format!(
+                "process/thread limit of {} reached",
+                plan.limits.processes
+            ));
             Status::PidsLimit
-        } else if exit_code.is_some_and(|c| c != 0) && stderr_text.contains("[Errno 27] File too large") {
-            reason = Some(format!("file-size limit of {} bytes reached (EFBIG)", plan.limits.file_size));
+        } else if exit_code.is_some_and(|c| c != 0)
+            && stderr_text.contains("[Errno 27] File too large")
+        {
+            reason = Some(format!(
+                "file-size limit of {} bytes reached (EFBIG)",
+                plan.limits.file_size
+            ));
             Status::FileLimit
-        } else if exit_code.is_some_and(|c| c != 0) && host.cgroups.memory.is_none() && stderr_text.lines().any(|l| l.starts_with("MemoryError")) {
-            reason = Some(format!("memory limit of {} bytes reached (RLIMIT_AS)", plan.limits.memory));
+        } else if exit_code.is_some_and(|c| c != 0)
+            && host.cgroups.memory.is_none()
+            && stderr_text.lines().any(|l| l.starts_with("MemoryError"))
+        {
+            reason = Some(format!(
+                "memory limit of {} bytes reached (RLIMIT_AS)",
+                plan.limits.memory
+            ));
             Status::MemoryLimit
         } else if exit_code == Some(0) {
             Status::Ok
@@ -431,7 +549,10 @@ impl Watch<'_> {
         if status == Status::SetupFailed && python_status.is_some() {
             // The interpreter child reported a failure (exec) and exited with 125/126/127.
         }
-        let peak_kib = self.cgroup.memory_peak().map_or(reaped.max_rss_kib, |b| b / 1024);
+        let peak_kib = self
+            .cgroup
+            .memory_peak()
+            .map_or(reaped.max_rss_kib, |b| b / 1024);
         let (mut user_ms, mut sys_ms) = (reaped.user_us / 1000, reaped.sys_us / 1000);
         if let Some((u, s)) = self.cgroup.cpu_user_sys_ms() {
             // Killed processes are never reaped by init, so wait4 misses them; the cgroup does not.
@@ -475,15 +596,29 @@ fn applied_limits(plan: &Plan, host: &HostSupport, cgroup_cpu: bool) -> AppliedL
         output_bytes: l.output,
         memory_mechanism: host.memory_mechanism.to_string(),
         processes_mechanism: format!("{} + rlimit-nproc (per-run uid)", host.pids_mechanism),
-        cpu_mechanism: if cgroup_cpu { host.cpu_mechanism.to_string() } else { "rlimit-cpu".into() },
+        cpu_mechanism: if cgroup_cpu {
+            host.cpu_mechanism.to_string()
+        } else {
+            "rlimit-cpu".into()
+        },
     }
 }
 
 /// The isolation report: every layer, active or not, and by what mechanism.
 #[must_use]
 pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
-    let layer = |name: &str, active: bool, mechanism: String| Layer { name: name.into(), active, mechanism };
-    let binds = plan.root.entries.iter().filter(|e| matches!(e, crate::interpreter::RootEntry::Bind { .. })).count() + plan.root.extra_binds.len();
+    let layer = |name: &str, active: bool, mechanism: String| Layer {
+        name: name.into(),
+        active,
+        mechanism,
+    };
+    let binds = plan
+        .root
+        .entries
+        .iter()
+        .filter(|e| matches!(e, crate::interpreter::RootEntry::Bind { .. }))
+        .count()
+        + plan.root.extra_binds.len();
     let mut layers = vec![
         layer(
             "user-namespace",
@@ -506,19 +641,56 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
         layer("session", true, "new session (setsid), no controlling terminal".into()),
     ];
     match (&plan.landlock, host.landlock_abi) {
-        (Some(_), Some(abi)) => layers.push(layer("landlock", true, format!("ruleset matching the mount view (kernel ABI {abi})"))),
+        (Some(_), Some(abi)) => layers.push(layer(
+            "landlock",
+            true,
+            format!("ruleset matching the mount view (kernel ABI {abi})"),
+        )),
         _ => layers.push(layer("landlock", false, reason_missing(plan, "landlock"))),
     }
     match &plan.seccomp {
-        Some(bpf) => layers.push(layer("seccomp", true, format!("seccomp-bpf deny list, {} instructions (docs/seccomp.md)", bpf.len()))),
+        Some(bpf) => layers.push(layer(
+            "seccomp",
+            true,
+            format!(
+                "seccomp-bpf deny list, {} instructions (docs/seccomp.md)",
+                bpf.len()
+            ),
+        )),
         None => layers.push(layer("seccomp", false, reason_missing(plan, "seccomp"))),
     }
-    layers.push(layer("rlimits", true, plan.rlimits.iter().map(|r| r.name).collect::<Vec<_>>().join(",")));
-    layers.push(layer("memory-limit", true, host.memory_mechanism.to_string()));
-    layers.push(layer("process-limit", true, format!("{} + rlimit-nproc", host.pids_mechanism)));
-    Isolation { degraded: layers.iter().any(|l| !l.active), layers }
+    layers.push(layer(
+        "rlimits",
+        true,
+        plan.rlimits
+            .iter()
+            .map(|r| r.name)
+            .collect::<Vec<_>>()
+            .join(","),
+    ));
+    layers.push(layer(
+        "memory-limit",
+        true,
+        host.memory_mechanism.to_string(),
+    ));
+    layers.push(layer(
+        "process-limit",
+        true,
+        format!("{} + rlimit-nproc", host.pids_mechanism),
+    ));
+    Isolation {
+        degraded: layers.iter().any(|l| !l.active),
+        layers,
+    }
 }
 
 fn reason_missing(plan: &Plan, name: &str) -> String {
-    plan.degradation.missing.iter().find(|(n, _)| n == name).map_or_else(|| "not applied".into(), |(_, why)| format!("missing: {why}"))
+    plan.degradation
+        .missing
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or_else(
+            || "not applied".into(),
+            |(_, why)| format!("missing: {why}"),
+        )
 }

@@ -4,7 +4,10 @@
 //! cover (or covers without the flag stockade needs). Each `unsafe` block holds exactly one call
 //! and says why the call is sound. Higher crates build the sandbox out of these pieces and never
 //! touch `libc::syscall` themselves.
-#![allow(unsafe_code, reason = "FFI crate: wraps raw syscalls for the rest of stockade")]
+#![allow(
+    unsafe_code,
+    reason = "FFI crate: wraps raw syscalls for the rest of stockade"
+)]
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -34,7 +37,8 @@ fn check(rc: libc::c_long) -> io::Result<libc::c_long> {
 pub fn clone_into_namespaces(namespace_flags: libc::c_int) -> io::Result<Cloned> {
     require_single_thread()?;
     let mut pidfd: libc::c_int = -1;
-    let flags = (namespace_flags | libc::CLONE_PIDFD) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    let flags =
+        (namespace_flags | libc::CLONE_PIDFD) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: with a null stack pointer clone(2) behaves like fork(2): the child continues on a
     // copy of this stack. `pidfd` is a live, writable c_int for the whole call (CLONE_PIDFD stores
     // the new fd through the parent_tid argument). We checked above that there is one thread.
@@ -53,19 +57,26 @@ pub fn clone_into_namespaces(namespace_flags: libc::c_int) -> io::Result<Cloned>
     }
     // SAFETY: CLONE_PIDFD succeeded, so the kernel stored a new fd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(Cloned::Parent { pid: rc as libc::pid_t, pidfd })
+    Ok(Cloned::Parent {
+        pid: rc as libc::pid_t,
+        pidfd,
+    })
 }
 
 /// Whether the calling process has exactly one thread (fork and clone are only sound then).
 pub fn is_single_threaded() -> bool {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count() == 1).unwrap_or(false)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count() == 1)
+        .unwrap_or(false)
 }
 
 fn require_single_thread() -> io::Result<()> {
     if is_single_threaded() {
         Ok(())
     } else {
-        Err(io::Error::other("refusing to fork a multi-threaded process"))
+        Err(io::Error::other(
+            "refusing to fork a multi-threaded process",
+        ))
     }
 }
 
@@ -141,8 +152,15 @@ pub fn wait4(pid: libc::pid_t) -> io::Result<Reaped> {
 pub fn close_fds_from(first: RawFd) -> io::Result<()> {
     // SAFETY: closing fds we do not use is the point; the caller has moved every fd it keeps
     // below `first`. No Rust object owns the closed fds after this (the jail child owns none).
-    check(unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0 as libc::c_uint) })
-        .map(drop)
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        )
+    })
+    .map(drop)
 }
 
 /// `dup3(2)` onto a chosen fd number, without `O_CLOEXEC`.
@@ -158,8 +176,11 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
 /// Set or clear `FD_CLOEXEC` on a raw fd number.
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_SETFD on any fd number is harmless; a bad fd yields EBADF.
-    check(unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) } as libc::c_long)
-        .map(drop)
+    check(
+        unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) }
+            as libc::c_long,
+    )
+    .map(drop)
 }
 
 /// The highest capability number this kernel knows (`/proc/sys/kernel/cap_last_cap`).
@@ -190,7 +211,15 @@ pub fn drop_all_capabilities() -> io::Result<()> {
         }
     }
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
-    check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) } as libc::c_long)?;
+    check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    } as libc::c_long)?;
     // SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | its lock |
     // SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | its lock.
     const SECUREBITS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
@@ -209,11 +238,24 @@ pub fn drop_all_capabilities() -> io::Result<()> {
         inheritable: u32,
     }
     const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-    let data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
     // SAFETY: version 3 expects a header and an array of two data structs; both are live
     // #[repr(C)] locals matching the kernel's layout.
-    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })?;
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    })?;
     Ok(())
 }
 
@@ -222,8 +264,14 @@ pub fn has_any_capability() -> io::Result<bool> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     Ok(status
         .lines()
-        .filter(|l| l.starts_with("CapEff:") || l.starts_with("CapPrm:") || l.starts_with("CapBnd:"))
-        .any(|l| l.split_whitespace().nth(1).is_some_and(|v| u64::from_str_radix(v, 16).unwrap_or(1) != 0)))
+        .filter(|l| {
+            l.starts_with("CapEff:") || l.starts_with("CapPrm:") || l.starts_with("CapBnd:")
+        })
+        .any(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|v| u64::from_str_radix(v, 16).unwrap_or(1) != 0)
+        }))
 }
 
 /// Create a pipe whose both ends are `O_CLOEXEC`.
@@ -258,7 +306,12 @@ pub fn exit_now(code: i32) -> ! {
 /// Bring the loopback interface up in the current network namespace (`SIOCSIFFLAGS`).
 pub fn loopback_up() -> io::Result<()> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     // SAFETY: ifreq is plain old data; all-zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -266,8 +319,14 @@ pub fn loopback_up() -> io::Result<()> {
     }
     req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     // SAFETY: SIOCSIFFLAGS reads an ifreq through the pointer, which is a live local.
-    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req as *mut libc::ifreq) } as libc::c_long)
-        .map(drop)
+    check(unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS,
+            &mut req as *mut libc::ifreq,
+        )
+    } as libc::c_long)
+    .map(drop)
 }
 
 /// The Landlock ABI version this kernel offers, or `None` if Landlock is off or absent.
@@ -293,7 +352,9 @@ pub fn seccomp_supported() -> bool {
     // SAFETY: PR_GET_SECCOMP takes no pointers.
     let rc = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
     rc >= 0
-        && std::fs::read_to_string("/proc/self/status").map(|s| s.contains("Seccomp_filters:")).unwrap_or(false)
+        && std::fs::read_to_string("/proc/self/status")
+            .map(|s| s.contains("Seccomp_filters:"))
+            .unwrap_or(false)
 }
 
 /// `waitpid(-1, …, 0)`: reap any child; returns its pid and raw wait status.
@@ -331,4 +392,14 @@ pub fn open_path(path: &std::path::Path, follow_symlinks: bool) -> io::Result<Ow
     let raw = openat2(libc::AT_FDCWD, path, how)?;
     // SAFETY: openat2 just returned this fd; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Borrow an inherited fd by number, for the jail child that holds its fds by number only.
+/// The borrow is `'static` because those fds stay open until the child closes them all at once
+/// (`close_fds_from`) after its last use; callers must not keep the borrow past that point.
+#[must_use]
+pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: see the contract above; the child never closes these fds individually before
+    // the bulk close, and an invalid number only makes later syscalls fail with EBADF.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }

@@ -108,7 +108,11 @@ struct RunArgs {
     #[arg(short = 'c', value_name = "CODE")]
     code: Option<String>,
     /// SCRIPT (or - to read the program from stdin) and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SCRIPT | - [ARGS]")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "SCRIPT | - [ARGS]"
+    )]
     rest: Vec<String>,
 }
 
@@ -119,7 +123,10 @@ struct Failure {
 }
 
 fn fail(code: u8, message: impl Into<String>) -> Failure {
-    Failure { code, message: message.into() }
+    Failure {
+        code,
+        message: message.into(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -156,14 +163,25 @@ fn main() -> ExitCode {
 
 fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
     let mut policy = match (&args.policy, &args.profile) {
-        (Some(file), _) => Policy::load(file).map_err(|e| fail(exit::POLICY, format!("invalid policy: {e}")))?,
+        (Some(file), _) => {
+            Policy::load(file).map_err(|e| fail(exit::POLICY, format!("invalid policy: {e}")))?
+        }
         (None, Some(name)) => Policy::profile(name).ok_or_else(|| {
-            fail(exit::USAGE, format!("unknown profile {name:?} (known: {})", Policy::PROFILES.join(", ")))
+            fail(
+                exit::USAGE,
+                format!(
+                    "unknown profile {name:?} (known: {})",
+                    Policy::PROFILES.join(", ")
+                ),
+            )
         })?,
         (None, None) => Policy::strict(),
     };
     if args.policy.is_some() && args.profile.is_some() {
-        return Err(fail(exit::USAGE, "--profile and --policy cannot be combined (use `extends` in the file)"));
+        return Err(fail(
+            exit::USAGE,
+            "--profile and --policy cannot be combined (use `extends` in the file)",
+        ));
     }
     let l = &mut policy.limits;
     if let Some(v) = args.timeout {
@@ -199,34 +217,75 @@ fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
     if args.allow_degraded {
         policy.isolation.allow_degraded = true;
     }
-    policy.validate().map_err(|e| fail(exit::POLICY, format!("invalid option: {e}")))?;
+    policy
+        .validate()
+        .map_err(|e| fail(exit::POLICY, format!("invalid option: {e}")))?;
     Ok(policy)
 }
 
 fn absolute(p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() || p.components().count() == 1 && !p.to_string_lossy().contains('/') && !p.exists() {
+    if p.is_absolute()
+        || p.components().count() == 1 && !p.to_string_lossy().contains('/') && !p.exists()
+    {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }
 
 fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
     let policy = effective_policy(&args.policy)?;
     let (program, rest, stdin) = match (&args.code, args.rest.split_first()) {
-        (Some(code), _) => (Program::Code(code.clone()), args.rest.clone(), StdinMode::Forward),
+        (Some(code), _) => (
+            Program::Code(code.clone()),
+            args.rest.clone(),
+            StdinMode::Forward,
+        ),
         (None, Some((first, rest))) if first == "-" => {
             let mut source = Vec::new();
-            std::io::stdin().read_to_end(&mut source).map_err(|e| fail(exit::USAGE, format!("cannot read the program from stdin: {e}")))?;
-            (Program::Script { name: "stdin.py".into(), source }, rest.to_vec(), StdinMode::Null)
+            std::io::stdin().read_to_end(&mut source).map_err(|e| {
+                fail(
+                    exit::USAGE,
+                    format!("cannot read the program from stdin: {e}"),
+                )
+            })?;
+            (
+                Program::Script {
+                    name: "stdin.py".into(),
+                    source,
+                },
+                rest.to_vec(),
+                StdinMode::Null,
+            )
         }
         (None, Some((first, rest))) => {
-            let source = std::fs::read(first).map_err(|e| fail(exit::USAGE, format!("cannot read script {first}: {e}")))?;
-            (Program::Script { name: first.clone(), source }, rest.to_vec(), StdinMode::Forward)
+            let source = std::fs::read(first)
+                .map_err(|e| fail(exit::USAGE, format!("cannot read script {first}: {e}")))?;
+            (
+                Program::Script {
+                    name: first.clone(),
+                    source,
+                },
+                rest.to_vec(),
+                StdinMode::Forward,
+            )
         }
-        (None, None) => return Err(fail(exit::USAGE, "nothing to run: give SCRIPT, -c CODE, or - (read the program from stdin)")),
+        (None, None) => {
+            return Err(fail(
+                exit::USAGE,
+                "nothing to run: give SCRIPT, -c CODE, or - (read the program from stdin)",
+            ))
+        }
     };
-    let request = Request { policy, program, args: rest, passthrough: !args.json, stdin };
+    let request = Request {
+        policy,
+        program,
+        args: rest,
+        passthrough: !args.json,
+        stdin,
+    };
     match stockade_jail::run(&request) {
         Ok(result) => {
             if args.json {
@@ -241,7 +300,9 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
         Err(e) => {
             let code = match &e {
                 SetupError::LayerMissing { .. } => exit::LAYER_MISSING,
-                SetupError::Interpreter(stockade_jail::interpreter::InterpreterError::NotFound(_)) => exit::NOT_FOUND,
+                SetupError::Interpreter(
+                    stockade_jail::interpreter::InterpreterError::NotFound(_),
+                ) => exit::NOT_FOUND,
                 _ => exit::SETUP,
             };
             let message = error_chain(&e);
@@ -289,22 +350,49 @@ fn report_to_stderr(r: &RunResult) {
         Status::Ok | Status::Error => {}
         Status::SetupFailed => {
             if let Some(e) = &r.error {
-                let _ = writeln!(err, "stockade: sandbox setup failed at {}: {}", e.step, e.message);
+                let _ = writeln!(
+                    err,
+                    "stockade: sandbox setup failed at {}: {}",
+                    e.step, e.message
+                );
             }
         }
         Status::Killed if r.reason.is_none() => {
-            let _ = writeln!(err, "stockade: sandbox killed by signal {}", r.signal.unwrap_or(0));
+            let _ = writeln!(
+                err,
+                "stockade: sandbox killed by signal {}",
+                r.signal.unwrap_or(0)
+            );
         }
         _ => {
-            let _ = writeln!(err, "stockade: {}: {}", r.status.name(), r.reason.as_deref().unwrap_or("stopped"));
+            let _ = writeln!(
+                err,
+                "stockade: {}: {}",
+                r.status.name(),
+                r.reason.as_deref().unwrap_or("stopped")
+            );
         }
     }
     if r.stdout_truncated || r.stderr_truncated {
-        let _ = writeln!(err, "stockade: output cut at {} bytes per stream", r.limits.output_bytes);
+        let _ = writeln!(
+            err,
+            "stockade: output cut at {} bytes per stream",
+            r.limits.output_bytes
+        );
     }
     if r.isolation.degraded {
-        let missing: Vec<&str> = r.isolation.layers.iter().filter(|l| !l.active).map(|l| l.name.as_str()).collect();
-        let _ = writeln!(err, "stockade: warning: ran degraded, missing layers: {}", missing.join(", "));
+        let missing: Vec<&str> = r
+            .isolation
+            .layers
+            .iter()
+            .filter(|l| !l.active)
+            .map(|l| l.name.as_str())
+            .collect();
+        let _ = writeln!(
+            err,
+            "stockade: warning: ran degraded, missing layers: {}",
+            missing.join(", ")
+        );
     }
 }
 
@@ -325,18 +413,32 @@ fn cmd_doctor(json: bool) -> Result<u8, Failure> {
         out,
         "  {} user namespaces{}",
         mark(host.user_namespaces.is_ok()),
-        host.user_namespaces.as_ref().err().map(|e| format!(": {e}")).unwrap_or_default()
+        host.user_namespaces
+            .as_ref()
+            .err()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
     );
-    let _ = writeln!(out, "  {} mount, pid, net, ipc, uts, cgroup namespaces (inside the user namespace)", mark(host.user_namespaces.is_ok()));
+    let _ = writeln!(
+        out,
+        "  {} mount, pid, net, ipc, uts, cgroup namespaces (inside the user namespace)",
+        mark(host.user_namespaces.is_ok())
+    );
     let _ = writeln!(
         out,
         "  {} landlock{}",
         mark(host.landlock_abi.is_some()),
-        host.landlock_abi.map(|a| format!(" ABI {a}")).unwrap_or_else(|| ": not enabled".into())
+        host.landlock_abi
+            .map(|a| format!(" ABI {a}"))
+            .unwrap_or_else(|| ": not enabled".into())
     );
     let _ = writeln!(out, "  {} seccomp-bpf", mark(host.seccomp));
     let _ = writeln!(out, "  ok      memory limit via {}", host.memory_mechanism);
-    let _ = writeln!(out, "  ok      process limit via {} + rlimit-nproc", host.pids_mechanism);
+    let _ = writeln!(
+        out,
+        "  ok      process limit via {} + rlimit-nproc",
+        host.pids_mechanism
+    );
     let _ = writeln!(out, "  ok      cpu limit via {}", host.cpu_mechanism);
     for note in &host.cgroup_notes {
         let _ = writeln!(out, "          note: {note}");
@@ -350,6 +452,14 @@ fn cmd_doctor(json: bool) -> Result<u8, Failure> {
         }
     }
     let ready = host.user_namespaces.is_ok() && host.landlock_abi.is_some() && host.seccomp;
-    let _ = writeln!(out, "{}", if ready { "all layers available" } else { "some layers are missing: runs are refused unless --allow-degraded" });
+    let _ = writeln!(
+        out,
+        "{}",
+        if ready {
+            "all layers available"
+        } else {
+            "some layers are missing: runs are refused unless --allow-degraded"
+        }
+    );
     Ok(if ready { 0 } else { 1 })
 }
