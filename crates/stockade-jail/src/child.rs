@@ -199,14 +199,14 @@ fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
 fn apply_rlimits(plan: &Plan) -> io::Result<()> {
     for r in &plan.rlimits {
         let resource = match r.resource {
-            x if x == libc::RLIMIT_CPU as u32 => nix::sys::resource::Resource::RLIMIT_CPU,
-            x if x == libc::RLIMIT_FSIZE as u32 => nix::sys::resource::Resource::RLIMIT_FSIZE,
-            x if x == libc::RLIMIT_NOFILE as u32 => nix::sys::resource::Resource::RLIMIT_NOFILE,
-            x if x == libc::RLIMIT_NPROC as u32 => nix::sys::resource::Resource::RLIMIT_NPROC,
-            x if x == libc::RLIMIT_CORE as u32 => nix::sys::resource::Resource::RLIMIT_CORE,
-            x if x == libc::RLIMIT_MEMLOCK as u32 => nix::sys::resource::Resource::RLIMIT_MEMLOCK,
-            x if x == libc::RLIMIT_MSGQUEUE as u32 => nix::sys::resource::Resource::RLIMIT_MSGQUEUE,
-            x if x == libc::RLIMIT_AS as u32 => nix::sys::resource::Resource::RLIMIT_AS,
+            x if x == libc::RLIMIT_CPU => nix::sys::resource::Resource::RLIMIT_CPU,
+            x if x == libc::RLIMIT_FSIZE => nix::sys::resource::Resource::RLIMIT_FSIZE,
+            x if x == libc::RLIMIT_NOFILE => nix::sys::resource::Resource::RLIMIT_NOFILE,
+            x if x == libc::RLIMIT_NPROC => nix::sys::resource::Resource::RLIMIT_NPROC,
+            x if x == libc::RLIMIT_CORE => nix::sys::resource::Resource::RLIMIT_CORE,
+            x if x == libc::RLIMIT_MEMLOCK => nix::sys::resource::Resource::RLIMIT_MEMLOCK,
+            x if x == libc::RLIMIT_MSGQUEUE => nix::sys::resource::Resource::RLIMIT_MSGQUEUE,
+            x if x == libc::RLIMIT_AS => nix::sys::resource::Resource::RLIMIT_AS,
             _ => continue,
         };
         nix::sys::resource::setrlimit(resource, r.soft, r.hard).map_err(|e| {

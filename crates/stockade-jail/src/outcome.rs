@@ -159,10 +159,7 @@ impl RunResult {
     #[must_use]
     pub fn cli_exit_code(&self) -> i32 {
         match self.status {
-            Status::SetupFailed => match self.exit_code {
-                Some(c @ (126 | 127)) => c,
-                _ => 125,
-            },
+            Status::SetupFailed => self.exit_code.unwrap_or(125),
             Status::Timeout => 124,
             _ => match (self.exit_code, self.signal) {
                 (Some(c), _) => c,

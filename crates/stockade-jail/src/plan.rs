@@ -279,19 +279,19 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     let nproc = u64::from(limits.processes) + if host.cgroups.pids.is_some() { 4 } else { 1 };
     let mut rlimits = vec![
         Rlimit {
-            resource: libc::RLIMIT_CPU as u32,
+            resource: libc::RLIMIT_CPU,
             soft: cpu_secs,
             hard: cpu_secs + 1,
             name: "cpu",
         },
         Rlimit {
-            resource: libc::RLIMIT_FSIZE as u32,
+            resource: libc::RLIMIT_FSIZE,
             soft: limits.file_size,
             hard: limits.file_size,
             name: "fsize",
         },
         Rlimit {
-            resource: libc::RLIMIT_NOFILE as u32,
+            resource: libc::RLIMIT_NOFILE,
             soft: limits.open_files,
             hard: limits.open_files,
             name: "nofile",
@@ -299,25 +299,25 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         // +1: the jail's init counts too. With a pids cgroup the cgroup is the exact limit (and
         // records hits); the rlimit stays as a slightly looser backstop.
         Rlimit {
-            resource: libc::RLIMIT_NPROC as u32,
+            resource: libc::RLIMIT_NPROC,
             soft: nproc,
             hard: nproc,
             name: "nproc",
         },
         Rlimit {
-            resource: libc::RLIMIT_CORE as u32,
+            resource: libc::RLIMIT_CORE,
             soft: 0,
             hard: 0,
             name: "core",
         },
         Rlimit {
-            resource: libc::RLIMIT_MEMLOCK as u32,
+            resource: libc::RLIMIT_MEMLOCK,
             soft: 64 << 10,
             hard: 64 << 10,
             name: "memlock",
         },
         Rlimit {
-            resource: libc::RLIMIT_MSGQUEUE as u32,
+            resource: libc::RLIMIT_MSGQUEUE,
             soft: 0,
             hard: 0,
             name: "msgqueue",
@@ -325,7 +325,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     ];
     if !memory_by_cgroup {
         rlimits.push(Rlimit {
-            resource: libc::RLIMIT_AS as u32,
+            resource: libc::RLIMIT_AS,
             soft: limits.memory,
             hard: limits.memory,
             name: "as",

@@ -350,7 +350,7 @@ impl Watch<'_> {
             drop(watched);
             for (role, _flags) in ready {
                 match role {
-                    1 | 2 | 3 | 4 => {
+                    1..=4 => {
                         let slot = match role {
                             1 => &mut out_r,
                             2 => &mut eout_r,
