@@ -126,8 +126,7 @@ impl Layout {
         if let Some(v2) = mounts.iter().find(|m| m.fstype == "cgroup2") {
             if let Some(own) = own_cgroup("") {
                 let dir = v2.mount_point.join(own.trim_start_matches('/'));
-                let controllers =
-                    fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+                let controllers = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
                 let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
                 if has("memory") && has("pids") && writable_dir(&dir) {
                     layout.memory = Some((Version::V2, dir.clone()));
@@ -147,24 +146,21 @@ impl Layout {
             ("pids", &mut layout.pids),
             ("cpuacct", &mut layout.cpu),
         ] {
-            let found = mounts.iter().find(|m| {
-                m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller)
-            });
+            let found = mounts
+                .iter()
+                .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller));
             match (found, own_cgroup(controller)) {
                 (Some(m), Some(own)) => {
                     let dir = m.mount_point.join(own.trim_start_matches('/'));
                     if writable_dir(&dir) {
                         *slot = Some((Version::V1, dir));
                     } else {
-                        layout.notes.push(format!(
-                            "cgroup v1 {controller} at {} is not writable",
-                            dir.display()
-                        ));
+                        layout
+                            .notes
+                            .push(format!("cgroup v1 {controller} at {} is not writable", dir.display()));
                     }
                 }
-                _ => layout
-                    .notes
-                    .push(format!("no cgroup v1 {controller} hierarchy")),
+                _ => layout.notes.push(format!("no cgroup v1 {controller} hierarchy")),
             }
         }
         layout
@@ -214,10 +210,7 @@ fn make_dir(base: &Path, name: &str) -> Result<PathBuf, CgroupError> {
     let parent = base.join("stockade");
     if let Err(source) = fs::create_dir(&parent) {
         if source.kind() != io::ErrorKind::AlreadyExists {
-            return Err(CgroupError::Create {
-                path: parent,
-                source,
-            });
+            return Err(CgroupError::Create { path: parent, source });
         }
     }
     let dir = parent.join(name);
@@ -264,16 +257,9 @@ impl RunCgroup {
         if let Some((_, base)) = &layout.memory {
             let dir = make_dir(base, name)?;
             self.dirs.push(dir.clone());
-            write(
-                &dir.join("memory.limit_in_bytes"),
-                &limits.memory.to_string(),
-            )?;
+            write(&dir.join("memory.limit_in_bytes"), &limits.memory.to_string())?;
             // Without swap accounting this file is absent; that is fine (no swap to escape to).
-            write(
-                &dir.join("memory.memsw.limit_in_bytes"),
-                &limits.memory.to_string(),
-            )
-            .ok();
+            write(&dir.join("memory.memsw.limit_in_bytes"), &limits.memory.to_string()).ok();
             self.memory = Some((Version::V1, dir));
         }
         if let Some((_, base)) = &layout.pids {
@@ -329,12 +315,8 @@ impl RunCgroup {
     #[must_use]
     pub fn oom_kills(&self) -> u64 {
         match &self.memory {
-            Some((Version::V1, dir)) => {
-                read_keyed(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0)
-            }
-            Some((Version::V2, dir)) => {
-                read_keyed(&dir.join("memory.events"), "oom_kill").unwrap_or(0)
-            }
+            Some((Version::V1, dir)) => read_keyed(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0),
+            Some((Version::V2, dir)) => read_keyed(&dir.join("memory.events"), "oom_kill").unwrap_or(0),
             None => 0,
         }
     }
@@ -353,9 +335,7 @@ impl RunCgroup {
     pub fn cpu_usage_ns(&self) -> Option<u64> {
         match &self.cpu {
             Some((Version::V1, dir)) => read_u64(&dir.join("cpuacct.usage")),
-            Some((Version::V2, dir)) => {
-                read_keyed(&dir.join("cpu.stat"), "usage_usec").map(|us| us * 1000)
-            }
+            Some((Version::V2, dir)) => read_keyed(&dir.join("cpu.stat"), "usage_usec").map(|us| us * 1000),
             None => None,
         }
     }
@@ -389,10 +369,7 @@ impl RunCgroup {
             // v1 has no cgroup.kill: signal each task; the pid namespace's death does the rest.
             if let Ok(tasks) = fs::read_to_string(dir.join("cgroup.procs")) {
                 for pid in tasks.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                 }
             }
         }

@@ -42,11 +42,7 @@ pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
     match enter(plan, fds) {
         Ok(never) => match never {},
         Err(e) => {
-            let fd = if error_fd_is_final() {
-                ERROR_FD
-            } else {
-                error_fd
-            };
+            let fd = if error_fd_is_final() { ERROR_FD } else { error_fd };
             report(fd, &e);
             stockade_sys::exit_now(125)
         }
@@ -63,15 +59,9 @@ fn error_fd_is_final() -> bool {
 /// write so it arrives whole (below PIPE_BUF).
 fn report(fd: RawFd, e: &SetupError) {
     let (step, errno, detail) = match e {
-        SetupError::Step {
-            step,
-            detail,
-            source,
-        } => (
-            *step,
-            source.raw_os_error().unwrap_or(0),
-            format!("{detail}: {source}"),
-        ),
+        SetupError::Step { step, detail, source } => {
+            (*step, source.raw_os_error().unwrap_or(0), format!("{detail}: {source}"))
+        }
         other => (other.step(), 0, other.to_string()),
     };
     let mut msg = Vec::with_capacity(420);
@@ -97,12 +87,7 @@ fn wait_for_go(sync_read: RawFd) -> io::Result<()> {
         match nix::unistd::read(sync_read, &mut byte) {
             Ok(1) => return Ok(()),
             // EOF: the supervisor died before the go-ahead; nothing may run unsupervised.
-            Ok(_) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::BrokenPipe,
-                    "supervisor went away",
-                ))
-            }
+            Ok(_) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, "supervisor went away")),
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -122,10 +107,7 @@ fn supervisor_alive(sync_read: RawFd) -> io::Result<()> {
         .revents()
         .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
     {
-        return Err(io::Error::new(
-            io::ErrorKind::BrokenPipe,
-            "supervisor went away",
-        ));
+        return Err(io::Error::new(io::ErrorKind::BrokenPipe, "supervisor went away"));
     }
     Ok(())
 }
@@ -225,8 +207,7 @@ fn exec_interpreter(plan: &Plan) -> ! {
         let _ = nix::unistd::close(STATUS_FD);
         prctl::set_no_new_privs().at(Step::NoNewPrivs, "PR_SET_NO_NEW_PRIVS")?;
         if let Some(rules) = &plan.landlock {
-            crate::landlock_rules::restrict_self(rules)
-                .at(Step::Landlock, "landlock_restrict_self")?;
+            crate::landlock_rules::restrict_self(rules).at(Step::Landlock, "landlock_restrict_self")?;
         }
         if let Some(bpf) = &plan.seccomp {
             // Last: from here on only the exec itself runs under the filter before Python.
@@ -254,9 +235,7 @@ fn exec_interpreter(plan: &Plan) -> ! {
             source,
             ..
         } if source.raw_os_error() == Some(libc::ENOENT) => 127,
-        SetupError::Step {
-            step: Step::Exec, ..
-        } => 126,
+        SetupError::Step { step: Step::Exec, .. } => 126,
         _ => 125,
     };
     stockade_sys::exit_now(code)

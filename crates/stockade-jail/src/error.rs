@@ -152,7 +152,9 @@ pub enum SetupError {
     #[error(transparent)]
     Interpreter(#[from] crate::interpreter::InterpreterError),
     /// A layer the policy requires cannot be applied on this host.
-    #[error("refusing to run: {layer} is not available on this host ({reason}); pass --allow-degraded to run without it")]
+    #[error(
+        "refusing to run: {layer} is not available on this host ({reason}); pass --allow-degraded to run without it"
+    )]
     LayerMissing {
         /// Layer name.
         layer: String,

@@ -50,22 +50,17 @@ impl HostSupport {
     #[must_use]
     pub fn probe() -> HostSupport {
         let euid = nix::unistd::geteuid().as_raw();
-        let user_namespaces = if read_trim("/proc/sys/user/max_user_namespaces").as_deref()
-            == Some("0")
-        {
+        let user_namespaces = if read_trim("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
             Err("user.max_user_namespaces is 0".to_string())
+        } else if euid != 0 && read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+            Err("kernel.unprivileged_userns_clone is 0 (unprivileged user namespaces are disabled)".to_string())
         } else if euid != 0
-            && read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0")
+            && read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
         {
             Err(
-                "kernel.unprivileged_userns_clone is 0 (unprivileged user namespaces are disabled)"
+                "AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)"
                     .to_string(),
             )
-        } else if euid != 0
-            && read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
-                == Some("1")
-        {
-            Err("AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1)".to_string())
         } else {
             Ok(())
         };
@@ -78,18 +73,8 @@ impl HostSupport {
             user_namespaces,
             landlock_abi: stockade_sys::landlock_abi().filter(|_| !disabled("landlock")),
             seccomp: stockade_sys::seccomp_supported() && !disabled("seccomp"),
-            memory_mechanism: mechanism(
-                &cgroups.memory,
-                "cgroup-v1 memory",
-                "cgroup-v2 memory.max",
-                "rlimit-as",
-            ),
-            pids_mechanism: mechanism(
-                &cgroups.pids,
-                "cgroup-v1 pids",
-                "cgroup-v2 pids.max",
-                "rlimit-nproc",
-            ),
+            memory_mechanism: mechanism(&cgroups.memory, "cgroup-v1 memory", "cgroup-v2 memory.max", "rlimit-as"),
+            pids_mechanism: mechanism(&cgroups.pids, "cgroup-v1 pids", "cgroup-v2 pids.max", "rlimit-nproc"),
             cpu_mechanism: mechanism(
                 &cgroups.cpu,
                 "rlimit-cpu + cgroup-v1 cpuacct",

@@ -185,8 +185,7 @@ fn pyenv_target(shim: &Path) -> Option<PyenvTarget> {
 }
 
 fn real_interpreter(path: &Path) -> Result<PathBuf, InterpreterError> {
-    let real = fs::canonicalize(path)
-        .map_err(|e| InterpreterError::NotFound(format!("{}: {e}", path.display())))?;
+    let real = fs::canonicalize(path).map_err(|e| InterpreterError::NotFound(format!("{}: {e}", path.display())))?;
     let head = fs::read(&real).map_err(|e| InterpreterError::Unusable {
         path: real.clone(),
         reason: e.to_string(),
@@ -194,8 +193,7 @@ fn real_interpreter(path: &Path) -> Result<PathBuf, InterpreterError> {
     if head.starts_with(b"#!") {
         return Err(InterpreterError::Unusable {
             path: real,
-            reason: "it is a script, not an interpreter binary (pass the real one with --python)"
-                .into(),
+            reason: "it is a script, not an interpreter binary (pass the real one with --python)".into(),
         });
     }
     if !head.starts_with(b"\x7fELF") {
@@ -355,17 +353,13 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
     if !out.status.success() {
         return Err(InterpreterError::Unusable {
             path: executable.to_owned(),
-            reason: format!(
-                "introspection failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            reason: format!("introspection failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
         });
     }
-    let info: Introspection =
-        serde_json::from_slice(&out.stdout).map_err(|e| InterpreterError::Unusable {
-            path: executable.to_owned(),
-            reason: format!("unexpected introspection output: {e}"),
-        })?;
+    let info: Introspection = serde_json::from_slice(&out.stdout).map_err(|e| InterpreterError::Unusable {
+        path: executable.to_owned(),
+        reason: format!("unexpected introspection output: {e}"),
+    })?;
     if !info.version.starts_with("3.") {
         return Err(InterpreterError::Unusable {
             path: executable.to_owned(),
@@ -376,11 +370,10 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
     if let Some(v) = venv {
         let sps = venv_site_packages(v);
         let want = format!("python{}", info.version);
-        if !sps.iter().any(|p| {
-            p.parent()
-                .and_then(Path::file_name)
-                .is_some_and(|n| n == want.as_str())
-        }) {
+        if !sps
+            .iter()
+            .any(|p| p.parent().and_then(Path::file_name).is_some_and(|n| n == want.as_str()))
+        {
             return Err(InterpreterError::Venv {
                 path: v.to_owned(),
                 reason: format!(

@@ -4,8 +4,8 @@
 use std::io;
 
 use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, Scope, ABI,
 };
 
 use crate::plan::LandlockPlan;
@@ -43,10 +43,7 @@ pub(crate) fn restrict_self(plan: &LandlockPlan) -> io::Result<Enforcement> {
         .map_err(to_io)?
         .add_rules(path_beneath_rules(&plan.read_only, read))
         .map_err(to_io)?
-        .add_rules(path_beneath_rules(
-            &plan.pseudo,
-            AccessFs::ReadFile | AccessFs::ReadDir,
-        ))
+        .add_rules(path_beneath_rules(&plan.pseudo, AccessFs::ReadFile | AccessFs::ReadDir))
         .map_err(to_io)?
         .add_rules(path_beneath_rules(&plan.devices, device))
         .map_err(to_io)?
@@ -60,8 +57,6 @@ pub(crate) fn restrict_self(plan: &LandlockPlan) -> io::Result<Enforcement> {
     match status.ruleset {
         RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
         RulesetStatus::PartiallyEnforced => Ok(Enforcement::Partial),
-        RulesetStatus::NotEnforced => Err(io::Error::other(
-            "the kernel did not enforce the Landlock ruleset",
-        )),
+        RulesetStatus::NotEnforced => Err(io::Error::other("the kernel did not enforce the Landlock ruleset")),
     }
 }

@@ -42,13 +42,8 @@ pub(crate) struct Sources {
 }
 
 fn open_source(path: &Path, follow: bool) -> io::Result<(OwnedFd, bool)> {
-    let fd =
-        stockade_sys::open_path(path, follow).map_err(ctx(format!("open {}", path.display())))?;
-    let dir = nix::sys::stat::fstat(fd.as_raw_fd())
-        .map_err(io_err)?
-        .st_mode
-        & libc::S_IFMT
-        == libc::S_IFDIR;
+    let fd = stockade_sys::open_path(path, follow).map_err(ctx(format!("open {}", path.display())))?;
+    let dir = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(io_err)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
     Ok((fd, dir))
 }
 
@@ -239,20 +234,11 @@ fn build_dev(next: &mut dyn FnMut(&Path) -> io::Result<(OwnedFd, bool)>) -> io::
         let (src, _) = next(&Path::new("/dev").join(name))?;
         let dst = dev.join(name);
         make_mount_point(&dst, false)?;
-        mount(
-            Some(&fd_path(&src)),
-            &dst,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(io_err)
-        .map_err(ctx(format!("bind /dev/{name}")))?;
-        let flags = MsFlags::MS_BIND
-            | MsFlags::MS_REMOUNT
-            | MsFlags::MS_NOSUID
-            | MsFlags::MS_NOEXEC
-            | locked_flags(&dst);
+        mount(Some(&fd_path(&src)), &dst, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(io_err)
+            .map_err(ctx(format!("bind /dev/{name}")))?;
+        let flags =
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | locked_flags(&dst);
         mount(None::<&str>, &dst, None::<&str>, flags, None::<&str>)
             .map_err(io_err)
             .map_err(ctx(format!("remount /dev/{name}")))?;
@@ -266,11 +252,7 @@ fn build_dev(next: &mut dyn FnMut(&Path) -> io::Result<(OwnedFd, bool)>) -> io::
     ] {
         symlink(target, dev.join(link))?;
     }
-    let flags = MsFlags::MS_REMOUNT
-        | MsFlags::MS_BIND
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NOEXEC;
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     mount(None::<&str>, &dev, None::<&str>, flags, None::<&str>)
         .map_err(io_err)
         .map_err(ctx("remount /dev read-only".into()))
@@ -288,11 +270,7 @@ pub(crate) fn pivot_into_new_root() -> io::Result<()> {
         .map_err(io_err)
         .map_err(ctx("detach old root".into()))?;
     nix::unistd::chdir("/").map_err(io_err)?;
-    let flags = MsFlags::MS_REMOUNT
-        | MsFlags::MS_BIND
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV;
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
         .map_err(io_err)
         .map_err(ctx("remount / read-only".into()))?;

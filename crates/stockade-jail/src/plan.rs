@@ -182,10 +182,7 @@ fn run_host_id(pid: u32) -> u32 {
 /// Compile a request into a plan for this host.
 pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     let policy = &req.policy;
-    let executable = interpreter::resolve(
-        policy.python.interpreter.as_deref(),
-        policy.python.venv.as_deref(),
-    )?;
+    let executable = interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())?;
     let manifest = interpreter::manifest(&executable, policy.python.venv.as_deref())?;
 
     let mut degradation = Degradation::default();
@@ -218,7 +215,10 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         if host.seccomp {
             Ok(())
         } else {
-            Err("seccomp filters are unavailable (kernel support missing, or disabled with STOCKADE_DISABLE_LAYERS)".into())
+            Err(
+                "seccomp filters are unavailable (kernel support missing, or disabled with STOCKADE_DISABLE_LAYERS)"
+                    .into(),
+            )
         },
     )?;
 

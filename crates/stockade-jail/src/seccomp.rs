@@ -40,8 +40,8 @@ use std::io;
 use std::sync::OnceLock;
 
 use seccompiler::{
-    sock_filter, BackendError, BpfProgram, BpfProgramRef, SeccompAction, SeccompCmpArgLen,
-    SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
+    sock_filter, BackendError, BpfProgram, BpfProgramRef, SeccompAction, SeccompCmpArgLen, SeccompCmpOp,
+    SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
 };
 
 /// What the filter allows beyond the fixed deny list.
@@ -260,12 +260,7 @@ const DATA_ARGS: u32 = 16;
 const MAX_INSNS: usize = 4096; // BPF_MAXINSNS
 
 fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    sock_filter { code, jt: 0, jf: 0, k }
 }
 
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
@@ -305,12 +300,7 @@ fn abi_check() -> Vec<sock_filter> {
 /// `clone`, is truncated with `lower_32_bits`), so the kernel ignores the high half. A
 /// 64-bit comparison could be bypassed by setting high bits the kernel then drops.
 fn arg32(index: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, SeccompError> {
-    Ok(SeccompCondition::new(
-        index,
-        SeccompCmpArgLen::Dword,
-        op,
-        value,
-    )?)
+    Ok(SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value)?)
 }
 
 type Rules = Vec<(i64, Vec<SeccompRule>)>;
@@ -328,8 +318,7 @@ fn eperm_rules() -> Result<Rules, SeccompError> {
         .iter()
         .map(|&(_, flag)| {
             let flag = u64::from(flag.unsigned_abs());
-            SeccompRule::new(vec![arg32(0, SeccompCmpOp::MaskedEq(flag), flag)?])
-                .map_err(SeccompError::from)
+            SeccompRule::new(vec![arg32(0, SeccompCmpOp::MaskedEq(flag), flag)?]).map_err(SeccompError::from)
         })
         .collect::<Result<_, _>>()?;
     rules.push((libc::SYS_clone, clone));
@@ -337,9 +326,7 @@ fn eperm_rules() -> Result<Rules, SeccompError> {
     // ioctl: deny the terminal-injection requests, comparing `unsigned int cmd`.
     let ioctl = DENIED_IOCTLS
         .iter()
-        .map(|&(_, cmd)| {
-            SeccompRule::new(vec![arg32(1, SeccompCmpOp::Eq, cmd)?]).map_err(SeccompError::from)
-        })
+        .map(|&(_, cmd)| SeccompRule::new(vec![arg32(1, SeccompCmpOp::Eq, cmd)?]).map_err(SeccompError::from))
         .collect::<Result<_, _>>()?;
     rules.push((libc::SYS_ioctl, ioctl));
 
@@ -385,12 +372,7 @@ fn group_body(rules: Rules, errno: i32) -> Result<Vec<sock_filter>, SeccompError
         reason: "negative errno",
     })?;
     let rules: BTreeMap<i64, Vec<SeccompRule>> = rules.into_iter().collect();
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(errno),
-        TARGET,
-    )?;
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno), TARGET)?;
     let prog = BpfProgram::try_from(filter)?;
     let prefix = arch_check();
     let Some(body) = prog.strip_prefix(&prefix[..]) else {
@@ -634,9 +616,7 @@ mod tests {
                     return match insn.k & libc::SECCOMP_RET_ACTION_FULL {
                         libc::SECCOMP_RET_ALLOW => Verdict::Allow,
                         libc::SECCOMP_RET_KILL_PROCESS => Verdict::Kill,
-                        libc::SECCOMP_RET_ERRNO => {
-                            Verdict::Errno((insn.k & libc::SECCOMP_RET_DATA) as i32)
-                        }
+                        libc::SECCOMP_RET_ERRNO => Verdict::Errno((insn.k & libc::SECCOMP_RET_DATA) as i32),
                         other => panic!("unexpected action {other:#x}"),
                     }
                 }
@@ -666,11 +646,7 @@ mod tests {
     fn wrong_arch_is_killed() {
         let prog = default_prog();
         // AUDIT_ARCH_I386: `int 0x80` from a 64-bit process on x86_64.
-        assert_eq!(
-            run(&prog, 0x4000_0003, 20, [0; 6]),
-            Verdict::Kill,
-            "i386 getpid"
-        );
+        assert_eq!(run(&prog, 0x4000_0003, 20, [0; 6]), Verdict::Kill, "i386 getpid");
         assert_eq!(run(&prog, 0x4000_0028, 20, [0; 6]), Verdict::Kill, "arm");
     }
 
@@ -759,13 +735,7 @@ mod tests {
         let unix = libc::AF_UNIX as u64;
         let inet = libc::AF_INET as u64;
         let inet6 = libc::AF_INET6 as u64;
-        let others = [
-            libc::AF_NETLINK,
-            libc::AF_PACKET,
-            libc::AF_ALG,
-            libc::AF_VSOCK,
-        ]
-        .map(|f| f as u64);
+        let others = [libc::AF_NETLINK, libc::AF_PACKET, libc::AF_ALG, libc::AF_VSOCK].map(|f| f as u64);
         for allow_inet in [false, true] {
             let prog = compile(&SeccompOptions { allow_inet }).unwrap();
             for nr in [libc::SYS_socket, libc::SYS_socketpair] {
@@ -782,10 +752,7 @@ mod tests {
                 assert_eq!(verdict(inet6), inet_verdict);
                 for family in others {
                     assert_eq!(verdict(family), Verdict::Errno(libc::EAFNOSUPPORT));
-                    assert_eq!(
-                        verdict(family | 1 << 32),
-                        Verdict::Errno(libc::EAFNOSUPPORT)
-                    );
+                    assert_eq!(verdict(family | 1 << 32), Verdict::Errno(libc::EAFNOSUPPORT));
                 }
             }
         }
@@ -803,16 +770,8 @@ mod tests {
                 );
             }
         }
-        for cmd in [
-            libc::TCGETS,
-            libc::TIOCGWINSZ,
-            libc::FIONREAD,
-            libc::FIOCLEX,
-        ] {
-            assert_eq!(
-                call(&prog, libc::SYS_ioctl, [0, cmd, 0, 0, 0, 0]),
-                Verdict::Allow
-            );
+        for cmd in [libc::TCGETS, libc::TIOCGWINSZ, libc::FIONREAD, libc::FIOCLEX] {
+            assert_eq!(call(&prog, libc::SYS_ioctl, [0, cmd, 0, 0, 0, 0]), Verdict::Allow);
         }
     }
 
@@ -820,9 +779,7 @@ mod tests {
     fn a_64_bit_ioctl_comparison_would_be_bypassed() {
         // The mistake `arg32` avoids: with a Qword comparison, `TIOCSTI | 1 << 32` is
         // allowed, yet the kernel truncates `cmd` to 32 bits and runs TIOCSTI.
-        let rule =
-            SeccompCondition::new(1, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, libc::TIOCSTI)
-                .unwrap();
+        let rule = SeccompCondition::new(1, SeccompCmpArgLen::Qword, SeccompCmpOp::Eq, libc::TIOCSTI).unwrap();
         let rules = [(libc::SYS_ioctl, vec![SeccompRule::new(vec![rule]).unwrap()])];
         let filter = SeccompFilter::new(
             rules.into_iter().collect(),
@@ -888,10 +845,7 @@ mod tests {
     fn docs_mention_every_rule() {
         let doc = include_str!("../../../docs/seccomp.md");
         for name in denied_syscalls() {
-            assert!(
-                doc.contains(&format!("`{name}`")),
-                "docs/seccomp.md misses {name}"
-            );
+            assert!(doc.contains(&format!("`{name}`")), "docs/seccomp.md misses {name}");
         }
         let flags = CLONE_NAMESPACE_FLAGS.iter().map(|&(name, _)| name);
         for name in flags.chain(DENIED_IOCTLS.iter().map(|&(name, _)| name)) {

@@ -13,9 +13,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use crate::child::{self, ChildFds};
 use crate::error::{AtStep, SetupError, Step};
 use crate::host::HostSupport;
-use crate::outcome::{
-    AppliedLimits, Isolation, Layer, RunResult, SetupFailure, Status, Usage, SCHEMA,
-};
+use crate::outcome::{AppliedLimits, Isolation, Layer, RunResult, SetupFailure, Status, Usage, SCHEMA};
 use crate::plan::{Plan, StdinMode, JAIL_GID, JAIL_UID};
 
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
@@ -85,17 +83,17 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         std::process::id(),
         start.elapsed().as_nanos() ^ u128::from(nonce())
     );
-    let cgroup =
-        stockade_cgroup::RunCgroup::create(&host.cgroups, &cgroup_name, plan.cgroup_limits)
-            .map_err(|e| SetupError::Step {
-                step: Step::Cgroup,
-                detail: e.to_string(),
-                source: io::Error::other(
-                    std::error::Error::source(&e)
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                ),
-            })?;
+    let cgroup = stockade_cgroup::RunCgroup::create(&host.cgroups, &cgroup_name, plan.cgroup_limits).map_err(|e| {
+        SetupError::Step {
+            step: Step::Cgroup,
+            detail: e.to_string(),
+            source: io::Error::other(
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            ),
+        }
+    })?;
 
     let (sync_r, sync_w) = stockade_sys::pipe().at(Step::Pipes, "sync pipe")?;
     let (err_r, err_w) = stockade_sys::pipe().at(Step::Pipes, "error pipe")?;
@@ -112,12 +110,11 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         stdout_write: out_w.as_raw_fd(),
         stderr_write: eout_w.as_raw_fd(),
     };
-    let (pid, pidfd) = match stockade_sys::clone_into_namespaces(NAMESPACES)
-        .at(Step::Clone, "clone into new namespaces")?
-    {
-        stockade_sys::Cloned::Child => child::run(plan, fds),
-        stockade_sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
-    };
+    let (pid, pidfd) =
+        match stockade_sys::clone_into_namespaces(NAMESPACES).at(Step::Clone, "clone into new namespaces")? {
+            stockade_sys::Cloned::Child => child::run(plan, fds),
+            stockade_sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
+        };
     drop((sync_r, err_w, status_w, in_r, out_w, eout_w));
 
     // Until the go-ahead the child only waits; on any failure here, kill it before returning.
@@ -271,8 +268,7 @@ impl Watch<'_> {
         let mut buf = vec![0u8; 64 * 1024];
         let cpu_limit_ns = u64::try_from(self.plan.limits.cpu_time.as_nanos()).unwrap_or(u64::MAX);
         loop {
-            let outputs_open =
-                out_r.is_some() || eout_r.is_some() || err_r.is_some() || status_r.is_some();
+            let outputs_open = out_r.is_some() || eout_r.is_some() || err_r.is_some() || status_r.is_some();
             if exited_at.is_some() && !outputs_open {
                 break;
             }
@@ -285,12 +281,7 @@ impl Watch<'_> {
             if exited_at.is_none() && now >= self.deadline {
                 self.kill(StopReason::Timeout);
             }
-            if exited_at.is_none()
-                && self
-                    .cgroup
-                    .cpu_usage_ns()
-                    .is_some_and(|ns| ns >= cpu_limit_ns)
-            {
+            if exited_at.is_none() && self.cgroup.cpu_usage_ns().is_some_and(|ns| ns >= cpu_limit_ns) {
                 self.kill(StopReason::Cpu);
             }
             let mut timeout = self
@@ -326,10 +317,7 @@ impl Watch<'_> {
             if let Some(s) = signals {
                 watched.push((8, s.as_fd(), PollFlags::POLLIN));
             }
-            let mut fds: Vec<PollFd<'_>> = watched
-                .iter()
-                .map(|(_, fd, flags)| PollFd::new(*fd, *flags))
-                .collect();
+            let mut fds: Vec<PollFd<'_>> = watched.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)).collect();
             let roles: Vec<u8> = watched.iter().map(|(r, _, _)| *r).collect();
             let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
             match poll(&mut fds, PollTimeout::from(ms)) {
@@ -499,16 +487,11 @@ impl Watch<'_> {
             }
             exit_code = None;
             Status::Killed
-        } else if signal == Some(libc::SIGXCPU)
-            || (signal == Some(libc::SIGKILL) && cpu_ms + 50 >= cpu_limit_ms)
-        {
+        } else if signal == Some(libc::SIGXCPU) || (signal == Some(libc::SIGKILL) && cpu_ms + 50 >= cpu_limit_ms) {
             reason = Some(format!("CPU-time limit of {cpu_limit_ms} ms reached"));
             Status::CpuLimit
         } else if signal == Some(libc::SIGXFSZ) {
-            reason = Some(format!(
-                "file-size limit of {} bytes reached",
-                plan.limits.file_size
-            ));
+            reason = Some(format!("file-size limit of {} bytes reached", plan.limits.file_size));
             Status::FileLimit
         } else if oom && exit_code != Some(0) {
             reason = Some(format!(
@@ -517,14 +500,9 @@ impl Watch<'_> {
             ));
             Status::MemoryLimit
         } else if pids_hit && exit_code != Some(0) {
-            reason = Some(format!(
-                "process/thread limit of {} reached",
-                plan.limits.processes
-            ));
+            reason = Some(format!("process/thread limit of {} reached", plan.limits.processes));
             Status::PidsLimit
-        } else if exit_code.is_some_and(|c| c != 0)
-            && stderr_text.contains("[Errno 27] File too large")
-        {
+        } else if exit_code.is_some_and(|c| c != 0) && stderr_text.contains("[Errno 27] File too large") {
             reason = Some(format!(
                 "file-size limit of {} bytes reached (EFBIG)",
                 plan.limits.file_size
@@ -549,10 +527,7 @@ impl Watch<'_> {
         if status == Status::SetupFailed && python_status.is_some() {
             // The interpreter child reported a failure (exec) and exited with 125/126/127.
         }
-        let peak_kib = self
-            .cgroup
-            .memory_peak()
-            .map_or(reaped.max_rss_kib, |b| b / 1024);
+        let peak_kib = self.cgroup.memory_peak().map_or(reaped.max_rss_kib, |b| b / 1024);
         let (mut user_ms, mut sys_ms) = (reaped.user_us / 1000, reaped.sys_us / 1000);
         if let Some((u, s)) = self.cgroup.cpu_user_sys_ms() {
             // Killed processes are never reaped by init, so wait4 misses them; the cgroup does not.
@@ -627,16 +602,40 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
                 "uid/gid {JAIL_UID} in the jail = host uid {} gid {}{}",
                 plan.ids.host_uid,
                 plan.ids.host_gid,
-                if plan.ids.privileged { " (unused, unprivileged, unique to this run)" } else { " (the caller's own)" }
+                if plan.ids.privileged {
+                    " (unused, unprivileged, unique to this run)"
+                } else {
+                    " (the caller's own)"
+                }
             ),
         ),
-        layer("mount-namespace", true, format!("pivot_root into a fresh tmpfs root, read-only; {binds} read-only binds; scratch tmpfs at /tmp")),
-        layer("pid-namespace", true, "own pid namespace; stockade's init is pid 1 and reaps".into()),
-        layer("network-namespace", true, "own network namespace; loopback only, no route out".into()),
-        layer("ipc-namespace", true, "own System V IPC and POSIX message queues".into()),
+        layer(
+            "mount-namespace",
+            true,
+            format!("pivot_root into a fresh tmpfs root, read-only; {binds} read-only binds; scratch tmpfs at /tmp"),
+        ),
+        layer(
+            "pid-namespace",
+            true,
+            "own pid namespace; stockade's init is pid 1 and reaps".into(),
+        ),
+        layer(
+            "network-namespace",
+            true,
+            "own network namespace; loopback only, no route out".into(),
+        ),
+        layer(
+            "ipc-namespace",
+            true,
+            "own System V IPC and POSIX message queues".into(),
+        ),
         layer("uts-namespace", true, format!("hostname {:?}", plan.hostname)),
         layer("cgroup-namespace", true, "rooted at the run's own cgroup".into()),
-        layer("capabilities", true, "all dropped (bounding, ambient, effective, permitted, inheritable); securebits locked".into()),
+        layer(
+            "capabilities",
+            true,
+            "all dropped (bounding, ambient, effective, permitted, inheritable); securebits locked".into(),
+        ),
         layer("no-new-privs", true, "PR_SET_NO_NEW_PRIVS".into()),
         layer("session", true, "new session (setsid), no controlling terminal".into()),
     ];
@@ -652,27 +651,16 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
         Some(bpf) => layers.push(layer(
             "seccomp",
             true,
-            format!(
-                "seccomp-bpf deny list, {} instructions (docs/seccomp.md)",
-                bpf.len()
-            ),
+            format!("seccomp-bpf deny list, {} instructions (docs/seccomp.md)", bpf.len()),
         )),
         None => layers.push(layer("seccomp", false, reason_missing(plan, "seccomp"))),
     }
     layers.push(layer(
         "rlimits",
         true,
-        plan.rlimits
-            .iter()
-            .map(|r| r.name)
-            .collect::<Vec<_>>()
-            .join(","),
+        plan.rlimits.iter().map(|r| r.name).collect::<Vec<_>>().join(","),
     ));
-    layers.push(layer(
-        "memory-limit",
-        true,
-        host.memory_mechanism.to_string(),
-    ));
+    layers.push(layer("memory-limit", true, host.memory_mechanism.to_string()));
     layers.push(layer(
         "process-limit",
         true,
@@ -689,8 +677,5 @@ fn reason_missing(plan: &Plan, name: &str) -> String {
         .missing
         .iter()
         .find(|(n, _)| n == name)
-        .map_or_else(
-            || "not applied".into(),
-            |(_, why)| format!("missing: {why}"),
-        )
+        .map_or_else(|| "not applied".into(), |(_, why)| format!("missing: {why}"))
 }

@@ -182,8 +182,7 @@ fn run_probe(filter: Option<BpfProgram>) -> HashMap<String, Value> {
     if let Some(prog) = filter {
         let hook = move || -> io::Result<()> {
             nix::sys::prctl::set_no_new_privs()?;
-            seccomp::install(&prog)
-                .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EINVAL)))
+            seccomp::install(&prog).map_err(|e| io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(libc::EINVAL)))
         };
         set_pre_exec(&mut cmd, hook);
     }
@@ -230,9 +229,7 @@ fn errno(v: &HashMap<String, Value>, case: &str) -> i64 {
 }
 
 fn ret(v: &HashMap<String, Value>, case: &str) -> i64 {
-    v[case]["ret"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("{case}: {}", v[case]))
+    v[case]["ret"].as_i64().unwrap_or_else(|| panic!("{case}: {}", v[case]))
 }
 
 fn signal(v: &HashMap<String, Value>, case: &str) -> Option<i64> {
@@ -339,12 +336,7 @@ fn cannot_clone_into_new_namespaces() {
     if !python_available() {
         return;
     }
-    for case in [
-        "clone_newuser",
-        "clone_newnet",
-        "clone_newns",
-        "clone_newpid",
-    ] {
+    for case in ["clone_newuser", "clone_newnet", "clone_newns", "clone_newpid"] {
         assert_denied(case, EPERM);
     }
 }
@@ -406,12 +398,7 @@ fn cannot_inject_terminal_input_even_with_high_bits() {
     if !python_available() {
         return;
     }
-    for case in [
-        "tiocsti",
-        "tiocsti_high_bits",
-        "tiocsti_all_high_bits",
-        "tioclinux",
-    ] {
+    for case in ["tiocsti", "tiocsti_high_bits", "tiocsti_all_high_bits", "tioclinux"] {
         assert_denied(case, EPERM);
     }
     // Other ioctls still reach the kernel.
@@ -426,12 +413,7 @@ fn kernel_ignores_high_bits_of_ioctl_cmd() {
     // Why the filter compares 32 bits: `FIONREAD | 1 << 32` is still FIONREAD to the
     // kernel, so a 64-bit comparison against TIOCSTI would miss `TIOCSTI | 1 << 32`.
     for v in [control(), filtered()] {
-        assert_eq!(
-            ret(v, "fionread_high_bits"),
-            0,
-            "{}",
-            v["fionread_high_bits"]
-        );
+        assert_eq!(ret(v, "fionread_high_bits"), 0, "{}", v["fionread_high_bits"]);
         assert_eq!(ret(v, "fionread_value"), 3);
     }
 }
@@ -455,11 +437,6 @@ fn int80_syscall_kills_the_process() {
         return;
     }
     let (f, c) = (filtered(), control());
-    assert_eq!(
-        signal(f, "int80_getpid"),
-        Some(SIGSYS),
-        "{}",
-        f["int80_getpid"]
-    );
+    assert_eq!(signal(f, "int80_getpid"), Some(SIGSYS), "{}", f["int80_getpid"]);
     assert_eq!(signal(c, "int80_getpid"), None, "{}", c["int80_getpid"]);
 }

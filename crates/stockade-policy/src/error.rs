@@ -38,10 +38,7 @@ impl PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut location = self.file.clone();
-        for part in [self.line, self.line.and(self.column)]
-            .into_iter()
-            .flatten()
-        {
+        for part in [self.line, self.line.and(self.column)].into_iter().flatten() {
             if !location.is_empty() {
                 location.push(':');
             }

@@ -34,7 +34,7 @@ mod units;
 
 pub use error::PolicyError;
 pub use model::{
-    Bind, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, RESERVED_ENV,
-    RESERVED_JAIL_PATHS, VERSION,
+    Bind, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, RESERVED_ENV, RESERVED_JAIL_PATHS,
+    VERSION,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};

@@ -190,10 +190,7 @@ impl Policy {
                 output: MIB,
             },
             env: Env {
-                set: set
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
+                set: set.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
                 pass: Vec::new(),
             },
             network: Network::default(),
@@ -220,10 +217,7 @@ impl Policy {
             open_files: 1024,
             output: 16 * MIB,
         };
-        policy
-            .env
-            .set
-            .insert("OMP_NUM_THREADS".to_owned(), "2".to_owned());
+        policy.env.set.insert("OMP_NUM_THREADS".to_owned(), "2".to_owned());
         policy
     }
 
@@ -264,10 +258,7 @@ impl Policy {
         if Policy::profile(&self.extends).is_none() {
             out.push(Issue::new(&["extends"], unknown_profile(&self.extends)));
         }
-        for (key, path) in [
-            ("interpreter", &self.python.interpreter),
-            ("venv", &self.python.venv),
-        ] {
+        for (key, path) in [("interpreter", &self.python.interpreter), ("venv", &self.python.venv)] {
             if let Some(path) = path {
                 if let Err(reason) = check_host_path(path) {
                     out.push(Issue::new(&["python", key], reason));
@@ -380,10 +371,7 @@ impl Filesystem {
                     reason,
                     at_key: false,
                 });
-            } else if self.read_only[..i]
-                .iter()
-                .any(|b| same_path(&b.jail, &bind.jail))
-            {
+            } else if self.read_only[..i].iter().any(|b| same_path(&b.jail, &bind.jail)) {
                 out.push(Issue {
                     path: at("jail"),
                     reason: format!("{} is already a mount target", bind.jail.display()),
@@ -399,17 +387,12 @@ pub(crate) fn unsupported_version(v: impl std::fmt::Display) -> String {
 }
 
 pub(crate) fn unknown_profile(name: &str) -> String {
-    format!(
-        "unknown profile {name:?} (available: {})",
-        Policy::PROFILES.join(", ")
-    )
+    format!("unknown profile {name:?} (available: {})", Policy::PROFILES.join(", "))
 }
 
 pub(crate) fn check_env_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let valid_start = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let valid_start = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !valid_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!(
             "invalid variable name {name:?} (use letters, digits and _, not starting with a digit)"
@@ -478,10 +461,7 @@ pub(crate) fn check_hostname(name: &str) -> Result<(), String> {
         if label.is_empty() || label.len() > 63 {
             return bad("each dot-separated label must have 1 to 63 characters");
         }
-        if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return bad("use only letters, digits, `-` and `.`");
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -551,9 +531,7 @@ pub(crate) fn key_path(path: &[Seg]) -> String {
 
 /// A TOML key, quoted if it is not a bare key.
 pub(crate) fn toml_key(k: &str) -> String {
-    let bare = !k.is_empty()
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let bare = !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if bare {
         k.to_owned()
     } else {
@@ -606,14 +584,8 @@ mod tests {
     #[test]
     fn limits_ranges() {
         let s = Duration::from_secs;
-        assert_eq!(
-            key_of(|p| p.limits.wall_time = Duration::ZERO),
-            "limits.wall-time"
-        );
-        assert_eq!(
-            key_of(|p| p.limits.wall_time = s(86401)),
-            "limits.wall-time"
-        );
+        assert_eq!(key_of(|p| p.limits.wall_time = Duration::ZERO), "limits.wall-time");
+        assert_eq!(key_of(|p| p.limits.wall_time = s(86401)), "limits.wall-time");
         ok(|p| p.limits.wall_time = Duration::from_millis(1));
         ok(|p| p.limits.wall_time = s(86400));
         assert_eq!(
@@ -624,10 +596,7 @@ mod tests {
         ok(|p| p.limits.cpu_time = s(1));
         assert_eq!(
             issue_of(|p| p.limits.memory = 16 * MIB - 1),
-            (
-                "limits.memory".to_owned(),
-                "must be at least 16M".to_owned()
-            )
+            ("limits.memory".to_owned(), "must be at least 16M".to_owned())
         );
         ok(|p| p.limits.memory = 16 * MIB);
         assert_eq!(key_of(|p| p.limits.processes = 0), "limits.processes");
@@ -638,10 +607,7 @@ mod tests {
         assert_eq!(key_of(|p| p.limits.scratch = 65535), "limits.scratch");
         ok(|p| p.limits.scratch = 65536);
         assert_eq!(key_of(|p| p.limits.open_files = 15), "limits.open-files");
-        assert_eq!(
-            key_of(|p| p.limits.open_files = 1_048_577),
-            "limits.open-files"
-        );
+        assert_eq!(key_of(|p| p.limits.open_files = 1_048_577), "limits.open-files");
         ok(|p| p.limits.open_files = 16);
         ok(|p| p.limits.output = 0);
     }
@@ -658,14 +624,8 @@ mod tests {
             key_of(|p| p.python.interpreter = Some("python3".into())),
             "python.interpreter"
         );
-        assert_eq!(
-            key_of(|p| p.python.venv = Some("venv".into())),
-            "python.venv"
-        );
-        assert_eq!(
-            key_of(|p| p.python.venv = Some("/a/../b".into())),
-            "python.venv"
-        );
+        assert_eq!(key_of(|p| p.python.venv = Some("venv".into())), "python.venv");
+        assert_eq!(key_of(|p| p.python.venv = Some("/a/../b".into())), "python.venv");
         ok(|p| p.python.venv = Some("/opt/venv".into()));
     }
 
@@ -683,21 +643,12 @@ mod tests {
         assert_eq!(key_of(set("9A", "x")), "env.set.9A");
         assert_eq!(
             issue_of(set("X", "a\0b")),
-            (
-                "env.set.X".to_owned(),
-                "value contains a NUL byte".to_owned()
-            )
+            ("env.set.X".to_owned(), "value contains a NUL byte".to_owned())
         );
         ok(set("X", "any value at all"));
         assert_eq!(key_of(|p| p.env.pass.push("HOME".into())), "env.pass[0]");
-        assert_eq!(
-            key_of(|p| p.env.pass.push("LD_AUDIT".into())),
-            "env.pass[0]"
-        );
-        assert_eq!(
-            key_of(|p| p.env.pass.extend(["TZ".into(), "TZ".into()])),
-            "env.pass[1]"
-        );
+        assert_eq!(key_of(|p| p.env.pass.push("LD_AUDIT".into())), "env.pass[0]");
+        assert_eq!(key_of(|p| p.env.pass.extend(["TZ".into(), "TZ".into()])), "env.pass[1]");
         ok(|p| p.env.pass.push("TZ".into()));
     }
 
@@ -729,10 +680,7 @@ mod tests {
             assert_eq!(key_of(bind("/srv", bad)), jail, "{bad}");
         }
         assert_eq!(key_of(bind("srv", "/data")), "filesystem.read-only[0].host");
-        assert_eq!(
-            key_of(bind("/srv/../etc", "/data")),
-            "filesystem.read-only[0].host"
-        );
+        assert_eq!(key_of(bind("/srv/../etc", "/data")), "filesystem.read-only[0].host");
         let twice = |p: &mut Policy| {
             bind("/a", "/data")(p);
             bind("/b", "/data/")(p);
@@ -742,35 +690,13 @@ mod tests {
 
     #[test]
     fn hostnames() {
-        for good in [
-            "stockade",
-            "a",
-            "a-b",
-            "a.b.c",
-            "x1",
-            "A1-b",
-            &"a".repeat(63),
-        ] {
+        for good in ["stockade", "a", "a-b", "a.b.c", "x1", "A1-b", &"a".repeat(63)] {
             assert_eq!(check_hostname(good), Ok(()), "{good}");
         }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "a..b",
-            "a_b",
-            "a b",
-            ".a",
-            "a.",
-            &"a".repeat(64),
-            "ü",
-        ] {
+        for bad in ["", "-a", "a-", "a..b", "a_b", "a b", ".a", "a.", &"a".repeat(64), "ü"] {
             assert!(check_hostname(bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            key_of(|p| p.isolation.hostname = "a_b".into()),
-            "isolation.hostname"
-        );
+        assert_eq!(key_of(|p| p.isolation.hostname = "a_b".into()), "isolation.hostname");
     }
 
     #[test]

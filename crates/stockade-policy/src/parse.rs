@@ -19,8 +19,7 @@ use serde::Deserialize;
 
 use crate::error::PolicyError;
 use crate::model::{
-    check_env_name, key_path, unknown_profile, unsupported_version, Bind, Issue, NetworkMode,
-    Policy, Seg, VERSION,
+    check_env_name, key_path, unknown_profile, unsupported_version, Bind, Issue, NetworkMode, Policy, Seg, VERSION,
 };
 use crate::units::{parse_duration, parse_size};
 
@@ -375,10 +374,7 @@ impl Source<'_> {
     }
 
     fn issue(&self, issue: Issue) -> PolicyError {
-        let offset = self
-            .tree
-            .span_of(&issue.path, issue.at_key)
-            .map(|s| s.start);
+        let offset = self.tree.span_of(&issue.path, issue.at_key).map(|s| s.start);
         let key = issue.key();
         self.error(offset, Some(key), issue.reason)
     }
@@ -389,10 +385,7 @@ impl Source<'_> {
         if let Some(field) = between(message, "missing field `", "`") {
             // The span is the table that lacks the key, or the whole document.
             let table = span.filter(|s| !(s.start == 0 && s.end >= self.src.len()));
-            let mut path = table
-                .as_ref()
-                .and_then(|s| self.tree.path_at(s))
-                .unwrap_or_default();
+            let mut path = table.as_ref().and_then(|s| self.tree.path_at(s)).unwrap_or_default();
             path.push(Seg::key(field));
             let reason = "required key is missing".to_owned();
             return self.error(table.map(|s| s.start), Some(key_path(&path)), reason);
@@ -489,11 +482,8 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
     if raw.version != i64::from(VERSION) {
         return Err(Issue::new(&["version"], unsupported_version(raw.version)));
     }
-    let extends = raw
-        .extends
-        .unwrap_or_else(|| Policy::PROFILES[0].to_owned());
-    let mut policy = Policy::profile(&extends)
-        .ok_or_else(|| Issue::new(&["extends"], unknown_profile(&extends)))?;
+    let extends = raw.extends.unwrap_or_else(|| Policy::PROFILES[0].to_owned());
+    let mut policy = Policy::profile(&extends).ok_or_else(|| Issue::new(&["extends"], unknown_profile(&extends)))?;
 
     if let Some(python) = raw.python {
         if let Some(p) = python.interpreter {
@@ -506,9 +496,8 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
 
     if let Some(l) = raw.limits {
         let limits = &mut policy.limits;
-        let duration = |key: &str, q: RawQuantity| {
-            parse_duration(&q.text()).map_err(|e| Issue::new(&["limits", key], e))
-        };
+        let duration =
+            |key: &str, q: RawQuantity| parse_duration(&q.text()).map_err(|e| Issue::new(&["limits", key], e));
         let size = |key: &str, q: RawQuantity| {
             if let RawQuantity::Float(_) = q {
                 let e = "a size must be a whole number of bytes or a string such as \"1.5G\"";
@@ -518,8 +507,7 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
         };
         // Out-of-range counts get the same message as `Policy::validate` gives.
         let count = |key: &str, n: i64, range: &str| {
-            u32::try_from(n)
-                .map_err(|_| Issue::new(&["limits", key], format!("must be between {range}")))
+            u32::try_from(n).map_err(|_| Issue::new(&["limits", key], format!("must be between {range}")))
         };
         if let Some(q) = l.wall_time {
             limits.wall_time = duration("wall-time", q)?;
@@ -702,10 +690,7 @@ unset = ["PATH"]
 
     #[test]
     fn every_reserved_env_name_is_rejected() {
-        for name in RESERVED_ENV
-            .iter()
-            .chain(&["LD_PRELOAD", "LD_LIBRARY_PATH"])
-        {
+        for name in RESERVED_ENV.iter().chain(&["LD_PRELOAD", "LD_LIBRARY_PATH"]) {
             let e = err(&format!("version = 1\n[env]\nset = {{ {name} = \"x\" }}\n"));
             assert_eq!(e.reason, format!("`{name}` is controlled by stockade"));
             assert_eq!(e.key, Some(format!("env.set.{name}")));
@@ -713,9 +698,7 @@ unset = ["PATH"]
             assert_eq!(e.key.as_deref(), Some("env.pass[0]"));
         }
         for bad in ["1X", "A-B", "A B", ""] {
-            let e = err(&format!(
-                "version = 1\n[env]\nset = {{ \"{bad}\" = \"x\" }}\n"
-            ));
+            let e = err(&format!("version = 1\n[env]\nset = {{ \"{bad}\" = \"x\" }}\n"));
             assert!(e.reason.contains("invalid variable name"), "{e}");
         }
         assert!(parse("version = 1\n[env]\nset = { _a1 = \"x\", ld_x = \"y\" }\n").is_ok());
@@ -786,9 +769,7 @@ unset = ["PATH"]
         p.limits.memory = (1 << 30) + 1;
         p.limits.output = 0;
         p.env.set.remove("HOME");
-        p.env
-            .set
-            .insert("QUOTE".into(), "a \"b\" 'c' \\ \n é".into());
+        p.env.set.insert("QUOTE".into(), "a \"b\" 'c' \\ \n é".into());
         p.env.pass.push("TERM".into());
         p.filesystem.read_only.push(Bind {
             host: "/srv/my data".into(),

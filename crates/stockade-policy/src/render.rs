@@ -24,11 +24,7 @@ impl Policy {
         let path = |p: &Path| toml_string(&p.to_string_lossy());
 
         line("# Effective stockade policy. Every key is spelled out; see docs/policy.md.".into());
-        line(kv(
-            "version",
-            self.version.to_string(),
-            "policy file format version",
-        ));
+        line(kv("version", self.version.to_string(), "policy file format version"));
         line(kv(
             "extends",
             toml_string(&self.extends),
@@ -38,11 +34,7 @@ impl Policy {
         line(String::new());
         line("[python]".into());
         match &self.python.interpreter {
-            Some(p) => line(kv(
-                "interpreter",
-                path(p),
-                "Python interpreter (absolute path)",
-            )),
+            Some(p) => line(kv("interpreter", path(p), "Python interpreter (absolute path)")),
             None => line(format!(
                 "# {}",
                 kv(
@@ -56,11 +48,7 @@ impl Policy {
             Some(p) => line(kv("venv", path(p), "virtual environment (absolute path)")),
             None => line(format!(
                 "# {}",
-                kv(
-                    "venv",
-                    "\"/opt/venv\"".into(),
-                    "unset: no virtual environment"
-                )
+                kv("venv", "\"/opt/venv\"".into(), "unset: no virtual environment")
             )),
         }
 
@@ -75,32 +63,16 @@ impl Policy {
             "wall-clock time before the jail is killed",
         ));
         line(kv("cpu-time", d(l.cpu_time), "CPU time (user + system)"));
-        line(kv(
-            "memory",
-            s(l.memory),
-            "memory for the whole jail (1024-based)",
-        ));
-        line(kv(
-            "processes",
-            l.processes.to_string(),
-            "processes + threads",
-        ));
-        line(kv(
-            "file-size",
-            s(l.file_size),
-            "largest file that may be written",
-        ));
+        line(kv("memory", s(l.memory), "memory for the whole jail (1024-based)"));
+        line(kv("processes", l.processes.to_string(), "processes + threads"));
+        line(kv("file-size", s(l.file_size), "largest file that may be written"));
         line(kv("scratch", s(l.scratch), "size of the writable /tmp"));
         line(kv(
             "open-files",
             l.open_files.to_string(),
             "open file descriptors per process",
         ));
-        line(kv(
-            "output",
-            s(l.output),
-            "captured output per stream (stdout, stderr)",
-        ));
+        line(kv("output", s(l.output), "captured output per stream (stdout, stderr)"));
 
         line(String::new());
         line("[env]".into());
@@ -158,11 +130,7 @@ impl Policy {
         } else {
             line(kv("read-only", "[".into(), "extra read-only bind mounts"));
             for b in extra {
-                line(format!(
-                    "    {{ host = {}, jail = {} }},",
-                    path(&b.host),
-                    path(&b.jail)
-                ));
+                line(format!("    {{ host = {}, jail = {} }},", path(&b.host), path(&b.jail)));
             }
             line("]".into());
         }

@@ -34,8 +34,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ))
         }
     };
-    let bytes = scaled_decimal(number, u128::from(multiplier))
-        .map_err(|why| format!("invalid size {s:?}: {why}"))?;
+    let bytes = scaled_decimal(number, u128::from(multiplier)).map_err(|why| format!("invalid size {s:?}: {why}"))?;
     let Some(bytes) = bytes else {
         return Err(format!("invalid size {s:?}: not a whole number of bytes"));
     };
@@ -62,15 +61,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    let nanos = scaled_decimal(number, nanos_per_unit)
-        .map_err(|why| format!("invalid duration {s:?}: {why}"))?;
+    let nanos = scaled_decimal(number, nanos_per_unit).map_err(|why| format!("invalid duration {s:?}: {why}"))?;
     let Some(nanos) = nanos else {
-        return Err(format!(
-            "invalid duration {s:?}: more precise than one nanosecond"
-        ));
+        return Err(format!("invalid duration {s:?}: more precise than one nanosecond"));
     };
-    let secs = u64::try_from(nanos / NANOS_PER_SEC)
-        .map_err(|_| format!("invalid duration {s:?}: too large"))?;
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| format!("invalid duration {s:?}: too large"))?;
     let subsec = u32::try_from(nanos % NANOS_PER_SEC).expect("remainder is below 10^9");
     Ok(Duration::new(secs, subsec))
 }
@@ -148,9 +143,7 @@ fn scaled_decimal(number: &str, scale: u128) -> Result<Option<u128>, &'static st
     if scaled % denominator != 0 {
         return Ok(None);
     }
-    Ok(Some(
-        whole.checked_add(scaled / denominator).ok_or(too_large)?,
-    ))
+    Ok(Some(whole.checked_add(scaled / denominator).ok_or(too_large)?))
 }
 
 #[cfg(test)]

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use stockade_policy::Policy;
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("resources")
-        .join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("resources").join(kind);
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|entry| entry.expect("readable directory entry").path())
@@ -35,18 +33,13 @@ fn valid_policies() {
     assert!(files.len() >= 5);
     for path in files {
         let (name, src) = read(&path);
-        let policy = Policy::from_toml(&src, &name)
-            .unwrap_or_else(|e| panic!("{name} should be valid: {e}"));
+        let policy = Policy::from_toml(&src, &name).unwrap_or_else(|e| panic!("{name} should be valid: {e}"));
         policy.validate().expect("a parsed policy validates");
         let printed = policy.to_toml();
         let again = Policy::from_toml(&printed, "printed.toml")
             .unwrap_or_else(|e| panic!("printed {name} should re-parse: {e}\n{printed}"));
         assert_eq!(policy, again, "{name}: round trip through to_toml");
-        insta::assert_snapshot!(
-            format!("valid__{}", name.trim_end_matches(".toml")),
-            printed,
-            &src
-        );
+        insta::assert_snapshot!(format!("valid__{}", name.trim_end_matches(".toml")), printed, &src);
     }
 }
 

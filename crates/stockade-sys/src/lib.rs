@@ -4,10 +4,7 @@
 //! cover (or covers without the flag stockade needs). Each `unsafe` block holds exactly one call
 //! and says why the call is sound. Higher crates build the sandbox out of these pieces and never
 //! touch `libc::syscall` themselves.
-#![allow(
-    unsafe_code,
-    reason = "FFI crate: wraps raw syscalls for the rest of stockade"
-)]
+#![allow(unsafe_code, reason = "FFI crate: wraps raw syscalls for the rest of stockade")]
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -37,8 +34,7 @@ fn check(rc: libc::c_long) -> io::Result<libc::c_long> {
 pub fn clone_into_namespaces(namespace_flags: libc::c_int) -> io::Result<Cloned> {
     require_single_thread()?;
     let mut pidfd: libc::c_int = -1;
-    let flags =
-        (namespace_flags | libc::CLONE_PIDFD) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    let flags = (namespace_flags | libc::CLONE_PIDFD) as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: with a null stack pointer clone(2) behaves like fork(2): the child continues on a
     // copy of this stack. `pidfd` is a live, writable c_int for the whole call (CLONE_PIDFD stores
     // the new fd through the parent_tid argument). We checked above that there is one thread.
@@ -74,9 +70,7 @@ fn require_single_thread() -> io::Result<()> {
     if is_single_threaded() {
         Ok(())
     } else {
-        Err(io::Error::other(
-            "refusing to fork a multi-threaded process",
-        ))
+        Err(io::Error::other("refusing to fork a multi-threaded process"))
     }
 }
 
@@ -176,11 +170,7 @@ pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
 /// Set or clear `FD_CLOEXEC` on a raw fd number.
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_SETFD on any fd number is harmless; a bad fd yields EBADF.
-    check(
-        unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) }
-            as libc::c_long,
-    )
-    .map(drop)
+    check(unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) } as libc::c_long).map(drop)
 }
 
 /// The highest capability number this kernel knows (`/proc/sys/kernel/cap_last_cap`).
@@ -211,15 +201,7 @@ pub fn drop_all_capabilities() -> io::Result<()> {
         }
     }
     // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes no pointers.
-    check(unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    } as libc::c_long)?;
+    check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) } as libc::c_long)?;
     // SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | its lock |
     // SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | its lock.
     const SECUREBITS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
@@ -249,13 +231,7 @@ pub fn drop_all_capabilities() -> io::Result<()> {
     }; 2];
     // SAFETY: version 3 expects a header and an array of two data structs; both are live
     // #[repr(C)] locals matching the kernel's layout.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut CapHeader,
-            data.as_ptr(),
-        )
-    })?;
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })?;
     Ok(())
 }
 
@@ -264,9 +240,7 @@ pub fn has_any_capability() -> io::Result<bool> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     Ok(status
         .lines()
-        .filter(|l| {
-            l.starts_with("CapEff:") || l.starts_with("CapPrm:") || l.starts_with("CapBnd:")
-        })
+        .filter(|l| l.starts_with("CapEff:") || l.starts_with("CapPrm:") || l.starts_with("CapBnd:"))
         .any(|l| {
             l.split_whitespace()
                 .nth(1)
@@ -306,12 +280,7 @@ pub fn exit_now(code: i32) -> ! {
 /// Bring the loopback interface up in the current network namespace (`SIOCSIFFLAGS`).
 pub fn loopback_up() -> io::Result<()> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?;
     // SAFETY: ifreq is plain old data; all-zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
@@ -319,14 +288,8 @@ pub fn loopback_up() -> io::Result<()> {
     }
     req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     // SAFETY: SIOCSIFFLAGS reads an ifreq through the pointer, which is a live local.
-    check(unsafe {
-        libc::ioctl(
-            sock.as_raw_fd(),
-            libc::SIOCSIFFLAGS,
-            &mut req as *mut libc::ifreq,
-        )
-    } as libc::c_long)
-    .map(drop)
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req as *mut libc::ifreq) } as libc::c_long)
+        .map(drop)
 }
 
 /// The Landlock ABI version this kernel offers, or `None` if Landlock is off or absent.

@@ -163,16 +163,11 @@ fn main() -> ExitCode {
 
 fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
     let mut policy = match (&args.policy, &args.profile) {
-        (Some(file), _) => {
-            Policy::load(file).map_err(|e| fail(exit::POLICY, format!("invalid policy: {e}")))?
-        }
+        (Some(file), _) => Policy::load(file).map_err(|e| fail(exit::POLICY, format!("invalid policy: {e}")))?,
         (None, Some(name)) => Policy::profile(name).ok_or_else(|| {
             fail(
                 exit::USAGE,
-                format!(
-                    "unknown profile {name:?} (known: {})",
-                    Policy::PROFILES.join(", ")
-                ),
+                format!("unknown profile {name:?} (known: {})", Policy::PROFILES.join(", ")),
             )
         })?,
         (None, None) => Policy::strict(),
@@ -224,9 +219,7 @@ fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
 }
 
 fn absolute(p: &std::path::Path) -> PathBuf {
-    if p.is_absolute()
-        || p.components().count() == 1 && !p.to_string_lossy().contains('/') && !p.exists()
-    {
+    if p.is_absolute() || p.components().count() == 1 && !p.to_string_lossy().contains('/') && !p.exists() {
         p.to_path_buf()
     } else {
         std::env::current_dir()
@@ -238,19 +231,12 @@ fn absolute(p: &std::path::Path) -> PathBuf {
 fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
     let policy = effective_policy(&args.policy)?;
     let (program, rest, stdin) = match (&args.code, args.rest.split_first()) {
-        (Some(code), _) => (
-            Program::Code(code.clone()),
-            args.rest.clone(),
-            StdinMode::Forward,
-        ),
+        (Some(code), _) => (Program::Code(code.clone()), args.rest.clone(), StdinMode::Forward),
         (None, Some((first, rest))) if first == "-" => {
             let mut source = Vec::new();
-            std::io::stdin().read_to_end(&mut source).map_err(|e| {
-                fail(
-                    exit::USAGE,
-                    format!("cannot read the program from stdin: {e}"),
-                )
-            })?;
+            std::io::stdin()
+                .read_to_end(&mut source)
+                .map_err(|e| fail(exit::USAGE, format!("cannot read the program from stdin: {e}")))?;
             (
                 Program::Script {
                     name: "stdin.py".into(),
@@ -261,8 +247,8 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             )
         }
         (None, Some((first, rest))) => {
-            let source = std::fs::read(first)
-                .map_err(|e| fail(exit::USAGE, format!("cannot read script {first}: {e}")))?;
+            let source =
+                std::fs::read(first).map_err(|e| fail(exit::USAGE, format!("cannot read script {first}: {e}")))?;
             (
                 Program::Script {
                     name: first.clone(),
@@ -300,9 +286,7 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
         Err(e) => {
             let code = match &e {
                 SetupError::LayerMissing { .. } => exit::LAYER_MISSING,
-                SetupError::Interpreter(
-                    stockade_jail::interpreter::InterpreterError::NotFound(_),
-                ) => exit::NOT_FOUND,
+                SetupError::Interpreter(stockade_jail::interpreter::InterpreterError::NotFound(_)) => exit::NOT_FOUND,
                 _ => exit::SETUP,
             };
             let message = error_chain(&e);
@@ -350,19 +334,11 @@ fn report_to_stderr(r: &RunResult) {
         Status::Ok | Status::Error => {}
         Status::SetupFailed => {
             if let Some(e) = &r.error {
-                let _ = writeln!(
-                    err,
-                    "stockade: sandbox setup failed at {}: {}",
-                    e.step, e.message
-                );
+                let _ = writeln!(err, "stockade: sandbox setup failed at {}: {}", e.step, e.message);
             }
         }
         Status::Killed if r.reason.is_none() => {
-            let _ = writeln!(
-                err,
-                "stockade: sandbox killed by signal {}",
-                r.signal.unwrap_or(0)
-            );
+            let _ = writeln!(err, "stockade: sandbox killed by signal {}", r.signal.unwrap_or(0));
         }
         _ => {
             let _ = writeln!(

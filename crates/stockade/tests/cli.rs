@@ -46,7 +46,10 @@ fn run_with_a_missing_script() {
 
 #[test]
 fn run_with_a_missing_interpreter() {
-    insta::assert_snapshot!(render(&cli(&["run", "--python", "/nonexistent/python3", "-c", "pass"]), None));
+    insta::assert_snapshot!(render(
+        &cli(&["run", "--python", "/nonexistent/python3", "-c", "pass"]),
+        None
+    ));
 }
 
 #[test]
@@ -54,7 +57,12 @@ fn run_with_a_broken_policy_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policy.toml");
     std::fs::write(&file, "version = 1\n\n[limits]\nmemory = \"12X\"\n").unwrap();
-    let out = stockade().args(["run", "--policy"]).arg(&file).args(["-c", "print('must not run')"]).output().unwrap();
+    let out = stockade()
+        .args(["run", "--policy"])
+        .arg(&file)
+        .args(["-c", "print('must not run')"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(123));
     insta::assert_snapshot!(render(&out, Some(dir.path())));
 }
@@ -64,7 +72,12 @@ fn run_with_an_unknown_policy_key() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policy.toml");
     std::fs::write(&file, "version = 1\n[limits]\nmemroy = \"1G\"\n").unwrap();
-    let out = stockade().args(["run", "--policy"]).arg(&file).args(["-c", "pass"]).output().unwrap();
+    let out = stockade()
+        .args(["run", "--policy"])
+        .arg(&file)
+        .args(["-c", "pass"])
+        .output()
+        .unwrap();
     insta::assert_snapshot!(render(&out, Some(dir.path())));
 }
 
@@ -72,12 +85,20 @@ fn run_with_an_unknown_policy_key() {
 fn policy_check_accepts_and_rejects() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "version = 1\nextends = \"data\"\n[limits]\nwall-time = \"30s\"\n").unwrap();
+    std::fs::write(
+        &good,
+        "version = 1\nextends = \"data\"\n[limits]\nwall-time = \"30s\"\n",
+    )
+    .unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "version = 2\n").unwrap();
     let ok = stockade().args(["policy", "check"]).arg(&good).output().unwrap();
     let err = stockade().args(["policy", "check"]).arg(&bad).output().unwrap();
-    insta::assert_snapshot!(format!("{}\n{}", render(&ok, Some(dir.path())), render(&err, Some(dir.path()))));
+    insta::assert_snapshot!(format!(
+        "{}\n{}",
+        render(&ok, Some(dir.path())),
+        render(&err, Some(dir.path()))
+    ));
 }
 
 #[test]
@@ -87,7 +108,21 @@ fn policy_show_strict() {
 
 #[test]
 fn policy_show_data_with_overrides() {
-    insta::assert_snapshot!(render(&cli(&["policy", "show", "--profile", "data", "--timeout", "90", "--memory", "2G", "--pids", "32"]), None));
+    insta::assert_snapshot!(render(
+        &cli(&[
+            "policy",
+            "show",
+            "--profile",
+            "data",
+            "--timeout",
+            "90",
+            "--memory",
+            "2G",
+            "--pids",
+            "32"
+        ]),
+        None
+    ));
 }
 
 #[test]
@@ -96,8 +131,15 @@ fn policy_show_round_trips_through_policy_check() {
     let file = dir.path().join("shown.toml");
     let shown = cli(&["policy", "show", "--profile", "data", "--output", "3M"]);
     std::fs::write(&file, &shown.stdout).unwrap();
-    let again = stockade().args(["policy", "show", "--policy"]).arg(&file).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&shown.stdout), String::from_utf8_lossy(&again.stdout));
+    let again = stockade()
+        .args(["policy", "show", "--policy"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        String::from_utf8_lossy(&again.stdout)
+    );
 }
 
 #[test]

@@ -17,10 +17,7 @@ fn token() -> String {
         .unwrap()
         .read_exact(&mut buf)
         .unwrap();
-    format!(
-        "tok{}",
-        buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    format!("tok{}", buf.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 /// Pids of host processes whose command line contains `needle`.
@@ -74,16 +71,9 @@ fn can_run_hello_example() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("hello from CPython"), "{text}");
-    assert!(
-        text.contains("uid 1000 pid 2 cwd /tmp host stockade"),
-        "{text}"
-    );
+    assert!(text.contains("uid 1000 pid 2 cwd /tmp host stockade"), "{text}");
 }
 
 #[test]
@@ -94,18 +84,11 @@ fn exit_code_and_signal_pass_through() {
         .unwrap();
     assert_eq!(out.status.code(), Some(7));
     let out = stockade()
-        .args([
-            "run",
-            "-c",
-            "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
-        ])
+        .args(["run", "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(128 + 15));
-    let r = jail_code(
-        "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
-        &[],
-    );
+    let r = jail_code("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", &[]);
     assert_eq!(status(&r), "killed");
     assert_eq!(r["signal"], 15);
 }
@@ -125,17 +108,9 @@ fn script_arguments_and_stdin_reach_the_code() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"piped input")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"piped input").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "['a', '--b'] PIPED INPUT"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "['a', '--b'] PIPED INPUT");
 }
 
 #[test]
@@ -154,10 +129,7 @@ fn program_from_stdin_with_dash() {
         .write_all(b"import sys\nprint('from stdin', sys.argv[1:])\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "from stdin ['x']"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "from stdin ['x']");
 }
 
 // ===== User namespace =====
@@ -166,7 +138,13 @@ fn program_from_stdin_with_dash() {
 fn user_namespace_maps_to_unprivileged_host_uid() {
     let tok = token();
     let mut child = stockade()
-        .args(["run", "--json", "-c", "import os, sys, time; print(os.getuid(), os.getgid()); sys.stdout.flush(); time.sleep(30)", &tok])
+        .args([
+            "run",
+            "--json",
+            "-c",
+            "import os, sys, time; print(os.getuid(), os.getgid()); sys.stdout.flush(); time.sleep(30)",
+            &tok,
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -179,21 +157,13 @@ fn user_namespace_maps_to_unprivileged_host_uid() {
     })
     .expect("jailed python visible on the host");
     let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let uid_line = st
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .unwrap()
-        .to_string();
+    let uid_line = st.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string();
     let host_uids: Vec<u32> = uid_line
         .split_whitespace()
         .skip(1)
         .map(|v| v.parse().unwrap())
         .collect();
-    let cap_eff = st
-        .lines()
-        .find(|l| l.starts_with("CapEff:"))
-        .unwrap()
-        .to_string();
+    let cap_eff = st.lines().find(|l| l.starts_with("CapEff:")).unwrap().to_string();
     let _ = child.kill();
     let _ = child.wait();
     assert!(
@@ -249,11 +219,7 @@ fn host_files_are_not_in_the_jail() {
     );
     let r = jail_code(&code, &[]);
     assert!(!r.to_string().contains(&tok), "secret leaked: {r}");
-    assert_eq!(
-        stdout(&r).lines().filter(|l| l.contains("Error")).count(),
-        4,
-        "{r}"
-    );
+    assert_eq!(stdout(&r).lines().filter(|l| l.contains("Error")).count(), 4, "{r}");
     let control = control_code(&code, 10);
     assert!(
         String::from_utf8_lossy(&control.stdout).contains(&tok),
@@ -299,10 +265,7 @@ fn no_process_outlives_the_run() {
     );
     let r = jail_code(&code, &["--python", system_python()]);
     assert_eq!(status(&r), "ok", "{r}");
-    assert!(
-        host_processes_with(&tok).is_empty(),
-        "a daemon survived the run"
-    );
+    assert!(host_processes_with(&tok).is_empty(), "a daemon survived the run");
     // Control: without the jail the daemon does outlive its parent (inside the control's own
     // pid namespace, which the control's unshare tears down afterwards).
     let control = Command::new("timeout")
@@ -333,10 +296,7 @@ fn no_process_outlives_the_run() {
         .trim()
         .parse()
         .unwrap_or(0);
-    assert!(
-        survivors >= 1,
-        "control daemon did not survive: {control:?}"
-    );
+    assert!(survivors >= 1, "control daemon did not survive: {control:?}");
 }
 
 #[test]
@@ -371,10 +331,7 @@ fn killing_stockade_kills_the_jail() {
 
 #[test]
 fn nothing_of_the_run_is_left_on_the_host() {
-    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
+    let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
     let child = stockade()
         .args([
             "run",
@@ -388,28 +345,19 @@ fn nothing_of_the_run_is_left_on_the_host() {
     let supervisor = child.id();
     let out = child.wait_with_output().unwrap();
     assert_eq!(status(&parse_result(&out)), "ok");
-    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .count();
+    let mounts_after = std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count();
     assert_eq!(mounts_before, mounts_after);
     let prefix = format!("run-{supervisor}-");
     let mut bases = vec![
         "/sys/fs/cgroup/pids/stockade".to_string(),
         "/sys/fs/cgroup/cpuacct/stockade".to_string(),
     ];
-    for line in std::fs::read_to_string("/proc/self/cgroup")
-        .unwrap()
-        .lines()
-    {
+    for line in std::fs::read_to_string("/proc/self/cgroup").unwrap().lines() {
         if let Some(path) = line
             .strip_prefix(|c: char| c.is_ascii_digit())
             .and_then(|l| l.strip_prefix(":memory:"))
         {
-            bases.push(format!(
-                "/sys/fs/cgroup/memory{}/stockade",
-                path.trim_end_matches('/')
-            ));
+            bases.push(format!("/sys/fs/cgroup/memory{}/stockade", path.trim_end_matches('/')));
         }
     }
     for base in bases {
@@ -458,11 +406,7 @@ fn ipc_namespace_hides_host_shared_memory() {
     let id: String = text.split_whitespace().last().unwrap_or("").to_string();
     let code = "print(len(open('/proc/sysvipc/shm').readlines()) - 1)";
     let r = jail_code(code, &[]);
-    let host_count = std::fs::read_to_string("/proc/sysvipc/shm")
-        .unwrap()
-        .lines()
-        .count()
-        - 1;
+    let host_count = std::fs::read_to_string("/proc/sysvipc/shm").unwrap().lines().count() - 1;
     let _ = Command::new("ipcrm").args(["-m", &id]).output();
     assert!(host_count >= 1, "host segment missing: {text}");
     assert_eq!(stdout(&r).trim(), "0", "{r}");
@@ -473,10 +417,7 @@ fn uts_namespace_has_its_own_hostname() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let r = jail_code("import socket, os\nprint(socket.gethostname())\ntry:\n    socket.sethostname('evil')\nexcept OSError as e:\n    print('denied', e.errno)", &[]);
     assert_eq!(stdout(&r), "stockade\ndenied 1\n", "{r}");
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
-        host
-    );
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host);
 }
 
 #[test]
@@ -521,12 +462,7 @@ fn new_namespaces_and_mounts_are_refused() {
 fn environment_holds_only_what_the_policy_names() {
     let tok = token();
     let out = stockade()
-        .args([
-            "run",
-            "--json",
-            "-c",
-            "import os; print(sorted(os.environ))",
-        ])
+        .args(["run", "--json", "-c", "import os; print(sorted(os.environ))"])
         .env("STOCKADE_TEST_SECRET", &tok)
         .output()
         .unwrap();
@@ -605,16 +541,16 @@ fn process_limit_fork_bomb() {
 
 #[test]
 fn process_limit_thread_bomb() {
-    let r = jail_code("import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(10,), daemon=True).start()", &["--pids", "16", "--timeout", "10"]);
+    let r = jail_code(
+        "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(10,), daemon=True).start()",
+        &["--pids", "16", "--timeout", "10"],
+    );
     assert_eq!(status(&r), "pids_limit", "{r}");
 }
 
 #[test]
 fn file_size_limit() {
-    let r = jail_code(
-        "open('/tmp/f', 'wb').write(b'x' * (2 << 20))",
-        &["--file-size", "1M"],
-    );
+    let r = jail_code("open('/tmp/f', 'wb').write(b'x' * (2 << 20))", &["--file-size", "1M"]);
     assert_eq!(status(&r), "file_limit", "{r}");
 }
 
@@ -699,10 +635,7 @@ fn missing_layer_is_refused_unless_degraded_is_allowed() {
     assert_eq!(out.status.code(), Some(122));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("landlock") && err.contains("--allow-degraded"),
-        "{err}"
-    );
+    assert!(err.contains("landlock") && err.contains("--allow-degraded"), "{err}");
     let out = stockade()
         .args(["run", "--json", "--allow-degraded", "-c", "print('ran')"])
         .env("STOCKADE_DISABLE_LAYERS", "landlock,seccomp")
@@ -745,11 +678,7 @@ fn pyenv_shim_is_resolved_not_run() {
         .current_dir(root)
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        system_python(),
-        "{out:?}"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), system_python(), "{out:?}");
 }
 
 #[test]
@@ -841,10 +770,7 @@ fn runs_as_an_ordinary_user() {
         .unwrap()
         .clone();
     assert!(
-        user_ns["mechanism"]
-            .as_str()
-            .unwrap()
-            .contains("host uid 65534"),
+        user_ns["mechanism"].as_str().unwrap().contains("host uid 65534"),
         "{user_ns}"
     );
     // Limits still hold without cgroups.
