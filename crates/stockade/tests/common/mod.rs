@@ -14,7 +14,10 @@ pub fn stockade() -> Command {
 
 /// Repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A Python interpreter every user can read (the tests also run stockade as `nobody`).
@@ -24,7 +27,12 @@ pub fn system_python() -> &'static str {
 
 /// Run `stockade run --json <args>` and parse the result document.
 pub fn run_json(args: &[&str]) -> serde_json::Value {
-    let out = stockade().arg("run").arg("--json").args(args).output().expect("spawn stockade");
+    let out = stockade()
+        .arg("run")
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("spawn stockade");
     parse_result(&out)
 }
 
@@ -55,7 +63,14 @@ pub fn control_code(code: &str, timeout_secs: u32) -> Output {
     Command::new("timeout")
         .args(["-s", "KILL", &timeout_secs.to_string()])
         .args(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
-        .args(["prlimit", "--nproc=200", "--as=2000000000", "--fsize=200000000", "--cpu=20", "--nofile=512"])
+        .args([
+            "prlimit",
+            "--nproc=200",
+            "--as=2000000000",
+            "--fsize=200000000",
+            "--cpu=20",
+            "--nofile=512",
+        ])
         .args([system_python(), "-I", "-c", code])
         .stdin(Stdio::null())
         .output()
@@ -70,4 +85,10 @@ pub fn status(r: &serde_json::Value) -> &str {
 /// stdout field of a result.
 pub fn stdout(r: &serde_json::Value) -> &str {
     r["stdout"].as_str().unwrap_or("")
+}
+
+/// The interpreter `stockade run` uses by default on this host (resolved like stockade does).
+pub fn default_python() -> String {
+    let out = stockade().args(["run", "-c", "import sys; print(sys.executable)"]).output().expect("spawn stockade");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
