@@ -116,6 +116,8 @@ fn supervisor_alive(sync_read: RawFd) -> io::Result<()> {
 fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     // If the supervisor dies (even by SIGKILL), init dies, and with it the whole pid namespace.
     prctl::set_pdeathsig(Signal::SIGKILL).at(Step::WaitForIdMaps, "set parent-death signal")?;
+    // The caller's argv (host paths) would otherwise be readable in the jail as /proc/1/cmdline.
+    stockade_sys::scrub_cmdline_and_environ("stockade-init").at(Step::WaitForIdMaps, "scrub cmdline")?;
     wait_for_go(fds.sync_read).at(Step::WaitForIdMaps, "wait for the supervisor")?;
     // Joined the run's cgroups before this (the supervisor moved us): the new cgroup namespace
     // is rooted there, so /proc/self/cgroup shows "/" and nothing of the host's hierarchy.

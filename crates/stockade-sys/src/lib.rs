@@ -366,3 +366,35 @@ pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
     // the bulk close, and an invalid number only makes later syscalls fail with EBADF.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// Overwrite this process's command line and environment strings in place, so that code in the
+/// jail reading `/proc/1/cmdline` sees `title` instead of the caller's arguments (which may hold
+/// host paths). `/proc/1/environ` is already unreadable there (init is non-dumpable); it is
+/// wiped too, as a second layer.
+pub fn scrub_cmdline_and_environ(title: &str) -> io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name's closing parenthesis start at field 3 (proc(5)).
+    let after = stat.rfind(')').map(|i| &stat[i + 2..]).ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
+    let fields: Vec<&str> = after.split(' ').collect();
+    let field = |n: usize| -> io::Result<usize> {
+        fields
+            .get(n - 3)
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("missing field {n} in /proc/self/stat")))
+    };
+    let (arg_start, arg_end, env_start, env_end) = (field(48)?, field(49)?, field(50)?, field(51)?);
+    for (start, end) in [(arg_start, arg_end), (env_start, env_end)] {
+        if end <= start || end - start > 1 << 24 {
+            continue;
+        }
+        // SAFETY: the kernel reports [start, end) as this process's argv/envp string area: mapped,
+        // writable stack memory. Rust's std and libc only hold pointers to NUL-terminated strings
+        // inside it; zeroing keeps every such string valid (now empty), so no reader can run off.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+    let title = title.as_bytes();
+    let len = title.len().min(arg_end.saturating_sub(arg_start).saturating_sub(1));
+    // SAFETY: writes `len` bytes at the start of the argv area, which is at least `len + 1` long.
+    unsafe { std::ptr::copy_nonoverlapping(title.as_ptr(), arg_start as *mut u8, len) };
+    Ok(())
+}

@@ -805,3 +805,15 @@ fn runs_as_an_ordinary_user() {
         "{r}"
     );
 }
+
+#[test]
+fn jail_init_shows_no_host_arguments_or_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = token();
+    let script = dir.path().join(format!("{tok}.py"));
+    std::fs::write(&script, "print(repr(open('/proc/1/cmdline').read().rstrip('\\0')))\ntry:\n    open('/proc/1/environ').read()\nexcept OSError as e:\n    print('environ', e.errno)\n").unwrap();
+    let out = stockade().args(["run", "--json"]).arg(&script).env("STOCKADE_TEST_SECRET", &tok).output().unwrap();
+    let r = parse_result(&out);
+    assert_eq!(stdout(&r), "'stockade-init'\nenviron 13\n", "{r}");
+    assert!(!stdout(&r).contains(&tok));
+}
