@@ -451,6 +451,10 @@ impl Watch<'_> {
             });
             Status::SetupFailed
         } else if let Some(stop) = self.stop {
+            if python_status.is_none() {
+                // The interpreter died with init, by the SIGKILL stockade sent.
+                signal = Some(libc::SIGKILL);
+            }
             match stop {
                 StopReason::Timeout => {
                     reason = Some(format!(
@@ -474,9 +478,6 @@ impl Watch<'_> {
                 }
                 StopReason::Signal(s) => {
                     reason = Some(format!("stockade received signal {s}"));
-                    if python_status.is_none() {
-                        signal = Some(if s == 0 { libc::SIGKILL } else { s });
-                    }
                     Status::Killed
                 }
             }
