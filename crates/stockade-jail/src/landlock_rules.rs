@@ -60,3 +60,64 @@ pub(crate) fn restrict_self(plan: &LandlockPlan) -> io::Result<Enforcement> {
         RulesetStatus::NotEnforced => Err(io::Error::other("the kernel did not enforce the Landlock ruleset")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    use super::*;
+
+    const CHILD_ENV: &str = "STOCKADE_LANDLOCK_TEST_CHILD";
+
+    /// Landlock is the second layer "if a mount is ever wrong": with host paths visible (no mount
+    /// namespace at all here), the ruleset alone must still refuse everything the plan does not
+    /// name. Runs in a re-executed copy of this test binary, so the test runner is never
+    /// restricted.
+    #[test]
+    fn landlock_alone_denies_paths_the_plan_does_not_name() {
+        if let Ok(dirs) = std::env::var(CHILD_ENV) {
+            let (allowed, other) = dirs.split_once(':').unwrap();
+            let (allowed, other) = (PathBuf::from(allowed), PathBuf::from(other));
+            nix::sys::prctl::set_no_new_privs().unwrap();
+            let plan = LandlockPlan {
+                read_only: vec![allowed.clone()],
+                ..LandlockPlan::default()
+            };
+            restrict_self(&plan).unwrap();
+            let read_allowed = std::fs::read_to_string(allowed.join("f")).is_ok();
+            let read_other = std::fs::read_to_string(other.join("f")).map_err(|e| e.raw_os_error());
+            let write_allowed = std::fs::write(allowed.join("g"), "x").map_err(|e| e.raw_os_error());
+            let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| e.raw_os_error());
+            println!(
+                "RESULT {read_allowed} {read_other:?} {write_allowed:?} {:?}",
+                passwd.map(|_| ())
+            );
+            return;
+        }
+        let allowed = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(allowed.path().join("f"), "a").unwrap();
+        std::fs::write(other.path().join("f"), "b").unwrap();
+        // Control: without Landlock the other file and /etc/passwd are readable.
+        assert!(std::fs::read_to_string(other.path().join("f")).is_ok());
+        assert!(std::fs::read_to_string("/etc/passwd").is_ok());
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "landlock_rules::tests::landlock_alone_denies_paths_the_plan_does_not_name",
+                "--nocapture",
+            ])
+            .env(
+                CHILD_ENV,
+                format!("{}:{}", allowed.path().display(), other.path().display()),
+            )
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("RESULT true Err(Some(13)) Err(Some(13)) Err(Some(13))"),
+            "{text}"
+        );
+    }
+}
