@@ -92,3 +92,222 @@ pub fn default_python() -> String {
     let out = stockade().args(["run", "-c", "import sys; print(sys.executable)"]).output().expect("spawn stockade");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+// ===== Additions for the escape suite (crates/stockade/tests/escapes.rs) =====
+
+/// A payload of the public attack suite, `tests/escapes/<name>`.
+pub fn escape_payload(name: &str) -> PathBuf {
+    let p = repo().join("tests/escapes").join(name);
+    assert!(p.is_file(), "no payload {}", p.display());
+    p
+}
+
+/// Tight default limits for attack runs, so the suite stays fast; `overrides` replace single
+/// flags (e.g. `("--pids", "16")`).
+pub fn attack_limits(overrides: &[(&str, &str)]) -> Vec<String> {
+    let mut flags = vec![
+        ("--timeout", "5"),
+        ("--cpu", "5"),
+        ("--memory", "256M"),
+        ("--pids", "32"),
+        ("--scratch", "16M"),
+        ("--file-size", "8M"),
+        ("--open-files", "128"),
+        ("--output", "256K"),
+    ];
+    for (k, v) in overrides {
+        match flags.iter_mut().find(|(f, _)| f == k) {
+            Some(slot) => slot.1 = v,
+            None => flags.push((k, v)),
+        }
+    }
+    flags.into_iter().flat_map(|(k, v)| [k.to_string(), v.to_string()]).collect()
+}
+
+/// Wrap a command so it starts with `secret` open read-only on fds 5..9 (inherited, no
+/// CLOEXEC), the way a careless caller would leak descriptors into stockade.
+fn with_inherited_fds(prog: &str, args: &[String], fds_from: Option<&Path>) -> Command {
+    match fds_from {
+        None => {
+            let mut c = Command::new(prog);
+            c.args(args);
+            c
+        }
+        Some(secret) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c")
+                .arg(r#"f=$1; shift; exec "$@" 5<"$f" 6<"$f" 7<"$f" 8<"$f" 9<"$f""#)
+                .arg("sh")
+                .arg(secret)
+                .arg(prog)
+                .args(args);
+            c
+        }
+    }
+}
+
+/// Run a script in the jail: `stockade run --json --python <system python> FLAGS SCRIPT ARGS`,
+/// with extra environment for stockade itself and optionally a secret file on fds 5..9.
+pub fn jail_script(
+    script: &Path,
+    args: &[&str],
+    flags: &[String],
+    env: &[(&str, &str)],
+    fds_from: Option<&Path>,
+) -> serde_json::Value {
+    let mut all: Vec<String> = vec!["run".into(), "--json".into(), "--python".into(), system_python().into()];
+    all.extend(flags.iter().cloned());
+    all.push(script.to_string_lossy().into_owned());
+    all.extend(args.iter().map(|a| a.to_string()));
+    let mut c = with_inherited_fds(env!("CARGO_BIN_EXE_stockade"), &all, fds_from);
+    c.stdin(Stdio::null()).envs(env.iter().copied());
+    parse_result(&c.output().expect("spawn stockade"))
+}
+
+/// Run a script WITHOUT the jail, as a control, under the same confinement as `control_code`
+/// (own pid + mount namespace, rlimits, timeout), by path and with arguments, extra
+/// environment and optionally a secret file on fds 5..9.
+pub fn control_script(
+    script: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    fds_from: Option<&Path>,
+    timeout_secs: u32,
+) -> Output {
+    control_python(&[script.to_string_lossy().into_owned()], args, env, fds_from, timeout_secs)
+}
+
+/// Like `control_script`, but the payload runs as the child of a parent Python process (which
+/// carries `env`), so attacks on "our parent" have a target. The parent prints
+/// `PARENT_SURVIVED` if it survived; pid 1 prints `PARENT_KILLED_BY <signal>` if it did not.
+pub fn control_script_under_parent(
+    script: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout_secs: u32,
+) -> Output {
+    // pid 1 of the control's namespace cannot be signalled from inside it, so the parent under
+    // attack is a forked child of pid 1.
+    // pid 1 ignores the catchable signals too (a payload may also aim at pid 1), and the
+    // parent restores the defaults so it is as killable as any process.
+    let code = r#"
+import os, signal, subprocess, sys
+for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)
+pid = os.fork()
+if pid == 0:
+    for s in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    subprocess.run([sys.executable, "-I"] + sys.argv[1:])
+    print("PARENT_SURVIVED", flush=True)
+    os._exit(0)
+_, st = os.waitpid(pid, 0)
+if os.WIFSIGNALED(st):
+    print("PARENT_KILLED_BY", os.WTERMSIG(st), flush=True)
+"#;
+    control_python(
+        &["-c".into(), code.into(), script.to_string_lossy().into_owned()],
+        args,
+        env,
+        None,
+        timeout_secs,
+    )
+}
+
+fn control_python(
+    head: &[String],
+    args: &[&str],
+    env: &[(&str, &str)],
+    fds_from: Option<&Path>,
+    timeout_secs: u32,
+) -> Output {
+    let mut all: Vec<String> = ["-s", "KILL", &timeout_secs.to_string()].map(String::from).to_vec();
+    all.extend(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"].map(String::from));
+    all.extend(
+        ["prlimit", "--nproc=200", "--as=2000000000", "--fsize=200000000", "--cpu=20", "--nofile=512"]
+            .map(String::from),
+    );
+    all.push(system_python().into());
+    all.push("-I".into());
+    all.extend(head.iter().cloned());
+    all.extend(args.iter().map(|a| a.to_string()));
+    let mut c = with_inherited_fds("timeout", &all, fds_from);
+    c.stdin(Stdio::null()).envs(env.iter().copied());
+    c.output().expect("spawn control")
+}
+
+/// stdout + stderr of a control, lossily decoded.
+pub fn control_text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Everything a jail result exposes to the caller (stdout, stderr, and the whole document).
+pub fn result_text(r: &serde_json::Value) -> String {
+    format!(
+        "{}\n{}\n{}",
+        r["stdout"].as_str().unwrap_or(""),
+        r["stderr"].as_str().unwrap_or(""),
+        r
+    )
+}
+
+/// A random lowercase hex token (no extra crates: std's randomly keyed hasher).
+pub fn random_token() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut s = String::new();
+    for i in 0..2u64 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        s.push_str(&format!("{:016x}", h.finish()));
+    }
+    s
+}
+
+/// A host directory `/tmp/stockade-test-XXXX` holding `secret.txt` with a random token; removed
+/// on drop. The host /tmp is not visible inside the jail.
+pub struct HostSecret {
+    pub dir: tempfile::TempDir,
+    pub token: String,
+}
+
+impl HostSecret {
+    pub fn new() -> HostSecret {
+        let dir = tempfile::Builder::new().prefix("stockade-test-").tempdir_in("/tmp").expect("temp dir");
+        let token = random_token();
+        std::fs::write(dir.path().join("secret.txt"), format!("stockade-secret-{token}\n")).unwrap();
+        HostSecret { dir, token }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn secret(&self) -> PathBuf {
+        self.dir.path().join("secret.txt")
+    }
+    pub fn secret_str(&self) -> String {
+        self.secret().to_string_lossy().into_owned()
+    }
+    /// The directory's own random name, e.g. `stockade-test-a1B2c3`.
+    pub fn dir_name(&self) -> String {
+        self.dir.path().file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
+/// Host pids whose command line contains `needle`.
+pub fn host_pids_with_cmdline(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}

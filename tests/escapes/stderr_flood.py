@@ -1,0 +1,8 @@
+# Attack: flood stderr with argv[1] MiB.
+# Evidence: with --output 64K stockade reports "output_limit", stderr_truncated = true, and the
+# captured stderr is at most 64 KiB. Control (1 MiB): all of it is produced.
+import sys
+mib = int(sys.argv[1])
+line = "E" * 1023 + "\n"
+for _ in range(mib * 1024):
+    sys.stderr.write(line)
