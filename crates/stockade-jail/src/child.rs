@@ -119,10 +119,6 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     // The caller's argv (host paths) would otherwise be readable in the jail as /proc/1/cmdline.
     stockade_sys::scrub_cmdline_and_environ("stockade-init").at(Step::WaitForIdMaps, "scrub cmdline")?;
     wait_for_go(fds.sync_read).at(Step::WaitForIdMaps, "wait for the supervisor")?;
-    // Joined the run's cgroups before this (the supervisor moved us): the new cgroup namespace
-    // is rooted there, so /proc/self/cgroup shows "/" and nothing of the host's hierarchy.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        .at(Step::CgroupNamespace, "unshare cgroup namespace")?;
     if plan.ids.privileged {
         // Root's supplementary groups (gid 0 among them) would otherwise follow us in.
         nix::unistd::setgroups(&[]).at(Step::Groups, "clear supplementary groups")?;
@@ -143,6 +139,12 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     nix::unistd::sethostname(&plan.hostname).at(Step::Hostname, "sethostname")?;
     stockade_sys::loopback_up().at(Step::Loopback, "bring lo up")?;
     nix::unistd::setsid().at(Step::Session, "setsid")?;
+    // Nothing may be forked or run before the supervisor has moved us into the run's cgroups
+    // (it does so while we built the root). The new cgroup namespace is then rooted there, so
+    // /proc/self/cgroup shows "/" and nothing of the host's hierarchy.
+    wait_for_go(fds.sync_read).at(Step::JoinCgroup, "wait for the cgroup move")?;
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .at(Step::CgroupNamespace, "unshare cgroup namespace")?;
     arrange_fds(&fds).at(Step::CloseFds, "arrange fds")?;
     FINAL_FDS.store(true, std::sync::atomic::Ordering::Relaxed);
     apply_rlimits(plan).at(Step::Rlimits, "setrlimit")?;

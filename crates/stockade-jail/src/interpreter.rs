@@ -186,10 +186,14 @@ fn pyenv_target(shim: &Path) -> Option<PyenvTarget> {
 
 fn real_interpreter(path: &Path) -> Result<PathBuf, InterpreterError> {
     let real = fs::canonicalize(path).map_err(|e| InterpreterError::NotFound(format!("{}: {e}", path.display())))?;
-    let head = fs::read(&real).map_err(|e| InterpreterError::Unusable {
-        path: real.clone(),
-        reason: e.to_string(),
-    })?;
+    // Only the magic matters; reading the whole (multi-megabyte) binary costs milliseconds.
+    let mut head = [0u8; 4];
+    fs::File::open(&real)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .map_err(|e| InterpreterError::Unusable {
+            path: real.clone(),
+            reason: e.to_string(),
+        })?;
     if head.starts_with(b"#!") {
         return Err(InterpreterError::Unusable {
             path: real,

@@ -124,6 +124,12 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         e
     };
     write_id_maps(pid, plan).map_err(kill_child)?;
+    stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"G")
+        .at(Step::WaitForIdMaps, "send go-ahead")
+        .map_err(kill_child)?;
+    // Moving a task between cgroups waits for an RCU grace period (~7-25 ms on cgroup v1 here).
+    // The child builds its root meanwhile and waits for this second token before it forks
+    // anything or runs any code, so the wait overlaps the setup instead of adding to it.
     cgroup.add_process(pid).map_err(|e| {
         kill_child(SetupError::Step {
             step: Step::JoinCgroup,
@@ -131,8 +137,8 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
             source: io::Error::other("cgroup"),
         })
     })?;
-    stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"G")
-        .at(Step::WaitForIdMaps, "send go-ahead")
+    stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"C")
+        .at(Step::JoinCgroup, "send cgroup joined")
         .map_err(kill_child)?;
     // Keep `sync_w` open for the whole run: the child checks it to know the supervisor lives.
 
