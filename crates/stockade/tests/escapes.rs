@@ -201,9 +201,9 @@ fn cannot_learn_host_paths_from_mountinfo() {
     assert!(c.contains(" / / "), "control did not read the host mount table:\n{c}");
 }
 
+/// Regression: /proc/1/cmdline in the jail used to be the host-side stockade argv (host paths of
+/// the script, policy and venv); fixed by b8f9003 "Scrub the jail init's cmdline and environ".
 #[test]
-#[ignore = "ESCAPE (info leak): /proc/1/cmdline in the jail is the host-side stockade argv, so the \
-            payload learns host paths (script, policy, venv) and every caller-supplied argument"]
 fn cannot_learn_host_paths_from_init_cmdline() {
     let h = HostSecret::new();
     let script = h.path().join("init_cmdline_leak.py");
@@ -267,7 +267,7 @@ fn cannot_peek_parent_memory_with_ptrace() {
     let tok = random_token();
     let p = escape_payload("ptrace_parent.py");
     let r = jail_script(&p, &[], &attack_limits(&[]), &[(SECRET_VAR, &tok)], None);
-    let c = control_text(&control_script_under_parent(&p, &[], &[(SECRET_VAR, &tok)], 20));
+    let c = control_text(&control_script_under_parent(&p, &[], &[(SECRET_VAR, &tok)], None, 20));
     assert_leak_blocked(&r, &c, &tok, "caller environment via ptrace");
 }
 
@@ -276,8 +276,26 @@ fn cannot_read_parent_memory_with_process_vm_readv() {
     let tok = random_token();
     let p = escape_payload("process_vm_readv.py");
     let r = jail_script(&p, &[], &attack_limits(&[]), &[(SECRET_VAR, &tok)], None);
-    let c = control_text(&control_script_under_parent(&p, &[], &[(SECRET_VAR, &tok)], 20));
+    let c = control_text(&control_script_under_parent(&p, &[], &[(SECRET_VAR, &tok)], None, 20));
     assert_leak_blocked(&r, &c, &tok, "caller environment via process_vm_readv");
+}
+
+#[test]
+fn cannot_read_parent_memory_via_proc_mem() {
+    let tok = random_token();
+    let p = escape_payload("proc_mem_parent.py");
+    let r = jail_script(&p, &[], &attack_limits(&[]), &[(SECRET_VAR, &tok)], None);
+    let c = control_text(&control_script_under_parent(&p, &[], &[(SECRET_VAR, &tok)], None, 20));
+    assert_leak_blocked(&r, &c, &tok, "caller environment via /proc/<ppid>/mem");
+}
+
+#[test]
+fn cannot_steal_parent_fds_with_pidfd_getfd() {
+    let h = HostSecret::new();
+    let p = escape_payload("pidfd_getfd_parent.py");
+    let r = jail_script(&p, &[], &attack_limits(&[]), &[], Some(&h.secret()));
+    let c = control_text(&control_script_under_parent(&p, &[], &[], Some(&h.secret()), 20));
+    assert_leak_blocked(&r, &c, &h.token, "secret fds of the parent via pidfd_getfd");
 }
 
 // ===== Host writes =====
@@ -346,6 +364,20 @@ fn cannot_chmod_host_file() {
     assert_eq!(mode, 0o600, "ESCAPE: jail changed the mode of a host file:\n{}", result_text(&r));
     control("chmod_host_file.py", &[&h.secret_str()]);
     assert_eq!(std::fs::metadata(h.secret()).unwrap().mode() & 0o777, 0o777, "control chmod failed");
+}
+
+#[test]
+fn cannot_chmod_host_device_nodes() {
+    let before = std::fs::metadata("/dev/null").unwrap().mode() & 0o7777;
+    let r = jail("chmod_dev_null.py", &["600"]);
+    let after = std::fs::metadata("/dev/null").unwrap().mode() & 0o7777;
+    if after != before {
+        std::fs::set_permissions("/dev/null", std::fs::Permissions::from_mode(before)).unwrap();
+    }
+    assert_eq!(after, before, "ESCAPE: jail changed the host's /dev/null mode:\n{}", result_text(&r));
+    // The control sets the current mode again: possible unconfined, and the host is unchanged.
+    let c = control("chmod_dev_null.py", &[&format!("{before:o}")]);
+    assert!(c.contains("CHMOD_OK /dev/null"), "{c}");
 }
 
 #[test]
@@ -530,7 +562,7 @@ fn cannot_kill_the_supervisor() {
     assert!(sentinel.try_wait().unwrap().is_none(), "ESCAPE: host sentinel died");
     sentinel.kill().unwrap();
     sentinel.wait().unwrap();
-    let c = control_text(&control_script_under_parent(&escape_payload("kill_parent.py"), &[], &[], 20));
+    let c = control_text(&control_script_under_parent(&escape_payload("kill_parent.py"), &[], &[], None, 20));
     assert!(c.contains("PARENT_KILLED_BY") && !c.contains("PARENT_SURVIVED"), "control did not kill its parent:\n{c}");
 }
 

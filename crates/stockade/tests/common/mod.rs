@@ -184,6 +184,7 @@ pub fn control_script_under_parent(
     script: &Path,
     args: &[&str],
     env: &[(&str, &str)],
+    fds_from: Option<&Path>,
     timeout_secs: u32,
 ) -> Output {
     // pid 1 of the control's namespace cannot be signalled from inside it, so the parent under
@@ -210,7 +211,7 @@ if os.WIFSIGNALED(st):
         &["-c".into(), code.into(), script.to_string_lossy().into_owned()],
         args,
         env,
-        None,
+        fds_from,
         timeout_secs,
     )
 }
