@@ -27,12 +27,17 @@
 #![warn(missing_docs)]
 
 mod error;
+mod guard;
 mod model;
 mod parse;
 mod render;
 mod units;
 
 pub use error::PolicyError;
+pub use guard::{
+    ClassRules, Decision, EventClass, FileRules, Guard, GuardMode, ImportDefault, ImportRules, NetRules, OnViolation,
+    GUARD_PATH_PLACEHOLDERS,
+};
 pub use model::{
     Bind, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, RESERVED_ENV, RESERVED_JAIL_PATHS,
     VERSION,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::error::PolicyError;
+use crate::guard::Guard;
 use crate::units::format_duration;
 
 /// The only policy file version this crate understands.
@@ -56,6 +57,8 @@ pub struct Policy {
     pub filesystem: Filesystem,
     /// Isolation switches.
     pub isolation: Isolation,
+    /// The in-interpreter guard.
+    pub guard: Guard,
 }
 
 /// Which Python interpreter to run; `None` means the runtime's default.
@@ -199,11 +202,13 @@ impl Policy {
                 allow_degraded: false,
                 hostname: "stockade".to_owned(),
             },
+            guard: Guard::strict(),
         }
     }
 
     /// Roomier limits for data work (numpy, pandas); numeric libraries are told to use
-    /// two threads (`OMP_NUM_THREADS=2`) so that they stay within the process limit.
+    /// two threads (`OMP_NUM_THREADS=2`) so that they stay within the process limit, and
+    /// the guard lets code import `multiprocessing`.
     pub fn data() -> Policy {
         let mut policy = Policy::strict();
         policy.extends = "data".to_owned();
@@ -218,6 +223,7 @@ impl Policy {
             output: 16 * MIB,
         };
         policy.env.set.insert("OMP_NUM_THREADS".to_owned(), "2".to_owned());
+        policy.guard = Guard::data();
         policy
     }
 
@@ -271,6 +277,7 @@ impl Policy {
         if let Err(reason) = check_hostname(&self.isolation.hostname) {
             out.push(Issue::new(&["isolation", "hostname"], reason));
         }
+        self.guard.check(out);
     }
 }
 

@@ -13,11 +13,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::error::PolicyError;
+use crate::guard::{check_endpoint, check_guard_path, check_module, Guard};
 use crate::model::{
     check_env_name, key_path, unknown_profile, unsupported_version, Bind, Issue, NetworkMode, Policy, Seg, VERSION,
 };
@@ -34,6 +36,7 @@ struct RawPolicy {
     network: Option<RawNetwork>,
     filesystem: Option<RawFilesystem>,
     isolation: Option<RawIsolation>,
+    guard: Option<RawGuard>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +91,58 @@ struct RawBind {
 struct RawIsolation {
     allow_degraded: Option<bool>,
     hostname: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawGuard {
+    enabled: Option<bool>,
+    mode: Option<String>,
+    on_violation: Option<String>,
+    record: Option<Vec<String>>,
+    imports: Option<RawImports>,
+    files: Option<RawFileRules>,
+    network: Option<RawNetRules>,
+    rules: Option<RawClassRules>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawImports {
+    replace: Option<bool>,
+    default: Option<String>,
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
+    venv: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawFileRules {
+    replace: Option<bool>,
+    read: Option<Vec<String>>,
+    write: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawNetRules {
+    replace: Option<bool>,
+    connect: Option<Vec<String>>,
+    bind: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawClassRules {
+    process: Option<String>,
+    code: Option<String>,
+    code_objects: Option<String>,
+    deserialize: Option<String>,
+    introspection: Option<String>,
+    ctypes: Option<String>,
+    env: Option<String>,
+    signal: Option<String>,
 }
 
 /// A size or duration as written: a string with a unit, or a bare number.
@@ -573,7 +628,153 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
             policy.isolation.hostname = h;
         }
     }
+
+    if let Some(guard) = raw.guard {
+        apply_guard(&mut policy.guard, guard)?;
+    }
     Ok(policy)
+}
+
+/// The key path `guard.{path}` with an optional array index.
+fn guard_path(path: &[&str], index: Option<usize>) -> Vec<Seg> {
+    let keys = std::iter::once("guard").chain(path.iter().copied()).map(Seg::key);
+    keys.chain(index.map(Seg::Index)).collect()
+}
+
+/// Parses a name such as `"deny"` at `guard.{path}`.
+fn guard_name<T: FromStr<Err = String>>(path: &[&str], value: &str) -> Result<T, Issue> {
+    value.parse().map_err(|reason| Issue {
+        path: guard_path(path, None),
+        reason,
+        at_key: false,
+    })
+}
+
+/// Checks each entry of the file's list at `guard.{path}`, so that errors point into the
+/// file rather than into the merged list.
+fn guard_entries(path: &[&str], items: &[String], check: fn(&str) -> Result<(), String>) -> Result<(), Issue> {
+    for (i, item) in items.iter().enumerate() {
+        check(item).map_err(|reason| Issue {
+            path: guard_path(path, Some(i)),
+            reason,
+            at_key: false,
+        })?;
+    }
+    Ok(())
+}
+
+/// Appends the file's entries that the list lacks, keeping order (so that merging a list
+/// with itself changes nothing); with `replace`, the file's list is the whole list.
+fn merge(list: &mut Vec<String>, items: Vec<String>, replace: bool) {
+    if replace {
+        list.clear();
+    }
+    for item in items {
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
+}
+
+/// Scalars replace the profile's values. Lists are appended to the profile's, or replace
+/// them with `replace = true` in their table. A module named in the file's `imports.allow`
+/// is taken out of the profile's `imports.deny` and the other way round, so the merged
+/// lists never name a module twice; the file may not name a module in both.
+fn apply_guard(guard: &mut Guard, raw: RawGuard) -> Result<(), Issue> {
+    if let Some(b) = raw.enabled {
+        guard.enabled = b;
+    }
+    if let Some(m) = raw.mode {
+        guard.mode = guard_name(&["mode"], &m)?;
+    }
+    if let Some(v) = raw.on_violation {
+        guard.on_violation = guard_name(&["on-violation"], &v)?;
+    }
+    for (i, name) in raw.record.unwrap_or_default().iter().enumerate() {
+        let class = guard_name(&["record"], name).map_err(|issue| Issue {
+            path: guard_path(&["record"], Some(i)),
+            ..issue
+        })?;
+        if !guard.record.contains(&class) {
+            guard.record.push(class);
+        }
+    }
+
+    if let Some(imports) = raw.imports {
+        let rules = &mut guard.imports;
+        let replace = imports.replace.unwrap_or(false);
+        if let Some(d) = imports.default {
+            rules.default = guard_name(&["imports", "default"], &d)?;
+        }
+        if let Some(b) = imports.venv {
+            rules.venv = b;
+        }
+        // `replace` applies to the lists the file gives; an absent list keeps the profile's.
+        let (replace_allow, replace_deny) = (replace && imports.allow.is_some(), replace && imports.deny.is_some());
+        let allow = imports.allow.unwrap_or_default();
+        let deny = imports.deny.unwrap_or_default();
+        guard_entries(&["imports", "allow"], &allow, check_module)?;
+        guard_entries(&["imports", "deny"], &deny, check_module)?;
+        if let Some(i) = allow.iter().position(|m| deny.contains(m)) {
+            return Err(Issue {
+                path: guard_path(&["imports", "allow"], Some(i)),
+                reason: format!(
+                    "{:?} is also in guard.imports.deny; a module is either allowed or denied",
+                    allow[i]
+                ),
+                at_key: false,
+            });
+        }
+        rules.deny.retain(|m| !allow.contains(m));
+        merge(&mut rules.allow, allow, replace_allow);
+        rules.allow.retain(|m| !deny.contains(m));
+        merge(&mut rules.deny, deny, replace_deny);
+    }
+
+    if let Some(files) = raw.files {
+        let replace = files.replace.unwrap_or(false);
+        for (key, items, list) in [
+            ("read", files.read, &mut guard.files.read),
+            ("write", files.write, &mut guard.files.write),
+        ] {
+            if let Some(items) = items {
+                guard_entries(&["files", key], &items, check_guard_path)?;
+                merge(list, items, replace);
+            }
+        }
+    }
+
+    if let Some(network) = raw.network {
+        let replace = network.replace.unwrap_or(false);
+        for (key, items, list) in [
+            ("connect", network.connect, &mut guard.network.connect),
+            ("bind", network.bind, &mut guard.network.bind),
+        ] {
+            if let Some(items) = items {
+                guard_entries(&["network", key], &items, check_endpoint)?;
+                merge(list, items, replace);
+            }
+        }
+    }
+
+    if let Some(r) = raw.rules {
+        let given = [
+            ("process", r.process),
+            ("code", r.code),
+            ("code-objects", r.code_objects),
+            ("deserialize", r.deserialize),
+            ("introspection", r.introspection),
+            ("ctypes", r.ctypes),
+            ("env", r.env),
+            ("signal", r.signal),
+        ];
+        for (key, value) in given {
+            if let (Some(value), Some(slot)) = (value, guard.rules.slot(key)) {
+                *slot = guard_name(&["rules", key], &value)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `unset` removes profile variables, `set` is merged over them (the file wins), and a
@@ -624,7 +825,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::RESERVED_ENV;
+    use crate::{ClassRules, Decision, EventClass, GuardMode, ImportDefault, OnViolation, RESERVED_ENV};
 
     fn parse(src: &str) -> Result<Policy, PolicyError> {
         Policy::from_toml(src, "policy.toml")
@@ -777,6 +978,170 @@ unset = ["PATH"]
         });
         p.isolation.allow_degraded = true;
         p.isolation.hostname = "a.b-c".into();
+        p.validate().unwrap();
+        let text = p.to_toml();
+        assert_eq!(parse(&text), Ok(p), "{text}");
+    }
+
+    #[test]
+    fn guard_lists_merge_with_the_profile() {
+        let strict = Policy::strict().guard;
+        let src = r#"
+version = 1
+[guard]
+record = ["open", "code", "open"]
+[guard.imports]
+allow = ["numpy", "json", "socket", "numpy"]
+deny = ["pickle", "requests"]
+[guard.files]
+read = ["/srv/data", "{scratch}"]
+[guard.network]
+connect = ["127.0.0.1:8080"]
+"#;
+        let g = parse(src).unwrap().guard;
+        assert_eq!(g.record, [EventClass::Open, EventClass::Code]);
+        // Appended in order, without repeats; the file's allow takes "socket" out of the
+        // profile's deny and its deny takes "pickle" out of the profile's allow.
+        assert_eq!(
+            g.imports.allow[..strict.imports.allow.len() - 1],
+            {
+                let mut a = strict.imports.allow.clone();
+                a.retain(|m| m != "pickle");
+                a
+            }[..]
+        );
+        assert_eq!(
+            g.imports.allow.iter().rev().take(2).collect::<Vec<_>>(),
+            ["socket", "numpy"]
+        );
+        assert!(!g.imports.deny.contains(&"socket".to_owned()));
+        assert_eq!(g.imports.deny.last().map(String::as_str), Some("requests"));
+        assert!(g.imports.allows("socket", false) && !g.imports.allows("pickle", false));
+        assert_eq!(g.files.read.len(), strict.files.read.len() + 1);
+        assert_eq!(g.files.write, strict.files.write);
+        assert_eq!(g.network.connect, ["127.0.0.1:8080"]);
+    }
+
+    #[test]
+    fn guard_merge_is_idempotent() {
+        for name in Policy::PROFILES {
+            let p = Policy::profile(name).unwrap();
+            let g = &p.guard;
+            let list = |v: &[String]| {
+                format!(
+                    "[{}]",
+                    v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+                )
+            };
+            let src = format!(
+                "version = 1\nextends = {name:?}\n[guard.imports]\nallow = {}\ndeny = {}\n\
+                 [guard.files]\nread = {}\nwrite = {}\n",
+                list(&g.imports.allow),
+                list(&g.imports.deny),
+                list(&g.files.read),
+                list(&g.files.write)
+            );
+            assert_eq!(parse(&src), Ok(p), "{src}");
+        }
+    }
+
+    #[test]
+    fn guard_replace() {
+        let src = "version = 1\n[guard.imports]\nreplace = true\nallow = [\"json\"]\n\
+                   [guard.files]\nreplace = true\nwrite = []\n[guard.network]\nreplace = true\n";
+        let g = parse(src).unwrap().guard;
+        let strict = Policy::strict().guard;
+        assert_eq!(g.imports.allow, ["json"]);
+        assert_eq!(
+            g.imports.deny, strict.imports.deny,
+            "a list the file leaves out is kept"
+        );
+        assert_eq!(g.files.read, strict.files.read);
+        assert!(g.files.write.is_empty(), "an empty list replaces too");
+        // With replace, allowing a profile-denied module still takes it out of deny.
+        let src = "version = 1\n[guard.imports]\nreplace = true\nallow = [\"ssl\"]\n";
+        let g = parse(src).unwrap().guard;
+        assert!(g.imports.allows("ssl", false));
+    }
+
+    #[test]
+    fn guard_scalars_and_rules() {
+        let src = r#"
+version = 1
+[guard]
+enabled = false
+mode = "audit"
+on-violation = "kill"
+[guard.imports]
+default = "allow"
+venv = false
+[guard.rules]
+process = "audit"
+code-objects = "allow"
+signal = "audit"
+"#;
+        let g = parse(src).unwrap().guard;
+        assert!(!g.enabled);
+        assert_eq!((g.mode, g.on_violation), (GuardMode::Audit, OnViolation::Kill));
+        assert_eq!((g.imports.default, g.imports.venv), (ImportDefault::Allow, false));
+        let rules = ClassRules {
+            process: Decision::Audit,
+            code_objects: Decision::Allow,
+            signal: Decision::Audit,
+            ..ClassRules::default()
+        };
+        assert_eq!(g.rules, rules);
+        assert_eq!(parse("version = 1\n[guard]\n[guard.rules]\n"), Ok(Policy::strict()));
+    }
+
+    #[test]
+    fn guard_errors_point_into_the_file() {
+        let e = err("version = 1\n[guard.imports]\nallow = [\"json\", \"9x\"]\n");
+        assert_eq!(e.key.as_deref(), Some("guard.imports.allow[1]"));
+        assert_eq!((e.line, e.column), (Some(3), Some(18)));
+        let e = err("version = 1\n[guard.imports]\nallow = [\"a\", \"b\"]\ndeny = [\"b\"]\n");
+        assert_eq!(e.key.as_deref(), Some("guard.imports.allow[1]"));
+        assert_eq!(
+            e.reason,
+            "\"b\" is also in guard.imports.deny; a module is either allowed or denied"
+        );
+        let e = err("version = 1\n[guard]\nrecord = [\"open\", \"files\"]\n");
+        assert_eq!(e.key.as_deref(), Some("guard.record[1]"));
+        assert_eq!((e.line, e.column), (Some(3), Some(19)));
+        assert!(
+            e.reason.starts_with("unknown event class \"files\" (use \"import\", "),
+            "{e}"
+        );
+        let e = err("version = 1\n[guard.rules]\nctypes = \"block\"\n");
+        assert_eq!(
+            e.to_string(),
+            r#"policy.toml:3:10: guard.rules.ctypes: unknown decision "block" (use "allow", "deny" or "audit")"#
+        );
+        let e = err("version = 1\n[guard.network]\nconnect = [\"::1:80\"]\n");
+        assert_eq!(e.key.as_deref(), Some("guard.network.connect[0]"));
+        let e = err("version = 1\n[guard.rules]\nfork = \"deny\"\n");
+        assert!(
+            e.reason
+                .starts_with("unknown key (allowed keys: process, code, code-objects"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn custom_guard_round_trips() {
+        let mut p = Policy::strict();
+        let g = &mut p.guard;
+        g.mode = GuardMode::Audit;
+        g.on_violation = OnViolation::Kill;
+        g.record = vec![EventClass::All, EventClass::Import];
+        g.imports.allow.retain(|m| m != "os");
+        g.imports.allow.insert(0, "numpy".into());
+        g.imports.deny.clear();
+        g.files.read.retain(|f| !f.starts_with("/etc"));
+        g.files.write.push("{sandbox}/out".into());
+        g.network.connect.push("[::1]:8080".into());
+        g.network.bind.push("*:*".into());
+        g.rules.code = Decision::Deny;
         p.validate().unwrap();
         let text = p.to_toml();
         assert_eq!(parse(&text), Ok(p), "{text}");

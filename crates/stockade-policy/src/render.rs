@@ -147,6 +147,134 @@ impl Policy {
             toml_string(&self.isolation.hostname),
             "the jail's hostname",
         ));
+        for text in self.render_guard() {
+            line(text);
+        }
         out
     }
+
+    /// The `[guard]` tables. Lists are printed in full with `replace = true`, so the output
+    /// does not depend on the profile's lists, and deleting an entry from it removes it.
+    fn render_guard(&self) -> Vec<String> {
+        let g = &self.guard;
+        let mut out = Vec::new();
+        let name = |v: &str| toml_string(v);
+        let replace = kv(
+            "replace",
+            "true".into(),
+            "the lists below are complete, not added to the profile's",
+        );
+
+        out.push(String::new());
+        out.push("[guard]".into());
+        out.push(kv(
+            "enabled",
+            g.enabled.to_string(),
+            "run the in-interpreter guard (audit hook)",
+        ));
+        out.push(kv(
+            "mode",
+            name(g.mode.as_str()),
+            "\"enforce\": denied events fail; \"audit\": allow, record",
+        ));
+        out.push(kv(
+            "on-violation",
+            name(g.on_violation.as_str()),
+            "\"raise\": PermissionError; \"kill\": end the run",
+        ));
+        let record: Vec<&str> = g.record.iter().map(|c| c.as_str()).collect();
+        list(&mut out, "record", &record, "classes of allowed events also recorded");
+
+        let i = &g.imports;
+        out.push(String::new());
+        out.push("[guard.imports]".into());
+        out.push(replace.clone());
+        out.push(kv(
+            "default",
+            name(i.default.as_str()),
+            "for modules that no entry covers",
+        ));
+        out.push(kv("venv", i.venv.to_string(), "allow packages installed in the venv"));
+        list(&mut out, "allow", &strs(&i.allow), "importable; \"a\" covers \"a.b\"");
+        list(
+            &mut out,
+            "deny",
+            &strs(&i.deny),
+            "refused; the longest entry of either list wins",
+        );
+
+        out.push(String::new());
+        out.push("[guard.files]".into());
+        out.push(replace.clone());
+        list(&mut out, "read", &strs(&g.files.read), "path prefixes that may be read");
+        list(
+            &mut out,
+            "write",
+            &strs(&g.files.write),
+            "... that may be written, created, removed",
+        );
+
+        out.push(String::new());
+        out.push("[guard.network]".into());
+        out.push(replace);
+        list(
+            &mut out,
+            "connect",
+            &strs(&g.network.connect),
+            "host:port for connect, sendto, getaddrinfo",
+        );
+        list(&mut out, "bind", &strs(&g.network.bind), "host:port for bind");
+
+        out.push(String::new());
+        out.push("[guard.rules]".into());
+        for (key, decision) in g.rules.entries() {
+            let comment = match key {
+                "process" => "os.system, subprocess, exec, spawn, fork",
+                "code" => "compile/exec/eval by user code",
+                "code-objects" => "CodeType(), marshal.loads of code",
+                "deserialize" => "pickle.find_class of dangerous globals",
+                "introspection" => "frames, gc, settrace, type internals",
+                "ctypes" => "ctypes and cffi",
+                "env" => "os.putenv, os.unsetenv",
+                _ => "signals to other processes",
+            };
+            out.push(kv(key, name(decision.as_str()), comment));
+        }
+        out
+    }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Width of the rows of a long list in the `[guard]` tables.
+const LIST_WIDTH: usize = 100;
+
+/// `key = [...]` on one line if short, else one row of items per `LIST_WIDTH` characters.
+fn list(out: &mut Vec<String>, key: &str, items: &[&str], comment: &str) {
+    let quoted: Vec<String> = items.iter().map(|i| toml_string(i)).collect();
+    let one = format!("[{}]", quoted.join(", "));
+    if key.len() + one.len() + 3 <= 40 {
+        out.push(kv(key, one, comment));
+        return;
+    }
+    out.push(kv(key, "[".into(), comment));
+    let mut row = String::from("   ");
+    for item in quoted {
+        if row.len() > 3 && row.len() + item.len() + 2 > LIST_WIDTH {
+            out.push(std::mem::replace(&mut row, String::from("   ")));
+        }
+        row.push(' ');
+        row.push_str(&item);
+        row.push(',');
+    }
+    out.push(row);
+    out.push("]".into());
+}
+
+/// `key = value` with the comment in column 42.
+fn kv(key: &str, value: String, comment: &str) -> String {
+    let text = format!("{key} = {value}");
+    format!("{text:<40} # {comment}")
 }
