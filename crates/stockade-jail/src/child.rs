@@ -30,11 +30,14 @@ pub(crate) struct ChildFds {
     pub stdin_read: RawFd,
     pub stdout_write: RawFd,
     pub stderr_write: RawFd,
+    pub events_write: RawFd,
 }
 
-/// Fixed fd numbers after the close-fds step.
-const ERROR_FD: RawFd = 3;
-const STATUS_FD: RawFd = 4;
+/// Fixed fd numbers after the close-fds step: 0-2 stdio, 3 the guard's event channel (kept
+/// across exec when the guard is loaded), 4 setup errors, 5 the interpreter's wait status.
+const EVENTS_FD: RawFd = 3;
+const ERROR_FD: RawFd = 4;
+const STATUS_FD: RawFd = 5;
 
 /// Entry point of the cloned child. Never returns.
 pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
@@ -145,7 +148,7 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     wait_for_go(fds.sync_read).at(Step::JoinCgroup, "wait for the cgroup move")?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .at(Step::CgroupNamespace, "unshare cgroup namespace")?;
-    arrange_fds(&fds).at(Step::CloseFds, "arrange fds")?;
+    arrange_fds(&fds, plan.guard).at(Step::CloseFds, "arrange fds")?;
     FINAL_FDS.store(true, std::sync::atomic::Ordering::Relaxed);
     apply_rlimits(plan).at(Step::Rlimits, "setrlimit")?;
     stockade_sys::drop_all_capabilities().at(Step::DropCapabilities, "drop capabilities")?;
@@ -160,23 +163,25 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
 }
 
 /// Move the fds the jail keeps to 0..=4 and close every other one.
-fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
+fn arrange_fds(fds: &ChildFds, guard: bool) -> io::Result<()> {
     // First lift the keepers above the target range so no dup3 overwrites a keeper.
     let keep = [
         fds.stdin_read,
         fds.stdout_write,
         fds.stderr_write,
+        fds.events_write,
         fds.error_write,
         fds.status_write,
     ];
-    let mut lifted = [0; 5];
+    let mut lifted = [0; 6];
     for (slot, fd) in lifted.iter_mut().zip(keep) {
         *slot = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(64))?;
     }
     for (target, fd) in lifted.iter().enumerate() {
         stockade_sys::dup_raw_onto(*fd, target as RawFd)?;
     }
-    stockade_sys::close_fds_from(5)?;
+    stockade_sys::close_fds_from(6)?;
+    stockade_sys::set_cloexec(EVENTS_FD, !guard)?;
     stockade_sys::set_cloexec(ERROR_FD, true)?;
     stockade_sys::set_cloexec(STATUS_FD, true)?;
     Ok(())
@@ -248,8 +253,7 @@ fn exec_interpreter(plan: &Plan) -> ! {
 /// Init: reap everything; when the interpreter exits, report its status and exit, which makes
 /// the kernel kill every other process left in the namespace.
 fn init_reap(python: libc::pid_t) -> ! {
-    let _ = nix::unistd::close(ERROR_FD);
-    for fd in 0..3 {
+    for fd in [ERROR_FD, EVENTS_FD, 0, 1, 2] {
         let _ = nix::unistd::close(fd);
     }
     loop {

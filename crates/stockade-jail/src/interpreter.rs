@@ -70,13 +70,22 @@ pub struct Manifest {
     pub version: String,
     /// Directories to put on `sys.path` after the standard library (site-packages, venv's first).
     pub site_paths: Vec<PathBuf>,
+    /// The standard library's directories (trusted by the guard).
+    #[serde(default)]
+    pub stdlib_paths: Vec<PathBuf>,
+    /// The venv's site-packages directories, if a venv is used.
+    #[serde(default)]
+    pub venv_site_paths: Vec<PathBuf>,
+    /// The venv itself (canonical), if any.
+    #[serde(default)]
+    pub venv: Option<PathBuf>,
     /// Everything to make visible, read-only.
     pub entries: Vec<RootEntry>,
     /// Where the data came from (`ldd`, or the library-directory fallback).
     pub library_source: String,
 }
 
-const CACHE_FORMAT: u32 = 3;
+const CACHE_FORMAT: u32 = 4;
 
 /// Resolve which interpreter to use: `explicit` (from `--python` or the policy), else the venv's
 /// base interpreter, else `python3` from PATH. pyenv shims are resolved without being run.
@@ -371,6 +380,7 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
         });
     }
     let mut site_paths = Vec::new();
+    let mut venv_site_paths = Vec::new();
     if let Some(v) = venv {
         let sps = venv_site_packages(v);
         let want = format!("python{}", info.version);
@@ -386,6 +396,7 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
                 ),
             });
         }
+        venv_site_paths.clone_from(&sps);
         site_paths.extend(sps);
     }
     site_paths.extend(info.site.iter().cloned());
@@ -429,6 +440,9 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
         executable: executable.to_owned(),
         version: info.version,
         site_paths,
+        stdlib_paths: info.stdlib.clone(),
+        venv_site_paths,
+        venv: venv.map(Path::to_path_buf),
         entries: minimise(entries),
         library_source,
     })

@@ -4,8 +4,10 @@
 //! Entry point: [`run`]. The caller must be single-threaded (the jail is entered with `clone`).
 //! Multi-threaded front ends start the `stockade` binary instead.
 
+pub mod audit;
 mod child;
 pub mod error;
+pub mod guard_plan;
 pub mod host;
 pub mod interpreter;
 mod landlock_rules;

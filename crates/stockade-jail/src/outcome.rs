@@ -150,6 +150,10 @@ pub struct RunResult {
     pub error: Option<SetupFailure>,
     /// Why a limit status was chosen, in words.
     pub reason: Option<String>,
+    /// What the guard denied (or, in audit mode, would have denied), aggregated.
+    pub violations: Vec<crate::audit::Violation>,
+    /// Guard events that could not be read (malformed, too long, or over the cap).
+    pub events_dropped: u64,
 }
 
 impl RunResult {

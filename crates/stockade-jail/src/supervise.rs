@@ -10,6 +10,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use crate::audit::Audit;
 use crate::child::{self, ChildFds};
 use crate::error::{AtStep, SetupError, Step};
 use crate::host::HostSupport;
@@ -101,6 +102,15 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     let (in_r, in_w) = stockade_sys::pipe().at(Step::Pipes, "stdin pipe")?;
     let (out_r, out_w) = stockade_sys::pipe().at(Step::Pipes, "stdout pipe")?;
     let (eout_r, eout_w) = stockade_sys::pipe().at(Step::Pipes, "stderr pipe")?;
+    let (events_r, events_w) = stockade_sys::pipe().at(Step::Pipes, "guard events pipe")?;
+    let run_id = format!("{:016x}", nonce());
+    let mut audit = Audit::new(plan, run_id.clone()).at(Step::Pipes, "open the audit log")?;
+    audit.write(serde_json::json!({
+        "type": "run-start",
+        "policy_hash": plan.policy_hash,
+        "isolation": isolation_report(plan, host),
+        "limits": applied_limits(plan, host, host.cgroups.cpu.is_some()),
+    }));
 
     let fds = ChildFds {
         sync_read: sync_r.as_raw_fd(),
@@ -109,13 +119,14 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         stdin_read: in_r.as_raw_fd(),
         stdout_write: out_w.as_raw_fd(),
         stderr_write: eout_w.as_raw_fd(),
+        events_write: events_w.as_raw_fd(),
     };
     let (pid, pidfd) =
         match stockade_sys::clone_into_namespaces(NAMESPACES).at(Step::Clone, "clone into new namespaces")? {
             stockade_sys::Cloned::Child => child::run(plan, fds),
             stockade_sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
         };
-    drop((sync_r, err_w, status_w, in_r, out_w, eout_w));
+    drop((sync_r, err_w, status_w, in_r, out_w, eout_w, events_w));
 
     // Until the go-ahead the child only waits; on any failure here, kill it before returning.
     let kill_child = |e: SetupError| {
@@ -157,6 +168,7 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         stdout: Capture::new(plan.limits.output, plan.passthrough.then_some(1)),
         stderr: Capture::new(plan.limits.output, plan.passthrough.then_some(2)),
         error_report: Vec::new(),
+        audit,
         status_bytes: Vec::new(),
         stop: None,
         deadline: start + plan.limits.wall_time,
@@ -166,7 +178,7 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     } else {
         None
     };
-    watch.pump(out_r, eout_r, err_r, status_r, stdin_w, signals.as_ref());
+    watch.pump([out_r, eout_r, err_r, status_r, events_r], stdin_w, signals.as_ref());
     let _ = mask.thread_unblock();
 
     let reaped = stockade_sys::wait4(pid).at(Step::Supervise, "reap jail init")?;
@@ -215,6 +227,7 @@ struct Watch<'a> {
     stderr: Capture,
     error_report: Vec<u8>,
     status_bytes: Vec<u8>,
+    audit: Audit,
     stop: Option<StopReason>,
     deadline: Instant,
 }
@@ -250,19 +263,13 @@ impl Watch<'_> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn pump(
-        &mut self,
-        out_r: OwnedFd,
-        eout_r: OwnedFd,
-        err_r: OwnedFd,
-        status_r: OwnedFd,
-        stdin_w: Option<OwnedFd>,
-        signals: Option<&SignalFd>,
-    ) {
+    fn pump(&mut self, readers: [OwnedFd; 5], stdin_w: Option<OwnedFd>, signals: Option<&SignalFd>) {
+        let [out_r, eout_r, err_r, status_r, events_r] = readers;
         let mut out_r = Some(out_r);
         let mut eout_r = Some(eout_r);
         let mut err_r = Some(err_r);
         let mut status_r = Some(status_r);
+        let mut events_r = Some(events_r);
         let mut stdin_w = stdin_w;
         if let Some(w) = &stdin_w {
             set_nonblocking(w.as_fd());
@@ -274,7 +281,8 @@ impl Watch<'_> {
         let mut buf = vec![0u8; 64 * 1024];
         let cpu_limit_ns = u64::try_from(self.plan.limits.cpu_time.as_nanos()).unwrap_or(u64::MAX);
         loop {
-            let outputs_open = out_r.is_some() || eout_r.is_some() || err_r.is_some() || status_r.is_some();
+            let outputs_open =
+                out_r.is_some() || eout_r.is_some() || err_r.is_some() || status_r.is_some() || events_r.is_some();
             if exited_at.is_some() && !outputs_open {
                 break;
             }
@@ -306,6 +314,9 @@ impl Watch<'_> {
             }
             if let Some(fd) = &err_r {
                 watched.push((3, fd.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(fd) = &events_r {
+                watched.push((9, fd.as_fd(), PollFlags::POLLIN));
             }
             if let Some(fd) = &status_r {
                 watched.push((4, fd.as_fd(), PollFlags::POLLIN));
@@ -344,11 +355,12 @@ impl Watch<'_> {
             drop(watched);
             for (role, _flags) in ready {
                 match role {
-                    1..=4 => {
+                    1..=4 | 9 => {
                         let slot = match role {
                             1 => &mut out_r,
                             2 => &mut eout_r,
                             3 => &mut err_r,
+                            9 => &mut events_r,
                             _ => &mut status_r,
                         };
                         let Some(fd) = slot.as_ref() else { continue };
@@ -358,6 +370,10 @@ impl Watch<'_> {
                                 let fits = match role {
                                     1 => self.stdout.push(chunk),
                                     2 => self.stderr.push(chunk),
+                                    9 => {
+                                        self.audit.feed(chunk);
+                                        true
+                                    }
                                     3 => {
                                         self.error_report.extend_from_slice(chunk);
                                         self.error_report.truncate(4096);
@@ -450,7 +466,13 @@ impl Watch<'_> {
         let mut reason = None;
         let mut error = None;
         let setup = child::decode_report(&self.error_report);
-        let status = if let Some((step, _errno, detail)) = setup {
+        let status = if let Some(why) = self.audit.guard.failed.clone() {
+            error = Some(SetupFailure {
+                step: "guard".into(),
+                message: why,
+            });
+            Status::SetupFailed
+        } else if let Some((step, _errno, detail)) = setup {
             error = Some(SetupFailure {
                 step: step.name().to_string(),
                 message: detail,
@@ -542,13 +564,25 @@ impl Watch<'_> {
                 (user_ms, sys_ms) = (u, s);
             }
         }
-        RunResult {
+        let mut isolation = isolation_report(plan, host);
+        if plan.guard && !self.audit.guard.installed && status != Status::SetupFailed {
+            if let Some(l) = isolation.layers.iter_mut().find(|l| l.name == "guard") {
+                l.active = false;
+                l.mechanism = "configured, but the hook never reported that it was installed".into();
+            }
+        }
+        let secrets = &plan.secrets;
+        let mut audit = self.audit;
+        if let Some(r) = &reason {
+            audit.write(serde_json::json!({"type": "limit", "status": status.name(), "reason": r}));
+        }
+        let result = RunResult {
             schema: SCHEMA,
             status,
             exit_code,
             signal,
-            stdout: String::from_utf8_lossy(&self.stdout.data).into_owned(),
-            stderr: stderr_text,
+            stdout: crate::audit::redact(&String::from_utf8_lossy(&self.stdout.data), secrets),
+            stderr: crate::audit::redact(&stderr_text, secrets),
             stdout_truncated: self.stdout.truncated,
             stderr_truncated: self.stderr.truncated,
             usage: Usage {
@@ -558,10 +592,21 @@ impl Watch<'_> {
                 peak_memory_kib: peak_kib,
             },
             limits: applied_limits(plan, host, cgroup_cpu_ms.is_some()),
-            isolation: isolation_report(plan, host),
+            isolation,
             error,
             reason,
-        }
+            violations: std::mem::take(&mut audit.violations),
+            events_dropped: audit.dropped,
+        };
+        audit.write(serde_json::json!({
+            "type": "run-end",
+            "status": result.status.name(),
+            "exit_code": result.exit_code,
+            "signal": result.signal,
+            "usage": result.usage,
+            "violations": result.violations.len(),
+        }));
+        result
     }
 }
 
@@ -667,6 +712,21 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
         true,
         plan.rlimits.iter().map(|r| r.name).collect::<Vec<_>>().join(","),
     ));
+    if plan.guard {
+        layers.push(layer(
+            "guard",
+            true,
+            "PEP 578 audit hook in native code (LD_PRELOAD constructor, installed before Py_Initialize)".into(),
+        ));
+    } else if plan.degradation.missing.iter().any(|(n, _)| n == "guard") {
+        layers.push(layer("guard", false, reason_missing(plan, "guard")));
+    } else {
+        layers.push(layer(
+            "guard",
+            false,
+            "disabled by the policy (guard.enabled = false)".into(),
+        ));
+    }
     layers.push(layer("memory-limit", true, host.memory_mechanism.to_string()));
     layers.push(layer(
         "process-limit",
@@ -674,7 +734,7 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
         format!("{} + rlimit-nproc", host.pids_mechanism),
     ));
     Isolation {
-        degraded: layers.iter().any(|l| !l.active),
+        degraded: !plan.degradation.missing.is_empty(),
         layers,
     }
 }

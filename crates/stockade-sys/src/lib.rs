@@ -374,7 +374,10 @@ pub fn borrow_raw(fd: RawFd) -> BorrowedFd<'static> {
 pub fn scrub_cmdline_and_environ(title: &str) -> io::Result<()> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // Fields after the command name's closing parenthesis start at field 3 (proc(5)).
-    let after = stat.rfind(')').map(|i| &stat[i + 2..]).ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
+    let after = stat
+        .rfind(')')
+        .map(|i| &stat[i + 2..])
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
     let fields: Vec<&str> = after.split(' ').collect();
     let field = |n: usize| -> io::Result<usize> {
         fields

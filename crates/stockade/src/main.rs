@@ -95,6 +95,9 @@ struct PolicyArgs {
     /// Run even if a layer cannot be applied on this host (reported in the result).
     #[arg(long)]
     allow_degraded: bool,
+    /// Run without the in-interpreter guard (the jail alone; same as `guard.enabled = false`).
+    #[arg(long)]
+    no_guard: bool,
 }
 
 #[derive(Args)]
@@ -104,6 +107,9 @@ struct RunArgs {
     /// Print one JSON result document instead of passing output through.
     #[arg(long)]
     json: bool,
+    /// Write the audit trail (JSON Lines) to FILE, or `-` for stderr.
+    #[arg(long = "audit-log", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// Program passed in as a string.
     #[arg(short = 'c', value_name = "CODE")]
     code: Option<String>,
@@ -212,6 +218,9 @@ fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
     if args.allow_degraded {
         policy.isolation.allow_degraded = true;
     }
+    if args.no_guard {
+        policy.guard.enabled = false;
+    }
     policy
         .validate()
         .map_err(|e| fail(exit::POLICY, format!("invalid option: {e}")))?;
@@ -265,12 +274,20 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             ))
         }
     };
+    let audit_log = args.audit_log.as_ref().map(|p| {
+        if p.as_os_str() == "-" {
+            stockade_jail::plan::AuditSink::Stderr
+        } else {
+            stockade_jail::plan::AuditSink::File(absolute(p))
+        }
+    });
     let request = Request {
         policy,
         program,
         args: rest,
         passthrough: !args.json,
         stdin,
+        audit_log,
     };
     match stockade_jail::run(&request) {
         Ok(result) => {

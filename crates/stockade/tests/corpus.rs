@@ -17,7 +17,12 @@ fn corpus_matches_bare_cpython() {
     assert!(python.starts_with('/'), "no default interpreter: {python:?}");
     let mut failures = Vec::new();
     for script in &scripts {
-        let jailed = common::stockade().arg("run").arg("--json").arg(script).output().unwrap();
+        let jailed = common::stockade()
+            .arg("run")
+            .arg("--json")
+            .arg(script)
+            .output()
+            .unwrap();
         let r = common::parse_result(&jailed);
         // Bare CPython, same interpreter, in an empty scratch directory of its own.
         let scratch = tempfile::tempdir().unwrap();
@@ -47,12 +52,23 @@ fn corpus_matches_bare_cpython() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} corpus programs differ:\n{}", failures.len(), scripts.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} corpus programs differ:\n{}",
+        failures.len(),
+        scripts.len(),
+        failures.join("\n\n")
+    );
 }
 
 fn site_path(python: &str) -> String {
     let out = Command::new(python)
-        .args(["-I", "-S", "-c", "import site, sys; print(':'.join(site.getsitepackages()))"])
+        .args([
+            "-I",
+            "-S",
+            "-c",
+            "import site, sys; print(':'.join(site.getsitepackages()))",
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()

@@ -34,7 +34,10 @@ fn assert_leak_blocked(r: &serde_json::Value, control: &str, needle: &str, what:
         "ESCAPE: {what} leaked out of the jail:\n{}",
         result_text(r)
     );
-    assert!(control.contains(needle), "control did not reach {what} (test is vacuous):\n{control}");
+    assert!(
+        control.contains(needle),
+        "control did not reach {what} (test is vacuous):\n{control}"
+    );
 }
 
 /// Accept any connection that reached `l` (connections wait in the backlog even after the
@@ -96,7 +99,10 @@ fn can_run_payload_with_args_and_scratch() {
 fn can_report_isolation_layers() {
     let r = jail_code("print('hi')", &["--python", system_python()]);
     assert_eq!(status(&r), "ok");
-    assert_eq!(r["isolation"]["degraded"], false, "suite needs a fully isolated jail: {r}");
+    assert_eq!(
+        r["isolation"]["degraded"], false,
+        "suite needs a fully isolated jail: {r}"
+    );
 }
 
 // ===== Host file reads =====
@@ -122,7 +128,12 @@ fn cannot_read_root_home() {
 fn cannot_read_host_secret_file() {
     let h = HostSecret::new();
     let r = jail("read_host_secret.py", &[&h.secret_str()]);
-    assert_leak_blocked(&r, &control("read_host_secret.py", &[&h.secret_str()]), &h.token, "host secret");
+    assert_leak_blocked(
+        &r,
+        &control("read_host_secret.py", &[&h.secret_str()]),
+        &h.token,
+        "host secret",
+    );
 }
 
 #[test]
@@ -182,7 +193,10 @@ fn cannot_read_host_sys() {
     let c = control("read_sys.py", &[]);
     let jail_out = stdout(&r);
     for n in &names {
-        assert!(!jail_out.contains(&format!(" {n}")), "ESCAPE: /sys entry {n} visible:\n{jail_out}");
+        assert!(
+            !jail_out.contains(&format!(" {n}")),
+            "ESCAPE: /sys entry {n} visible:\n{jail_out}"
+        );
         assert!(c.contains(n.as_str()), "control did not list {n}:\n{c}");
     }
 }
@@ -196,7 +210,11 @@ fn cannot_learn_host_paths_from_mountinfo() {
     std::fs::copy(escape_payload("mountinfo_leak.py"), &script).unwrap();
     let r = jail_script(&script, &[], &attack_limits(&[]), &[], None);
     ok_status(&r);
-    assert!(!stdout(&r).contains(&h.dir_name()), "ESCAPE: host path in mount table:\n{}", stdout(&r));
+    assert!(
+        !stdout(&r).contains(&h.dir_name()),
+        "ESCAPE: host path in mount table:\n{}",
+        stdout(&r)
+    );
     let c = control_text(&control_script(&script, &[], &[], None, 20));
     assert!(c.contains(" / / "), "control did not read the host mount table:\n{c}");
 }
@@ -307,7 +325,12 @@ fn cannot_create_file_in_host_dir() {
     let pwned = h.path().join("pwned");
     let r = jail("write_host_dir.py", &[&dir]);
     ok_status(&r);
-    assert!(!pwned.exists(), "ESCAPE: jail created {}:\n{}", pwned.display(), result_text(&r));
+    assert!(
+        !pwned.exists(),
+        "ESCAPE: jail created {}:\n{}",
+        pwned.display(),
+        result_text(&r)
+    );
     control("write_host_dir.py", &[&dir]);
     assert!(pwned.exists(), "control did not create the file (test is vacuous)");
 }
@@ -331,7 +354,9 @@ fn cannot_write_proc_sys() {
 
 fn sysrq_help_count() -> Option<usize> {
     let out = std::process::Command::new("dmesg").output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).matches("sysrq: HELP").count())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).matches("sysrq: HELP").count())
 }
 
 #[test]
@@ -339,9 +364,17 @@ fn cannot_trigger_sysrq() {
     let host_has_sysrq = Path::new("/proc/sysrq-trigger").exists();
     let before = sysrq_help_count();
     let r = jail("sysrq_trigger.py", &[]);
-    assert!(!stdout(&r).contains("SYSRQ_WRITTEN"), "ESCAPE: wrote /proc/sysrq-trigger:\n{}", result_text(&r));
+    assert!(
+        !stdout(&r).contains("SYSRQ_WRITTEN"),
+        "ESCAPE: wrote /proc/sysrq-trigger:\n{}",
+        result_text(&r)
+    );
     if let Some(b) = before {
-        assert_eq!(sysrq_help_count(), Some(b), "ESCAPE: host kernel log shows a SysRq from the jail");
+        assert_eq!(
+            sysrq_help_count(),
+            Some(b),
+            "ESCAPE: host kernel log shows a SysRq from the jail"
+        );
     }
     if !host_has_sysrq {
         // Kernel built without CONFIG_MAGIC_SYSRQ: the control cannot succeed either.
@@ -349,9 +382,15 @@ fn cannot_trigger_sysrq() {
         return;
     }
     let c = control("sysrq_trigger.py", &[]);
-    assert!(c.contains("SYSRQ_WRITTEN"), "control could not write sysrq-trigger:\n{c}");
+    assert!(
+        c.contains("SYSRQ_WRITTEN"),
+        "control could not write sysrq-trigger:\n{c}"
+    );
     if let Some(b) = before {
-        assert!(sysrq_help_count().unwrap() > b, "control's SysRq did not reach the kernel log");
+        assert!(
+            sysrq_help_count().unwrap() > b,
+            "control's SysRq did not reach the kernel log"
+        );
     }
 }
 
@@ -361,9 +400,18 @@ fn cannot_chmod_host_file() {
     std::fs::set_permissions(h.secret(), std::fs::Permissions::from_mode(0o600)).unwrap();
     let r = jail("chmod_host_file.py", &[&h.secret_str()]);
     let mode = std::fs::metadata(h.secret()).unwrap().mode() & 0o777;
-    assert_eq!(mode, 0o600, "ESCAPE: jail changed the mode of a host file:\n{}", result_text(&r));
+    assert_eq!(
+        mode,
+        0o600,
+        "ESCAPE: jail changed the mode of a host file:\n{}",
+        result_text(&r)
+    );
     control("chmod_host_file.py", &[&h.secret_str()]);
-    assert_eq!(std::fs::metadata(h.secret()).unwrap().mode() & 0o777, 0o777, "control chmod failed");
+    assert_eq!(
+        std::fs::metadata(h.secret()).unwrap().mode() & 0o777,
+        0o777,
+        "control chmod failed"
+    );
 }
 
 #[test]
@@ -374,7 +422,12 @@ fn cannot_chmod_host_device_nodes() {
     if after != before {
         std::fs::set_permissions("/dev/null", std::fs::Permissions::from_mode(before)).unwrap();
     }
-    assert_eq!(after, before, "ESCAPE: jail changed the host's /dev/null mode:\n{}", result_text(&r));
+    assert_eq!(
+        after,
+        before,
+        "ESCAPE: jail changed the host's /dev/null mode:\n{}",
+        result_text(&r)
+    );
     // The control sets the current mode again: possible unconfined, and the host is unchanged.
     let c = control("chmod_dev_null.py", &[&format!("{before:o}")]);
     assert!(c.contains("CHMOD_OK /dev/null"), "{c}");
@@ -392,7 +445,11 @@ fn cannot_chown_host_file() {
         result_text(&r)
     );
     control("chown_host_file.py", &[&h.secret_str()]);
-    assert_ne!(std::fs::metadata(h.secret()).unwrap().uid(), owner, "control chown failed");
+    assert_ne!(
+        std::fs::metadata(h.secret()).unwrap().uid(),
+        owner,
+        "control chown failed"
+    );
 }
 
 #[test]
@@ -402,9 +459,16 @@ fn cannot_write_host_file_via_reopened_fd() {
     let p = escape_payload("write_via_proc_fd.py");
     let r = jail_script(&p, &[&marker], &attack_limits(&[]), &[], Some(&h.secret()));
     let content = std::fs::read_to_string(h.secret()).unwrap();
-    assert!(!content.contains(&marker), "ESCAPE: jail wrote to a read-only inherited host file:\n{}", result_text(&r));
+    assert!(
+        !content.contains(&marker),
+        "ESCAPE: jail wrote to a read-only inherited host file:\n{}",
+        result_text(&r)
+    );
     control_script(&p, &[&marker], &[], Some(&h.secret()), 20);
-    assert!(std::fs::read_to_string(h.secret()).unwrap().contains(&marker), "control could not write");
+    assert!(
+        std::fs::read_to_string(h.secret()).unwrap().contains(&marker),
+        "control could not write"
+    );
 }
 
 // ===== Network =====
@@ -414,7 +478,11 @@ fn cannot_connect_to_host_loopback_tcp() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
     let r = jail("tcp_connect_loopback.py", &[&port]);
-    assert!(!tcp_accepted(&l), "ESCAPE: host listener got a connection:\n{}", result_text(&r));
+    assert!(
+        !tcp_accepted(&l),
+        "ESCAPE: host listener got a connection:\n{}",
+        result_text(&r)
+    );
     control("tcp_connect_loopback.py", &[&port]);
     assert!(tcp_accepted(&l), "control did not connect (test is vacuous)");
 }
@@ -431,7 +499,11 @@ fn cannot_connect_to_host_external_address() {
     let l = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
     let r = jail("tcp_connect_host_ip.py", &[&ip, &port]);
-    assert!(!tcp_accepted(&l), "ESCAPE: host listener on {ip} got a connection:\n{}", result_text(&r));
+    assert!(
+        !tcp_accepted(&l),
+        "ESCAPE: host listener on {ip} got a connection:\n{}",
+        result_text(&r)
+    );
     control("tcp_connect_host_ip.py", &[&ip, &port]);
     assert!(tcp_accepted(&l), "control did not connect to {ip} (test is vacuous)");
 }
@@ -441,7 +513,11 @@ fn cannot_send_udp_to_host() {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = s.local_addr().unwrap().port().to_string();
     let r = jail("udp_sendto.py", &[&port]);
-    assert!(!udp_received(&s), "ESCAPE: host UDP socket received a datagram:\n{}", result_text(&r));
+    assert!(
+        !udp_received(&s),
+        "ESCAPE: host UDP socket received a datagram:\n{}",
+        result_text(&r)
+    );
     control("udp_sendto.py", &[&port]);
     assert!(udp_received(&s), "control's datagram did not arrive (test is vacuous)");
 }
@@ -453,7 +529,11 @@ fn cannot_connect_to_host_unix_socket() {
     let l = UnixListener::bind(&path).unwrap();
     let path = path.to_string_lossy().into_owned();
     let r = jail("unix_connect_host.py", &[&path]);
-    assert!(!unix_accepted(&l), "ESCAPE: host unix socket got a connection:\n{}", result_text(&r));
+    assert!(
+        !unix_accepted(&l),
+        "ESCAPE: host unix socket got a connection:\n{}",
+        result_text(&r)
+    );
     control("unix_connect_host.py", &[&path]);
     assert!(unix_accepted(&l), "control did not connect (test is vacuous)");
 }
@@ -465,7 +545,11 @@ fn cannot_connect_to_host_abstract_socket() {
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
     let l = UnixListener::bind_addr(&addr).unwrap();
     let r = jail("abstract_unix.py", &[&name]);
-    assert!(!unix_accepted(&l), "ESCAPE: host abstract socket got a connection:\n{}", result_text(&r));
+    assert!(
+        !unix_accepted(&l),
+        "ESCAPE: host abstract socket got a connection:\n{}",
+        result_text(&r)
+    );
     control("abstract_unix.py", &[&name]);
     assert!(unix_accepted(&l), "control did not connect (test is vacuous)");
 }
@@ -481,7 +565,11 @@ fn cannot_dump_host_interfaces_over_netlink() {
     let r = jail("netlink_route.py", &[]);
     let c = control("netlink_route.py", &[]);
     for n in &names {
-        assert!(!stdout(&r).contains(n.as_str()), "ESCAPE: host interface {n} visible:\n{}", stdout(&r));
+        assert!(
+            !stdout(&r).contains(n.as_str()),
+            "ESCAPE: host interface {n} visible:\n{}",
+            stdout(&r)
+        );
         assert!(c.contains(n.as_str()), "control did not see {n}:\n{c}");
     }
 }
@@ -491,16 +579,31 @@ fn cannot_send_raw_ip_packets() {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = s.local_addr().unwrap().port().to_string();
     let r = jail("raw_socket_udp.py", &[&port]);
-    assert!(!udp_received(&s), "ESCAPE: raw packet from the jail arrived:\n{}", result_text(&r));
-    assert!(!stdout(&r).contains("RAW_SENT"), "raw socket opened in the jail:\n{}", result_text(&r));
+    assert!(
+        !udp_received(&s),
+        "ESCAPE: raw packet from the jail arrived:\n{}",
+        result_text(&r)
+    );
+    assert!(
+        !stdout(&r).contains("RAW_SENT"),
+        "raw socket opened in the jail:\n{}",
+        result_text(&r)
+    );
     control("raw_socket_udp.py", &[&port]);
-    assert!(udp_received(&s), "control's raw packet did not arrive (test is vacuous)");
+    assert!(
+        udp_received(&s),
+        "control's raw packet did not arrive (test is vacuous)"
+    );
 }
 
 #[test]
 fn cannot_open_packet_socket() {
     let r = jail("packet_socket.py", &[]);
-    assert!(!stdout(&r).contains("PACKET_OPEN"), "ESCAPE: AF_PACKET socket:\n{}", result_text(&r));
+    assert!(
+        !stdout(&r).contains("PACKET_OPEN"),
+        "ESCAPE: AF_PACKET socket:\n{}",
+        result_text(&r)
+    );
     let c = control("packet_socket.py", &[]);
     assert!(c.contains("PACKET_OPEN"), "control could not open AF_PACKET:\n{c}");
 }
@@ -511,10 +614,21 @@ fn cannot_leak_data_over_dns() {
     let port = dns.local_addr().unwrap().port().to_string();
     let label = format!("x{}", &random_token()[..16]);
     let r = jail("dns_lookup.py", &[&port, &label]);
-    assert!(!udp_received(&dns), "ESCAPE: DNS query reached the host:\n{}", result_text(&r));
-    assert!(!stdout(&r).contains("RESOLVED"), "name resolved in the jail:\n{}", result_text(&r));
+    assert!(
+        !udp_received(&dns),
+        "ESCAPE: DNS query reached the host:\n{}",
+        result_text(&r)
+    );
+    assert!(
+        !stdout(&r).contains("RESOLVED"),
+        "name resolved in the jail:\n{}",
+        result_text(&r)
+    );
     control("dns_lookup.py", &[&port, &label]);
-    assert!(udp_received(&dns), "control's DNS query did not arrive (test is vacuous)");
+    assert!(
+        udp_received(&dns),
+        "control's DNS query did not arrive (test is vacuous)"
+    );
 }
 
 // ===== Processes =====
@@ -545,7 +659,11 @@ fn cannot_exec_shell_after_fork() {
 fn cannot_leave_a_daemon_behind() {
     let tok = format!("stockade-daemon-{}", random_token());
     let r = jail("daemon_outlive.py", &[&tok]);
-    assert!(stdout(&r).contains("DAEMON_UP"), "daemon never started in the jail:\n{}", result_text(&r));
+    assert!(
+        stdout(&r).contains("DAEMON_UP"),
+        "daemon never started in the jail:\n{}",
+        result_text(&r)
+    );
     std::thread::sleep(Duration::from_millis(200));
     let left = host_pids_with_cmdline(&tok);
     assert!(left.is_empty(), "ESCAPE: daemon outlived the run: host pids {left:?}");
@@ -562,20 +680,39 @@ fn cannot_kill_the_supervisor() {
     assert!(sentinel.try_wait().unwrap().is_none(), "ESCAPE: host sentinel died");
     sentinel.kill().unwrap();
     sentinel.wait().unwrap();
-    let c = control_text(&control_script_under_parent(&escape_payload("kill_parent.py"), &[], &[], None, 20));
-    assert!(c.contains("PARENT_KILLED_BY") && !c.contains("PARENT_SURVIVED"), "control did not kill its parent:\n{c}");
+    let c = control_text(&control_script_under_parent(
+        &escape_payload("kill_parent.py"),
+        &[],
+        &[],
+        None,
+        20,
+    ));
+    assert!(
+        c.contains("PARENT_KILLED_BY") && !c.contains("PARENT_SURVIVED"),
+        "control did not kill its parent:\n{c}"
+    );
 }
 
 #[test]
 fn cannot_kill_host_processes_with_kill_minus_one() {
     let mut sentinel = std::process::Command::new("sleep").arg("60").spawn().unwrap();
     let r = jail("kill_all.py", &[]);
-    assert!(sentinel.try_wait().unwrap().is_none(), "ESCAPE: kill(-1) from the jail killed a host process");
-    assert!(stdout(&r).contains("CHILD_KILLED 9"), "payload's kill(-1) did nothing in the jail:\n{}", result_text(&r));
+    assert!(
+        sentinel.try_wait().unwrap().is_none(),
+        "ESCAPE: kill(-1) from the jail killed a host process"
+    );
+    assert!(
+        stdout(&r).contains("CHILD_KILLED 9"),
+        "payload's kill(-1) did nothing in the jail:\n{}",
+        result_text(&r)
+    );
     // The control's kill(-1) is confined to its own pid namespace (unshare --pid --fork).
     let c = control("kill_all.py", &[]);
     assert!(c.contains("CHILD_KILLED 9"), "control's kill(-1) did nothing:\n{c}");
-    assert!(sentinel.try_wait().unwrap().is_none(), "control's kill(-1) escaped its pid namespace");
+    assert!(
+        sentinel.try_wait().unwrap().is_none(),
+        "control's kill(-1) escaped its pid namespace"
+    );
     sentinel.kill().unwrap();
     sentinel.wait().unwrap();
 }
@@ -584,7 +721,13 @@ fn cannot_kill_host_processes_with_kill_minus_one() {
 
 #[test]
 fn cannot_fork_bomb() {
-    let r = jail_script(&escape_payload("fork_bomb.py"), &["100000"], &attack_limits(&[("--pids", "16")]), &[], None);
+    let r = jail_script(
+        &escape_payload("fork_bomb.py"),
+        &["100000"],
+        &attack_limits(&[("--pids", "16")]),
+        &[],
+        None,
+    );
     assert_eq!(status(&r), "pids_limit", "{}", result_text(&r));
     // Control is bounded (40 processes, own pid namespace): shows the forks succeed unconfined.
     let c = control("fork_bomb.py", &["40"]);
@@ -593,7 +736,13 @@ fn cannot_fork_bomb() {
 
 #[test]
 fn cannot_thread_bomb() {
-    let r = jail_script(&escape_payload("thread_bomb.py"), &["100000"], &attack_limits(&[("--pids", "16")]), &[], None);
+    let r = jail_script(
+        &escape_payload("thread_bomb.py"),
+        &["100000"],
+        &attack_limits(&[("--pids", "16")]),
+        &[],
+        None,
+    );
     assert_eq!(status(&r), "pids_limit", "{}", result_text(&r));
     let c = control("thread_bomb.py", &["40"]);
     assert!(c.contains("STARTED 40"), "{c}");
@@ -601,7 +750,13 @@ fn cannot_thread_bomb() {
 
 #[test]
 fn cannot_exhaust_memory() {
-    let r = jail_script(&escape_payload("memory_bomb.py"), &["2048"], &attack_limits(&[("--memory", "64M")]), &[], None);
+    let r = jail_script(
+        &escape_payload("memory_bomb.py"),
+        &["2048"],
+        &attack_limits(&[("--memory", "64M")]),
+        &[],
+        None,
+    );
     assert_eq!(status(&r), "memory_limit", "{}", result_text(&r));
     // Control: meaningless as an escape test; it shows the payload really allocates.
     let c = control("memory_bomb.py", &["200"]);
@@ -627,10 +782,19 @@ fn cannot_spin_cpu_forever() {
 #[test]
 fn cannot_sleep_forever() {
     let t = Instant::now();
-    let r = jail_script(&escape_payload("sleep_forever.py"), &["3600"], &attack_limits(&[("--timeout", "1")]), &[], None);
+    let r = jail_script(
+        &escape_payload("sleep_forever.py"),
+        &["3600"],
+        &attack_limits(&[("--timeout", "1")]),
+        &[],
+        None,
+    );
     let wall = t.elapsed();
     assert_eq!(status(&r), "timeout", "{}", result_text(&r));
-    assert!(wall >= Duration::from_millis(900) && wall < Duration::from_millis(3000), "wall {wall:?}");
+    assert!(
+        wall >= Duration::from_millis(900) && wall < Duration::from_millis(3000),
+        "wall {wall:?}"
+    );
     let ms = r["usage"]["wall_ms"].as_u64().unwrap();
     assert!((900..2500).contains(&ms), "reported wall_ms {ms}");
     let c = control("sleep_forever.py", &["0.1"]);
@@ -639,14 +803,24 @@ fn cannot_sleep_forever() {
 
 #[test]
 fn cannot_fill_host_disk() {
-    let r = jail_script(&escape_payload("disk_fill.py"), &["/tmp", "200"], &attack_limits(&[("--scratch", "8M")]), &[], None);
+    let r = jail_script(
+        &escape_payload("disk_fill.py"),
+        &["/tmp", "200"],
+        &attack_limits(&[("--scratch", "8M")]),
+        &[],
+        None,
+    );
     let out = stdout(&r);
     let written: u64 = out
         .split_whitespace()
         .last()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", result_text(&r)));
-    assert!(out.starts_with("ENOSPC"), "scratch never filled up:\n{}", result_text(&r));
+    assert!(
+        out.starts_with("ENOSPC"),
+        "scratch never filled up:\n{}",
+        result_text(&r)
+    );
     assert!(written <= 8, "wrote {written} MiB into an 8 MiB scratch");
     // Control into a host dir, 4 MiB: the payload writes there unconfined.
     let h = HostSecret::new();
@@ -667,17 +841,30 @@ fn cannot_write_huge_file() {
     let h = HostSecret::new();
     let target = h.path().join("huge");
     let c = control("huge_file.py", &[&target.to_string_lossy(), "2"]);
-    assert!(c.contains("WROTE 2") && std::fs::metadata(&target).unwrap().len() == 2 << 20, "{c}");
+    assert!(
+        c.contains("WROTE 2") && std::fs::metadata(&target).unwrap().len() == 2 << 20,
+        "{c}"
+    );
 }
 
 fn assert_flood_capped(payload: &str, stream: &str) {
-    let r = jail_script(&escape_payload(payload), &["64"], &attack_limits(&[("--output", "64K")]), &[], None);
+    let r = jail_script(
+        &escape_payload(payload),
+        &["64"],
+        &attack_limits(&[("--output", "64K")]),
+        &[],
+        None,
+    );
     assert_eq!(status(&r), "output_limit", "{}", r["reason"]);
     assert_eq!(r[format!("{stream}_truncated")], true);
     let captured = r[stream].as_str().unwrap().len();
     assert!(captured <= 64 * 1024 && captured > 0, "captured {captured} bytes");
     let out = control_script(&escape_payload(payload), &["1"], &[], None, 20);
-    let n = if stream == "stdout" { out.stdout.len() } else { out.stderr.len() };
+    let n = if stream == "stdout" {
+        out.stdout.len()
+    } else {
+        out.stderr.len()
+    };
     assert_eq!(n, 1 << 20, "control produced {n} bytes");
 }
 
@@ -693,9 +880,18 @@ fn cannot_flood_stderr() {
 
 #[test]
 fn cannot_exhaust_file_descriptors() {
-    let r = jail_script(&escape_payload("fd_exhaustion.py"), &[], &attack_limits(&[("--open-files", "64")]), &[], None);
+    let r = jail_script(
+        &escape_payload("fd_exhaustion.py"),
+        &[],
+        &attack_limits(&[("--open-files", "64")]),
+        &[],
+        None,
+    );
     let out = stdout(&r);
-    let n: u64 = out.strip_prefix("EMFILE ").and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| panic!("{}", result_text(&r)));
+    let n: u64 = out
+        .strip_prefix("EMFILE ")
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{}", result_text(&r)));
     assert!(n <= 64, "opened fds up to {n} with --open-files 64");
     let c = control("fd_exhaustion.py", &[]);
     let cn: u64 = c.strip_prefix("EMFILE ").and_then(|s| s.trim().parse().ok()).expect(&c);
@@ -705,7 +901,13 @@ fn cannot_exhaust_file_descriptors() {
 #[test]
 fn cannot_hang_with_deep_recursion() {
     let t = Instant::now();
-    let r = jail_script(&escape_payload("deep_recursion.py"), &[], &attack_limits(&[("--timeout", "20")]), &[], None);
+    let r = jail_script(
+        &escape_payload("deep_recursion.py"),
+        &[],
+        &attack_limits(&[("--timeout", "20")]),
+        &[],
+        None,
+    );
     assert!(t.elapsed() < Duration::from_secs(15), "took {:?}", t.elapsed());
     assert_ne!(status(&r), "timeout", "{}", result_text(&r));
     assert!(
@@ -722,9 +924,16 @@ fn cannot_hang_with_deep_recursion() {
 
 fn assert_marker_blocked(name: &str, args: &[&str], marker: &str) {
     let r = jail(name, args);
-    assert!(!stdout(&r).contains(marker), "ESCAPE: {marker} in the jail:\n{}", result_text(&r));
+    assert!(
+        !stdout(&r).contains(marker),
+        "ESCAPE: {marker} in the jail:\n{}",
+        result_text(&r)
+    );
     let c = control(name, args);
-    assert!(c.contains(marker), "control did not get {marker} (test is vacuous):\n{c}");
+    assert!(
+        c.contains(marker),
+        "control did not get {marker} (test is vacuous):\n{c}"
+    );
 }
 
 #[test]
@@ -741,7 +950,11 @@ fn cannot_setns_into_other_namespaces() {
 fn cannot_mount_filesystems() {
     let h = HostSecret::new();
     let r = jail("mount_ctypes.py", &["/tmp/mnt"]);
-    assert!(!stdout(&r).contains("MOUNT_OK"), "ESCAPE: mount in the jail:\n{}", result_text(&r));
+    assert!(
+        !stdout(&r).contains("MOUNT_OK"),
+        "ESCAPE: mount in the jail:\n{}",
+        result_text(&r)
+    );
     let c = control("mount_ctypes.py", &[&h.path().join("mnt").to_string_lossy()]);
     assert!(c.contains("MOUNT_OK"), "{c}");
 }
@@ -754,7 +967,11 @@ fn cannot_clone_new_user_namespace() {
 #[test]
 fn cannot_use_keyctl() {
     let r = jail("keyctl.py", &[]);
-    assert!(!stdout(&r).contains("_OK"), "ESCAPE: keyring reachable:\n{}", result_text(&r));
+    assert!(
+        !stdout(&r).contains("_OK"),
+        "ESCAPE: keyring reachable:\n{}",
+        result_text(&r)
+    );
     let c = control("keyctl.py", &[]);
     assert!(c.contains("KEYCTL_OK") && c.contains("ADD_KEY_OK"), "{c}");
 }

@@ -66,7 +66,7 @@ fn nix_euid() -> u32 {
 #[test]
 fn can_run_hello_example() {
     let out = stockade()
-        .args(["run", "examples/hello.py"])
+        .args(["run", "--no-guard", "examples/hello.py"])
         .current_dir(common::repo())
         .output()
         .unwrap();
@@ -79,12 +79,17 @@ fn can_run_hello_example() {
 #[test]
 fn exit_code_and_signal_pass_through() {
     let out = stockade()
-        .args(["run", "-c", "import sys; sys.exit(7)"])
+        .args(["run", "--no-guard", "-c", "import sys; sys.exit(7)"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7));
     let out = stockade()
-        .args(["run", "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"])
+        .args([
+            "run",
+            "--no-guard",
+            "-c",
+            "import os, signal; os.kill(os.getpid(), signal.SIGTERM)",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(128 + 15));
@@ -98,6 +103,7 @@ fn script_arguments_and_stdin_reach_the_code() {
     let mut child = stockade()
         .args([
             "run",
+            "--no-guard",
             "-c",
             "import sys; print(sys.argv[1:], sys.stdin.read().upper())",
             "a",
@@ -116,7 +122,7 @@ fn script_arguments_and_stdin_reach_the_code() {
 #[test]
 fn program_from_stdin_with_dash() {
     let mut child = stockade()
-        .args(["run", "-", "x"])
+        .args(["run", "--no-guard", "-", "x"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -140,6 +146,7 @@ fn user_namespace_maps_to_unprivileged_host_uid() {
     let mut child = stockade()
         .args([
             "run",
+            "--no-guard",
             "--json",
             "-c",
             "import os, sys, time; print(os.getuid(), os.getgid()); sys.stdout.flush(); time.sleep(30)",
@@ -305,6 +312,7 @@ fn killing_stockade_kills_the_jail() {
     let mut child = stockade()
         .args([
             "run",
+            "--no-guard",
             "--python",
             system_python(),
             "-c",
@@ -335,6 +343,7 @@ fn nothing_of_the_run_is_left_on_the_host() {
     let child = stockade()
         .args([
             "run",
+            "--no-guard",
             "--json",
             "-c",
             "import os; open('/tmp/big', 'wb').write(os.urandom(1 << 20)); os.fork(); os.fork()",
@@ -462,7 +471,13 @@ fn new_namespaces_and_mounts_are_refused() {
 fn environment_holds_only_what_the_policy_names() {
     let tok = token();
     let out = stockade()
-        .args(["run", "--json", "-c", "import os; print(sorted(os.environ))"])
+        .args([
+            "run",
+            "--no-guard",
+            "--json",
+            "-c",
+            "import os; print(sorted(os.environ))",
+        ])
         .env("STOCKADE_TEST_SECRET", &tok)
         .output()
         .unwrap();
@@ -494,7 +509,7 @@ fn wall_time_limit() {
     let wall = r["usage"]["wall_ms"].as_u64().unwrap();
     assert!((1000..2500).contains(&wall), "{wall}");
     let out = stockade()
-        .args(["run", "--timeout", "0.5", "-c", "while True: pass"])
+        .args(["run", "--no-guard", "--timeout", "0.5", "-c", "while True: pass"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(124));
@@ -628,7 +643,7 @@ fn limits_and_isolation_are_reported() {
 #[test]
 fn missing_layer_is_refused_unless_degraded_is_allowed() {
     let out = stockade()
-        .args(["run", "-c", "print('ran')"])
+        .args(["run", "--no-guard", "-c", "print('ran')"])
         .env("STOCKADE_DISABLE_LAYERS", "landlock")
         .output()
         .unwrap();
@@ -637,7 +652,7 @@ fn missing_layer_is_refused_unless_degraded_is_allowed() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("landlock") && err.contains("--allow-degraded"), "{err}");
     let out = stockade()
-        .args(["run", "--json", "--allow-degraded", "-c", "print('ran')"])
+        .args(["run", "--no-guard", "--json", "--allow-degraded", "-c", "print('ran')"])
         .env("STOCKADE_DISABLE_LAYERS", "landlock,seccomp")
         .output()
         .unwrap();
@@ -651,7 +666,7 @@ fn missing_layer_is_refused_unless_degraded_is_allowed() {
         .filter(|l| l["active"] == false)
         .map(|l| l["name"].as_str().unwrap())
         .collect();
-    assert_eq!(missing, ["landlock", "seccomp"]);
+    assert_eq!(missing, ["landlock", "seccomp", "guard"]);
 }
 
 // ===== Interpreters, venvs, unprivileged callers =====
@@ -671,7 +686,7 @@ fn pyenv_shim_is_resolved_not_run() {
     std::fs::write(root.join("version"), "fake\n").unwrap();
     let path = format!("{}:/usr/bin:/bin", root.join("shims").display());
     let out = stockade()
-        .args(["run", "-c", "import sys; print(sys.executable)"])
+        .args(["run", "--no-guard", "-c", "import sys; print(sys.executable)"])
         .env("PATH", path)
         .env("PYENV_ROOT", root)
         .env_remove("PYENV_VERSION")
@@ -687,7 +702,7 @@ fn script_interpreter_is_rejected_with_a_clear_message() {
     let fake = dir.path().join("python3");
     std::fs::write(&fake, "#!/bin/sh\necho hi\n").unwrap();
     let out = stockade()
-        .args(["run", "--python"])
+        .args(["run", "--no-guard", "--python"])
         .arg(&fake)
         .args(["-c", "pass"])
         .output()
@@ -752,6 +767,7 @@ fn runs_as_an_ordinary_user() {
     }
     let out = as_nobody(&[
         "run",
+        "--no-guard",
         "--json",
         "--python",
         system_python(),
@@ -776,6 +792,7 @@ fn runs_as_an_ordinary_user() {
     // Limits still hold without cgroups.
     let out = as_nobody(&[
         "run",
+        "--no-guard",
         "--json",
         "--python",
         system_python(),
@@ -787,6 +804,7 @@ fn runs_as_an_ordinary_user() {
     assert_eq!(status(&parse_result(&out)), "memory_limit");
     let out = as_nobody(&[
         "run",
+        "--no-guard",
         "--json",
         "--python",
         system_python(),
@@ -812,7 +830,12 @@ fn jail_init_shows_no_host_arguments_or_environment() {
     let tok = token();
     let script = dir.path().join(format!("{tok}.py"));
     std::fs::write(&script, "print(repr(open('/proc/1/cmdline').read().rstrip('\\0')))\ntry:\n    open('/proc/1/environ').read()\nexcept OSError as e:\n    print('environ', e.errno)\n").unwrap();
-    let out = stockade().args(["run", "--json"]).arg(&script).env("STOCKADE_TEST_SECRET", &tok).output().unwrap();
+    let out = stockade()
+        .args(["run", "--no-guard", "--json"])
+        .arg(&script)
+        .env("STOCKADE_TEST_SECRET", &tok)
+        .output()
+        .unwrap();
     let r = parse_result(&out);
     assert_eq!(stdout(&r), "'stockade-init'\nenviron 13\n", "{r}");
     assert!(!stdout(&r).contains(&tok));

@@ -25,10 +25,11 @@ pub fn system_python() -> &'static str {
     "/usr/bin/python3.11"
 }
 
-/// Run `stockade run --json <args>` and parse the result document.
+/// Run `stockade run --json --no-guard <args>` (the jail alone) and parse the result document.
 pub fn run_json(args: &[&str]) -> serde_json::Value {
     let out = stockade()
         .arg("run")
+        .arg("--no-guard")
         .arg("--json")
         .args(args)
         .output()
@@ -89,7 +90,10 @@ pub fn stdout(r: &serde_json::Value) -> &str {
 
 /// The interpreter `stockade run` uses by default on this host (resolved like stockade does).
 pub fn default_python() -> String {
-    let out = stockade().args(["run", "-c", "import sys; print(sys.executable)"]).output().expect("spawn stockade");
+    let out = stockade()
+        .args(["run", "-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("spawn stockade");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -121,7 +125,10 @@ pub fn attack_limits(overrides: &[(&str, &str)]) -> Vec<String> {
             None => flags.push((k, v)),
         }
     }
-    flags.into_iter().flat_map(|(k, v)| [k.to_string(), v.to_string()]).collect()
+    flags
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+        .collect()
 }
 
 /// Wrap a command so it starts with `secret` open read-only on fds 5..9 (inherited, no
@@ -155,7 +162,13 @@ pub fn jail_script(
     env: &[(&str, &str)],
     fds_from: Option<&Path>,
 ) -> serde_json::Value {
-    let mut all: Vec<String> = vec!["run".into(), "--json".into(), "--python".into(), system_python().into()];
+    let mut all: Vec<String> = vec![
+        "run".into(),
+        "--no-guard".into(),
+        "--json".into(),
+        "--python".into(),
+        system_python().into(),
+    ];
     all.extend(flags.iter().cloned());
     all.push(script.to_string_lossy().into_owned());
     all.extend(args.iter().map(|a| a.to_string()));
@@ -174,7 +187,13 @@ pub fn control_script(
     fds_from: Option<&Path>,
     timeout_secs: u32,
 ) -> Output {
-    control_python(&[script.to_string_lossy().into_owned()], args, env, fds_from, timeout_secs)
+    control_python(
+        &[script.to_string_lossy().into_owned()],
+        args,
+        env,
+        fds_from,
+        timeout_secs,
+    )
 }
 
 /// Like `control_script`, but the payload runs as the child of a parent Python process (which
@@ -226,8 +245,15 @@ fn control_python(
     let mut all: Vec<String> = ["-s", "KILL", &timeout_secs.to_string()].map(String::from).to_vec();
     all.extend(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"].map(String::from));
     all.extend(
-        ["prlimit", "--nproc=200", "--as=2000000000", "--fsize=200000000", "--cpu=20", "--nofile=512"]
-            .map(String::from),
+        [
+            "prlimit",
+            "--nproc=200",
+            "--as=2000000000",
+            "--fsize=200000000",
+            "--cpu=20",
+            "--nofile=512",
+        ]
+        .map(String::from),
     );
     all.push(system_python().into());
     all.push("-I".into());
@@ -240,7 +266,11 @@ fn control_python(
 
 /// stdout + stderr of a control, lossily decoded.
 pub fn control_text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Everything a jail result exposes to the caller (stdout, stderr, and the whole document).
@@ -261,7 +291,12 @@ pub fn random_token() -> String {
     for i in 0..2u64 {
         let mut h = RandomState::new().build_hasher();
         h.write_u64(i);
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        );
         s.push_str(&format!("{:016x}", h.finish()));
     }
     s
@@ -276,7 +311,10 @@ pub struct HostSecret {
 
 impl HostSecret {
     pub fn new() -> HostSecret {
-        let dir = tempfile::Builder::new().prefix("stockade-test-").tempdir_in("/tmp").expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("stockade-test-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let token = random_token();
         std::fs::write(dir.path().join("secret.txt"), format!("stockade-secret-{token}\n")).unwrap();
         HostSecret { dir, token }
@@ -300,7 +338,9 @@ impl HostSecret {
 pub fn host_pids_with_cmdline(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if pid == std::process::id() {
             continue;
         }

@@ -1,0 +1,95 @@
+//! The compiled guard configuration: what the hook needs, nothing else. The jail writes it as
+//! JSON into the jail (`/etc/stockade/guard.json`); the hook reads it once, before Python
+//! initialises. Pure data, shared by the writer (stockade-jail) and the reader (the hook).
+
+use serde::{Deserialize, Serialize};
+
+/// What to do with an event of a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// Let it happen.
+    Allow,
+    /// Refuse it (raise or kill, per `on_violation`).
+    Deny,
+    /// Let it happen and record it.
+    Audit,
+}
+
+/// The guard's whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GuardConfig {
+    /// `true`: denied events raise (or kill); `false`: audit mode, everything is allowed and
+    /// what would have been denied is recorded.
+    pub enforce: bool,
+    /// In enforce mode, kill the process on the first violation instead of raising.
+    pub kill_on_violation: bool,
+    /// Classes of allowed events to record as well.
+    pub record: Vec<String>,
+    /// Path prefixes of code that is trusted for internal use of code/introspection/imports:
+    /// the standard library, frozen modules, and (when allowed) the venv.
+    pub trusted: Vec<String>,
+    /// Modules for which no decision is made when neither list matches.
+    pub import_default_allow: bool,
+    /// Allowed module prefixes.
+    pub import_allow: Vec<String>,
+    /// Denied module prefixes (deny wins for the same or a longer prefix).
+    pub import_deny: Vec<String>,
+    /// Readable path prefixes.
+    pub read: Vec<String>,
+    /// Writable path prefixes.
+    pub write: Vec<String>,
+    /// Allowed `host:port` for connect/sendto/getaddrinfo (`*` wildcards).
+    pub connect: Vec<String>,
+    /// Allowed `host:port` for bind.
+    pub bind: Vec<String>,
+    /// Per-class decisions.
+    pub process: Decision,
+    /// compile/exec/eval of strings by user code.
+    pub code: Decision,
+    /// Code object construction and marshal loads by user code.
+    pub code_objects: Decision,
+    /// Dangerous pickle globals.
+    pub deserialize: Decision,
+    /// Frame, gc, trace and type-patching introspection by user code.
+    pub introspection: Decision,
+    /// ctypes/cffi calls by user code.
+    pub ctypes: Decision,
+    /// os.putenv/os.unsetenv.
+    pub env: Decision,
+    /// Signals to other processes.
+    pub signal: Decision,
+    /// Strings that must never be written to the audit channel (secret values).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+}
+
+impl GuardConfig {
+    /// A permissive configuration (everything allowed, nothing recorded); for tests.
+    #[must_use]
+    pub fn allow_all() -> GuardConfig {
+        GuardConfig {
+            enforce: true,
+            kill_on_violation: false,
+            record: Vec::new(),
+            trusted: Vec::new(),
+            import_default_allow: true,
+            import_allow: Vec::new(),
+            import_deny: Vec::new(),
+            read: vec!["/".into()],
+            write: vec!["/".into()],
+            connect: vec!["*:*".into()],
+            bind: vec!["*:*".into()],
+            process: Decision::Allow,
+            code: Decision::Allow,
+            code_objects: Decision::Allow,
+            deserialize: Decision::Allow,
+            introspection: Decision::Allow,
+            ctypes: Decision::Allow,
+            env: Decision::Allow,
+            signal: Decision::Allow,
+            secrets: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,666 @@
+//! The decision engine: pure Rust, no Python. The hook converts an event's arguments into
+//! [`Value`]s and asks [`decide`]; tests drive it directly.
+
+use crate::config::{Decision, GuardConfig};
+use crate::events::Handling;
+
+/// An audit-event argument, converted from a Python object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `None`.
+    None,
+    /// `str`, or `bytes`/`bytearray` decoded lossily.
+    Str(String),
+    /// `int` that fits in 64 bits.
+    Int(i64),
+    /// A tuple (first few items).
+    Tuple(Vec<Value>),
+    /// Anything else: its type name, and whether it is a type object that is not a heap type
+    /// (i.e. a built-in or extension type) or a module.
+    Object {
+        type_name: String,
+        builtin_type_or_module: bool,
+    },
+}
+
+impl Value {
+    fn as_str(&self) -> Option<&str> {
+        if let Value::Str(s) = self {
+            Some(s)
+        } else {
+            None
+        }
+    }
+
+    fn as_int(&self) -> Option<i64> {
+        if let Value::Int(i) = self {
+            Some(*i)
+        } else {
+            None
+        }
+    }
+
+    /// Short printable form for the audit trail.
+    #[must_use]
+    pub fn short(&self) -> String {
+        match self {
+            Value::None => "None".into(),
+            Value::Str(s) => {
+                let mut t: String = s.chars().take(200).collect();
+                if t.len() < s.len() {
+                    t.push('…');
+                }
+                format!("{t:?}")
+            }
+            Value::Int(i) => i.to_string(),
+            Value::Tuple(items) => format!("({})", items.iter().map(Value::short).collect::<Vec<_>>().join(", ")),
+            Value::Object { type_name, .. } => format!("<{type_name}>"),
+        }
+    }
+}
+
+/// Who caused the event, as far as the guard can tell from the Python stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Standard library, frozen modules, or (when allowed) the venv.
+    Trusted,
+    /// The user's code (or anything not trusted).
+    User,
+}
+
+/// Which frame counts as the caller for an event class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerScope {
+    /// The innermost Python frame.
+    Innermost,
+    /// The first frame outside the import machinery.
+    OutsideImportlib,
+    /// The first frame outside the standard library's ctypes package.
+    OutsideCtypes,
+}
+
+/// The guard's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Allow silently.
+    Allow,
+    /// Allow and record.
+    Record,
+    /// Deny (in audit mode the hook records it and allows).
+    Deny {
+        /// The policy key that denied it.
+        rule: String,
+        /// What was refused, in words.
+        reason: String,
+    },
+}
+
+/// Normalise a path lexically against `cwd` (no symlink resolution: the jail is the boundary).
+#[must_use]
+pub fn normalise(path: &str, cwd: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{cwd}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+fn under(path: &str, prefix: &str) -> bool {
+    prefix == "/" || path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+fn path_allowed(path: &str, prefixes: &[String]) -> bool {
+    prefixes.iter().any(|p| under(path, p))
+}
+
+/// Module `name` matches `prefix` if equal or a submodule of it.
+fn module_under(name: &str, prefix: &str) -> bool {
+    name == prefix || (name.starts_with(prefix) && name.as_bytes().get(prefix.len()) == Some(&b'.'))
+}
+
+/// Import decision for a module name: deny wins over allow for the same or a longer prefix.
+pub fn import_allowed(cfg: &GuardConfig, name: &str) -> Result<(), String> {
+    let longest = |list: &[String]| list.iter().filter(|p| module_under(name, p)).map(String::len).max();
+    match (longest(&cfg.import_allow), longest(&cfg.import_deny)) {
+        (_, Some(d)) if longest(&cfg.import_allow).is_none_or(|a| d >= a) => {
+            Err(format!("module {name:?} is in guard.imports.deny"))
+        }
+        (Some(_), _) => Ok(()),
+        (None, None) if cfg.import_default_allow => Ok(()),
+        _ => Err(format!("module {name:?} is not in guard.imports.allow")),
+    }
+}
+
+fn host_port_allowed(list: &[String], host: &str, port: Option<i64>) -> bool {
+    list.iter().any(|entry| {
+        let (h, p) = match entry.rsplit_once(':') {
+            Some((h, p)) => (h.trim_start_matches('[').trim_end_matches(']'), p),
+            None => (entry.as_str(), "*"),
+        };
+        let host_ok = h == "*" || h.eq_ignore_ascii_case(host);
+        let port_ok = p == "*" || port.is_none_or(|port| p.parse::<i64>().ok() == Some(port));
+        host_ok && port_ok
+    })
+}
+
+/// Builtins and modules whose globals turn an unpickle into code execution.
+const DANGEROUS_PICKLE_MODULES: &[&str] = &[
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "sys",
+    "importlib",
+    "marshal",
+    "pickle",
+    "_pickle",
+    "ctypes",
+    "types",
+    "runpy",
+    "code",
+    "codeop",
+    "shutil",
+    "socket",
+    "pty",
+    "operator",
+    "functools",
+    "io",
+    "_io",
+    "platform",
+    "webbrowser",
+    "timeit",
+    "pdb",
+    "bdb",
+    "posixpath",
+    "multiprocessing",
+    "asyncio",
+    "threading",
+    "_thread",
+    "gc",
+    "inspect",
+];
+const DANGEROUS_BUILTINS: &[&str] = &[
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "open",
+    "breakpoint",
+    "input",
+    "globals",
+    "locals",
+    "vars",
+    "__loader__",
+    "__build_class__",
+];
+
+fn deny(handling: Handling, reason: String) -> Verdict {
+    Verdict::Deny {
+        rule: handling.rule().to_string(),
+        reason,
+    }
+}
+
+fn by_decision(decision: Decision, handling: Handling, reason: impl FnOnce() -> String) -> Verdict {
+    match decision {
+        Decision::Allow => Verdict::Allow,
+        Decision::Audit => Verdict::Record,
+        Decision::Deny => deny(handling, reason()),
+    }
+}
+
+fn rule_decision(cfg: &GuardConfig, handling: Handling) -> Decision {
+    match handling {
+        Handling::Process => cfg.process,
+        Handling::Code => cfg.code,
+        Handling::CodeObjects => cfg.code_objects,
+        Handling::Deserialize => cfg.deserialize,
+        Handling::Introspection => cfg.introspection,
+        Handling::Ctypes => cfg.ctypes,
+        Handling::Env => cfg.env,
+        Handling::Signal => cfg.signal,
+        _ => Decision::Allow,
+    }
+}
+
+/// Where the caller is looked for, per handling.
+#[must_use]
+pub fn caller_scope(handling: Handling) -> CallerScope {
+    match handling {
+        Handling::Import => CallerScope::OutsideImportlib,
+        Handling::Ctypes => CallerScope::OutsideCtypes,
+        _ => CallerScope::Innermost,
+    }
+}
+
+/// Decide one event. `caller` is only called when the decision depends on who called.
+pub fn decide(
+    cfg: &GuardConfig,
+    event: &str,
+    handling: Handling,
+    args: &[Value],
+    cwd: &str,
+    own_pid: i64,
+    caller: &mut dyn FnMut(CallerScope) -> Caller,
+) -> Verdict {
+    let verdict = decide_inner(cfg, event, handling, args, cwd, own_pid, caller);
+    if verdict == Verdict::Allow && handling != Handling::Allow && records(cfg, handling.class()) {
+        return Verdict::Record;
+    }
+    verdict
+}
+
+/// Whether allowed events of `class` are recorded.
+#[must_use]
+pub fn records(cfg: &GuardConfig, class: &str) -> bool {
+    cfg.record.iter().any(|r| r == "all" || r == class)
+}
+
+fn decide_inner(
+    cfg: &GuardConfig,
+    event: &str,
+    handling: Handling,
+    args: &[Value],
+    cwd: &str,
+    own_pid: i64,
+    caller: &mut dyn FnMut(CallerScope) -> Caller,
+) -> Verdict {
+    let arg = |i: usize| args.get(i);
+    let path_at = |i: usize| arg(i).and_then(Value::as_str).map(|p| normalise(p, cwd));
+    match handling {
+        Handling::Allow => Verdict::Allow,
+        Handling::Import => {
+            let Some(name) = arg(0).and_then(Value::as_str) else {
+                return Verdict::Allow;
+            };
+            if caller(caller_scope(handling)) == Caller::Trusted {
+                return Verdict::Allow;
+            }
+            match import_allowed(cfg, name) {
+                Ok(()) => Verdict::Allow,
+                Err(reason) => deny(handling, reason),
+            }
+        }
+        Handling::Read => match path_at(0) {
+            Some(p) if !path_allowed(&p, &cfg.read) => deny(handling, format!("reading {p:?} is not allowed")),
+            _ => Verdict::Allow,
+        },
+        Handling::Write => {
+            // Two-path events (rename, link, symlink) check the destination too.
+            let idx: &[usize] = if matches!(event, "os.rename" | "os.link") {
+                &[0, 1]
+            } else if event == "os.symlink" {
+                &[1]
+            } else {
+                &[0]
+            };
+            for &i in idx {
+                if let Some(p) = path_at(i) {
+                    if !path_allowed(&p, &cfg.write) {
+                        return deny(handling, format!("writing {p:?} is not allowed"));
+                    }
+                }
+            }
+            Verdict::Allow
+        }
+        Handling::CopyFile => {
+            if let Some(p) = path_at(0) {
+                if !path_allowed(&p, &cfg.read) {
+                    return deny(Handling::Read, format!("reading {p:?} is not allowed"));
+                }
+            }
+            match path_at(1) {
+                Some(p) if !path_allowed(&p, &cfg.write) => {
+                    deny(Handling::Write, format!("writing {p:?} is not allowed"))
+                }
+                _ => Verdict::Allow,
+            }
+        }
+        Handling::Open => {
+            let Some(raw) = arg(0).and_then(Value::as_str) else {
+                return Verdict::Allow;
+            }; // an fd
+            if event == "sqlite3.connect" && (raw == ":memory:" || raw.is_empty()) {
+                return Verdict::Allow;
+            }
+            let path = normalise(raw, cwd);
+            let writes = if event == "sqlite3.connect" {
+                true
+            } else {
+                let by_mode = arg(1)
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m.contains(['w', 'a', 'x', '+']));
+                let by_flags = arg(2).and_then(Value::as_int).is_some_and(|f| {
+                    f & i64::from(libc::O_ACCMODE) != i64::from(libc::O_RDONLY)
+                        || f & i64::from(libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
+                });
+                by_mode || by_flags
+            };
+            if writes && !path_allowed(&path, &cfg.write) {
+                deny(Handling::Write, format!("opening {path:?} for writing is not allowed"))
+            } else if !writes && !path_allowed(&path, &cfg.read) {
+                deny(Handling::Read, format!("opening {path:?} for reading is not allowed"))
+            } else {
+                Verdict::Allow
+            }
+        }
+        Handling::Connect | Handling::Bind | Handling::Resolve => {
+            let list = if handling == Handling::Bind {
+                &cfg.bind
+            } else {
+                &cfg.connect
+            };
+            let (host, port) = network_target(event, args);
+            match host {
+                NetTarget::Unix(path) => {
+                    if path.starts_with('\0')
+                        || path.starts_with('@')
+                        || path_allowed(&normalise(&path, cwd), &cfg.write)
+                    {
+                        Verdict::Allow
+                    } else {
+                        deny(
+                            Handling::Write,
+                            format!("unix socket {path:?} is outside the writable paths"),
+                        )
+                    }
+                }
+                NetTarget::Host(h) if host_port_allowed(list, &h, port) => Verdict::Allow,
+                NetTarget::Host(h) => deny(
+                    handling,
+                    match port {
+                        Some(p) => format!("{h}:{p} is not in {}", handling.rule()),
+                        None => format!("{h} is not in {}", handling.rule()),
+                    },
+                ),
+                NetTarget::Unknown if list.iter().any(|e| e == "*:*") => Verdict::Allow,
+                NetTarget::Unknown => deny(handling, format!("{event} to an unrecognised address")),
+            }
+        }
+        Handling::Signal => {
+            if event == "os.kill" && (arg(0).and_then(Value::as_int) == Some(own_pid)) {
+                return Verdict::Allow;
+            }
+            by_decision(cfg.signal, handling, || format!("{event} of another process"))
+        }
+        Handling::Deserialize => {
+            let module = arg(0).and_then(Value::as_str).unwrap_or("");
+            let name = arg(1).and_then(Value::as_str).unwrap_or("");
+            let dangerous = DANGEROUS_PICKLE_MODULES.iter().any(|m| module_under(module, m))
+                || (matches!(module, "builtins" | "__builtin__") && DANGEROUS_BUILTINS.contains(&name))
+                || cfg.import_deny.iter().any(|d| module_under(module, d));
+            if dangerous {
+                by_decision(cfg.deserialize, handling, || format!("unpickling {module}.{name}"))
+            } else {
+                Verdict::Allow
+            }
+        }
+        Handling::Introspection => {
+            if matches!(event, "object.__setattr__" | "object.__delattr__")
+                && !matches!(
+                    arg(0),
+                    Some(Value::Object {
+                        builtin_type_or_module: true,
+                        ..
+                    })
+                )
+            {
+                // Setting attributes on the code's own classes is ordinary Python.
+                return Verdict::Allow;
+            }
+            if caller(caller_scope(handling)) == Caller::Trusted {
+                return Verdict::Allow;
+            }
+            let what = match (event, arg(1).and_then(Value::as_str)) {
+                (_, Some(attr)) if event.starts_with("object.") => format!("{event} {attr:?}"),
+                _ => event.to_string(),
+            };
+            by_decision(cfg.introspection, handling, || format!("{what} by user code"))
+        }
+        Handling::Code | Handling::CodeObjects | Handling::Ctypes => {
+            let decision = rule_decision(cfg, handling);
+            if decision == Decision::Allow || caller(caller_scope(handling)) == Caller::Trusted {
+                return Verdict::Allow;
+            }
+            by_decision(decision, handling, || format!("{event} by user code"))
+        }
+        Handling::Process | Handling::Env => by_decision(rule_decision(cfg, handling), handling, || event.to_string()),
+    }
+}
+
+enum NetTarget {
+    Host(String),
+    Unix(String),
+    Unknown,
+}
+
+fn network_target(event: &str, args: &[Value]) -> (NetTarget, Option<i64>) {
+    if event == "urllib.Request" {
+        let url = args.first().and_then(Value::as_str).unwrap_or("");
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h, p.parse().ok()),
+            _ => (authority, None),
+        };
+        return (NetTarget::Host(host.trim_matches(['[', ']']).to_string()), port);
+    }
+    // The address is the first tuple, or a (host, port) pair of plain arguments.
+    for (i, a) in args.iter().enumerate() {
+        match a {
+            Value::Tuple(items) => {
+                if let Some(Value::Str(h)) = items.first() {
+                    return (NetTarget::Host(h.clone()), items.get(1).and_then(Value::as_int));
+                }
+            }
+            Value::Str(s) if s.starts_with('/') || s.starts_with('\0') => return (NetTarget::Unix(s.clone()), None),
+            Value::Str(h) => return (NetTarget::Host(h.clone()), args.get(i + 1).and_then(Value::as_int)),
+            _ => {}
+        }
+    }
+    (NetTarget::Unknown, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GuardConfig {
+        GuardConfig {
+            enforce: true,
+            kill_on_violation: false,
+            record: vec![],
+            trusted: vec!["/usr/lib/python3.11".into()],
+            import_default_allow: false,
+            import_allow: vec!["json".into(), "os".into(), "numpy".into()],
+            import_deny: vec!["ctypes".into(), "os.sub".into()],
+            read: vec!["/tmp".into(), "/usr/lib/python3.11".into()],
+            write: vec!["/tmp".into()],
+            connect: vec!["127.0.0.1:8080".into()],
+            bind: vec![],
+            process: Decision::Deny,
+            code: Decision::Audit,
+            code_objects: Decision::Deny,
+            deserialize: Decision::Deny,
+            introspection: Decision::Deny,
+            ctypes: Decision::Deny,
+            env: Decision::Audit,
+            signal: Decision::Deny,
+            secrets: vec![],
+        }
+    }
+
+    fn run(event: &str, args: &[Value], caller: Caller) -> Verdict {
+        let h = crate::events::handling(event).unwrap();
+        decide(&cfg(), event, h, args, "/tmp", 7, &mut |_| caller)
+    }
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    fn denied(v: &Verdict) -> bool {
+        matches!(v, Verdict::Deny { .. })
+    }
+
+    #[test]
+    fn imports() {
+        assert_eq!(run("import", &[s("json")], Caller::User), Verdict::Allow);
+        assert_eq!(run("import", &[s("json.decoder")], Caller::User), Verdict::Allow);
+        assert!(denied(&run("import", &[s("ctypes")], Caller::User)));
+        assert!(denied(&run("import", &[s("socket")], Caller::User)));
+        assert!(
+            denied(&run("import", &[s("os.sub.x")], Caller::User)),
+            "deny wins for a longer prefix"
+        );
+        assert_eq!(run("import", &[s("ctypes")], Caller::Trusted), Verdict::Allow);
+        assert!(
+            denied(&run("import", &[s("jsonx")], Caller::User)),
+            "prefixes match whole components"
+        );
+    }
+
+    #[test]
+    fn files() {
+        let w = Value::Int(i64::from(libc::O_WRONLY | libc::O_CREAT));
+        assert_eq!(
+            run("open", &[s("x.txt"), s("w"), w.clone()], Caller::User),
+            Verdict::Allow
+        );
+        assert!(denied(&run("open", &[s("/etc/x"), s("w"), w], Caller::User)));
+        assert!(denied(&run(
+            "open",
+            &[s("/etc/shadow"), s("r"), Value::Int(0)],
+            Caller::User
+        )));
+        assert!(denied(&run(
+            "open",
+            &[s("/tmp/../etc/shadow"), s("r"), Value::Int(0)],
+            Caller::User
+        )));
+        assert!(denied(&run(
+            "open",
+            &[s("/tmpx/a"), s("r"), Value::Int(0)],
+            Caller::User
+        )));
+        assert_eq!(
+            run("open", &[Value::Int(3), s("r"), Value::Int(0)], Caller::User),
+            Verdict::Allow
+        );
+        assert!(denied(&run("os.rename", &[s("/tmp/a"), s("/etc/b")], Caller::User)));
+        assert!(denied(&run(
+            "shutil.copyfile",
+            &[s("/etc/passwd"), s("/tmp/p")],
+            Caller::Trusted
+        )));
+        assert_eq!(run("sqlite3.connect", &[s(":memory:")], Caller::User), Verdict::Allow);
+        assert!(denied(&run("os.listdir", &[s("/proc")], Caller::User)));
+    }
+
+    #[test]
+    fn network() {
+        let addr = |h: &str, p| Value::Tuple(vec![s(h), Value::Int(p)]);
+        let sock = Value::Object {
+            type_name: "socket".into(),
+            builtin_type_or_module: false,
+        };
+        assert_eq!(
+            run("socket.connect", &[sock.clone(), addr("127.0.0.1", 8080)], Caller::User),
+            Verdict::Allow
+        );
+        assert!(denied(&run(
+            "socket.connect",
+            &[sock.clone(), addr("127.0.0.1", 22)],
+            Caller::User
+        )));
+        assert!(denied(&run(
+            "socket.getaddrinfo",
+            &[s("example.com"), Value::Int(443)],
+            Caller::User
+        )));
+        assert!(denied(&run(
+            "urllib.Request",
+            &[s("https://example.com/x")],
+            Caller::User
+        )));
+        assert_eq!(
+            run("socket.connect", &[sock.clone(), s("/tmp/s.sock")], Caller::User),
+            Verdict::Allow
+        );
+        assert!(denied(&run("socket.bind", &[sock, addr("0.0.0.0", 80)], Caller::User)));
+    }
+
+    #[test]
+    fn classes() {
+        assert!(denied(&run("os.system", &[s("id")], Caller::Trusted)));
+        assert!(denied(&run("subprocess.Popen", &[s("/bin/sh")], Caller::Trusted)));
+        assert_eq!(
+            run("compile", &[s("1+1"), s("<string>")], Caller::User),
+            Verdict::Record
+        );
+        assert_eq!(
+            run("compile", &[s("1+1"), s("<string>")], Caller::Trusted),
+            Verdict::Allow
+        );
+        assert!(denied(&run("code.__new__", &[], Caller::User)));
+        assert!(denied(&run("sys._getframe", &[], Caller::User)));
+        assert_eq!(run("sys._getframe", &[], Caller::Trusted), Verdict::Allow);
+        assert!(denied(&run("ctypes.dlopen", &[s("libc.so.6")], Caller::User)));
+        assert_eq!(
+            run("os.kill", &[Value::Int(7), Value::Int(15)], Caller::User),
+            Verdict::Allow
+        );
+        assert!(denied(&run("os.kill", &[Value::Int(1), Value::Int(9)], Caller::User)));
+        assert_eq!(run("os.putenv", &[s("A"), s("b")], Caller::User), Verdict::Record);
+        let user_class = Value::Object {
+            type_name: "type".into(),
+            builtin_type_or_module: false,
+        };
+        let builtin = Value::Object {
+            type_name: "type".into(),
+            builtin_type_or_module: true,
+        };
+        assert_eq!(
+            run("object.__setattr__", &[user_class, s("x"), Value::None], Caller::User),
+            Verdict::Allow
+        );
+        assert!(denied(&run(
+            "object.__setattr__",
+            &[builtin, s("x"), Value::None],
+            Caller::User
+        )));
+    }
+
+    #[test]
+    fn pickle() {
+        assert!(denied(&run("pickle.find_class", &[s("os"), s("system")], Caller::User)));
+        assert!(denied(&run(
+            "pickle.find_class",
+            &[s("builtins"), s("eval")],
+            Caller::User
+        )));
+        assert_eq!(
+            run("pickle.find_class", &[s("collections"), s("OrderedDict")], Caller::User),
+            Verdict::Allow
+        );
+        assert_eq!(
+            run("pickle.find_class", &[s("builtins"), s("set")], Caller::User),
+            Verdict::Allow
+        );
+    }
+}

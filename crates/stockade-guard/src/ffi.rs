@@ -1,0 +1,301 @@
+//! The CPython C API, resolved at run time with `dlsym`.
+//!
+//! The guard is loaded into whichever interpreter the jail runs (a pyenv build with a shared
+//! libpython, Debian's statically linked binary, a venv's base), so it cannot link against one
+//! libpython. Every function it calls is looked up once, before the interpreter initialises;
+//! if one is missing the guard refuses to let the interpreter run.
+#![allow(unsafe_code, reason = "FFI with the CPython C API")]
+#![allow(non_snake_case, reason = "CPython's names")]
+
+use std::ffi::{c_char, c_int, c_ulong, c_void, CStr};
+use std::sync::OnceLock;
+
+/// Opaque `PyObject`.
+#[repr(C)]
+pub struct PyObject {
+    _private: [u8; 0],
+}
+
+/// `Py_AuditHookFunction`.
+pub type AuditHook = unsafe extern "C" fn(*const c_char, *mut PyObject, *mut c_void) -> c_int;
+
+/// The functions the guard uses.
+pub struct Api {
+    pub PySys_AddAuditHook: unsafe extern "C" fn(AuditHook, *mut c_void) -> c_int,
+    pub PyTuple_Size: unsafe extern "C" fn(*mut PyObject) -> isize,
+    pub PyTuple_GetItem: unsafe extern "C" fn(*mut PyObject, isize) -> *mut PyObject,
+    pub PyUnicode_AsUTF8AndSize: unsafe extern "C" fn(*mut PyObject, *mut isize) -> *const c_char,
+    pub PyBytes_AsStringAndSize: unsafe extern "C" fn(*mut PyObject, *mut *mut c_char, *mut isize) -> c_int,
+    pub PyLong_AsLongLong: unsafe extern "C" fn(*mut PyObject) -> i64,
+    pub PyErr_Occurred: unsafe extern "C" fn() -> *mut PyObject,
+    pub PyErr_Clear: unsafe extern "C" fn(),
+    pub PyErr_SetString: unsafe extern "C" fn(*mut PyObject, *const c_char),
+    pub PyErr_NewException: unsafe extern "C" fn(*const c_char, *mut PyObject, *mut PyObject) -> *mut PyObject,
+    pub PyExc_PermissionError: *mut *mut PyObject,
+    pub PyType_GetFlags: unsafe extern "C" fn(*mut PyObject) -> c_ulong,
+    pub PyType_GetName: unsafe extern "C" fn(*mut PyObject) -> *mut PyObject,
+    pub Py_DecRef: unsafe extern "C" fn(*mut PyObject),
+    pub PyEval_GetFrame: unsafe extern "C" fn() -> *mut PyObject,
+    pub PyFrame_GetCode: unsafe extern "C" fn(*mut PyObject) -> *mut PyObject,
+    pub PyFrame_GetBack: unsafe extern "C" fn(*mut PyObject) -> *mut PyObject,
+    pub PyObject_GetAttrString: unsafe extern "C" fn(*mut PyObject, *const c_char) -> *mut PyObject,
+    pub PyModule_Type: *mut PyObject,
+}
+
+// SAFETY: the table holds function pointers and addresses of process-global CPython data; they
+// are only used with the GIL held, which serialises every use.
+unsafe impl Send for Api {}
+// SAFETY: see above.
+unsafe impl Sync for Api {}
+
+static API: OnceLock<Api> = OnceLock::new();
+
+fn sym(name: &CStr) -> Result<*mut c_void, String> {
+    // SAFETY: RTLD_DEFAULT searches the global scope; `name` is NUL-terminated.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    if p.is_null() {
+        Err(format!(
+            "symbol {} not found (is this CPython 3.11+?)",
+            name.to_string_lossy()
+        ))
+    } else {
+        Ok(p)
+    }
+}
+
+macro_rules! resolve {
+    ($($name:ident),* ; $($data:ident),*) => {{
+        Api {
+            $(
+                // SAFETY: the symbol has this C signature in CPython 3.11's public API.
+                $name: unsafe { std::mem::transmute::<*mut c_void, _>(sym(&std::ffi::CString::new(stringify!($name)).unwrap_or_default())?) },
+            )*
+            $(
+                $data: sym(&std::ffi::CString::new(stringify!($data)).unwrap_or_default())?.cast(),
+            )*
+        }
+    }};
+}
+
+/// Resolve the API once. Errors name the missing symbol.
+// The transmutes' target types are the struct fields' declared signatures.
+#[allow(clippy::missing_transmute_annotations)]
+pub fn load() -> Result<&'static Api, String> {
+    if let Some(api) = API.get() {
+        return Ok(api);
+    }
+    let api = resolve!(
+        PySys_AddAuditHook, PyTuple_Size, PyTuple_GetItem, PyUnicode_AsUTF8AndSize, PyBytes_AsStringAndSize,
+        PyLong_AsLongLong, PyErr_Occurred, PyErr_Clear, PyErr_SetString, PyErr_NewException, PyType_GetFlags,
+        PyType_GetName, Py_DecRef, PyEval_GetFrame, PyFrame_GetCode, PyFrame_GetBack, PyObject_GetAttrString;
+        PyExc_PermissionError, PyModule_Type
+    );
+    Ok(API.get_or_init(|| api))
+}
+
+/// The already-loaded API (the hook only runs after [`load`] succeeded).
+pub fn api() -> &'static Api {
+    API.get().expect("guard API used before load")
+}
+
+const TPFLAGS_LONG_SUBCLASS: c_ulong = 1 << 24;
+const TPFLAGS_TUPLE_SUBCLASS: c_ulong = 1 << 26;
+const TPFLAGS_BYTES_SUBCLASS: c_ulong = 1 << 27;
+const TPFLAGS_UNICODE_SUBCLASS: c_ulong = 1 << 28;
+const TPFLAGS_TYPE_SUBCLASS: c_ulong = 1 << 31;
+const TPFLAGS_HEAPTYPE: c_ulong = 1 << 9;
+
+/// `Py_TYPE(o)`: the second word of every object header (after the refcount) in release builds.
+///
+/// # Safety
+/// `o` must be a live Python object.
+unsafe fn type_of(o: *mut PyObject) -> *mut PyObject {
+    // SAFETY: PyObject starts with `Py_ssize_t ob_refcnt; PyTypeObject *ob_type;`.
+    unsafe { *(o.cast::<*mut PyObject>().add(1)) }
+}
+
+/// Convert an object to a [`crate::decide::Value`] (shallow; tuples one level deep).
+///
+/// # Safety
+/// GIL held; `o` is a live object or null.
+pub unsafe fn to_value(o: *mut PyObject, depth: u32) -> crate::decide::Value {
+    use crate::decide::Value;
+    let api = api();
+    if o.is_null() {
+        return Value::None;
+    }
+    // SAFETY: GIL held and `o` live (caller's contract).
+    unsafe {
+        let ty = type_of(o);
+        let flags = (api.PyType_GetFlags)(ty);
+        if flags & TPFLAGS_UNICODE_SUBCLASS != 0 {
+            let mut len: isize = 0;
+            let p = (api.PyUnicode_AsUTF8AndSize)(o, &mut len);
+            if p.is_null() {
+                (api.PyErr_Clear)();
+                return Value::Str(String::new());
+            }
+            let bytes = std::slice::from_raw_parts(p.cast::<u8>(), usize::try_from(len).unwrap_or(0));
+            return Value::Str(String::from_utf8_lossy(bytes).into_owned());
+        }
+        if flags & TPFLAGS_BYTES_SUBCLASS != 0 {
+            let mut p: *mut c_char = std::ptr::null_mut();
+            let mut len: isize = 0;
+            if (api.PyBytes_AsStringAndSize)(o, &mut p, &mut len) != 0 || p.is_null() {
+                (api.PyErr_Clear)();
+                return Value::Str(String::new());
+            }
+            let bytes = std::slice::from_raw_parts(p.cast::<u8>(), usize::try_from(len).unwrap_or(0));
+            return Value::Str(String::from_utf8_lossy(bytes).into_owned());
+        }
+        if flags & TPFLAGS_LONG_SUBCLASS != 0 {
+            let v = (api.PyLong_AsLongLong)(o);
+            if !(api.PyErr_Occurred)().is_null() {
+                (api.PyErr_Clear)();
+                return Value::Object {
+                    type_name: "int".into(),
+                    builtin_type_or_module: false,
+                };
+            }
+            return Value::Int(v);
+        }
+        if flags & TPFLAGS_TUPLE_SUBCLASS != 0 && depth == 0 {
+            let n = (api.PyTuple_Size)(o).clamp(0, 4);
+            return Value::Tuple(
+                (0..n)
+                    .map(|i| to_value((api.PyTuple_GetItem)(o, i), depth + 1))
+                    .collect(),
+            );
+        }
+        if o == (api.PyModule_Type) || ty == api.PyModule_Type {
+            return Value::Object {
+                type_name: "module".into(),
+                builtin_type_or_module: true,
+            };
+        }
+        if std::ptr::eq(o, ty) || flags & TPFLAGS_TYPE_SUBCLASS != 0 {
+            // `o` is a type object: built-in unless it is a heap type (a class statement).
+            let own_flags = (api.PyType_GetFlags)(o);
+            return Value::Object {
+                type_name: "type".into(),
+                builtin_type_or_module: own_flags & TPFLAGS_HEAPTYPE == 0,
+            };
+        }
+        Value::Object {
+            type_name: type_name(ty),
+            builtin_type_or_module: false,
+        }
+    }
+}
+
+/// # Safety
+/// GIL held; `ty` is a live type object.
+unsafe fn type_name(ty: *mut PyObject) -> String {
+    let api = api();
+    // SAFETY: GIL held; PyType_GetName returns a new reference or null.
+    unsafe {
+        let name = (api.PyType_GetName)(ty);
+        if name.is_null() {
+            (api.PyErr_Clear)();
+            return "object".into();
+        }
+        let v = match to_value(name, 1) {
+            crate::decide::Value::Str(s) => s,
+            _ => "object".into(),
+        };
+        (api.Py_DecRef)(name);
+        v
+    }
+}
+
+/// `co_filename` of each frame from the innermost outwards, up to `limit` frames.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn frame_files(limit: usize) -> Vec<String> {
+    let api = api();
+    let mut out = Vec::new();
+    // SAFETY: GIL held; PyEval_GetFrame returns a borrowed frame or null; GetBack/GetCode and
+    // GetAttrString return new references, each released below.
+    unsafe {
+        let mut frame = (api.PyEval_GetFrame)();
+        let mut owned = false;
+        while !frame.is_null() && out.len() < limit {
+            let code = (api.PyFrame_GetCode)(frame);
+            if !code.is_null() {
+                let file = (api.PyObject_GetAttrString)(code, c"co_filename".as_ptr());
+                if file.is_null() {
+                    (api.PyErr_Clear)();
+                    out.push(String::new());
+                } else {
+                    out.push(match to_value(file, 1) {
+                        crate::decide::Value::Str(s) => s,
+                        _ => String::new(),
+                    });
+                    (api.Py_DecRef)(file);
+                }
+                (api.Py_DecRef)(code);
+            }
+            let back = (api.PyFrame_GetBack)(frame);
+            if owned {
+                (api.Py_DecRef)(frame);
+            }
+            frame = back;
+            owned = true;
+        }
+        if owned && !frame.is_null() {
+            (api.Py_DecRef)(frame);
+        }
+    }
+    out
+}
+
+/// The exception type denied events raise: `stockade.PolicyViolation(PermissionError)`.
+///
+/// # Safety
+/// GIL held, interpreter initialised.
+pub unsafe fn violation_type() -> *mut PyObject {
+    static TYPE: std::sync::atomic::AtomicPtr<PyObject> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+    let cached = TYPE.load(std::sync::atomic::Ordering::Acquire);
+    if !cached.is_null() {
+        return cached;
+    }
+    let api = api();
+    // SAFETY: GIL held; PermissionError is a live global; the new type is kept forever.
+    unsafe {
+        let base = *api.PyExc_PermissionError;
+        let t = (api.PyErr_NewException)(c"stockade.PolicyViolation".as_ptr(), base, std::ptr::null_mut());
+        if t.is_null() {
+            (api.PyErr_Clear)();
+            return base;
+        }
+        TYPE.store(t, std::sync::atomic::Ordering::Release);
+        t
+    }
+}
+
+/// Raise `exc(message)`.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn raise(exc: *mut PyObject, message: &str) {
+    let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: GIL held; PyErr_SetString copies the message.
+    unsafe { (api().PyErr_SetString)(exc, text.as_ptr()) };
+}
+
+/// Number of args and each one, converted.
+///
+/// # Safety
+/// GIL held; `args` is a tuple or null.
+pub unsafe fn args_of(args: *mut PyObject, max: isize) -> Vec<crate::decide::Value> {
+    if args.is_null() {
+        return Vec::new();
+    }
+    let api = api();
+    // SAFETY: audit hooks always receive a tuple; items are borrowed.
+    unsafe {
+        let n = (api.PyTuple_Size)(args).clamp(0, max);
+        (0..n).map(|i| to_value((api.PyTuple_GetItem)(args, i), 0)).collect()
+    }
+}

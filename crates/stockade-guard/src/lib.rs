@@ -1,0 +1,241 @@
+//! stockade's guard: a native PEP 578 audit hook, the second layer inside the interpreter.
+//!
+//! The jail is the boundary; the guard sees what code tries to do at the level Python
+//! understands (an import, an open of a path, a connect, a subprocess, a ctypes call, a code
+//! object built from a string), decides by policy, tells the code why it was refused, and
+//! reports every decision to the supervisor as it happens.
+//!
+//! It is loaded with `LD_PRELOAD` and installs its hook from an ELF constructor, before
+//! `main`, so before `Py_Initialize` (CPython keeps hooks added before initialisation, and runs
+//! them for the start-up imports too). It cannot be removed from Python: the runtime offers no
+//! way to remove a hook, hooks added later run after ours, and the ways around that (ctypes,
+//! writing `/proc/self/mem`, gc walks) are denied by the guard and, for what it cannot see,
+//! contained by the jail. docs/guard.md says exactly what it cannot stop.
+
+#![allow(unsafe_code, reason = "FFI crate: the audit hook is called by CPython through C")]
+
+pub mod config;
+pub mod decide;
+pub mod events;
+mod ffi;
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::OnceLock;
+
+use config::GuardConfig;
+use decide::{Caller, CallerScope, Verdict};
+
+/// Environment variable naming the JSON configuration file.
+pub const CONFIG_ENV: &str = "STOCKADE_GUARD_CONFIG";
+/// Environment variable naming the fd the guard reports on.
+pub const FD_ENV: &str = "STOCKADE_GUARD_FD";
+
+struct State {
+    config: GuardConfig,
+    fd: i32,
+    pid: i64,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+
+/// Set when the interpreter is about to run user code (`cpython.run_*`). Events before that
+/// come from the interpreter's own start-up (getpath probing for `pyvenv.cfg`, the first
+/// imports): no user code exists yet, so they are allowed without a decision.
+static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One JSON line to the supervisor, in a single write (lines are capped below PIPE_BUF, so
+/// they never interleave with other threads' lines).
+fn emit(state: &State, mut line: serde_json::Value) {
+    if state.fd < 0 {
+        return;
+    }
+    let mut text = line.to_string();
+    for secret in state.config.secrets.iter().filter(|s| s.len() >= 4) {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "[secret]");
+            line = serde_json::from_str(&text).unwrap_or(line);
+        }
+    }
+    if text.len() > 3800 {
+        text = serde_json::json!({"type": "event", "event": line["event"], "class": line["class"], "decision": line["decision"],
+            "rule": line["rule"], "reason": line["reason"], "args": ["<cut>"]})
+        .to_string();
+    }
+    text.push('\n');
+    // SAFETY: writing a live buffer to an fd number; a closed fd only yields EBADF.
+    let _ = unsafe { libc::write(state.fd, text.as_ptr().cast(), text.len()) };
+}
+
+fn caller_for(state: &State, scope: CallerScope) -> Caller {
+    // SAFETY: the hook runs with the GIL held.
+    let files = unsafe { ffi::frame_files(64) };
+    let skip = |f: &str| match scope {
+        CallerScope::Innermost => false,
+        CallerScope::OutsideImportlib => f.starts_with("<frozen importlib") || f.contains("/importlib/"),
+        CallerScope::OutsideCtypes => f.contains("/ctypes/"),
+    };
+    let Some(file) = files.iter().find(|f| !skip(f)) else {
+        // No Python frame at all: the runtime itself (start-up, finalisation).
+        return Caller::Trusted;
+    };
+    let trusted = file.starts_with("<frozen ") || state.config.trusted.iter().any(|t| file.starts_with(t.as_str()));
+    if trusted {
+        Caller::Trusted
+    } else {
+        Caller::User
+    }
+}
+
+unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data: *mut c_void) -> c_int {
+    let Some(state) = STATE.get() else { return 0 };
+    if IN_HOOK.with(Cell::get) {
+        return 0;
+    }
+    // SAFETY: CPython passes a NUL-terminated event name.
+    let name = unsafe { CStr::from_ptr(event) }.to_str().unwrap_or("");
+    let Some(handling) = events::handling(name) else {
+        if decide::records(&state.config, "unknown") || decide::records(&state.config, "all") {
+            emit(
+                state,
+                serde_json::json!({"type": "event", "event": name, "class": "unknown", "decision": "allowed"}),
+            );
+        }
+        return 0;
+    };
+    if name.starts_with("cpython.run_") {
+        if !ARMED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            emit(state, serde_json::json!({"type": "guard", "state": "armed"}));
+        }
+        return 0;
+    }
+    if !ARMED.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
+    if handling == events::Handling::Allow && !decide::records(&state.config, "all") {
+        return 0;
+    }
+    IN_HOOK.with(|f| f.set(true));
+    // SAFETY: GIL held; `args` is the event's tuple.
+    let values = unsafe { ffi::args_of(args, 6) };
+    let cwd = std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "/".into());
+    let verdict = decide::decide(&state.config, name, handling, &values, &cwd, state.pid, &mut |scope| {
+        caller_for(state, scope)
+    });
+    let result = match verdict {
+        Verdict::Allow => 0,
+        Verdict::Record => {
+            emit(state, record(name, handling, "allowed", None, None, &values));
+            0
+        }
+        Verdict::Deny { rule, reason } if !state.config.enforce => {
+            emit(
+                state,
+                record(name, handling, "audited", Some(&rule), Some(&reason), &values),
+            );
+            0
+        }
+        Verdict::Deny { rule, reason } => {
+            emit(
+                state,
+                record(name, handling, "denied", Some(&rule), Some(&reason), &values),
+            );
+            if state.config.kill_on_violation {
+                // SAFETY: killing ourselves; the record above already reached the supervisor.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+            let message = format!("stockade guard: {name} denied by {rule}: {reason}");
+            // SAFETY: GIL held, interpreter initialised (hooks only deny after start-up imports).
+            unsafe { ffi::raise(ffi::violation_type(), &message) };
+            -1
+        }
+    };
+    IN_HOOK.with(|f| f.set(false));
+    result
+}
+
+fn record(
+    name: &str,
+    handling: events::Handling,
+    decision: &str,
+    rule: Option<&str>,
+    reason: Option<&str>,
+    values: &[decide::Value],
+) -> serde_json::Value {
+    serde_json::json!({
+        "type": "event",
+        "event": name,
+        "class": handling.class(),
+        "decision": decision,
+        "rule": rule,
+        "reason": reason,
+        "args": values.iter().map(decide::Value::short).collect::<Vec<_>>(),
+    })
+}
+
+fn refuse(message: &str, fd: i32) -> ! {
+    let line = format!(
+        "{}\n",
+        serde_json::json!({"type": "guard", "state": "failed", "error": message})
+    );
+    // SAFETY: plain writes of live buffers to fd numbers.
+    unsafe {
+        if fd >= 0 {
+            libc::write(fd, line.as_ptr().cast(), line.len());
+        }
+        let text = format!("stockade guard: refusing to run: {message}\n");
+        libc::write(2, text.as_ptr().cast(), text.len());
+        libc::_exit(125)
+    }
+}
+
+/// Install the guard from the environment: config file and report fd. Called by the ELF
+/// constructor before `main`. Without `STOCKADE_GUARD_CONFIG` it does nothing (the library
+/// was inherited by a process that is not under stockade's guard).
+fn install_from_env() {
+    let Ok(path) = std::env::var(CONFIG_ENV) else { return };
+    let fd: i32 = std::env::var(FD_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(-1);
+    let config = match std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {path}: {e}"))
+        .and_then(|t| serde_json::from_str::<GuardConfig>(&t).map_err(|e| format!("bad config {path}: {e}")))
+    {
+        Ok(c) => c,
+        Err(e) => refuse(&e, fd),
+    };
+    let api = match ffi::load() {
+        Ok(api) => api,
+        Err(e) => refuse(&e, fd),
+    };
+    // SAFETY: getpid has no preconditions.
+    let pid = i64::from(unsafe { libc::getpid() });
+    if STATE.set(State { config, fd, pid }).is_err() {
+        return;
+    }
+    // SAFETY: PySys_AddAuditHook may be called before Py_Initialize; `hook` has the right
+    // signature and lives for the whole process.
+    let rc = unsafe { (api.PySys_AddAuditHook)(hook, std::ptr::null_mut()) };
+    if rc != 0 {
+        refuse("PySys_AddAuditHook declined the hook", fd);
+    }
+    if let Some(state) = STATE.get() {
+        emit(
+            state,
+            serde_json::json!({"type": "guard", "state": "installed", "pid": pid}),
+        );
+    }
+}
+
+extern "C" fn guard_constructor() {
+    install_from_env();
+}
+
+/// Runs before `main` when the library is loaded (`LD_PRELOAD`).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn() = guard_constructor;
