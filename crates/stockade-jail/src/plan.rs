@@ -522,8 +522,16 @@ pub fn wall_limit(plan: &Plan) -> Duration {
     plan.limits.wall_time
 }
 
-/// Values of the environment variables the policy marks secret (as the caller has them).
+/// Values of the environment variables the policy marks secret (as the jail will see them).
 fn secret_values(policy: &Policy) -> Vec<String> {
-    let _ = policy;
-    Vec::new()
+    let mut values: Vec<String> = policy
+        .env
+        .secret
+        .iter()
+        .filter_map(|name| policy.env.set.get(name).cloned().or_else(|| std::env::var(name).ok()))
+        .filter(|v| !v.is_empty())
+        .collect();
+    // Longest first, so a secret that contains another is replaced whole.
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values
 }

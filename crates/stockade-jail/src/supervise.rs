@@ -39,16 +39,22 @@ struct Capture {
     truncated: bool,
     echo: Option<i32>,
     open: bool,
+    /// Secret values to replace before echoing, and output held back because it might be the
+    /// start of one.
+    secrets: Vec<Vec<u8>>,
+    held: Vec<u8>,
 }
 
 impl Capture {
-    fn new(limit: u64, echo: Option<i32>) -> Capture {
+    fn new(limit: u64, echo: Option<i32>, secrets: &[String]) -> Capture {
         Capture {
             data: Vec::new(),
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             truncated: false,
             echo,
             open: true,
+            secrets: secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            held: Vec::new(),
         }
     }
 
@@ -57,14 +63,49 @@ impl Capture {
         let room = self.limit.saturating_sub(self.data.len());
         let take = bytes.len().min(room);
         self.data.extend_from_slice(&bytes[..take]);
-        if let Some(fd) = self.echo {
-            let _ = stockade_sys::write_all_raw(fd, &bytes[..take]);
+        if self.echo.is_some() {
+            self.held.extend_from_slice(&bytes[..take]);
+            self.flush_echo(false);
         }
         if take < bytes.len() {
             self.truncated = true;
         }
         !self.truncated
     }
+
+    /// Echo held output with secrets replaced; keep back a possible secret prefix unless final.
+    fn flush_echo(&mut self, last: bool) {
+        let Some(fd) = self.echo else { return };
+        for secret in &self.secrets {
+            self.held = replace_bytes(&self.held, secret, b"[secret]");
+        }
+        let keep = if last {
+            0
+        } else {
+            self.secrets.iter().map(Vec::len).max().unwrap_or(1).saturating_sub(1)
+        };
+        let cut = self.held.len().saturating_sub(keep);
+        let _ = stockade_sys::write_all_raw(fd, &self.held[..cut]);
+        self.held.drain(..cut);
+    }
+}
+
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 fn write_file(path: String, contents: &str) -> io::Result<()> {
@@ -165,8 +206,8 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         plan,
         cgroup: &cgroup,
         pidfd: &pidfd,
-        stdout: Capture::new(plan.limits.output, plan.passthrough.then_some(1)),
-        stderr: Capture::new(plan.limits.output, plan.passthrough.then_some(2)),
+        stdout: Capture::new(plan.limits.output, plan.passthrough.then_some(1), &plan.secrets),
+        stderr: Capture::new(plan.limits.output, plan.passthrough.then_some(2), &plan.secrets),
         error_report: Vec::new(),
         audit,
         status_bytes: Vec::new(),
@@ -442,7 +483,9 @@ impl Watch<'_> {
         }
     }
 
-    fn finish(self, host: &HostSupport, reaped: stockade_sys::Reaped, wall: Duration) -> RunResult {
+    fn finish(mut self, host: &HostSupport, reaped: stockade_sys::Reaped, wall: Duration) -> RunResult {
+        self.stdout.flush_echo(true);
+        self.stderr.flush_echo(true);
         let plan = self.plan;
         let python_status = (self.status_bytes.len() >= 4).then(|| {
             i32::from_le_bytes([

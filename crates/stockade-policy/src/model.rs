@@ -103,6 +103,9 @@ pub struct Env {
     pub set: BTreeMap<String, String>,
     /// Names copied from the caller's environment when present there.
     pub pass: Vec<String>,
+    /// Names (in `pass` or `set`) whose values are secret: the code may use them, but they are
+    /// replaced by `[secret]` in the result, the audit trail and error messages.
+    pub secret: Vec<String>,
 }
 
 /// Network access.
@@ -195,6 +198,7 @@ impl Policy {
             env: Env {
                 set: set.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
                 pass: Vec::new(),
+                secret: Vec::new(),
             },
             network: Network::default(),
             filesystem: Filesystem::default(),
@@ -348,6 +352,18 @@ impl Env {
                     "`{name}` is also in env.set; a variable is either set or passed"
                 )));
             } else if self.pass[..i].contains(name) {
+                out.push(issue(format!("`{name}` is listed twice")));
+            }
+        }
+        for (i, name) in self.secret.iter().enumerate() {
+            let issue = |reason| Issue {
+                path: vec![Seg::key("env"), Seg::key("secret"), Seg::Index(i)],
+                reason,
+                at_key: false,
+            };
+            if !self.pass.contains(name) && !self.set.contains_key(name) {
+                out.push(issue(format!("`{name}` is neither in env.pass nor in env.set")));
+            } else if self.secret[..i].contains(name) {
                 out.push(issue(format!("`{name}` is listed twice")));
             }
         }

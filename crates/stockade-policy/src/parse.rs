@@ -65,6 +65,7 @@ struct RawEnv {
     set: Option<BTreeMap<String, String>>,
     pass: Option<Vec<String>>,
     unset: Option<Vec<String>>,
+    secret: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -815,6 +816,11 @@ fn apply_env(policy: &mut Policy, env: RawEnv) -> Result<(), Issue> {
     for name in pass {
         if !policy.env.pass.contains(&name) {
             policy.env.pass.push(name);
+        }
+    }
+    for name in env.secret.unwrap_or_default() {
+        if !policy.env.secret.contains(&name) {
+            policy.env.secret.push(name);
         }
     }
     Ok(())

@@ -97,6 +97,11 @@ impl Policy {
             list(&mut self.env.pass.iter()),
             "copied from the caller's environment if present",
         ));
+        line(kv(
+            "secret",
+            list(&mut self.env.secret.iter()),
+            "values replaced by [secret] in results and logs",
+        ));
         // Only needed to read back exactly: the profile's variables this policy dropped.
         let profile = Policy::profile(&self.extends).unwrap_or_else(Policy::strict);
         let mut unset = profile

@@ -840,3 +840,48 @@ fn jail_init_shows_no_host_arguments_or_environment() {
     assert_eq!(stdout(&r), "'stockade-init'\nenviron 13\n", "{r}");
     assert!(!stdout(&r).contains(&tok));
 }
+
+#[test]
+fn secret_values_never_appear_in_results_logs_or_passthrough() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\n[env]\npass = [\"API_TOKEN\"]\nsecret = [\"API_TOKEN\"]\n",
+    )
+    .unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let tok = format!("sk-{}", token());
+    let code = "import os, sys\nt = os.environ['API_TOKEN']\nprint('out', t)\nprint('err', t, file=sys.stderr)\nos.system('echo ' + t)";
+    let out = stockade()
+        .args(["run", "--json", "--policy"])
+        .arg(&policy)
+        .arg("--audit-log")
+        .arg(&log)
+        .args(["-c", code])
+        .env("API_TOKEN", &tok)
+        .output()
+        .unwrap();
+    let r = parse_result(&out);
+    assert_eq!(stdout(&r), "out [secret]\n", "{r}");
+    assert!(r["stderr"].as_str().unwrap().starts_with("err [secret]\n"), "{r}");
+    assert!(!r.to_string().contains(&tok));
+    let trail = std::fs::read_to_string(&log).unwrap();
+    assert!(trail.contains("os.system"), "{trail}");
+    assert!(!trail.contains(&tok), "{trail}");
+    // Passthrough mode redacts the live stream too.
+    let out = stockade()
+        .args(["run", "--policy"])
+        .arg(&policy)
+        .args(["-c", code])
+        .env("API_TOKEN", &tok)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("out [secret]"), "{all}");
+    assert!(!all.contains(&tok), "{all}");
+}
