@@ -13,6 +13,8 @@ use clap::{Args, Parser, Subcommand};
 use stockade_jail::{HostSupport, Program, Request, RunResult, SetupError, StdinMode};
 use stockade_policy::{parse_duration, parse_size, Policy};
 
+mod learn;
+
 mod exit {
     pub const POLICY: u8 = 123;
     pub const LAYER_MISSING: u8 = 122;
@@ -52,6 +54,22 @@ enum PolicyCommand {
         /// The policy file.
         file: PathBuf,
     },
+    /// Run SCRIPT with the guard in audit mode and print the smallest policy that allows it.
+    Learn(LearnArgs),
+}
+
+#[derive(Args)]
+struct LearnArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// The script and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "SCRIPT [ARGS]"
+    )]
+    rest: Vec<String>,
 }
 
 #[derive(Args, Clone)]
@@ -151,6 +169,7 @@ fn main() -> ExitCode {
             print!("{}", p.to_toml());
             0
         }),
+        Command::Policy(PolicyCommand::Learn(args)) => cmd_learn(args),
         Command::Policy(PolicyCommand::Check { file }) => Policy::load(&file)
             .map(|_| {
                 println!("{}: ok", file.display());
@@ -321,6 +340,38 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             Err(fail(code, message))
         }
     }
+}
+
+fn cmd_learn(args: LearnArgs) -> Result<u8, Failure> {
+    let mut policy = effective_policy(&args.policy)?;
+    if !policy.guard.enabled {
+        return Err(fail(
+            exit::USAGE,
+            "learn needs the guard (remove --no-guard / guard.enabled = false)",
+        ));
+    }
+    policy.guard.mode = stockade_policy::GuardMode::Audit;
+    let (script, rest) = args
+        .rest
+        .split_first()
+        .ok_or_else(|| fail(exit::USAGE, "learn needs a SCRIPT"))?;
+    let source = std::fs::read(script).map_err(|e| fail(exit::USAGE, format!("cannot read script {script}: {e}")))?;
+    let extends = policy.extends.clone();
+    let request = Request {
+        policy,
+        program: Program::Script {
+            name: script.clone(),
+            source,
+        },
+        args: rest.to_vec(),
+        passthrough: false,
+        stdin: StdinMode::Forward,
+        audit_log: None,
+    };
+    let result = stockade_jail::run(&request).map_err(|e| fail(exit::SETUP, error_chain(&e)))?;
+    eprint!("{}", result.stderr);
+    print!("{}", learn::render(script, &extends, &result));
+    Ok(0)
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
