@@ -56,6 +56,9 @@ enum PolicyCommand {
     },
     /// Run SCRIPT with the guard in audit mode and print the smallest policy that allows it.
     Learn(LearnArgs),
+    /// Print the guard's compiled configuration (JSON) for this policy and interpreter, to run
+    /// the guard in an ordinary Python process (see docs/guard.md).
+    GuardConfig(PolicyArgs),
 }
 
 #[derive(Args)]
@@ -170,6 +173,7 @@ fn main() -> ExitCode {
             0
         }),
         Command::Policy(PolicyCommand::Learn(args)) => cmd_learn(args),
+        Command::Policy(PolicyCommand::GuardConfig(args)) => cmd_guard_config(&args),
         Command::Policy(PolicyCommand::Check { file }) => Policy::load(&file)
             .map(|_| {
                 println!("{}: ok", file.display());
@@ -340,6 +344,24 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             Err(fail(code, message))
         }
     }
+}
+
+fn cmd_guard_config(args: &PolicyArgs) -> Result<u8, Failure> {
+    let policy = effective_policy(args)?;
+    let exe = stockade_jail::interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())
+        .map_err(|e| fail(exit::NOT_FOUND, e.to_string()))?;
+    let manifest = stockade_jail::interpreter::manifest(&exe, policy.python.venv.as_deref())
+        .map_err(|e| fail(exit::SETUP, e.to_string()))?;
+    let config = stockade_jail::guard_plan::compile(&policy, &manifest, Vec::new());
+    println!("{}", serde_json::to_string_pretty(&config).unwrap_or_default());
+    if let Some(lib) = stockade_jail::guard_plan::find_library() {
+        eprintln!(
+            "stockade: run your app under the guard with:\n  LD_PRELOAD={} STOCKADE_GUARD_CONFIG=<this file> STOCKADE_GUARD_FD=2 {} app.py",
+            lib.display(),
+            exe.display()
+        );
+    }
+    Ok(0)
 }
 
 fn cmd_learn(args: LearnArgs) -> Result<u8, Failure> {

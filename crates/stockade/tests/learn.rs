@@ -75,3 +75,48 @@ fn learned_policy_allows_exactly_what_the_script_did() {
         .unwrap()
         .contains("denied by guard.rules.process"));
 }
+
+/// The guard also installs in an ordinary Python process (defense in depth for an app's own
+/// code, not a boundary): LD_PRELOAD + the compiled config from `policy guard-config`.
+#[test]
+fn guard_installs_in_an_ordinary_python_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("guard.json");
+    let out = stockade()
+        .args(["policy", "guard-config", "--python", common::system_python()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::write(&config, &out.stdout).unwrap();
+    let lib = std::path::Path::new(env!("CARGO_BIN_EXE_stockade")).with_file_name("libstockade_guard.so");
+    let code = "import json, os\nprint(json.dumps([1]))\ntry:\n    os.system('true')\nexcept PermissionError as e:\n    print(type(e).__name__, e)";
+    let run = std::process::Command::new(common::system_python())
+        .args(["-s", "-c", code])
+        .env("LD_PRELOAD", &lib)
+        .env("STOCKADE_GUARD_CONFIG", &config)
+        .env("STOCKADE_GUARD_FD", "2")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("[1]"), "{run:?}");
+    assert!(
+        text.contains("PolicyViolation stockade guard: os.system denied by guard.rules.process"),
+        "{run:?}"
+    );
+    let events = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        events.contains(r#""state":"installed""#) && events.contains(r#""decision":"denied""#),
+        "{events}"
+    );
+    // A broken configuration refuses to run the interpreter at all.
+    std::fs::write(&config, "{not json").unwrap();
+    let refused = std::process::Command::new(common::system_python())
+        .args(["-c", "print('ran')"])
+        .env("LD_PRELOAD", &lib)
+        .env("STOCKADE_GUARD_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(125));
+    assert!(refused.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stockade guard: refusing to run"));
+}
