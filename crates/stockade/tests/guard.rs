@@ -1,0 +1,915 @@
+//! The guard (the native PEP 578 audit hook), through the real jail: one test per rule kind,
+//! allowed AND denied, the decisions (enforce/audit, raise/kill), the audit trail surviving
+//! kills, the hook's robustness, and the bypass suite in tests/bypass (one payload per known
+//! in-interpreter sandbox-escape technique; see tests/bypass/README.md).
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{parse_result, status, stdout, stockade, system_python};
+use serde_json::Value;
+
+// ===== Helpers =====
+
+/// `stockade run --json [flags] -c code`, guard on (the default).
+fn guarded(code: &str, flags: &[&str]) -> Value {
+    let out = stockade()
+        .args(["run", "--json"])
+        .args(flags)
+        .arg("-c")
+        .arg(code)
+        .output()
+        .expect("spawn stockade");
+    parse_result(&out)
+}
+
+/// A policy file with the given body (`version = 1` is added).
+fn policy(body: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    writeln!(f, "version = 1\n{body}").unwrap();
+    f
+}
+
+fn guarded_with_policy(code: &str, body: &str, flags: &[&str]) -> Value {
+    let p = policy(body);
+    let mut all = vec!["--policy", p.path().to_str().unwrap()];
+    all.extend_from_slice(flags);
+    guarded(code, &all)
+}
+
+fn violations(r: &Value) -> Vec<Value> {
+    r["violations"].as_array().cloned().unwrap_or_default()
+}
+
+/// The result has a violation of `event` by `rule` with `decision`.
+fn has_violation(r: &Value, event: &str, rule: &str, decision: &str) -> bool {
+    violations(r)
+        .iter()
+        .any(|v| v["event"] == event && v["rule"] == rule && v["decision"] == decision)
+}
+
+/// Assert a run ended ok, printed `expect` (trimmed), and has no violations.
+fn assert_clean(r: &Value, expect: &str) {
+    assert_eq!(status(r), "ok", "{r}");
+    assert_eq!(stdout(r).trim(), expect, "{r}");
+    assert!(violations(r).is_empty(), "unexpected violations: {r}");
+}
+
+/// Python snippet: run `expr` and print "DENIED <message>" if it raised PolicyViolation,
+/// "ERR <type>" for another exception, "OK" otherwise.
+fn probe(setup: &str, expr: &str) -> String {
+    format!(
+        "{setup}\ntry:\n    {expr}\n    print('OK')\nexcept PermissionError as e:\n    print(('DENIED ' if type(e).__name__ == 'PolicyViolation' else 'ERR ') + str(e))\nexcept Exception as e:\n    print('ERR', type(e).__name__, e)\n"
+    )
+}
+
+/// Assert `expr` is denied with `rule` named in the message and in the violations.
+fn assert_denied(setup: &str, expr: &str, event: &str, rule: &str, flags: &[&str]) -> Value {
+    let r = guarded(&probe(setup, expr), flags);
+    assert_eq!(status(&r), "ok", "{r}");
+    let out = stdout(&r).trim().to_string();
+    assert!(
+        out.starts_with("DENIED stockade guard:") && out.contains(&format!("denied by {rule}")),
+        "{expr}: expected a PolicyViolation naming {rule}, got {out:?}\n{r}"
+    );
+    assert!(
+        has_violation(&r, event, rule, "denied"),
+        "{expr}: no {event}/{rule} violation: {r}"
+    );
+    r
+}
+
+fn assert_allowed(setup: &str, expr: &str, flags: &[&str]) -> Value {
+    let r = guarded(&probe(setup, expr), flags);
+    assert_eq!(status(&r), "ok", "{r}");
+    assert_eq!(stdout(&r).trim(), "OK", "{expr}: {r}");
+    r
+}
+
+fn read_log(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn numpy_venv() -> PathBuf {
+    let venv = common::repo().join("target/test-venv-numpy");
+    if !venv.join("lib/python3.11/site-packages/numpy").exists() {
+        let ok = Command::new(system_python())
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv)
+            .status()
+            .unwrap()
+            .success()
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "numpy"])
+                .status()
+                .unwrap()
+                .success();
+        assert!(ok, "could not build the numpy test venv");
+    }
+    venv
+}
+
+// ===== Imports =====
+
+#[test]
+fn imports_allowed_and_denied() {
+    assert_allowed("", "import json; json.dumps([1])", &[]);
+    for m in ["ctypes", "socket", "subprocess"] {
+        assert_denied("", &format!("import {m}"), "import", "guard.imports", &[]);
+    }
+}
+
+#[test]
+#[ignore = "GUARD BYPASS: importlib.import_module raises no 'import' audit event for the module itself (only the C import path does), so import_module('ctypes') loads ctypes"]
+fn import_module_from_user_code_denied() {
+    // importlib is not in the strict allow list: allow it to test import_module itself.
+    let r = guarded_with_policy(
+        &probe("import importlib", "importlib.import_module('ctypes')"),
+        "[guard.imports]\nallow = [\"importlib\"]",
+        &[],
+    );
+    assert!(
+        stdout(&r).starts_with("DENIED") && stdout(&r).contains("guard.imports"),
+        "importlib.import_module('ctypes') from user code must be denied: {r}"
+    );
+}
+
+#[test]
+fn stdlib_may_import_denied_modules_internally() {
+    // asyncio imports socket, select and subprocess on its own behalf.
+    let r = guarded(
+        "import asyncio\nasync def main():\n    await asyncio.sleep(0)\n    return 7\nprint(asyncio.run(main()))",
+        &[],
+    );
+    assert_clean(&r, "7");
+}
+
+#[test]
+fn venv_packages_are_allowed_and_numpy_works() {
+    let venv = numpy_venv();
+    let r = guarded(
+        "import numpy as np\na = np.arange(12.0).reshape(3, 4)\nprint(a.sum(), (a @ a.T).trace())",
+        &["--venv", venv.to_str().unwrap(), "--memory", "512M"],
+    );
+    assert_clean(&r, "66.0 506.0");
+    // With imports.venv = false and default deny, numpy is not importable.
+    let r = guarded_with_policy(
+        &probe("", "import numpy"),
+        "[guard.imports]\nvenv = false",
+        &["--venv", venv.to_str().unwrap()],
+    );
+    assert!(
+        stdout(&r).starts_with("DENIED") && stdout(&r).contains("guard.imports"),
+        "{r}"
+    );
+}
+
+// ===== Files =====
+
+#[test]
+fn open_scratch_allowed_outside_denied() {
+    let r = guarded(
+        "open('/tmp/a.txt', 'w').write('hi')\nimport os\nos.makedirs('/tmp/d/e')\nos.rename('/tmp/a.txt', '/tmp/d/e/b.txt')\nprint(open('d/e/b.txt').read())",
+        &[],
+    );
+    assert_clean(&r, "hi");
+    assert_denied(
+        "",
+        "open('/proc/self/mountinfo').read()",
+        "open",
+        "guard.files.read",
+        &[],
+    );
+    assert_denied("", "open('/etc/stockade-x', 'w')", "open", "guard.files.write", &[]);
+    assert_denied("", "open('/tmp/../usr/x', 'a')", "open", "guard.files.write", &[]);
+}
+
+// ===== Network =====
+
+#[test]
+fn network_connect_list() {
+    // socket is denied to import; asyncio loads it on its own behalf.
+    assert_denied(
+        "import asyncio, sys\nsocket = sys.modules['socket']",
+        "socket.getaddrinfo('example.com', 80)",
+        "socket.getaddrinfo",
+        "guard.network.connect",
+        &[],
+    );
+    // With the address allowed (socket import allowed too), the guard lets the resolution
+    // through; the jail then answers it (a numeric address resolves locally).
+    let port = 40123;
+    let r = guarded_with_policy(
+        &probe("import socket", &format!("socket.getaddrinfo('127.0.0.1', {port})")),
+        &format!("[guard.imports]\nallow = [\"socket\"]\n[guard.network]\nconnect = [\"127.0.0.1:{port}\"]"),
+        &[],
+    );
+    assert_eq!(stdout(&r).trim(), "OK", "{r}");
+    assert!(violations(&r).is_empty(), "{r}");
+    // Another port on the same host is still denied.
+    let r = guarded_with_policy(
+        &probe("import socket", "socket.getaddrinfo('127.0.0.1', 22)"),
+        &format!("[guard.imports]\nallow = [\"socket\"]\n[guard.network]\nconnect = [\"127.0.0.1:{port}\"]"),
+        &[],
+    );
+    assert!(
+        stdout(&r).starts_with("DENIED") && stdout(&r).contains("guard.network.connect"),
+        "{r}"
+    );
+}
+
+// ===== Process =====
+
+#[test]
+fn process_creation_denied() {
+    let cases = [
+        ("import os", "os.system('x')", "os.system"),
+        ("import os", "os.fork()", "os.fork"),
+        (
+            "import os, sys",
+            "os.execv(sys.executable, [sys.executable])",
+            "os.exec",
+        ),
+        (
+            "import os, sys",
+            "os.posix_spawn(sys.executable, [sys.executable], {})",
+            "os.posix_spawn",
+        ),
+    ];
+    for (setup, expr, event) in cases {
+        assert_denied(setup, expr, event, "guard.rules.process", &[]);
+    }
+    // subprocess is denied to import, so reach Popen through asyncio (which imports it).
+    assert_denied(
+        "import asyncio, sys\nsp = sys.modules['subprocess']",
+        "sp.Popen(['/bin/true'])",
+        "subprocess.Popen",
+        "guard.rules.process",
+        &[],
+    );
+}
+
+// ===== Code and code objects =====
+
+#[test]
+fn code_audit_by_default_deny_by_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let r = guarded(
+        "exec('x = 6 * 7'); print(eval('x'))",
+        &["--audit-log", log.to_str().unwrap()],
+    );
+    assert_clean(&r, "42");
+    let lines = read_log(&log);
+    assert!(
+        lines.iter().any(|l| l["type"] == "event"
+            && l["event"] == "compile"
+            && l["class"] == "code"
+            && l["args"][0].as_str().is_some_and(|a| a.contains("x = 6 * 7"))),
+        "exec of a string is recorded: {lines:?}"
+    );
+    let r = guarded_with_policy(&probe("", "exec('x = 1')"), "[guard.rules]\ncode = \"deny\"", &[]);
+    assert!(
+        stdout(&r).starts_with("DENIED") && stdout(&r).contains("guard.rules.code:"),
+        "{r}"
+    );
+    assert!(has_violation(&r, "compile", "guard.rules.code", "denied"), "{r}");
+}
+
+#[test]
+fn code_objects_denied() {
+    let setup = "import types, marshal\nc = compile('x = 1', 'u', 'exec')";
+    assert_denied(
+        setup,
+        "types.CodeType(c.co_argcount, c.co_posonlyargcount, c.co_kwonlyargcount, c.co_nlocals, c.co_stacksize, c.co_flags, c.co_code, c.co_consts, c.co_names, c.co_varnames, c.co_filename, c.co_name, c.co_qualname, c.co_firstlineno, c.co_linetable, c.co_exceptiontable)",
+        "code.__new__",
+        "guard.rules.code-objects",
+        &[],
+    );
+    assert_denied(
+        setup,
+        "marshal.loads(marshal.dumps(c))",
+        "marshal.loads",
+        "guard.rules.code-objects",
+        &[],
+    );
+}
+
+// ===== Deserialize =====
+
+#[test]
+fn pickle_reduce_denied_dataclass_roundtrip_works() {
+    assert_denied(
+        "import os, pickle\nclass P:\n    def __reduce__(self):\n        return os.system, ('x',)\ndata = pickle.dumps(P())",
+        "pickle.loads(data)",
+        "pickle.find_class",
+        "guard.rules.deserialize",
+        &[],
+    );
+    let r = guarded(
+        "import pickle, dataclasses\n@dataclasses.dataclass\nclass Point:\n    x: int\n    y: int\np = pickle.loads(pickle.dumps(Point(1, 2)))\nprint(p, p == Point(1, 2))",
+        &[],
+    );
+    assert_clean(&r, "Point(x=1, y=2) True");
+}
+
+// ===== Introspection =====
+
+#[test]
+fn introspection_denied() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("import sys", "sys._getframe()", "sys._getframe"),
+        ("import sys", "sys.settrace(lambda *a: None)", "sys.settrace"),
+        ("def g():\n    yield 1", "g().gi_frame", "object.__getattr__"),
+        (
+            "try:\n    1/0\nexcept Exception as e:\n    tb = e.__traceback__",
+            "tb.tb_frame",
+            "object.__getattr__",
+        ),
+    ];
+    for (setup, expr, event) in cases {
+        assert_denied(setup, expr, event, "guard.rules.introspection", &[]);
+    }
+    // A built-in type cannot be patched: CPython refuses static types before the audit event.
+    let r = guarded(&probe("", "type.__setattr__(int, 'x', 1)"), &[]);
+    assert!(
+        stdout(&r).starts_with("ERR TypeError cannot set 'x' attribute of immutable type"),
+        "{r}"
+    );
+    // gc is denied to import; allow it by policy to reach the gc events themselves.
+    for expr in ["gc.get_objects()", "gc.get_referrers(gc)"] {
+        let r = guarded_with_policy(&probe("import gc", expr), "[guard.imports]\nallow = [\"gc\"]", &[]);
+        assert!(
+            stdout(&r).starts_with("DENIED") && stdout(&r).contains("guard.rules.introspection"),
+            "{expr}: {r}"
+        );
+    }
+}
+
+#[test]
+fn ordinary_python_that_uses_frames_still_works() {
+    let r = guarded(
+        r#"
+import logging, dataclasses, enum, collections, sys, traceback, warnings
+class C:
+    pass
+C.x = 5
+c = C(); c.y = 6
+logging.basicConfig(stream=sys.stdout, format="%(funcName)s:%(lineno)d:%(message)s")
+def f():
+    logging.warning("w")
+f()
+@dataclasses.dataclass(frozen=True)
+class D:
+    a: int
+NT = collections.namedtuple("NT", "a b")
+class E(enum.Enum):
+    A = 1
+try:
+    1 / 0
+except ZeroDivisionError:
+    tb = traceback.format_exc().splitlines()[-1]
+warnings.warn("careful")
+print(C.x + c.y, D(1), NT(1, 2), E.A, tb)
+"#,
+        &[],
+    );
+    assert_eq!(status(&r), "ok", "{r}");
+    assert_eq!(
+        stdout(&r),
+        "f:9:w\n11 D(a=1) NT(a=1, b=2) E.A ZeroDivisionError: division by zero\n",
+        "{r}"
+    );
+    assert!(violations(&r).is_empty(), "{r}");
+}
+
+// ===== ctypes, env, signal =====
+
+#[test]
+fn ctypes_denied() {
+    assert_denied("", "import ctypes", "import", "guard.imports", &[]);
+    // Allowed to import by policy, using it is still denied by rules.ctypes.
+    let r = guarded_with_policy(
+        &probe("import ctypes", "ctypes.CDLL(None)"),
+        "[guard.imports]\nallow = [\"ctypes\", \"_ctypes\"]",
+        &[],
+    );
+    assert!(
+        stdout(&r).starts_with("DENIED") && stdout(&r).contains("guard.rules.ctypes"),
+        "{r}"
+    );
+    assert!(
+        has_violation(&r, "ctypes.dlopen", "guard.rules.ctypes", "denied"),
+        "{r}"
+    );
+}
+
+#[test]
+fn env_changes_work_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let r = guarded_with_policy(
+        "import os\nos.environ['X'] = 'y'\nprint(os.environ['X'], os.getenv('X'))",
+        "[guard]\nrecord = [\"env\"]",
+        &["--audit-log", log.to_str().unwrap()],
+    );
+    assert_clean(&r, "y y");
+    let lines = read_log(&log);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "os.putenv" && l["class"] == "env" && l["decision"] == "allowed"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn signals_to_self_allowed_to_others_denied() {
+    let r = guarded("import os; os.kill(os.getpid(), 15)", &[]);
+    assert_eq!(status(&r), "killed", "{r}");
+    assert_eq!(r["signal"], 15, "{r}");
+    assert!(violations(&r).is_empty(), "{r}");
+    assert_denied("import os", "os.kill(1, 15)", "os.kill", "guard.rules.signal", &[]);
+}
+
+// ===== Decisions =====
+
+#[test]
+fn audit_mode_runs_everything_and_reports() {
+    let r = guarded_with_policy(
+        "import os, sys\nprint(os.system('x') != 0, sys._getframe() is not None)\nimport json; print('end')",
+        "[guard]\nmode = \"audit\"",
+        &[],
+    );
+    assert_eq!(status(&r), "ok", "{r}");
+    assert_eq!(stdout(&r), "True True\nend\n", "{r}");
+    assert!(has_violation(&r, "os.system", "guard.rules.process", "audited"), "{r}");
+    assert!(
+        has_violation(&r, "sys._getframe", "guard.rules.introspection", "audited"),
+        "{r}"
+    );
+    assert!(violations(&r).iter().all(|v| v["decision"] == "audited"), "{r}");
+}
+
+#[test]
+fn on_violation_kill_kills_the_run() {
+    let r = guarded_with_policy(
+        "import os\nprint('before', flush=True)\ntry:\n    os.system('x')\nexcept Exception:\n    print('caught')\nprint('after')",
+        "[guard]\non-violation = \"kill\"",
+        &[],
+    );
+    assert_eq!(status(&r), "killed", "{r}");
+    assert_eq!(r["signal"], 9, "{r}");
+    assert_eq!(stdout(&r), "before\n", "{r}");
+    assert!(has_violation(&r, "os.system", "guard.rules.process", "denied"), "{r}");
+}
+
+// ===== Audit trail =====
+
+#[test]
+fn audit_trail_survives_sigkill_of_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let r = guarded(
+        "import os\ntry:\n    os.system('x')\nexcept PermissionError:\n    pass\nos.kill(os.getpid(), 9)",
+        &["--audit-log", log.to_str().unwrap()],
+    );
+    assert_eq!(status(&r), "killed", "{r}");
+    let lines = read_log(&log);
+    let event = lines
+        .iter()
+        .position(|l| l["type"] == "event" && l["event"] == "os.system" && l["decision"] == "denied");
+    let end = lines.iter().position(|l| l["type"] == "run-end");
+    assert!(event.is_some() && end.is_some() && event < end, "{lines:#?}");
+    assert_eq!(lines[end.unwrap()]["status"], "killed", "{lines:#?}");
+}
+
+#[test]
+fn audit_trail_survives_sigkill_of_stockade() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let mut child = stockade()
+        .args([
+            "run",
+            "--json",
+            "--timeout",
+            "8",
+            "--audit-log",
+            log.to_str().unwrap(),
+            "-c",
+        ])
+        .arg("import os, time\ntry:\n    os.system('x')\nexcept PermissionError:\n    pass\ntime.sleep(6)")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let has_event = |lines: &[Value]| {
+        lines
+            .iter()
+            .any(|l| l["event"] == "os.system" && l["decision"] == "denied")
+    };
+    while !has_event(&read_log(&log)) {
+        assert!(start.elapsed() < Duration::from_secs(8), "event never reached the log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let lines = read_log(&log);
+    assert!(has_event(&lines), "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| l["type"] != "run-end"),
+        "stockade was killed before the end: {lines:#?}"
+    );
+}
+
+// ===== Hook robustness =====
+
+#[test]
+fn hook_is_installed_before_user_code_and_armed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let r = guarded("print('hi')", &["--audit-log", log.to_str().unwrap()]);
+    assert_clean(&r, "hi");
+    let layer = r["isolation"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "guard")
+        .cloned();
+    assert!(layer.as_ref().is_some_and(|l| l["active"] == true), "{r}");
+    let states: Vec<String> = read_log(&log)
+        .iter()
+        .filter(|l| l["type"] == "guard")
+        .map(|l| l["state"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(states, ["installed", "armed"], "{states:?}");
+    // --no-guard: no guard layer and os.system is up to the jail (no shell there: it fails).
+    let out = stockade()
+        .args([
+            "run",
+            "--json",
+            "--no-guard",
+            "-c",
+            "import os; print(os.system('x') != 0)",
+        ])
+        .output()
+        .unwrap();
+    let r = parse_result(&out);
+    assert_eq!(stdout(&r), "True\n", "{r}");
+    assert!(violations(&r).is_empty(), "{r}");
+}
+
+#[test]
+fn user_audit_hooks_cannot_stop_ours() {
+    let r = guarded(
+        &probe(
+            "import sys, os\nseen = []\nsys.addaudithook(lambda e, a: seen.append(e))\nsys.addaudithook(lambda e, a: None)",
+            "os.system('x')",
+        ),
+        &[],
+    );
+    assert!(
+        stdout(&r).starts_with("DENIED") && stdout(&r).contains("guard.rules.process"),
+        "{r}"
+    );
+}
+
+// ===== Bypass suite (tests/bypass) =====
+
+enum Expect {
+    /// Denied by the guard, with this rule named.
+    Denied(&'static str),
+    /// Not denied by the guard, but refused by the jail / interpreter; the result contains this.
+    Contained(&'static str),
+    /// Succeeded, harmlessly (the result contains this).
+    Harmless(&'static str),
+}
+
+/// Run `tests/bypass/<name>` under the guard and check every attempt's outcome.
+fn bypass(name: &str, flags: &[&str], expect: &[(&str, Expect)]) {
+    let script = common::repo().join("tests/bypass").join(name);
+    assert!(script.is_file(), "no payload {name}");
+    let out = stockade()
+        .args(["run", "--json", "--timeout", "10"])
+        .args(flags)
+        .arg(&script)
+        .output()
+        .unwrap();
+    let r = parse_result(&out);
+    assert_eq!(status(&r), "ok", "{name}: {r}");
+    let verdict: Value = serde_json::from_str(stdout(&r).lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{name}: no JSON verdict ({e}): {r}"));
+    let results = verdict["results"].as_object().unwrap();
+    let mut failures = Vec::new();
+    for (attempt, exp) in expect {
+        let got = results.get(*attempt).and_then(Value::as_str).unwrap_or("<missing>");
+        let ok = match exp {
+            Expect::Denied(rule) => {
+                got.starts_with("denied: PolicyViolation: stockade guard:")
+                    && got.contains(&format!("denied by {rule}"))
+                    && violations(&r)
+                        .iter()
+                        .any(|v| v["rule"] == *rule && v["decision"] == "denied")
+            }
+            Expect::Contained(text) => got.starts_with("error: ") && got.contains(text),
+            Expect::Harmless(text) => got.contains(text),
+        };
+        if !ok {
+            failures.push(format!("  {attempt}: {got}"));
+        }
+    }
+    assert_eq!(results.len(), expect.len(), "{name}: untested attempts in {verdict}");
+    assert!(failures.is_empty(), "{name}:\n{}\n{r}", failures.join("\n"));
+}
+
+use Expect::{Contained, Denied, Harmless};
+
+#[test]
+fn bypass_subclasses_walk() {
+    bypass(
+        "subclasses_walk.py",
+        &[],
+        &[
+            ("wrap_close_system", Denied("guard.rules.process")),
+            ("wrap_close_fork", Denied("guard.rules.process")),
+            ("popen_via_subclasses", Denied("guard.rules.process")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_frame_walks() {
+    let i = || Denied("guard.rules.introspection");
+    bypass(
+        "frame_walks.py",
+        &[],
+        &[
+            ("sys_getframe", i()),
+            ("gi_frame", i()),
+            ("cr_frame", i()),
+            ("ag_frame", i()),
+            ("tb_frame", i()),
+            ("tb_next_tb_frame", i()),
+        ],
+    );
+}
+
+#[test]
+fn bypass_gc_walk() {
+    bypass(
+        "gc_walk.py",
+        &[],
+        &[
+            ("import_gc", Denied("guard.imports")),
+            ("gc_in_sys_modules", Contained("KeyError")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_builtins_tampering() {
+    bypass(
+        "builtins_tamper.py",
+        &[],
+        &[
+            ("import_ctypes_through_replaced_import", Denied("guard.imports")),
+            ("swapped_open_mountinfo", Denied("guard.files.read")),
+            ("io_open_behind_the_swap", Denied("guard.files.read")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_sys_modules_tampering() {
+    bypass(
+        "sys_modules_tamper.py",
+        &[],
+        &[
+            ("fake_module_is_only_ours", Harmless("ESCAPED: 'fake'")),
+            ("sys_modules_os_system", Denied("guard.rules.process")),
+            ("sys_modules_posix_system", Denied("guard.rules.process")),
+            ("reimported_os_system", Denied("guard.rules.process")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_importlib_internals() {
+    bypass(
+        "importlib_internals.py",
+        &[],
+        &[
+            ("import_importlib", Denied("guard.imports")),
+            ("stdlib_ctypes_by_file_then_CDLL", Denied("guard.rules.ctypes")),
+            ("bootstrap_load_ctypes_then_CDLL", Denied("guard.rules.ctypes")),
+            ("user_file_importing_ctypes", Denied("guard.imports")),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "GUARD BYPASS: _frozen_importlib._gcd_import / importlib.import_module raise no 'import' audit event for the module itself, so ctypes/subprocess/gc load despite guard.imports.deny"]
+fn bypass_import_without_audit_event() {
+    bypass(
+        "import_without_audit.py",
+        &[],
+        &[
+            ("gcd_import_ctypes", Denied("guard.imports")),
+            ("gcd_import_subprocess", Denied("guard.imports")),
+            ("gcd_import_gc", Denied("guard.imports")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_io_openers_on_proc() {
+    bypass(
+        "io_proc_files.py",
+        &[],
+        &[
+            ("fileio_proc_self_mem_rw", Denied("guard.files.write")),
+            ("fileio_proc_self_mem_r", Denied("guard.files.read")),
+            ("open_code_mountinfo", Denied("guard.files.read")),
+            ("os_open_mountinfo", Denied("guard.files.read")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_posix_module_directly() {
+    let p = || Denied("guard.rules.process");
+    bypass(
+        "posix_direct.py",
+        &[],
+        &[
+            ("posix_system", p()),
+            ("posix_fork", p()),
+            ("posix_execv", p()),
+            ("posix_spawn", p()),
+            ("posix_kill_pid1", Denied("guard.rules.signal")),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "GUARD BYPASS: sys.modules['_posixsubprocess'].fork_exec (loaded by asyncio) raises no audit event; the child interpreter runs without LD_PRELOAD, i.e. unguarded, and its os.system runs"]
+fn bypass_posixsubprocess_fork_exec() {
+    bypass(
+        "posixsubprocess_fork_exec.py",
+        &[],
+        &[
+            ("import_posixsubprocess", Denied("guard.imports")),
+            ("fork_exec_unguarded_child", Denied("guard.rules.process")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_code_objects() {
+    let c = || Denied("guard.rules.code-objects");
+    bypass(
+        "code_objects.py",
+        &[],
+        &[
+            ("CodeType", c()),
+            ("code_replace_co_code", c()),
+            ("function_dunder_code", Denied("guard.rules.introspection")),
+            ("FunctionType_from_code", c()),
+            ("marshal_loads_code", c()),
+        ],
+    );
+}
+
+#[test]
+fn bypass_pickle_payloads() {
+    let d = || Denied("guard.rules.deserialize");
+    bypass(
+        "pickle_payloads.py",
+        &[],
+        &[
+            ("reduce_os_system", d()),
+            ("reduce_builtins_eval", d()),
+            ("reduce_builtins_exec", d()),
+            ("posix_system", d()),
+            ("subprocess_popen", d()),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "GUARD BYPASS: pickle dotted names (STACK_GLOBAL 'dataclasses', 'builtins.eval') pass guard.rules.deserialize, which only judges the module part"]
+fn bypass_pickle_dotted_names() {
+    bypass(
+        "pickle_dotted_names.py",
+        &[],
+        &[
+            ("dataclasses_builtins_eval", Denied("guard.rules.deserialize")),
+            ("logging_os_system", Denied("guard.rules.deserialize")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_ctypes_forms() {
+    bypass(
+        "ctypes_forms.py",
+        &[],
+        &[
+            ("import_ctypes", Denied("guard.imports")),
+            ("import__ctypes", Denied("guard.imports")),
+            ("importlib_import_module__ctypes", Denied("guard.imports")),
+            ("clear_audit_hooks", Denied("guard.imports")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_ctypes_through_numpy() {
+    let venv = numpy_venv();
+    let c = || Denied("guard.rules.ctypes");
+    bypass(
+        "ctypes_numpy.py",
+        &["--venv", venv.to_str().unwrap(), "--memory", "512M"],
+        &[
+            ("CDLL_None", c()),
+            ("string_at", c()),
+            ("c_char_from_address", c()),
+            ("load_library_libc", c()),
+        ],
+    );
+}
+
+#[test]
+fn bypass_hook_removal() {
+    bypass(
+        "hook_removal.py",
+        &[],
+        &[
+            ("system_after_swallowing_hook", Denied("guard.rules.process")),
+            ("import_ctypes_after_hooks", Denied("guard.imports")),
+            ("own_hook_events", Harmless("info: ")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_proc_self_mem() {
+    bypass(
+        "proc_self_mem.py",
+        &[],
+        &[
+            ("open_proc_self_mem_rw", Denied("guard.files.write")),
+            // The symlink gets past the guard's lexical check; the jail refuses the open.
+            ("symlink_proc_self_mem_rw", Contained("[Errno 13] Permission denied")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_ld_preload_and_exec() {
+    let p = || Denied("guard.rules.process");
+    bypass(
+        "ld_preload_exec.py",
+        &[],
+        &[("execv", p()), ("execve", p()), ("posix_spawn", p()), ("spawnv", p())],
+    );
+}
+
+#[test]
+#[ignore = "GUARD BYPASS: C callables run from a stdlib frame (ThreadPoolExecutor.submit) are judged as trusted: sys._getframe, frame.f_code, types.CodeType, gi_frame, and ctypes CDLL/dlsym/call (libc system()) all pass"]
+fn bypass_trusted_stdlib_trampoline() {
+    let i = || Denied("guard.rules.introspection");
+    bypass(
+        "trusted_trampoline.py",
+        &[],
+        &[
+            ("getframe", i()),
+            ("frame_f_code", i()),
+            ("CodeType", Denied("guard.rules.code-objects")),
+            ("gen_gi_frame", i()),
+            ("ctypes_libc_system", Denied("guard.rules.ctypes")),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "GUARD BYPASS (contained by the jail): files.read compares lexical paths; a symlink in scratch or os.open(dir_fd=…) with '..' reads /proc/self/mountinfo"]
+fn bypass_symlink_and_dir_fd_file_rules() {
+    bypass(
+        "symlink_files.py",
+        &[],
+        &[
+            ("symlink_read_mountinfo", Denied("guard.files.read")),
+            ("dir_fd_read_mountinfo", Denied("guard.files.read")),
+        ],
+    );
+}

@@ -1,0 +1,40 @@
+# Builtins tampering: replace builtins.__import__ with a wrapper, and swap builtins.open for
+# a function of our own, then use them for a denied import and a denied read. The swaps
+# themselves work (builtins is ordinary Python state), but the guard is a native hook that
+# never looks at builtins: the underlying operations are still DENIED (guard.imports,
+# guard.files.read).
+
+import json, sys
+
+RESULTS = {}
+
+
+def attempt(name, fn):
+    """Run one attempt: 'denied: …' (stockade.PolicyViolation), 'error: …' (anything else the
+    interpreter or the kernel refused), or 'ESCAPED: …' (it returned)."""
+    try:
+        value = fn()
+    except PermissionError as e:
+        kind = "denied" if type(e).__name__ == "PolicyViolation" else "error"
+        RESULTS[name] = "%s: %s: %s" % (kind, type(e).__name__, e)
+    except BaseException as e:  # noqa: BLE001 - every outcome is reported
+        RESULTS[name] = "error: %s: %s" % (type(e).__name__, e)
+    else:
+        RESULTS[name] = "ESCAPED: " + repr(value)[:300]
+
+
+def done():
+    print(json.dumps({"results": RESULTS}))
+
+
+import builtins
+
+real_import = builtins.__import__
+builtins.__import__ = lambda name, *a, **k: real_import(name, *a, **k)
+attempt("import_ctypes_through_replaced_import", lambda: __import__("ctypes"))
+real_open = builtins.open
+builtins.open = lambda *a, **k: real_open(*a, **k)
+attempt("swapped_open_mountinfo", lambda: open("/proc/self/mountinfo").read())
+attempt("io_open_behind_the_swap", lambda: __import__("io").open("/proc/self/mountinfo").read())
+
+done()
