@@ -75,8 +75,11 @@ pub enum CallerScope {
     Innermost,
     /// The first frame outside the import machinery.
     OutsideImportlib,
-    /// The first frame outside the standard library's ctypes package.
+    /// The first frame outside the standard library's ctypes package, trusted only when it is
+    /// the import machinery (a module calling ctypes while it is being imported).
     OutsideCtypes,
+    /// The innermost frame, trusted only if it is a frozen module (the import system).
+    FrozenOnly,
 }
 
 /// The guard's answer.
@@ -257,7 +260,23 @@ pub fn decide(
     own_pid: i64,
     caller: &mut dyn FnMut(CallerScope) -> Caller,
 ) -> Verdict {
-    let verdict = decide_inner(cfg, event, handling, args, cwd, own_pid, caller);
+    decide_resolving(cfg, event, handling, args, cwd, own_pid, caller, &|p| p.to_string())
+}
+
+/// [`decide`], with `resolve` mapping a normalised path to the path it really names (the hook
+/// resolves symlinks, so a link in the scratch pointing elsewhere is judged by its target).
+#[allow(clippy::too_many_arguments)]
+pub fn decide_resolving(
+    cfg: &GuardConfig,
+    event: &str,
+    handling: Handling,
+    args: &[Value],
+    cwd: &str,
+    own_pid: i64,
+    caller: &mut dyn FnMut(CallerScope) -> Caller,
+    resolve: &dyn Fn(&str) -> String,
+) -> Verdict {
+    let verdict = decide_inner(cfg, event, handling, args, cwd, own_pid, caller, resolve);
     if verdict == Verdict::Allow && handling != Handling::Allow && records(cfg, handling.class()) {
         return Verdict::Record;
     }
@@ -270,6 +289,7 @@ pub fn records(cfg: &GuardConfig, class: &str) -> bool {
     cfg.record.iter().any(|r| r == "all" || r == class)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn decide_inner(
     cfg: &GuardConfig,
     event: &str,
@@ -278,9 +298,10 @@ fn decide_inner(
     cwd: &str,
     own_pid: i64,
     caller: &mut dyn FnMut(CallerScope) -> Caller,
+    resolve: &dyn Fn(&str) -> String,
 ) -> Verdict {
     let arg = |i: usize| args.get(i);
-    let path_at = |i: usize| arg(i).and_then(Value::as_str).map(|p| normalise(p, cwd));
+    let path_at = |i: usize| arg(i).and_then(Value::as_str).map(|p| resolve(&normalise(p, cwd)));
     match handling {
         Handling::Allow => Verdict::Allow,
         Handling::Import => {
@@ -337,7 +358,18 @@ fn decide_inner(
             if event == "sqlite3.connect" && (raw == ":memory:" || raw.is_empty()) {
                 return Verdict::Allow;
             }
-            let path = normalise(raw, cwd);
+            let path = resolve(&normalise(raw, cwd));
+            // Imports that raise no `import` event (importlib.import_module, _gcd_import) still
+            // read the module's source or bytecode: judge that read as the import it is.
+            if event == "open" {
+                if let Some(module) = module_of_file(&path, &cfg.trusted) {
+                    if caller(CallerScope::OutsideImportlib) == Caller::User {
+                        if let Err(reason) = import_allowed(cfg, &module) {
+                            return deny(Handling::Import, reason);
+                        }
+                    }
+                }
+            }
             let writes = if event == "sqlite3.connect" {
                 true
             } else {
@@ -400,9 +432,19 @@ fn decide_inner(
         Handling::Deserialize => {
             let module = arg(0).and_then(Value::as_str).unwrap_or("");
             let name = arg(1).and_then(Value::as_str).unwrap_or("");
+            // A dotted name is an attribute walk from the module (`dataclasses` + `builtins.eval`):
+            // judge every component, not just the module.
+            let dotted = name.contains('.');
+            let parts: Vec<&str> = name.split('.').collect();
             let dangerous = DANGEROUS_PICKLE_MODULES.iter().any(|m| module_under(module, m))
                 || (matches!(module, "builtins" | "__builtin__") && DANGEROUS_BUILTINS.contains(&name))
-                || cfg.import_deny.iter().any(|d| module_under(module, d));
+                || cfg.import_deny.iter().any(|d| module_under(module, d))
+                || (dotted
+                    && parts.iter().any(|p| {
+                        DANGEROUS_PICKLE_MODULES.contains(p)
+                            || DANGEROUS_BUILTINS.contains(p)
+                            || matches!(*p, "builtins" | "__builtins__" | "__globals__" | "__class__")
+                    }));
             if dangerous {
                 by_decision(cfg.deserialize, handling, || format!("unpickling {module}.{name}"))
             } else {
@@ -440,6 +482,30 @@ fn decide_inner(
         }
         Handling::Process | Handling::Env => by_decision(rule_decision(cfg, handling), handling, || event.to_string()),
     }
+}
+
+/// The dotted module a `.py`/`.pyc` file under one of `roots` implements, if any.
+#[must_use]
+pub fn module_of_file(path: &str, roots: &[String]) -> Option<String> {
+    let ext_ok = path.ends_with(".py") || path.ends_with(".pyc");
+    if !ext_ok {
+        return None;
+    }
+    let root = roots
+        .iter()
+        .filter(|r| under(path, r) && path != r.as_str())
+        .max_by_key(|r| r.len())?;
+    let rel = path[root.len()..].trim_start_matches('/');
+    let mut parts: Vec<&str> = rel.split('/').filter(|p| *p != "__pycache__").collect();
+    let last = parts.pop()?;
+    let stem = last.split('.').next()?;
+    if stem != "__init__" {
+        parts.push(stem);
+    }
+    if parts.is_empty() || parts.iter().any(|p| p.is_empty() || p.contains('-') || p.contains('.')) {
+        return None;
+    }
+    Some(parts.join("."))
 }
 
 enum NetTarget {
@@ -644,6 +710,46 @@ mod tests {
             &[builtin, s("x"), Value::None],
             Caller::User
         )));
+    }
+
+    #[test]
+    fn module_files() {
+        let roots = vec!["/usr/lib/python3.11".to_string()];
+        assert_eq!(
+            module_of_file("/usr/lib/python3.11/ctypes/__init__.py", &roots).as_deref(),
+            Some("ctypes")
+        );
+        assert_eq!(
+            module_of_file("/usr/lib/python3.11/ctypes/__pycache__/util.cpython-311.pyc", &roots).as_deref(),
+            Some("ctypes.util")
+        );
+        assert_eq!(
+            module_of_file("/usr/lib/python3.11/subprocess.py", &roots).as_deref(),
+            Some("subprocess")
+        );
+        assert_eq!(module_of_file("/tmp/x.py", &roots), None);
+        assert_eq!(module_of_file("/usr/lib/python3.11/site-packages/x.txt", &roots), None);
+        let h = crate::events::handling("open").unwrap();
+        let v = decide(
+            &cfg(),
+            "open",
+            h,
+            &[s("/usr/lib/python3.11/ctypes/__init__.py"), s("rb"), Value::Int(0)],
+            "/tmp",
+            7,
+            &mut |_| Caller::User,
+        );
+        assert!(denied(&v));
+        let v = decide(
+            &cfg(),
+            "open",
+            h,
+            &[s("/usr/lib/python3.11/json/__init__.py"), s("rb"), Value::Int(0)],
+            "/tmp",
+            7,
+            &mut |_| Caller::User,
+        );
+        assert_eq!(v, Verdict::Allow);
     }
 
     #[test]

@@ -208,11 +208,11 @@ unsafe fn type_name(ty: *mut PyObject) -> String {
     }
 }
 
-/// `co_filename` of each frame from the innermost outwards, up to `limit` frames.
+/// `(co_filename, co_name)` of each frame from the innermost outwards, up to `limit` frames.
 ///
 /// # Safety
 /// GIL held.
-pub unsafe fn frame_files(limit: usize) -> Vec<String> {
+pub unsafe fn frame_files(limit: usize) -> Vec<(String, String)> {
     let api = api();
     let mut out = Vec::new();
     // SAFETY: GIL held; PyEval_GetFrame returns a borrowed frame or null; GetBack/GetCode and
@@ -223,17 +223,20 @@ pub unsafe fn frame_files(limit: usize) -> Vec<String> {
         while !frame.is_null() && out.len() < limit {
             let code = (api.PyFrame_GetCode)(frame);
             if !code.is_null() {
-                let file = (api.PyObject_GetAttrString)(code, c"co_filename".as_ptr());
-                if file.is_null() {
-                    (api.PyErr_Clear)();
-                    out.push(String::new());
-                } else {
-                    out.push(match to_value(file, 1) {
+                let attr = |name: &CStr| {
+                    let v = (api.PyObject_GetAttrString)(code, name.as_ptr());
+                    if v.is_null() {
+                        (api.PyErr_Clear)();
+                        return String::new();
+                    }
+                    let text = match to_value(v, 1) {
                         crate::decide::Value::Str(s) => s,
                         _ => String::new(),
-                    });
-                    (api.Py_DecRef)(file);
-                }
+                    };
+                    (api.Py_DecRef)(v);
+                    text
+                };
+                out.push((attr(c"co_filename"), attr(c"co_name")));
                 (api.Py_DecRef)(code);
             }
             let back = (api.PyFrame_GetBack)(frame);

@@ -71,18 +71,75 @@ fn emit(state: &State, mut line: serde_json::Value) {
     let _ = unsafe { libc::write(state.fd, text.as_ptr().cast(), text.len()) };
 }
 
+/// Standard-library functions that call whatever callable they were handed (thread and pool
+/// workers, event-loop handles, cleanup and callback runners, `copy`'s reconstructor). A
+/// sensitive call made directly from one of them was chosen by someone else, so it does not
+/// inherit the library's trust. Heuristic by nature: docs/guard.md says what it cannot catch.
+const DISPATCHERS: &[(&str, &str)] = &[
+    ("/concurrent/futures/thread.py", "run"),
+    ("/concurrent/futures/_base.py", "_invoke_callbacks"),
+    ("/threading.py", "run"),
+    ("/asyncio/events.py", "_run"),
+    ("/contextlib.py", "_exit_wrapper"),
+    ("/contextlib.py", "__exit__"),
+    ("/contextlib.py", "_invoke"),
+    ("/sched.py", "run"),
+    ("/weakref.py", "__call__"),
+    ("/copy.py", "_reconstruct"),
+    ("/copyreg.py", "__newobj__"),
+    ("/copyreg.py", "__newobj_ex__"),
+    ("/logging/__init__.py", "filter"),
+    ("/unittest/case.py", "_callCleanup"),
+    ("/unittest/case.py", "doCleanups"),
+    ("/atexit.py", ""),
+    ("/functools.py", "wrapper"),
+    ("/functools.py", "_method"),
+    ("/pickle.py", "load_reduce"),
+    ("/pickle.py", "load_newobj"),
+    ("/pickle.py", "load_build"),
+];
+
+fn is_dispatcher(file: &str, name: &str) -> bool {
+    DISPATCHERS
+        .iter()
+        .any(|(suffix, func)| file.ends_with(suffix) && (func.is_empty() || *func == name))
+}
+
 fn caller_for(state: &State, scope: CallerScope) -> Caller {
     // SAFETY: the hook runs with the GIL held.
-    let files = unsafe { ffi::frame_files(64) };
+    let frames = unsafe { ffi::frame_files(64) };
     let skip = |f: &str| match scope {
-        CallerScope::Innermost => false,
+        CallerScope::Innermost | CallerScope::FrozenOnly => false,
         CallerScope::OutsideImportlib => f.starts_with("<frozen importlib") || f.contains("/importlib/"),
         CallerScope::OutsideCtypes => f.contains("/ctypes/"),
     };
-    let Some(file) = files.iter().find(|f| !skip(f)) else {
+    let Some((file, name)) = frames.iter().find(|(f, _)| !skip(f)) else {
         // No Python frame at all: the runtime itself (start-up, finalisation).
         return Caller::Trusted;
     };
+    // For ctypes only the import machinery is trusted (a module calling ctypes while it is being
+    // imported, as ctypes itself and numpy do); a library that merely passes a user's callable
+    // on would otherwise launder a foreign-function call.
+    match scope {
+        CallerScope::OutsideCtypes => {
+            return if file.starts_with("<frozen importlib") {
+                Caller::Trusted
+            } else {
+                Caller::User
+            };
+        }
+        CallerScope::FrozenOnly => {
+            return if file.starts_with("<frozen ") {
+                Caller::Trusted
+            } else {
+                Caller::User
+            };
+        }
+        _ => {}
+    }
+    if is_dispatcher(file, name) {
+        return Caller::User;
+    }
     let trusted = file.starts_with("<frozen ") || state.config.trusted.iter().any(|t| file.starts_with(t.as_str()));
     if trusted {
         Caller::Trusted
@@ -125,9 +182,16 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     let cwd = std::env::current_dir()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| "/".into());
-    let verdict = decide::decide(&state.config, name, handling, &values, &cwd, state.pid, &mut |scope| {
-        caller_for(state, scope)
-    });
+    let verdict = decide::decide_resolving(
+        &state.config,
+        name,
+        handling,
+        &values,
+        &cwd,
+        state.pid,
+        &mut |scope| caller_for(state, scope),
+        &real_path,
+    );
     let result = match verdict {
         Verdict::Allow => 0,
         Verdict::Record => {
@@ -158,6 +222,19 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     };
     IN_HOOK.with(|f| f.set(false));
     result
+}
+
+/// The path a (normalised) path really names: symlinks resolved; for a path that does not
+/// exist yet, its parent resolved and the last component kept.
+fn real_path(path: &str) -> String {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p.to_string_lossy().into_owned();
+    }
+    let p = std::path::Path::new(path);
+    match (p.parent().and_then(|d| std::fs::canonicalize(d).ok()), p.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name).to_string_lossy().into_owned(),
+        _ => path.to_string(),
+    }
 }
 
 fn record(
