@@ -98,7 +98,17 @@ pub enum Verdict {
     },
 }
 
-/// Normalise a path lexically against `cwd` (no symlink resolution: the jail is the boundary).
+/// `path` made absolute against `cwd`, not normalised.
+#[must_use]
+pub fn join(path: &str, cwd: &str) -> String {
+    if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{cwd}/{path}")
+    }
+}
+
+/// Normalise a path lexically against `cwd` (no symlink resolution).
 #[must_use]
 pub fn normalise(path: &str, cwd: &str) -> String {
     let joined = if path.starts_with('/') {
@@ -260,11 +270,12 @@ pub fn decide(
     own_pid: i64,
     caller: &mut dyn FnMut(CallerScope) -> Caller,
 ) -> Verdict {
-    decide_resolving(cfg, event, handling, args, cwd, own_pid, caller, &|p| p.to_string())
+    decide_resolving(cfg, event, handling, args, cwd, own_pid, caller, &|p| normalise(p, "/"))
 }
 
-/// [`decide`], with `resolve` mapping a normalised path to the path it really names (the hook
-/// resolves symlinks, so a link in the scratch pointing elsewhere is judged by its target).
+/// [`decide`], with `resolve` mapping an absolute (not yet normalised) path to the normalised
+/// path it really names: the hook resolves symlinks the way the kernel will, so a link in the
+/// scratch pointing elsewhere is judged by its target.
 #[allow(clippy::too_many_arguments)]
 pub fn decide_resolving(
     cfg: &GuardConfig,
@@ -301,7 +312,7 @@ fn decide_inner(
     resolve: &dyn Fn(&str) -> String,
 ) -> Verdict {
     let arg = |i: usize| args.get(i);
-    let path_at = |i: usize| arg(i).and_then(Value::as_str).map(|p| resolve(&normalise(p, cwd)));
+    let path_at = |i: usize| arg(i).and_then(Value::as_str).map(|p| resolve(&join(p, cwd)));
     match handling {
         Handling::Allow => Verdict::Allow,
         Handling::Import => {
@@ -358,7 +369,7 @@ fn decide_inner(
             if event == "sqlite3.connect" && (raw == ":memory:" || raw.is_empty()) {
                 return Verdict::Allow;
             }
-            let path = resolve(&normalise(raw, cwd));
+            let path = resolve(&join(raw, cwd));
             // Imports that raise no `import` event (importlib.import_module, _gcd_import) still
             // read the module's source or bytecode: judge that read as the import it is.
             if event == "open" {

@@ -208,19 +208,28 @@ unsafe fn type_name(ty: *mut PyObject) -> String {
     }
 }
 
-/// `(co_filename, co_name)` of each frame from the innermost outwards, up to `limit` frames.
+/// Walk frames from the innermost outwards, up to `limit`, and return the first
+/// `(co_filename, co_name)` that `skip` does not skip (the walk stops there).
 ///
 /// # Safety
 /// GIL held.
-pub unsafe fn frame_files(limit: usize) -> Vec<(String, String)> {
+pub unsafe fn first_frame(limit: usize, skip: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
+    let found = unsafe { frame_files_until(limit, skip) };
+    found
+}
+
+/// # Safety
+/// GIL held.
+unsafe fn frame_files_until(limit: usize, skip: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
     let api = api();
-    let mut out = Vec::new();
+    let mut found = None;
+    let mut seen = 0usize;
     // SAFETY: GIL held; PyEval_GetFrame returns a borrowed frame or null; GetBack/GetCode and
     // GetAttrString return new references, each released below.
     unsafe {
         let mut frame = (api.PyEval_GetFrame)();
         let mut owned = false;
-        while !frame.is_null() && out.len() < limit {
+        while !frame.is_null() && seen < limit {
             let code = (api.PyFrame_GetCode)(frame);
             if !code.is_null() {
                 let attr = |name: &CStr| {
@@ -236,8 +245,18 @@ pub unsafe fn frame_files(limit: usize) -> Vec<(String, String)> {
                     (api.Py_DecRef)(v);
                     text
                 };
-                out.push((attr(c"co_filename"), attr(c"co_name")));
+                let file = attr(c"co_filename");
+                let keep = !skip(&file);
+                let entry = if keep { Some((file, attr(c"co_name"))) } else { None };
                 (api.Py_DecRef)(code);
+                if let Some(entry) = entry {
+                    found = Some(entry);
+                    if owned {
+                        (api.Py_DecRef)(frame);
+                    }
+                    return found;
+                }
+                seen += 1;
             }
             let back = (api.PyFrame_GetBack)(frame);
             if owned {
@@ -250,7 +269,7 @@ pub unsafe fn frame_files(limit: usize) -> Vec<(String, String)> {
             (api.Py_DecRef)(frame);
         }
     }
-    out
+    found
 }
 
 /// The exception type denied events raise: `stockade.PolicyViolation(PermissionError)`.

@@ -106,14 +106,13 @@ fn is_dispatcher(file: &str, name: &str) -> bool {
 }
 
 fn caller_for(state: &State, scope: CallerScope) -> Caller {
-    // SAFETY: the hook runs with the GIL held.
-    let frames = unsafe { ffi::frame_files(64) };
     let skip = |f: &str| match scope {
         CallerScope::Innermost | CallerScope::FrozenOnly => false,
         CallerScope::OutsideImportlib => f.starts_with("<frozen importlib") || f.contains("/importlib/"),
         CallerScope::OutsideCtypes => f.contains("/ctypes/"),
     };
-    let Some((file, name)) = frames.iter().find(|(f, _)| !skip(f)) else {
+    // SAFETY: the hook runs with the GIL held.
+    let Some((file, name)) = (unsafe { ffi::first_frame(64, &skip) }) else {
         // No Python frame at all: the runtime itself (start-up, finalisation).
         return Caller::Trusted;
     };
@@ -137,7 +136,7 @@ fn caller_for(state: &State, scope: CallerScope) -> Caller {
         }
         _ => {}
     }
-    if is_dispatcher(file, name) {
+    if is_dispatcher(&file, &name) {
         return Caller::User;
     }
     let trusted = file.starts_with("<frozen ") || state.config.trusted.iter().any(|t| file.starts_with(t.as_str()));
@@ -179,9 +178,17 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     IN_HOOK.with(|f| f.set(true));
     // SAFETY: GIL held; `args` is the event's tuple.
     let values = unsafe { ffi::args_of(args, 6) };
-    let cwd = std::env::current_dir()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "/".into());
+    // The working directory is only needed to resolve a relative path.
+    let relative = values
+        .iter()
+        .any(|v| matches!(v, decide::Value::Str(s) if !s.starts_with('/') && !s.is_empty()));
+    let cwd = if relative {
+        std::env::current_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "/".into())
+    } else {
+        String::from("/")
+    };
     let verdict = decide::decide_resolving(
         &state.config,
         name,
@@ -224,16 +231,29 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     result
 }
 
-/// The path a (normalised) path really names: symlinks resolved; for a path that does not
-/// exist yet, its parent resolved and the last component kept.
+/// The normalised path an absolute path really names. Symlinks can only have been planted where
+/// the code can write, and `..` after a symlink means something else to the kernel than to a
+/// lexical normaliser: such paths are resolved like the kernel does (`realpath`; for a path
+/// that does not exist yet, its parent, plus the last component). Paths into read-only trees
+/// (the standard library, the venv) are only normalised, which keeps imports cheap.
 fn real_path(path: &str) -> String {
+    let lexical = decide::normalise(path, "/");
+    let writable = STATE.get().is_some_and(|s| {
+        s.config
+            .write
+            .iter()
+            .any(|w| lexical.starts_with(w.as_str()) || path.starts_with(w.as_str()))
+    });
+    if !writable && !path.contains("/..") && !path.contains("/./") {
+        return lexical;
+    }
     if let Ok(p) = std::fs::canonicalize(path) {
         return p.to_string_lossy().into_owned();
     }
     let p = std::path::Path::new(path);
     match (p.parent().and_then(|d| std::fs::canonicalize(d).ok()), p.file_name()) {
         (Some(dir), Some(name)) => dir.join(name).to_string_lossy().into_owned(),
-        _ => path.to_string(),
+        _ => lexical,
     }
 }
 
