@@ -214,8 +214,8 @@ unsafe fn type_name(ty: *mut PyObject) -> String {
 /// # Safety
 /// GIL held.
 pub unsafe fn first_frame(limit: usize, skip: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
-    let found = unsafe { frame_files_until(limit, skip) };
-    found
+    // SAFETY: the caller holds the GIL, which is all the walk needs.
+    unsafe { frame_files_until(limit, skip) }
 }
 
 /// # Safety
