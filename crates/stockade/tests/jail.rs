@@ -885,3 +885,39 @@ fn secret_values_never_appear_in_results_logs_or_passthrough() {
     assert!(all.contains("out [secret]"), "{all}");
     assert!(!all.contains(&tok), "{all}");
 }
+
+#[test]
+fn stopping_stockade_with_sigterm_still_reports_and_cleans_up() {
+    let tok = token();
+    let child = stockade()
+        .args([
+            "run",
+            "--no-guard",
+            "--json",
+            "--python",
+            system_python(),
+            "-c",
+            "import time; print('started', flush=True); time.sleep(60)",
+            &tok,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(10), || {
+        (host_processes_with(&tok).len() >= 2).then_some(())
+    })
+    .expect("jail started");
+    // Let the interpreter reach its print before stopping it.
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let r = parse_result(&out);
+    assert_eq!(status(&r), "killed", "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("signal 15"), "{r}");
+    assert_eq!(stdout(&r), "started\n");
+    assert!(wait_for(Duration::from_secs(5), || host_processes_with(&tok)
+        .is_empty()
+        .then_some(()))
+    .is_some());
+}
