@@ -6,11 +6,10 @@
 mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{parse_result, status, stdout, stockade, system_python};
+use common::{parse_result, status, stdout, stockade};
 use serde_json::Value;
 
 // ===== Helpers =====
@@ -98,23 +97,8 @@ fn read_log(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-fn numpy_venv() -> PathBuf {
-    let venv = common::repo().join("target/test-venv-numpy");
-    if !venv.join("lib/python3.11/site-packages/numpy").exists() {
-        let ok = Command::new(system_python())
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv)
-            .status()
-            .unwrap()
-            .success()
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "numpy"])
-                .status()
-                .unwrap()
-                .success();
-        assert!(ok, "could not build the numpy test venv");
-    }
-    venv
+fn numpy_venv() -> std::path::PathBuf {
+    common::numpy_venv()
 }
 
 // ===== Imports =====

@@ -712,22 +712,7 @@ fn script_interpreter_is_rejected_with_a_clear_message() {
 }
 
 fn numpy_venv() -> std::path::PathBuf {
-    let venv = common::repo().join("target/test-venv-numpy");
-    if !venv.join("lib/python3.11/site-packages/numpy").exists() {
-        let ok = Command::new(system_python())
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv)
-            .status()
-            .unwrap()
-            .success()
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "numpy"])
-                .status()
-                .unwrap()
-                .success();
-        assert!(ok, "could not build the numpy test venv");
-    }
-    venv
+    common::numpy_venv()
 }
 
 #[test]

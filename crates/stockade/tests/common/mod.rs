@@ -352,3 +352,33 @@ pub fn host_pids_with_cmdline(needle: &str) -> Vec<u32> {
     }
     pids
 }
+
+/// A venv with numpy, shared by the test files (`target/test-venv-numpy`). Built once, in a
+/// private directory renamed into place, so test binaries running at the same time never see or
+/// clobber a half-built one.
+pub fn numpy_venv() -> PathBuf {
+    let venv = repo().join("target/test-venv-numpy");
+    if venv.join("lib/python3.11/site-packages/numpy").exists() {
+        return venv;
+    }
+    let tmp = repo().join(format!("target/test-venv-numpy.tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let ok = Command::new(system_python())
+        .args(["-m", "venv"])
+        .arg(&tmp)
+        .status()
+        .unwrap()
+        .success()
+        && Command::new(tmp.join("bin/python"))
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "numpy"])
+            .status()
+            .unwrap()
+            .success();
+    assert!(ok, "could not build the numpy test venv");
+    // Another test binary may have won the race; either way one complete venv is in place.
+    if std::fs::rename(&tmp, &venv).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    assert!(venv.join("lib/python3.11/site-packages/numpy").exists());
+    venv
+}
