@@ -10,11 +10,12 @@ once, in a freshly shuffled order, so drift on a shared machine hits all variant
   (c) hot loop: 100,000 audited calls, `open('/tmp/f', 'rb').close()`, timed INSIDE the jail
       with perf_counter_ns around the loop only, in three variants:
         native  - the native guard on (default policy: `open` is checked against
-                  guard.files.read after normalising the path against the cwd)
+                  guard.files.read; /tmp is writable, so the path is realpath-resolved)
         none    - --no-guard: no hook at all
         python  - --no-guard plus the same decision written in Python with sys.addaudithook
                   (dict lookup of the event, mode/flags test, normalise against the cwd,
-                  whole-component prefix check against the same read/write lists)
+                  realpath under writable prefixes, whole-component prefix check against
+                  the same read/write lists)
       per-call overhead = (median loop time of the variant - median of `none`) / 100,000.
 
 (a) and (b) are the wall time from os.posix_spawn to os.wait4 of `stockade run`, stdout on
@@ -61,8 +62,8 @@ print(t1 - t0)
 """
 
 # The Python equivalent of what the native guard decides for `open` (decide.rs, Handling::Open):
-# the event table lookup, the write test by mode and flags, lexical normalisation against the
-# cwd, and a whole-component prefix match on the read or write list. READ/WRITE are the default
+# the event table lookup, the write test by mode and flags, normalisation against the cwd
+# (getcwd only for relative paths), realpath for paths under a writable prefix, and a whole-component prefix match on the read or write list. READ/WRITE are the default
 # policy's lists as the jail expands them for this interpreter (filled in at run time).
 PY_HOOK = r"""
 import os as _os
@@ -75,6 +76,7 @@ def _install():
     EVENTS = {"open": 1, "os.listdir": 2, "os.scandir": 2, "os.remove": 3, "os.mkdir": 3,
               "compile": 0, "exec": 0, "import": 0, "os.system": 4, "subprocess.Popen": 4}
     getcwd = _os.getcwd
+    realpath = _os.path.realpath
     def under(path, prefixes):
         for p in prefixes:
             if p == "/" or path == p or (path.startswith(p) and path[len(p):len(p) + 1] == "/"):
@@ -103,7 +105,10 @@ def _install():
         mode, flags = args[1], args[2]
         writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
             isinstance(flags, int) and ((flags & O_ACCMODE) != O_RDONLY or flags & WFLAGS))
-        path = normalise(raw, getcwd())
+        path = normalise(raw if raw.startswith("/") else getcwd() + "/" + raw, "/")
+        if under(path, WRITE) or "/.." in raw or "/./" in raw:
+            # symlinks can be planted where code writes: resolve like the kernel (lib.rs real_path)
+            path = realpath(path)
         if not under(path, WRITE if writes else READ):
             raise PermissionError(f"stockade guard (python): opening {path!r} is not allowed")
     import sys as _sys
