@@ -485,6 +485,19 @@ fn decide_inner(
             by_decision(cfg.introspection, handling, || format!("{what} by user code"))
         }
         Handling::Code | Handling::CodeObjects | Handling::Ctypes => {
+            // Trust is read from code objects' file names, so user code must not be able to
+            // compile code under a trusted name (`<frozen …>`, a standard-library path).
+            if event == "compile" {
+                if let Some(name) = arg(1).and_then(Value::as_str) {
+                    let spoof = name.starts_with("<frozen") || cfg.trusted.iter().any(|t| under(name, t));
+                    if spoof && caller(caller_scope(handling)) == Caller::User {
+                        return deny(
+                            handling,
+                            format!("compiling user code under the trusted file name {name:?}"),
+                        );
+                    }
+                }
+            }
             let decision = rule_decision(cfg, handling);
             if decision == Decision::Allow || caller(caller_scope(handling)) == Caller::Trusted {
                 return Verdict::Allow;
@@ -695,6 +708,20 @@ mod tests {
             Verdict::Allow
         );
         assert!(denied(&run("code.__new__", &[], Caller::User)));
+        assert!(denied(&run(
+            "compile",
+            &[s("import ctypes"), s("<frozen x>")],
+            Caller::User
+        )));
+        assert!(denied(&run(
+            "compile",
+            &[s("1"), s("/usr/lib/python3.11/os.py")],
+            Caller::User
+        )));
+        assert_eq!(
+            run("compile", &[s("1"), s("/usr/lib/python3.11/os.py")], Caller::Trusted),
+            Verdict::Allow
+        );
         assert!(denied(&run("sys._getframe", &[], Caller::User)));
         assert_eq!(run("sys._getframe", &[], Caller::Trusted), Verdict::Allow);
         assert!(denied(&run("ctypes.dlopen", &[s("libc.so.6")], Caller::User)));

@@ -123,7 +123,10 @@ impl Audit {
                 match value.get("state").and_then(Value::as_str) {
                     Some("installed") => self.guard.installed = true,
                     Some("armed") => self.guard.armed = true,
-                    Some("failed") => {
+                    // Code in the jail shares the report fd with the guard: a "failed" report is
+                    // only believed before the hook said it was installed (the constructor
+                    // reports failure instead of installing, and exits before Python starts).
+                    Some("failed") if !self.guard.installed => {
                         self.guard.failed = Some(
                             value
                                 .get("error")

@@ -897,3 +897,24 @@ fn bypass_symlink_and_dir_fd_file_rules() {
         ],
     );
 }
+
+// ===== Found by the docs/bench review =====
+
+/// Trust is read from code objects' file names: user code must not compile under a trusted one.
+#[test]
+fn compiling_under_a_trusted_file_name_is_denied() {
+    let code = "g = {}\nfor src, name in [('import ctypes', '<frozen x>'), ('import subprocess', '<frozen importlib._bootstrap>')]:\n    try:\n        exec(compile(src, name, 'exec'), g); print('ESCAPED', src)\n    except PermissionError as e:\n        print('denied', 'guard.rules.code' in str(e))";
+    let out = stockade().args(["run", "--json", "-c", code]).output().unwrap();
+    let r = parse_result(&out);
+    assert_eq!(stdout(&r), "denied True\ndenied True\n", "{r}");
+}
+
+/// The report fd is shared with the code: a forged "guard failed" after installation is ignored.
+#[test]
+fn forged_guard_failure_report_is_ignored() {
+    let code = "import os\nos.write(3, b'{\"type\":\"guard\",\"state\":\"failed\",\"error\":\"x\"}\\n')\nprint('done')";
+    let out = stockade().args(["run", "--json", "-c", code]).output().unwrap();
+    let r = parse_result(&out);
+    assert_eq!(status(&r), "ok", "{r}");
+    assert_eq!(stdout(&r), "done\n");
+}

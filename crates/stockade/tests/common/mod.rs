@@ -357,6 +357,9 @@ pub fn host_pids_with_cmdline(needle: &str) -> Vec<u32> {
 /// private directory renamed into place, so test binaries running at the same time never see or
 /// clobber a half-built one.
 pub fn numpy_venv() -> PathBuf {
+    // Tests of one binary run on threads: one builds, the others wait.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let venv = repo().join("target/test-venv-numpy");
     if venv.join("lib/python3.11/site-packages/numpy").exists() {
         return venv;
