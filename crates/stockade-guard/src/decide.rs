@@ -319,11 +319,10 @@ fn decide_inner(
             let Some(name) = arg(0).and_then(Value::as_str) else {
                 return Verdict::Allow;
             };
-            if caller(caller_scope(handling)) == Caller::Trusted {
-                return Verdict::Allow;
-            }
+            // The list check is cheap and usually passes; walk the stack only when it does not.
             match import_allowed(cfg, name) {
                 Ok(()) => Verdict::Allow,
+                Err(_) if caller(caller_scope(handling)) == Caller::Trusted => Verdict::Allow,
                 Err(reason) => deny(handling, reason),
             }
         }
@@ -374,8 +373,8 @@ fn decide_inner(
             // read the module's source or bytecode: judge that read as the import it is.
             if event == "open" {
                 if let Some(module) = module_of_file(&path, &cfg.trusted) {
-                    if caller(CallerScope::OutsideImportlib) == Caller::User {
-                        if let Err(reason) = import_allowed(cfg, &module) {
+                    if let Err(reason) = import_allowed(cfg, &module) {
+                        if caller(CallerScope::OutsideImportlib) == Caller::User {
                             return deny(Handling::Import, reason);
                         }
                     }

@@ -238,15 +238,38 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
 /// (the standard library, the venv) are only normalised, which keeps imports cheap.
 fn real_path(path: &str) -> String {
     let lexical = decide::normalise(path, "/");
-    let writable = STATE.get().is_some_and(|s| {
-        s.config
-            .write
-            .iter()
-            .any(|w| lexical.starts_with(w.as_str()) || path.starts_with(w.as_str()))
-    });
-    if !writable && !path.contains("/..") && !path.contains("/./") {
-        return lexical;
+    let Some(state) = STATE.get() else { return lexical };
+    let writable = state
+        .config
+        .write
+        .iter()
+        .find(|w| lexical.starts_with(w.as_str()) || path.starts_with(w.as_str()));
+    let dotted = path.contains("/..") || path.contains("/./");
+    let Some(prefix) = writable else {
+        if !dotted {
+            return lexical;
+        }
+        return canonical(path, lexical);
+    };
+    if dotted {
+        return canonical(path, lexical);
     }
+    // Only components below the writable prefix can be links the code planted: lstat those
+    // (one syscall for a file directly in the scratch) and fall back to realpath if one is.
+    let mut current = prefix.clone();
+    for component in lexical[prefix.len()..].split('/').filter(|c| !c.is_empty()) {
+        current.push('/');
+        current.push_str(component);
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => return canonical(path, lexical),
+            Ok(_) => {}
+            Err(_) => break, // does not exist (yet): nothing below it can be a link
+        }
+    }
+    lexical
+}
+
+fn canonical(path: &str, lexical: String) -> String {
     if let Ok(p) = std::fs::canonicalize(path) {
         return p.to_string_lossy().into_owned();
     }
