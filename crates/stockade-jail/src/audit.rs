@@ -11,6 +11,8 @@ use crate::plan::{AuditSink, Plan};
 
 /// Longest event line accepted from the jail; longer ones are dropped (and counted).
 const MAX_LINE: usize = 8192;
+/// Longest `result` line (the program's returned value and files), whatever the output limit.
+const MAX_RESULT_LINE: usize = 64 << 20;
 /// Distinct violations kept in the result.
 const MAX_VIOLATIONS: usize = 200;
 
@@ -49,6 +51,9 @@ pub(crate) struct Audit {
     pub violations: Vec<Violation>,
     pub guard: GuardState,
     pub dropped: u64,
+    /// The last `{"type": "result", ...}` record, if the program sent one.
+    pub result: Option<Value>,
+    max_line: usize,
     secrets: Vec<String>,
     run_id: String,
 }
@@ -79,6 +84,10 @@ impl Audit {
             violations: Vec::new(),
             guard: GuardState::default(),
             dropped: 0,
+            result: None,
+            max_line: usize::try_from(plan.limits.output)
+                .unwrap_or(usize::MAX)
+                .clamp(MAX_LINE, MAX_RESULT_LINE),
             secrets: plan.secrets.clone(),
             run_id,
         })
@@ -103,14 +112,14 @@ impl Audit {
             let line: Vec<u8> = self.partial.drain(..=pos).collect();
             self.line(&line[..line.len() - 1]);
         }
-        if self.partial.len() > MAX_LINE {
+        if self.partial.len() > self.max_line {
             self.partial.clear();
             self.dropped += 1;
         }
     }
 
     fn line(&mut self, line: &[u8]) {
-        if line.len() > MAX_LINE {
+        if line.len() > self.max_line {
             self.dropped += 1;
             return;
         }
@@ -138,6 +147,10 @@ impl Audit {
                     _ => {}
                 }
                 self.write(json!({"type": "guard", "state": value.get("state")}));
+            }
+            Some("result") => {
+                let text = redact(&value.to_string(), &self.secrets);
+                self.result = serde_json::from_str(&text).ok();
             }
             Some("event") => {
                 let field = |k: &str| redact(value.get(k).and_then(Value::as_str).unwrap_or(""), &self.secrets);

@@ -181,7 +181,10 @@ fn arrange_fds(fds: &ChildFds, guard: bool) -> io::Result<()> {
         stockade_sys::dup_raw_onto(*fd, target as RawFd)?;
     }
     stockade_sys::close_fds_from(6)?;
-    stockade_sys::set_cloexec(EVENTS_FD, !guard)?;
+    // The report channel stays open for the code: the guard writes to it when loaded, and a
+    // bootstrap (`stockade exec`) returns the program's result on it.
+    let _ = guard;
+    stockade_sys::set_cloexec(EVENTS_FD, false)?;
     stockade_sys::set_cloexec(ERROR_FD, true)?;
     stockade_sys::set_cloexec(STATUS_FD, true)?;
     Ok(())

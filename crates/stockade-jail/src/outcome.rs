@@ -154,6 +154,9 @@ pub struct RunResult {
     pub violations: Vec<crate::audit::Violation>,
     /// Guard events that could not be read (malformed, too long, or over the cap).
     pub events_dropped: u64,
+    /// What a bootstrapped program returned (`stockade exec`): `{"type": "result", ...}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
 }
 
 impl RunResult {

@@ -63,6 +63,9 @@ pub struct Request {
     pub stdin: StdinMode,
     /// Where to write the audit trail (JSON Lines), if anywhere.
     pub audit_log: Option<AuditSink>,
+    /// More files to place in the jail: under `/sandbox` (read-only) or `/tmp` (the scratch,
+    /// owned by the code). Paths are checked by [`compile`].
+    pub extra_files: Vec<GeneratedFile>,
 }
 
 /// Destination of the audit trail.
@@ -265,6 +268,21 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         cstring("-S", "")?,
     ];
     let mut files = base_files(&policy.isolation.hostname);
+    for f in &req.extra_files {
+        let ok = (f.path.starts_with(SANDBOX_DIR) || f.path.starts_with(SCRATCH_DIR))
+            && f.path.is_absolute()
+            && f.path
+                .components()
+                .all(|c| matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)))
+            && f.path.components().count() > 2;
+        if !ok {
+            return Err(SetupError::Request(format!(
+                "file {:?} must be a plain path under /sandbox or /tmp",
+                f.path
+            )));
+        }
+        files.push(f.clone());
+    }
     match &req.program {
         Program::Script { name, source } => {
             let path = Path::new(SANDBOX_DIR).join(sanitise_name(name));

@@ -640,6 +640,7 @@ impl Watch<'_> {
             reason,
             violations: std::mem::take(&mut audit.violations),
             events_dropped: audit.dropped,
+            result: audit.result.take(),
         };
         audit.write(serde_json::json!({
             "type": "run-end",

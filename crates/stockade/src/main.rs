@@ -43,6 +43,10 @@ enum Command {
     /// Inspect policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// (For the Python API.) Read a request `{"code", "inputs", "files"}` on stdin, run the code
+    /// with its inputs bound, and print the result document with the returned value.
+    #[command(hide = true)]
+    Exec(ExecArgs),
 }
 
 #[derive(Subcommand)]
@@ -59,6 +63,15 @@ enum PolicyCommand {
     /// Print the guard's compiled configuration (JSON) for this policy and interpreter, to run
     /// the guard in an ordinary Python process (see docs/guard.md).
     GuardConfig(PolicyArgs),
+}
+
+#[derive(Args)]
+struct ExecArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Write the audit trail (JSON Lines) to FILE, or `-` for stderr.
+    #[arg(long = "audit-log", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -168,6 +181,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Doctor { json } => cmd_doctor(json),
+        Command::Exec(args) => cmd_exec(args),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
             print!("{}", p.to_toml());
             0
@@ -311,6 +325,7 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
         passthrough: !args.json,
         stdin,
         audit_log,
+        extra_files: Vec::new(),
     };
     match stockade_jail::run(&request) {
         Ok(result) => {
@@ -342,6 +357,80 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
                 }));
             }
             Err(fail(code, message))
+        }
+    }
+}
+
+const BOOTSTRAP: &str = include_str!("bootstrap.py");
+
+fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
+    use base64::Engine as _;
+    let policy = effective_policy(&args.policy)?;
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut raw)
+        .map_err(|e| fail(exit::USAGE, format!("cannot read the request: {e}")))?;
+    let request: serde_json::Value =
+        serde_json::from_slice(&raw).map_err(|e| fail(exit::USAGE, format!("malformed request: {e}")))?;
+    let code = request["code"]
+        .as_str()
+        .ok_or_else(|| fail(exit::USAGE, "malformed request: `code` must be a string"))?;
+    let inputs = request.get("inputs").cloned().unwrap_or(serde_json::Value::Null);
+    if !(inputs.is_null() || inputs.is_object()) {
+        return Err(fail(exit::USAGE, "malformed request: `inputs` must be an object"));
+    }
+    let file = |path: String, contents: Vec<u8>, mode: u32| stockade_jail::GeneratedFile {
+        path: PathBuf::from(path),
+        contents,
+        mode,
+    };
+    let boot = serde_json::json!({"inputs": inputs, "files_limit": policy.limits.output});
+    let mut extra_files = vec![
+        file("/sandbox/request.json".into(), boot.to_string().into_bytes(), 0o444),
+        file("/sandbox/main.py".into(), code.as_bytes().to_vec(), 0o444),
+    ];
+    if let Some(files) = request.get("files").and_then(serde_json::Value::as_object) {
+        for (name, data) in files {
+            let bytes = data
+                .as_str()
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .ok_or_else(|| fail(exit::USAGE, format!("malformed request: file {name:?} is not base64")))?;
+            extra_files.push(file(format!("/tmp/{name}"), bytes, 0o644));
+        }
+    }
+    let audit_log = args.audit_log.as_ref().map(|p| {
+        if p.as_os_str() == "-" {
+            stockade_jail::plan::AuditSink::Stderr
+        } else {
+            stockade_jail::plan::AuditSink::File(absolute(p))
+        }
+    });
+    let request = Request {
+        policy,
+        program: Program::Script {
+            name: "__stockade__.py".into(),
+            source: BOOTSTRAP.as_bytes().to_vec(),
+        },
+        args: Vec::new(),
+        passthrough: false,
+        stdin: StdinMode::Null,
+        audit_log,
+        extra_files,
+    };
+    match stockade_jail::run(&request) {
+        Ok(result) => {
+            let mut out = std::io::stdout().lock();
+            let _ = serde_json::to_writer(&mut out, &result);
+            let _ = writeln!(out);
+            Ok(0)
+        }
+        Err(e) => {
+            let message = error_chain(&e);
+            print_json(&serde_json::json!({
+                "schema": stockade_jail::outcome::SCHEMA, "status": "setup_failed",
+                "error": {"step": e.step().name(), "message": message},
+            }));
+            Err(fail(exit::SETUP, message))
         }
     }
 }
@@ -389,6 +478,7 @@ fn cmd_learn(args: LearnArgs) -> Result<u8, Failure> {
         passthrough: false,
         stdin: StdinMode::Forward,
         audit_log: None,
+        extra_files: Vec::new(),
     };
     let result = stockade_jail::run(&request).map_err(|e| fail(exit::SETUP, error_chain(&e)))?;
     eprint!("{}", result.stderr);

@@ -496,8 +496,8 @@ fn only_stdio_is_open_in_the_jail() {
         "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))",
         &[],
     );
-    // 0-2 plus the directory fd listdir itself holds.
-    assert_eq!(stdout(&r).trim(), "[0, 1, 2, 3]", "{r}");
+    // 0-2, the report channel (3), and the directory fd listdir itself holds.
+    assert_eq!(stdout(&r).trim(), "[0, 1, 2, 3, 4]", "{r}");
 }
 
 // ===== Limits =====
