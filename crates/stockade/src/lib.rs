@@ -1,0 +1,7 @@
+//! The `stockade` command line, as a library so that the Python package can run it in-process
+//! (its `stockade` command and the launcher behind `stockade.run`).
+
+mod cli;
+mod learn;
+
+pub use cli::run;

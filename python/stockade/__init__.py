@@ -1,0 +1,215 @@
+"""stockade: run Python code you did not write inside a Linux jail.
+
+``stockade.run(code, inputs=...)`` runs ``code`` in a fresh jail (namespaces, a read-only root
+holding only the interpreter, Landlock, seccomp, limits, and the in-interpreter guard) and
+returns a :class:`Result`. The jail is built by a separate, single-threaded launcher process,
+never by forking the caller. Values cross the boundary as JSON only.
+
+Exception tree (a non-zero exit or an exception raised by the code is a *result*, with
+``Result.ok`` false, not an exception)::
+
+    StockadeError(Exception)
+    ├── PolicyError(StockadeError, ValueError)   # the policy or an argument is invalid; nothing ran
+    ├── InputError(StockadeError, TypeError)     # inputs or files cannot cross the boundary
+    └── SetupError(StockadeError)                # the jail could not be built (has .step); nothing ran
+        └── LayerMissing(SetupError)             # a protection layer is unavailable on this host
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+__all__ = [
+    "run",
+    "Result",
+    "StockadeError",
+    "PolicyError",
+    "InputError",
+    "SetupError",
+    "LayerMissing",
+]
+
+__version__ = "0.1.0"
+
+
+class StockadeError(Exception):
+    """Base class of every error stockade raises."""
+
+
+class PolicyError(StockadeError, ValueError):
+    """The policy (file, string or keyword argument) is invalid; nothing ran."""
+
+
+class InputError(StockadeError, TypeError):
+    """An input value or file cannot cross the boundary (not JSON-encodable, bad name)."""
+
+
+class SetupError(StockadeError):
+    """The jail could not be built; nothing of the code ran. ``step`` names the failed step."""
+
+    def __init__(self, message: str, step: Optional[str] = None):
+        super().__init__(message)
+        self.step = step
+
+
+class LayerMissing(SetupError):
+    """A protection layer is not available on this host (pass ``allow_degraded=True``)."""
+
+
+@dataclass
+class Result:
+    """What a run produced. ``ok`` is true when the code finished without an error."""
+
+    ok: bool
+    status: str
+    value: Any = None
+    stdout: str = ""
+    stderr: str = ""
+    error: Optional[Dict[str, str]] = None
+    violations: List[Dict[str, Any]] = field(default_factory=list)
+    usage: Dict[str, int] = field(default_factory=dict)
+    isolation: Dict[str, Any] = field(default_factory=dict)
+    files: Dict[str, bytes] = field(default_factory=dict)
+    exit_code: Optional[int] = None
+    signal: Optional[int] = None
+    limits: Dict[str, Any] = field(default_factory=dict)
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The launcher: a fresh interpreter without site (fast start) that imports this package
+# from where it is installed and runs the command line in-process.
+_LAUNCH = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "import stockade.__main__ as m; m.main()"
+)
+
+PolicyArg = Union[None, str, "os.PathLike[str]"]
+
+
+def _policy_args(policy: PolicyArg, tmp: str) -> List[str]:
+    if policy is None:
+        return []
+    text = os.fspath(policy)
+    if os.path.isfile(text):
+        return ["--policy", text]
+    if "\n" in text or text.lstrip().startswith("version"):
+        path = os.path.join(tmp, "policy.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        return ["--policy", path]
+    if text in ("strict", "data"):
+        return ["--profile", text]
+    raise PolicyError(f"policy {text!r} is neither a file, a TOML document, nor a profile name")
+
+
+def _encode_files(files: Optional[Mapping[str, Union[bytes, str]]]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for name, data in (files or {}).items():
+        parts = name.split("/")
+        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise InputError(f"file name {name!r} must be a relative path without '..'")
+        if isinstance(data, str):
+            data = data.encode()
+        if not isinstance(data, (bytes, bytearray)):
+            raise InputError(f"file {name!r} must be bytes or str, not {type(data).__name__}")
+        out[name] = base64.b64encode(bytes(data)).decode()
+    return out
+
+
+def run(
+    code: str,
+    *,
+    inputs: Optional[Mapping[str, Any]] = None,
+    policy: PolicyArg = None,
+    timeout: Optional[float] = None,
+    memory: Union[None, int, str] = None,
+    files: Optional[Mapping[str, Union[bytes, str]]] = None,
+    venv: Optional[str] = None,
+    python: Optional[str] = None,
+    allow_degraded: bool = False,
+) -> Result:
+    """Run ``code`` in a fresh jail and return its :class:`Result`.
+
+    ``inputs`` (JSON-compatible values) are bound as variables in the code's namespace. The
+    returned ``value`` is the variable ``result`` if the code sets it, else the return value of
+    ``main(**inputs)`` if the code defines ``main``. ``files`` are placed in the scratch
+    directory (the code's working directory); files the code writes under ``out/`` come back
+    in ``Result.files``. ``policy`` is a policy file path, a TOML string, or a profile name;
+    ``timeout`` (seconds) and ``memory`` (bytes or ``"128M"``) override it.
+    """
+    if not isinstance(code, str):
+        raise InputError(f"code must be a str, not {type(code).__name__}")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must be a mapping, not {type(inputs).__name__}")
+    try:
+        request = json.dumps({"code": code, "inputs": dict(inputs or {}), "files": _encode_files(files)})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"inputs must be JSON-compatible: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="stockade-") as tmp:
+        args = _policy_args(policy, tmp)
+        if timeout is not None:
+            args += ["--timeout", str(float(timeout))]
+        if memory is not None:
+            args += ["--memory", str(memory)]
+        if venv is not None:
+            args += ["--venv", os.fspath(venv)]
+        if python is not None:
+            args += ["--python", os.fspath(python)]
+        if allow_degraded:
+            args.append("--allow-degraded")
+        proc = subprocess.run(
+            [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_PARENT, "exec", *args],
+            input=request.encode(),
+            capture_output=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+        )
+    return _result(proc)
+
+
+def _result(proc: "subprocess.CompletedProcess[bytes]") -> Result:
+    err = proc.stderr.decode(errors="replace").strip()
+    message = err.removeprefix("stockade: ") if err else f"stockade exited with {proc.returncode}"
+    if proc.returncode == 123 or proc.returncode == 2:
+        raise PolicyError(message)
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError:
+        raise SetupError(message) from None
+    if doc.get("status") == "setup_failed":
+        error = doc.get("error") or {}
+        text = error.get("message") or message
+        if proc.returncode == 122:
+            raise LayerMissing(text, error.get("step"))
+        raise SetupError(text, error.get("step"))
+    payload = doc.get("result") or {}
+    files = {name: base64.b64decode(data) for name, data in (payload.get("files") or {}).items()}
+    error = payload.get("error")
+    if error is None and doc.get("status") not in ("ok", "error"):
+        error = {"type": doc.get("status"), "message": doc.get("reason") or doc.get("status"), "traceback": ""}
+    return Result(
+        ok=doc.get("status") == "ok" and bool(payload.get("ok", False)),
+        status=doc.get("status", "error"),
+        value=payload.get("value"),
+        stdout=doc.get("stdout", ""),
+        stderr=doc.get("stderr", ""),
+        error=error,
+        violations=doc.get("violations") or [],
+        usage=doc.get("usage") or {},
+        isolation=doc.get("isolation") or {},
+        files=files,
+        exit_code=doc.get("exit_code"),
+        signal=doc.get("signal"),
+        limits=doc.get("limits") or {},
+        stdout_truncated=bool(doc.get("stdout_truncated")),
+        stderr_truncated=bool(doc.get("stderr_truncated")),
+        raw=doc,
+    )
