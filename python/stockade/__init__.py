@@ -27,6 +27,9 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 __all__ = [
     "run",
+    "Pool",
+    "Session",
+    "WorkerLost",
     "Result",
     "StockadeError",
     "PolicyError",
@@ -177,6 +180,11 @@ def run(
 
 def _result(proc: "subprocess.CompletedProcess[bytes]") -> Result:
     err = proc.stderr.decode(errors="replace").strip()
+    doc = _parse_doc(proc, err)
+    return _result_from_doc(doc)
+
+
+def _parse_doc(proc: "subprocess.CompletedProcess[bytes]", err: str) -> Dict[str, Any]:
     message = err.removeprefix("stockade: ") if err else f"stockade exited with {proc.returncode}"
     if proc.returncode == 123 or proc.returncode == 2:
         raise PolicyError(message)
@@ -190,6 +198,10 @@ def _result(proc: "subprocess.CompletedProcess[bytes]") -> Result:
         if proc.returncode == 122:
             raise LayerMissing(text, error.get("step"))
         raise SetupError(text, error.get("step"))
+    return doc
+
+
+def _result_from_doc(doc: Dict[str, Any]) -> Result:
     payload = doc.get("result") or {}
     files = {name: base64.b64decode(data) for name, data in (payload.get("files") or {}).items()}
     error = payload.get("error")
@@ -213,3 +225,6 @@ def _result(proc: "subprocess.CompletedProcess[bytes]") -> Result:
         stderr_truncated=bool(doc.get("stderr_truncated")),
         raw=doc,
     )
+
+
+from ._pool import Pool, Session, WorkerLost  # noqa: E402  (needs the names above)

@@ -63,6 +63,10 @@ pub struct GuardConfig {
     /// Strings that must never be written to the audit channel (secret values).
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// stockade's own code in the jail (the warm pool's zygote): calls made directly from these
+    /// files may fork and signal, which the runs need; everything else is judged as usual.
+    #[serde(default)]
+    pub internal: Vec<String>,
 }
 
 impl GuardConfig {
@@ -90,6 +94,7 @@ impl GuardConfig {
             env: Decision::Allow,
             signal: Decision::Allow,
             secrets: Vec::new(),
+            internal: Vec::new(),
         }
     }
 }

@@ -80,6 +80,8 @@ pub enum CallerScope {
     OutsideCtypes,
     /// The innermost frame, trusted only if it is a frozen module (the import system).
     FrozenOnly,
+    /// The innermost frame, trusted only if it is one of stockade's own internal files.
+    Internal,
 }
 
 /// The guard's answer.
@@ -437,6 +439,9 @@ fn decide_inner(
             if event == "os.kill" && (arg(0).and_then(Value::as_int) == Some(own_pid)) {
                 return Verdict::Allow;
             }
+            if !cfg.internal.is_empty() && caller(CallerScope::Internal) == Caller::Trusted {
+                return Verdict::Allow;
+            }
             by_decision(cfg.signal, handling, || format!("{event} of another process"))
         }
         Handling::Deserialize => {
@@ -488,7 +493,9 @@ fn decide_inner(
             // compile code under a trusted name (`<frozen …>`, a standard-library path).
             if event == "compile" {
                 if let Some(name) = arg(1).and_then(Value::as_str) {
-                    let spoof = name.starts_with("<frozen") || cfg.trusted.iter().any(|t| under(name, t));
+                    let spoof = name.starts_with("<frozen")
+                        || cfg.trusted.iter().any(|t| under(name, t))
+                        || cfg.internal.iter().any(|t| t == name);
                     if spoof && caller(caller_scope(handling)) == Caller::User {
                         return deny(
                             handling,
@@ -503,7 +510,15 @@ fn decide_inner(
             }
             by_decision(decision, handling, || format!("{event} by user code"))
         }
-        Handling::Process | Handling::Env => by_decision(rule_decision(cfg, handling), handling, || event.to_string()),
+        Handling::Process | Handling::Env => {
+            if handling == Handling::Process
+                && !cfg.internal.is_empty()
+                && caller(CallerScope::Internal) == Caller::Trusted
+            {
+                return Verdict::Allow;
+            }
+            by_decision(rule_decision(cfg, handling), handling, || event.to_string())
+        }
     }
 }
 
@@ -591,6 +606,7 @@ mod tests {
             env: Decision::Audit,
             signal: Decision::Deny,
             secrets: vec![],
+            internal: vec![],
         }
     }
 

@@ -107,7 +107,7 @@ fn is_dispatcher(file: &str, name: &str) -> bool {
 
 fn caller_for(state: &State, scope: CallerScope) -> Caller {
     let skip = |f: &str| match scope {
-        CallerScope::Innermost | CallerScope::FrozenOnly => false,
+        CallerScope::Innermost | CallerScope::FrozenOnly | CallerScope::Internal => false,
         CallerScope::OutsideImportlib => f.starts_with("<frozen importlib") || f.contains("/importlib/"),
         CallerScope::OutsideCtypes => f.contains("/ctypes/"),
     };

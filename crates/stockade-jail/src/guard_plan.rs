@@ -138,6 +138,7 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         env: decision(g.rules.env),
         signal: decision(g.rules.signal),
         secrets,
+        internal: Vec::new(),
     }
 }
 

@@ -20,7 +20,7 @@ mod supervise;
 pub use error::{SetupError, Step};
 pub use host::HostSupport;
 pub use outcome::{RunResult, Status};
-pub use plan::{GeneratedFile, Plan, Program, Request, StdinMode};
+pub use plan::{GeneratedFile, Plan, Program, Request, Serve, StdinMode};
 pub use supervise::isolation_report;
 
 /// Compile and run a request on this host.

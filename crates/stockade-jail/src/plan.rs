@@ -66,6 +66,19 @@ pub struct Request {
     /// More files to place in the jail: under `/sandbox` (read-only) or `/tmp` (the scratch,
     /// owned by the code). Paths are checked by [`compile`].
     pub extra_files: Vec<GeneratedFile>,
+    /// Serve mode (the warm pool): the jail is long-lived and its program (stockade's zygote)
+    /// enforces the per-run wall time, output and CPU limits itself; the supervisor only bounds
+    /// the whole jail by `lifetime` and streams its stdio without a cap.
+    pub serve: Option<Serve>,
+}
+
+/// Settings of a long-lived jail.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    /// The jail's whole lifetime (None: until its stdin closes).
+    pub lifetime: Option<std::time::Duration>,
+    /// Files in the jail whose code may fork and signal for the runs (the zygote).
+    pub internal_files: Vec<String>,
 }
 
 /// Destination of the audit trail.
@@ -189,6 +202,8 @@ pub struct Plan {
     pub audit_log: Option<AuditSink>,
     /// Hash of the effective policy (for the audit trail).
     pub policy_hash: String,
+    /// Serve mode, if any.
+    pub serve: Option<Serve>,
 }
 
 fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SetupError> {
@@ -324,7 +339,11 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         env.insert("LD_PRELOAD".into(), guard_plan::LIB_IN_JAIL.into());
         env.insert(stockade_guard::CONFIG_ENV.into(), guard_plan::CONFIG_IN_JAIL.into());
         env.insert(stockade_guard::FD_ENV.into(), guard_plan::EVENTS_FD.to_string());
-        let config = guard_plan::compile(policy, &manifest, secrets.clone());
+        let mut config = guard_plan::compile(policy, &manifest, secrets.clone());
+        if let Some(serve) = &req.serve {
+            config.internal = serve.internal_files.clone();
+            config.trusted.extend(serve.internal_files.iter().cloned());
+        }
         files.push(GeneratedFile {
             path: PathBuf::from(guard_plan::CONFIG_IN_JAIL),
             contents: serde_json::to_vec_pretty(&config).unwrap_or_default(),
@@ -480,6 +499,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         secrets,
         audit_log: req.audit_log.clone(),
         policy_hash: policy_hash(policy),
+        serve: req.serve.clone(),
     })
 }
 

@@ -60,6 +60,13 @@ impl Capture {
 
     /// Keep what fits; return false when something had to be cut.
     fn push(&mut self, bytes: &[u8]) -> bool {
+        if self.limit == usize::MAX {
+            // Serve mode: a stream, not a capture; nothing is kept.
+            if let Some(fd) = self.echo {
+                let _ = stockade_sys::write_all_raw(fd, bytes);
+            }
+            return true;
+        }
         let room = self.limit.saturating_sub(self.data.len());
         let take = bytes.len().min(room);
         self.data.extend_from_slice(&bytes[..take]);
@@ -202,17 +209,25 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     let _ = mask.thread_block();
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
 
+    let output_cap = if plan.serve.is_some() {
+        u64::MAX
+    } else {
+        plan.limits.output
+    };
     let mut watch = Watch {
         plan,
         cgroup: &cgroup,
         pidfd: &pidfd,
-        stdout: Capture::new(plan.limits.output, plan.passthrough.then_some(1), &plan.secrets),
-        stderr: Capture::new(plan.limits.output, plan.passthrough.then_some(2), &plan.secrets),
+        stdout: Capture::new(output_cap, plan.passthrough.then_some(1), &plan.secrets),
+        stderr: Capture::new(output_cap, plan.passthrough.then_some(2), &plan.secrets),
         error_report: Vec::new(),
         audit,
         status_bytes: Vec::new(),
         stop: None,
-        deadline: start + plan.limits.wall_time,
+        deadline: match &plan.serve {
+            None => start + plan.limits.wall_time,
+            Some(serve) => start + serve.lifetime.unwrap_or(Duration::from_secs(100 * 365 * 86_400)),
+        },
     };
     let stdin_w = if plan.stdin == StdinMode::Forward {
         Some(in_w)
@@ -336,7 +351,11 @@ impl Watch<'_> {
             if exited_at.is_none() && now >= self.deadline {
                 self.kill(StopReason::Timeout);
             }
-            if exited_at.is_none() && self.cgroup.cpu_usage_ns().is_some_and(|ns| ns >= cpu_limit_ns) {
+            // In serve mode the CPU limit is per run (each run's process has RLIMIT_CPU).
+            if exited_at.is_none()
+                && self.plan.serve.is_none()
+                && self.cgroup.cpu_usage_ns().is_some_and(|ns| ns >= cpu_limit_ns)
+            {
                 self.kill(StopReason::Cpu);
             }
             let mut timeout = self

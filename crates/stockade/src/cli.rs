@@ -46,6 +46,25 @@ enum Command {
     /// with its inputs bound, and print the result document with the returned value.
     #[command(hide = true)]
     Exec(ExecArgs),
+    /// (For the Python API's Pool.) Start a long-lived jail whose zygote serves runs: one JSON
+    /// request per line on stdin, one JSON response per line on stdout.
+    #[command(hide = true)]
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Modules the zygote imports before serving (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    preload: Vec<String>,
+    /// The jail's whole lifetime in seconds (default: until stdin closes).
+    #[arg(long, value_parser = parse_duration)]
+    lifetime: Option<std::time::Duration>,
+    /// Session mode: run every request in one persistent interpreter (shared state).
+    #[arg(long)]
+    session: bool,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +205,7 @@ where
         Command::Run(args) => cmd_run(args),
         Command::Doctor { json } => cmd_doctor(json),
         Command::Exec(args) => cmd_exec(args),
+        Command::Serve(args) => cmd_serve(args),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
             print!("{}", p.to_toml());
             0
@@ -330,6 +350,7 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
         stdin,
         audit_log,
         extra_files: Vec::new(),
+        serve: None,
     };
     match stockade_jail::run(&request) {
         Ok(result) => {
@@ -366,6 +387,60 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
 }
 
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
+const ZYGOTE: &str = include_str!("zygote.py");
+const ZYGOTE_PATH: &str = "/sandbox/__stockade_zygote__.py";
+
+fn cmd_serve(args: ServeArgs) -> Result<u8, Failure> {
+    let policy = effective_policy(&args.policy)?;
+    let l = &policy.limits;
+    let conf = serde_json::json!({
+        "mode": if args.session { "session" } else { "pool" },
+        "preload": args.preload,
+        "files_limit": l.output,
+        "limits": {
+            "timeout": l.wall_time.as_secs_f64(),
+            "cpu": l.cpu_time.as_secs_f64(),
+            "memory": l.memory,
+            "output": l.output,
+        },
+    });
+    let request = Request {
+        policy,
+        program: Program::Script {
+            name: "__stockade_zygote__.py".into(),
+            source: ZYGOTE.as_bytes().to_vec(),
+        },
+        args: Vec::new(),
+        passthrough: true,
+        stdin: StdinMode::Forward,
+        audit_log: None,
+        extra_files: vec![stockade_jail::GeneratedFile {
+            path: PathBuf::from("/sandbox/zygote.json"),
+            contents: conf.to_string().into_bytes(),
+            mode: 0o444,
+        }],
+        serve: Some(stockade_jail::Serve {
+            lifetime: args.lifetime,
+            internal_files: vec![ZYGOTE_PATH.into()],
+        }),
+    };
+    match stockade_jail::run(&request) {
+        Ok(result) => {
+            let line = serde_json::json!({"type": "exit", "status": result.status.name(), "reason": result.reason,
+                "exit_code": result.exit_code, "signal": result.signal});
+            println!("{line}");
+            Ok(0)
+        }
+        Err(e) => {
+            let message = error_chain(&e);
+            println!(
+                "{}",
+                serde_json::json!({"type": "error", "step": e.step().name(), "message": message})
+            );
+            Err(fail(exit::SETUP, message))
+        }
+    }
+}
 
 fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
     use base64::Engine as _;
@@ -420,6 +495,7 @@ fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
         stdin: StdinMode::Null,
         audit_log,
         extra_files,
+        serve: None,
     };
     match stockade_jail::run(&request) {
         Ok(result) => {
@@ -483,6 +559,7 @@ fn cmd_learn(args: LearnArgs) -> Result<u8, Failure> {
         stdin: StdinMode::Forward,
         audit_log: None,
         extra_files: Vec::new(),
+        serve: None,
     };
     let result = stockade_jail::run(&request).map_err(|e| fail(exit::SETUP, error_chain(&e)))?;
     eprint!("{}", result.stderr);

@@ -1,0 +1,326 @@
+# stockade's zygote: serves runs inside one long-lived jail (the warm pool, stockade.Pool).
+#
+# It never runs user code itself. For each request (one JSON line on stdin) it forks a child
+# that runs the code with the inputs bound and reports on its own pipes; the zygote enforces the
+# run's wall time and output limits, then kills every process the run left behind and empties
+# the scratch directory, so nothing of one run is visible to the next. The response is one JSON
+# line on stdout. The jail (namespaces, seccomp, Landlock, cgroup, rlimits, guard) is shared by
+# the zygote and its runs; the guard lets only this file fork and signal.
+import base64
+import json
+import os
+import select
+import shutil
+import sys
+import time
+import traceback
+
+_CONF = json.load(open("/sandbox/zygote.json"))
+_SCRATCH = "/tmp"
+
+
+def _send(record):
+    data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view):]
+
+
+def _hide_host_paths(text):
+    for prefix in sorted({sys.prefix, sys.base_prefix, sys.exec_prefix}, key=len, reverse=True):
+        if prefix and prefix != "/":
+            text = text.replace(prefix, "<python>")
+    return text
+
+
+def _format_user_traceback(exc):
+    # Drop this file's own frames: the run's traceback starts in the run's code.
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return _hide_host_paths("".join(traceback.format_exception(type(exc), exc, tb)))
+
+
+def _session():
+    """Session mode: cells share one namespace, in this process; one request, one response."""
+    import io
+
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    cap = int(_CONF["limits"]["output"])
+    _send({"type": "ready", "pid": os.getpid(), "mode": "session"})
+    count = 0
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return
+        request = json.loads(line)
+        count += 1
+        out, err = io.StringIO(), io.StringIO()
+        real = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = out, err
+        record = {"type": "run", "id": request.get("id"), "status": "ok", "exit_code": 0, "signal": None, "reason": None}
+        payload = {"type": "result", "ok": True, "value": None, "error": None, "files": {}}
+        start = time.monotonic()
+        try:
+            namespace.update(request.get("inputs") or {})
+            namespace.pop("result", None)
+            exec(compile(request["code"], f"/sandbox/cell-{count}.py", "exec"), namespace)
+            value = namespace.get("result")
+            json.dumps(value)
+            payload["value"] = value
+        except BaseException as exc:
+            payload["ok"] = False
+            payload["error"] = {"type": type(exc).__name__, "message": _hide_host_paths(str(exc)),
+                                "traceback": _format_user_traceback(exc)}
+            record["status"], record["exit_code"] = "error", 1
+        finally:
+            sys.stdout, sys.stderr = real
+        record["stdout"], record["stderr"] = out.getvalue()[:cap], err.getvalue()[:cap]
+        record["stdout_truncated"] = len(out.getvalue()) > cap
+        record["stderr_truncated"] = len(err.getvalue()) > cap
+        record["usage"] = {"wall_ms": int((time.monotonic() - start) * 1000)}
+        record["violations"] = []
+        record["result"] = payload
+        _send(record)
+
+
+def _child(request):
+    """In the forked child: place files, bind inputs, run the code, report on fd 3."""
+    record = {"type": "result", "ok": True, "value": None, "error": None, "files": {}, "files_truncated": False}
+    exit_code = 0
+    inputs = request.get("inputs") or {}
+    try:
+        for name, data in (request.get("files") or {}).items():
+            path = os.path.join(_SCRATCH, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(base64.b64decode(data))
+        main_module = type(sys)("__main__")
+        main_module.__file__ = "/sandbox/main.py"
+        sys.modules["__main__"] = main_module
+        namespace = main_module.__dict__
+        namespace.update(inputs)
+        code = compile(request["code"], "/sandbox/main.py", "exec")
+        exec(code, namespace)
+        if "result" in namespace and namespace["result"] is not inputs.get("result", object()):
+            value = namespace["result"]
+        elif callable(namespace.get("main")):
+            value = namespace["main"](**inputs)
+        else:
+            value = None
+        try:
+            json.dumps(value)
+            record["value"] = value
+        except (TypeError, ValueError) as exc:
+            record["ok"] = False
+            record["error"] = {
+                "type": "UnencodableResult",
+                "message": f"the result is a {type(value).__name__}, which cannot be encoded as JSON ({exc})",
+                "traceback": "",
+            }
+            exit_code = 1
+    except SystemExit as exc:
+        exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exit_code:
+            record["ok"] = False
+            record["error"] = {"type": "SystemExit", "message": str(exc.code), "traceback": ""}
+    except BaseException as exc:
+        record["ok"] = False
+        text = _format_user_traceback(exc)
+        record["error"] = {"type": type(exc).__name__, "message": _hide_host_paths(str(exc)), "traceback": text}
+        sys.stderr.write(text)
+        exit_code = 1
+    try:
+        files, total, limit = {}, 0, int(_CONF.get("files_limit", 1 << 20))
+        out_dir = os.path.join(_SCRATCH, "out")
+        for dirpath, _dirs, names in os.walk(out_dir):
+            for name in sorted(names):
+                path = os.path.join(dirpath, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue
+                size = os.path.getsize(path)
+                if total + size > limit:
+                    record["files_truncated"] = True
+                    continue
+                with open(path, "rb") as f:
+                    files[os.path.relpath(path, out_dir)] = base64.b64encode(f.read()).decode()
+                total += size
+        record["files"] = files
+    except OSError as exc:
+        record["files_error"] = str(exc)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+    data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(3, view):]
+    os._exit(exit_code)
+
+
+def _wipe_scratch():
+    def force(func, path, _exc):
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            os.chmod(path, 0o700)
+        except OSError:
+            pass
+        try:
+            func(path)
+        except OSError:
+            pass
+
+    for name in os.listdir(_SCRATCH):
+        path = os.path.join(_SCRATCH, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=force)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+def _run(request):
+    limits = _CONF["limits"]
+    timeout = float(request.get("timeout") or limits["timeout"])
+    cap = int(limits["output"])
+    pipes = [os.pipe() for _ in range(3)]
+    for name in ("stdout", "stderr"):
+        getattr(sys, name).flush()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            for (_, w), target in zip(pipes, (1, 2, 3)):
+                os.dup2(w, target)
+            for r, w in pipes:
+                for fd in (r, w):
+                    if fd > 3:
+                        os.close(fd)
+            _child(request)
+        finally:
+            os._exit(125)
+    for _, w in pipes:
+        os.close(w)
+    readers = {pipes[0][0]: "stdout", pipes[1][0]: "stderr", pipes[2][0]: "report"}
+    data = {"stdout": bytearray(), "stderr": bytearray(), "report": bytearray()}
+    status, reason = None, None
+    truncated = {"stdout": False, "stderr": False}
+    while readers:
+        left = start + timeout - time.monotonic()
+        if left <= 0:
+            status, reason = "timeout", f"wall-clock limit of {timeout:g} s reached"
+            break
+        ready, _, _ = select.select(list(readers), [], [], left)
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            name = readers[fd]
+            if not chunk:
+                os.close(fd)
+                del readers[fd]
+                continue
+            buf = data[name]
+            if name == "report":
+                buf += chunk[: (64 << 20) - len(buf)]
+                continue
+            room = cap - len(buf)
+            buf += chunk[:room]
+            if len(chunk) > room:
+                truncated[name] = True
+                status, reason = "output_limit", f"output limit of {cap} bytes per stream exceeded"
+        if status:
+            break
+    if status:
+        os.kill(pid, 9)
+    for fd in list(readers):
+        os.close(fd)
+    _, wait_status, usage = os.wait4(pid, 0)
+    wall_ms = int((time.monotonic() - start) * 1000)
+    # Nothing of this run may reach the next: kill every other process in the jail (all of them
+    # belong to the run; init and this zygote are exempt from kill(-1)), then empty the scratch.
+    try:
+        os.kill(-1, 9)
+    except OSError:
+        pass
+    _wipe_scratch()
+    exit_code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None
+    signal = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
+    payload, violations = None, {}
+    for line in bytes(data["report"]).splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("type") == "result":
+            payload = record
+        elif record.get("type") == "event" and record.get("decision") in ("denied", "audited"):
+            key = (record.get("event"), record.get("rule"), json.dumps(record.get("args")))
+            if key in violations:
+                violations[key]["count"] += 1
+            elif len(violations) < 200:
+                violations[key] = {k: record.get(k) for k in ("event", "rule", "reason", "decision", "args")}
+                violations[key]["count"] = 1
+    if status is None:
+        if signal == 24 or (signal == 9 and usage.ru_utime + usage.ru_stime >= limits["cpu"]):
+            status, reason = "cpu_limit", f"CPU-time limit of {limits['cpu']:g} s reached"
+        elif signal == 9 and usage.ru_maxrss * 1024 >= 0.9 * limits["memory"]:
+            status, reason = "memory_limit", "memory limit reached (OOM kill)"
+        elif signal is not None:
+            status = "killed"
+        elif exit_code == 0:
+            status = "ok"
+        else:
+            status = "error"
+    if signal is None and exit_code is None:
+        signal = 9
+    return {
+        "type": "run",
+        "id": request.get("id"),
+        "schema": "stockade.run/1",
+        "status": status,
+        "reason": reason,
+        "exit_code": exit_code,
+        "signal": signal,
+        "stdout": bytes(data["stdout"]).decode(errors="replace"),
+        "stderr": bytes(data["stderr"]).decode(errors="replace"),
+        "stdout_truncated": truncated["stdout"],
+        "stderr_truncated": truncated["stderr"],
+        "usage": {
+            "wall_ms": wall_ms,
+            "user_cpu_ms": int(usage.ru_utime * 1000),
+            "sys_cpu_ms": int(usage.ru_stime * 1000),
+            "peak_memory_kib": usage.ru_maxrss,
+        },
+        "violations": list(violations.values()),
+        "result": payload,
+    }
+
+
+def _serve():
+    for name in _CONF.get("preload") or []:
+        try:
+            __import__(name)
+        except BaseException as exc:
+            _send({"type": "warning", "message": f"preload {name}: {type(exc).__name__}: {exc}"})
+    _send({"type": "ready", "pid": os.getpid()})
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return
+        try:
+            request = json.loads(line)
+        except ValueError as exc:
+            _send({"type": "error", "message": f"malformed request: {exc}"})
+            continue
+        _send(_run(request))
+
+
+if _CONF.get("mode") == "session":
+    _session()
+else:
+    _serve()

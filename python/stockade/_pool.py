@@ -1,0 +1,334 @@
+"""Warm jails: :class:`Pool` (a fresh process per run, forked from a warm zygote inside the
+jail) and :class:`Session` (successive cells share one interpreter).
+
+Each worker is a long-lived jail started by its own launcher process (``stockade serve``); the
+caller's interpreter never forks. A pool's workers all use the pool's policy: different
+policies or tenants use different pools, so they never share a zygote.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import json
+import os
+import queue
+import selectors
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from . import (
+    _LAUNCH,
+    _PACKAGE_PARENT,
+    InputError,
+    PolicyArg,
+    Result,
+    SetupError,
+    StockadeError,
+    _encode_files,
+    _policy_args,
+    _result_from_doc,
+)
+
+
+class WorkerLost(StockadeError):
+    """A worker jail died or stopped answering; the pool replaced it."""
+
+
+class _Worker:
+    """One long-lived jail speaking JSON lines."""
+
+    def __init__(self, args: List[str], tmp: str, ready_timeout: float = 60.0):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_PARENT, "serve", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
+            cwd=tmp,
+        )
+        self._buf = b""
+        self._sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self._sel.register(self.proc.stdout.fileno(), selectors.EVENT_READ)
+        first = self._read_line(ready_timeout)
+        while first is not None and first.get("type") == "warning":
+            first = self._read_line(ready_timeout)
+        if first is None or first.get("type") != "ready":
+            self.kill()
+            message = (first or {}).get("message") or "the worker jail did not start"
+            raise SetupError(message, (first or {}).get("step"))
+
+    def _read_line(self, timeout: float) -> Optional[Dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sel.select(left):
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {"type": "error", "message": "malformed line from the worker"}
+
+    def request(self, request: Dict[str, Any], timeout: float) -> Dict[str, Any]:
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerLost(f"the worker jail is gone: {exc}") from None
+        while True:
+            line = self._read_line(timeout)
+            if line is None:
+                raise WorkerLost("the worker jail died or stopped answering")
+            if line.get("type") == "run":
+                return line
+            if line.get("type") in ("exit", "error"):
+                raise WorkerLost(f"the worker jail ended: {line}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self, grace: float = 2.0) -> None:
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._sel.close()
+
+    def kill(self) -> None:
+        # SIGKILL of the launcher: the jail's init has a parent-death signal, so the whole jail dies.
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _worker_args(policy, timeout, memory, venv, python, allow_degraded, tmp) -> List[str]:
+    args = _policy_args(policy, tmp)
+    if timeout is not None:
+        args += ["--timeout", str(float(timeout))]
+    if memory is not None:
+        args += ["--memory", str(memory)]
+    if venv is not None:
+        args += ["--venv", os.fspath(venv)]
+    if python is not None:
+        args += ["--python", os.fspath(python)]
+    if allow_degraded:
+        args.append("--allow-degraded")
+    return args
+
+
+def _request(code: str, inputs: Optional[Mapping[str, Any]], files, timeout) -> Dict[str, Any]:
+    if not isinstance(code, str):
+        raise InputError(f"code must be a str, not {type(code).__name__}")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must be a mapping, not {type(inputs).__name__}")
+    request = {"code": code, "inputs": dict(inputs or {}), "files": _encode_files(files)}
+    if timeout is not None:
+        request["timeout"] = float(timeout)
+    try:
+        json.dumps(request)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"inputs must be JSON-compatible: {exc}") from None
+    return request
+
+
+_LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for owner in list(_LIVE):
+        owner.close()
+
+
+class Pool:
+    """Warm jails: each run executes in a fresh process forked from a warm zygote inside a jail,
+    and is destroyed afterwards; the zygote then kills whatever the run left running and empties
+    the scratch directory. Thread-safe: ``run`` from many threads, ``await arun`` from asyncio.
+    """
+
+    def __init__(
+        self,
+        policy: PolicyArg = None,
+        size: int = 2,
+        preload: Sequence[str] = (),
+        *,
+        timeout: Optional[float] = None,
+        memory: Union[None, int, str] = None,
+        venv: Optional[str] = None,
+        python: Optional[str] = None,
+        allow_degraded: bool = False,
+    ):
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        import tempfile
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="stockade-pool-")
+        self._args = _worker_args(policy, timeout, memory, venv, python, allow_degraded, self._tmp.name)
+        if preload:
+            self._args += ["--preload", ",".join(preload)]
+        self._timeout = float(timeout) if timeout is not None else None
+        self._idle: "queue.Queue[_Worker]" = queue.Queue()
+        self._workers: List[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        errors: List[BaseException] = []
+
+        def start() -> None:
+            try:
+                self._add(_Worker(self._args, self._tmp.name))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start) for _ in range(size)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            self.close()
+            raise errors[0]
+        _LIVE.add(self)
+
+    def _add(self, worker: _Worker) -> None:
+        with self._lock:
+            self._workers.append(worker)
+        self._idle.put(worker)
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+            closed = self._closed
+        if not closed:
+            self._add(_Worker(self._args, self._tmp.name))
+
+    @property
+    def size(self) -> int:
+        """Number of live workers."""
+        with self._lock:
+            return len(self._workers)
+
+    def run(
+        self,
+        code: str,
+        *,
+        inputs: Optional[Mapping[str, Any]] = None,
+        files: Optional[Mapping[str, Union[bytes, str]]] = None,
+        timeout: Optional[float] = None,
+    ) -> Result:
+        """Run ``code`` in a fresh process of a warm jail; same contract as :func:`stockade.run`."""
+        if self._closed:
+            raise StockadeError("the pool is closed")
+        request = _request(code, inputs, files, timeout)
+        worker = self._idle.get()
+        wait = (timeout or self._timeout or 10.0) + 10.0
+        try:
+            response = worker.request(request, wait)
+        except WorkerLost as exc:
+            self._replace(worker)
+            return Result(ok=False, status="killed", error={"type": "WorkerLost", "message": str(exc), "traceback": ""})
+        if worker.alive():
+            self._idle.put(worker)
+        else:
+            self._replace(worker)
+        return _result_from_doc(response)
+
+    async def arun(self, code: str, **kwargs: Any) -> Result:
+        """``await pool.arun(code, ...)``: :meth:`run` on a thread of the default executor."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(self.run, code, **kwargs))
+
+    def close(self) -> None:
+        """Stop every worker jail; no process is left behind."""
+        with self._lock:
+            self._closed = True
+            workers, self._workers = self._workers, []
+        for w in workers:
+            w.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Session:
+    """Stateful execution, like a notebook: successive :meth:`run` calls share one interpreter
+    inside one jail. Each cell is bounded by ``timeout`` (a cell that overruns ends the session);
+    the whole session by ``lifetime`` and the policy's memory limit. ``close()`` ends it.
+    """
+
+    def __init__(
+        self,
+        policy: PolicyArg = None,
+        *,
+        timeout: Optional[float] = None,
+        lifetime: Optional[float] = None,
+        memory: Union[None, int, str] = None,
+        venv: Optional[str] = None,
+        python: Optional[str] = None,
+        allow_degraded: bool = False,
+    ):
+        import tempfile
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="stockade-session-")
+        args = _worker_args(policy, None, memory, venv, python, allow_degraded, self._tmp.name) + ["--session"]
+        if lifetime is not None:
+            args += ["--lifetime", str(float(lifetime))]
+        self._timeout = float(timeout) if timeout is not None else 10.0
+        self._lock = threading.Lock()
+        self._worker: Optional[_Worker] = _Worker(args, self._tmp.name)
+        _LIVE.add(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._worker is None
+
+    def run(self, code: str, *, inputs: Optional[Mapping[str, Any]] = None, timeout: Optional[float] = None) -> Result:
+        """Run one cell; its ``result`` variable (if set) is the returned value."""
+        request = _request(code, inputs, None, None)
+        with self._lock:
+            if self._worker is None:
+                raise StockadeError("the session is closed")
+            try:
+                response = self._worker.request(request, timeout if timeout is not None else self._timeout)
+            except WorkerLost as exc:
+                self.close()
+                return Result(ok=False, status="timeout", error={"type": "SessionLost", "message": str(exc), "traceback": ""})
+        return _result_from_doc(response)
+
+    def close(self) -> None:
+        """End the session and its jail."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
