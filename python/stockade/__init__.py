@@ -114,6 +114,22 @@ def _policy_args(policy: PolicyArg, tmp: str) -> List[str]:
     raise PolicyError(f"policy {text!r} is neither a file, a TOML document, nor a profile name")
 
 
+def _launcher_args(policy, timeout, memory, venv, python, allow_degraded, tmp) -> List[str]:
+    """Command-line options for the launcher, from the keyword arguments of the API."""
+    args = _policy_args(policy, tmp)
+    if timeout is not None:
+        args += ["--timeout", str(float(timeout))]
+    if memory is not None:
+        args += ["--memory", str(memory)]
+    if venv is not None:
+        args += ["--venv", os.fspath(venv)]
+    if python is not None:
+        args += ["--python", os.fspath(python)]
+    if allow_degraded:
+        args.append("--allow-degraded")
+    return args
+
+
 def _encode_files(files: Optional[Mapping[str, Union[bytes, str]]]) -> Dict[str, str]:
     out: Dict[str, str] = {}
     for name, data in (files or {}).items():
@@ -158,17 +174,7 @@ def run(
     except (TypeError, ValueError) as exc:
         raise InputError(f"inputs must be JSON-compatible: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="stockade-") as tmp:
-        args = _policy_args(policy, tmp)
-        if timeout is not None:
-            args += ["--timeout", str(float(timeout))]
-        if memory is not None:
-            args += ["--memory", str(memory)]
-        if venv is not None:
-            args += ["--venv", os.fspath(venv)]
-        if python is not None:
-            args += ["--python", os.fspath(python)]
-        if allow_degraded:
-            args.append("--allow-degraded")
+        args = _launcher_args(policy, timeout, memory, venv, python, allow_degraded, tmp)
         proc = subprocess.run(
             [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_PARENT, "exec", *args],
             input=request.encode(),

@@ -30,7 +30,7 @@ from . import (
     SetupError,
     StockadeError,
     _encode_files,
-    _policy_args,
+    _launcher_args,
     _result_from_doc,
 )
 
@@ -121,21 +121,6 @@ class _Worker:
             pass
 
 
-def _worker_args(policy, timeout, memory, venv, python, allow_degraded, tmp) -> List[str]:
-    args = _policy_args(policy, tmp)
-    if timeout is not None:
-        args += ["--timeout", str(float(timeout))]
-    if memory is not None:
-        args += ["--memory", str(memory)]
-    if venv is not None:
-        args += ["--venv", os.fspath(venv)]
-    if python is not None:
-        args += ["--python", os.fspath(python)]
-    if allow_degraded:
-        args.append("--allow-degraded")
-    return args
-
-
 def _request(code: str, inputs: Optional[Mapping[str, Any]], files, timeout) -> Dict[str, Any]:
     if not isinstance(code, str):
         raise InputError(f"code must be a str, not {type(code).__name__}")
@@ -183,7 +168,7 @@ class Pool:
         import tempfile
 
         self._tmp = tempfile.TemporaryDirectory(prefix="stockade-pool-")
-        self._args = _worker_args(policy, timeout, memory, venv, python, allow_degraded, self._tmp.name)
+        self._args = _launcher_args(policy, timeout, memory, venv, python, allow_degraded, self._tmp.name)
         if preload:
             self._args += ["--preload", ",".join(preload)]
         self._timeout = float(timeout) if timeout is not None else None
@@ -295,7 +280,7 @@ class Session:
         import tempfile
 
         self._tmp = tempfile.TemporaryDirectory(prefix="stockade-session-")
-        args = _worker_args(policy, None, memory, venv, python, allow_degraded, self._tmp.name) + ["--session"]
+        args = _launcher_args(policy, None, memory, venv, python, allow_degraded, self._tmp.name) + ["--session"]
         if lifetime is not None:
             args += ["--lifetime", str(float(lifetime))]
         self._timeout = float(timeout) if timeout is not None else 10.0

@@ -66,6 +66,9 @@ pub struct Request {
     /// More files to place in the jail: under `/sandbox` (read-only) or `/tmp` (the scratch,
     /// owned by the code). Paths are checked by [`compile`].
     pub extra_files: Vec<GeneratedFile>,
+    /// stockade's own files in the jail (its runner): trusted like the standard library, and
+    /// allowed to fork and signal for the runs.
+    pub internal_files: Vec<String>,
     /// Serve mode (the warm pool): the jail is long-lived and its program (stockade's zygote)
     /// enforces the per-run wall time, output and CPU limits itself; the supervisor only bounds
     /// the whole jail by `lifetime` and streams its stdio without a cap.
@@ -77,8 +80,6 @@ pub struct Request {
 pub struct Serve {
     /// The jail's whole lifetime (None: until its stdin closes).
     pub lifetime: Option<std::time::Duration>,
-    /// Files in the jail whose code may fork and signal for the runs (the zygote).
-    pub internal_files: Vec<String>,
 }
 
 /// Destination of the audit trail.
@@ -340,10 +341,8 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         env.insert(stockade_guard::CONFIG_ENV.into(), guard_plan::CONFIG_IN_JAIL.into());
         env.insert(stockade_guard::FD_ENV.into(), guard_plan::EVENTS_FD.to_string());
         let mut config = guard_plan::compile(policy, &manifest, secrets.clone());
-        if let Some(serve) = &req.serve {
-            config.internal = serve.internal_files.clone();
-            config.trusted.extend(serve.internal_files.iter().cloned());
-        }
+        config.internal.clone_from(&req.internal_files);
+        config.trusted.extend(req.internal_files.iter().cloned());
         files.push(GeneratedFile {
             path: PathBuf::from(guard_plan::CONFIG_IN_JAIL),
             contents: serde_json::to_vec_pretty(&config).unwrap_or_default(),

@@ -350,6 +350,7 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
         stdin,
         audit_log,
         extra_files: Vec::new(),
+        internal_files: Vec::new(),
         serve: None,
     };
     match stockade_jail::run(&request) {
@@ -386,16 +387,15 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
     }
 }
 
-const BOOTSTRAP: &str = include_str!("bootstrap.py");
 const ZYGOTE: &str = include_str!("zygote.py");
 const ZYGOTE_PATH: &str = "/sandbox/__stockade_zygote__.py";
 
-fn cmd_serve(args: ServeArgs) -> Result<u8, Failure> {
-    let policy = effective_policy(&args.policy)?;
+/// The runner's configuration (`/sandbox/zygote.json`).
+fn runner_conf(mode: &str, policy: &Policy, preload: &[String]) -> serde_json::Value {
     let l = &policy.limits;
-    let conf = serde_json::json!({
-        "mode": if args.session { "session" } else { "pool" },
-        "preload": args.preload,
+    serde_json::json!({
+        "mode": mode,
+        "preload": preload,
         "files_limit": l.output,
         "limits": {
             "timeout": l.wall_time.as_secs_f64(),
@@ -403,7 +403,12 @@ fn cmd_serve(args: ServeArgs) -> Result<u8, Failure> {
             "memory": l.memory,
             "output": l.output,
         },
-    });
+    })
+}
+
+fn cmd_serve(args: ServeArgs) -> Result<u8, Failure> {
+    let policy = effective_policy(&args.policy)?;
+    let conf = runner_conf(if args.session { "session" } else { "pool" }, &policy, &args.preload);
     let request = Request {
         policy,
         program: Program::Script {
@@ -419,9 +424,9 @@ fn cmd_serve(args: ServeArgs) -> Result<u8, Failure> {
             contents: conf.to_string().into_bytes(),
             mode: 0o444,
         }],
+        internal_files: vec![ZYGOTE_PATH.into()],
         serve: Some(stockade_jail::Serve {
             lifetime: args.lifetime,
-            internal_files: vec![ZYGOTE_PATH.into()],
         }),
     };
     match stockade_jail::run(&request) {
@@ -458,25 +463,39 @@ fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
     if !(inputs.is_null() || inputs.is_object()) {
         return Err(fail(exit::USAGE, "malformed request: `inputs` must be an object"));
     }
-    let file = |path: String, contents: Vec<u8>, mode: u32| stockade_jail::GeneratedFile {
+    let file = |path: &str, contents: Vec<u8>| stockade_jail::GeneratedFile {
         path: PathBuf::from(path),
         contents,
-        mode,
+        mode: 0o444,
     };
-    let boot = serde_json::json!({"inputs": inputs, "files_limit": policy.limits.output});
-    let mut extra_files = vec![
-        file("/sandbox/request.json".into(), boot.to_string().into_bytes(), 0o444),
-        file("/sandbox/main.py".into(), code.as_bytes().to_vec(), 0o444),
-    ];
-    if let Some(files) = request.get("files").and_then(serde_json::Value::as_object) {
-        for (name, data) in files {
-            let bytes = data
-                .as_str()
-                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-                .ok_or_else(|| fail(exit::USAGE, format!("malformed request: file {name:?} is not base64")))?;
-            extra_files.push(file(format!("/tmp/{name}"), bytes, 0o644));
+    if let Some(files) = request.get("files") {
+        let ok = files.is_null()
+            || files.as_object().is_some_and(|m| {
+                m.iter().all(|(name, data)| {
+                    data.as_str()
+                        .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_ok())
+                        && !name.is_empty()
+                        && !name.starts_with('/')
+                        && name
+                            .split('/')
+                            .all(|part| !part.is_empty() && part != "." && part != "..")
+                })
+            });
+        if !ok {
+            return Err(fail(
+                exit::USAGE,
+                "malformed request: `files` must map relative names to base64 strings",
+            ));
         }
     }
+    let conf = runner_conf("exec", &policy, &[]);
+    let run_request = serde_json::json!({"code": code, "inputs": inputs, "files": request.get("files")});
+    let extra_files = vec![
+        file("/sandbox/zygote.json", conf.to_string().into_bytes()),
+        file("/sandbox/request.json", run_request.to_string().into_bytes()),
+        // The code under its own name too, so tracebacks show its lines.
+        file("/sandbox/main.py", code.as_bytes().to_vec()),
+    ];
     let audit_log = args.audit_log.as_ref().map(|p| {
         if p.as_os_str() == "-" {
             stockade_jail::plan::AuditSink::Stderr
@@ -487,14 +506,15 @@ fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
     let request = Request {
         policy,
         program: Program::Script {
-            name: "__stockade__.py".into(),
-            source: BOOTSTRAP.as_bytes().to_vec(),
+            name: "__stockade_zygote__.py".into(),
+            source: ZYGOTE.as_bytes().to_vec(),
         },
         args: Vec::new(),
         passthrough: false,
         stdin: StdinMode::Null,
         audit_log,
         extra_files,
+        internal_files: vec![ZYGOTE_PATH.into()],
         serve: None,
     };
     match stockade_jail::run(&request) {
@@ -559,6 +579,7 @@ fn cmd_learn(args: LearnArgs) -> Result<u8, Failure> {
         stdin: StdinMode::Forward,
         audit_log: None,
         extra_files: Vec::new(),
+        internal_files: Vec::new(),
         serve: None,
     };
     let result = stockade_jail::run(&request).map_err(|e| fail(exit::SETUP, error_chain(&e)))?;

@@ -1,4 +1,6 @@
-# stockade's zygote: serves runs inside one long-lived jail (the warm pool, stockade.Pool).
+# stockade's runner inside the jail. Modes: "exec" runs the one request in /sandbox/request.json
+# (stockade.run); "pool" serves runs inside one long-lived jail (stockade.Pool); "session" runs
+# cells in one persistent interpreter (stockade.Session).
 #
 # It never runs user code itself. For each request (one JSON line on stdin) it forks a child
 # that runs the code with the inputs bound and reports on its own pipes; the zygote enforces the
@@ -9,8 +11,6 @@
 import base64
 import json
 import os
-import select
-import shutil
 import sys
 import time
 import traceback
@@ -161,6 +161,8 @@ def _child(request):
 
 
 def _wipe_scratch():
+    import shutil
+
     def force(func, path, _exc):
         try:
             os.chmod(os.path.dirname(path), 0o700)
@@ -234,6 +236,8 @@ _spare = None
 
 
 def _run(request):
+    import select
+
     global _spare
     limits = _CONF["limits"]
     timeout = float(request.get("timeout") or limits["timeout"])
@@ -384,5 +388,9 @@ def _serve():
 
 if _CONF.get("mode") == "session":
     _session()
+elif _CONF.get("mode") == "exec":
+    # `stockade exec` (stockade.run): one request, run in this process.
+    with open("/sandbox/request.json") as _f:
+        _child(json.load(_f))
 else:
     _serve()
