@@ -80,7 +80,13 @@ fn expand(entries: &[String], manifest: &Manifest) -> Vec<String> {
 fn installed_packages(dirs: &[PathBuf]) -> Vec<String> {
     let mut names = Vec::new();
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        // Jail paths relocated under /run/host (see plan::relocate) are read at their host path.
+        let host = dir
+            .strip_prefix("/run/host")
+            .map_or_else(|_| dir.clone(), |rest| Path::new("/").join(rest));
+        let Ok(entries) = std::fs::read_dir(&host) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let path = e.path();

@@ -221,7 +221,7 @@ fn run_host_id(pid: u32) -> u32 {
 pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     let policy = &req.policy;
     let executable = interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())?;
-    let manifest = interpreter::manifest(&executable, policy.python.venv.as_deref())?;
+    let (manifest, relocated) = relocate(interpreter::manifest(&executable, policy.python.venv.as_deref())?);
 
     let mut degradation = Degradation::default();
     let mut require = |layer: &str, ok: Result<(), String>| -> Result<bool, SetupError> {
@@ -438,6 +438,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     if let (true, Some(lib)) = (use_guard, &guard_lib) {
         extra_binds.push((lib.clone(), PathBuf::from(guard_plan::LIB_IN_JAIL)));
     }
+    extra_binds.extend(relocated);
     let landlock = use_landlock.then(|| {
         let mut read_only: Vec<PathBuf> = manifest
             .entries
@@ -500,6 +501,42 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         policy_hash: policy_hash(policy),
         serve: req.serve.clone(),
     })
+}
+
+/// Jail paths stockade owns: a host path under one of them (a venv in the host's /tmp, say)
+/// would be hidden by the scratch or the generated files, so it is bound under `/run/host`.
+const RESERVED_JAIL_PREFIXES: &[&str] = &["/tmp", "/sandbox", "/proc", "/dev", "/run/host"];
+const RELOCATED_ROOT: &str = "/run/host";
+
+fn relocated_path(path: &Path) -> PathBuf {
+    if RESERVED_JAIL_PREFIXES.iter().any(|r| path.starts_with(r)) {
+        Path::new(RELOCATED_ROOT).join(path.strip_prefix("/").unwrap_or(path))
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// Move every manifest path under a reserved jail prefix to `/run/host/...`: returns the
+/// manifest as the jail sees it, and the binds (host, jail) that replace its moved entries.
+fn relocate(mut m: Manifest) -> (Manifest, Vec<(PathBuf, PathBuf)>) {
+    let mut moved = Vec::new();
+    m.entries.retain(|e| match e {
+        RootEntry::Bind { path, .. } if relocated_path(path) != *path => {
+            moved.push((path.clone(), relocated_path(path)));
+            false
+        }
+        // A link there would be hidden too; what it points to is bound in its own right.
+        RootEntry::Symlink { path, .. } => relocated_path(path) == *path,
+        RootEntry::Bind { .. } => true,
+    });
+    for list in [&mut m.site_paths, &mut m.stdlib_paths, &mut m.venv_site_paths] {
+        for p in list.iter_mut() {
+            *p = relocated_path(p);
+        }
+    }
+    m.venv = m.venv.as_deref().map(relocated_path);
+    m.executable = relocated_path(&m.executable);
+    (m, moved)
 }
 
 /// SHA-256 of the effective policy as printed by `policy show`.

@@ -906,3 +906,29 @@ fn stopping_stockade_with_sigterm_still_reports_and_cleans_up() {
         .then_some(()))
     .is_some());
 }
+
+/// A venv under the host's /tmp would be hidden by the jail's scratch (/tmp): stockade binds it
+/// under /run/host instead, and it stays importable (with the guard, its packages allowed).
+#[test]
+fn venv_under_host_tmp_is_importable() {
+    let dir = tempfile::tempdir().unwrap(); // under the host's /tmp
+    let venv = dir.path().join("venv");
+    assert!(Command::new(system_python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(venv.join("lib/python3.11/site-packages/tmpmod.py"), "VALUE = 42\n").unwrap();
+    let out = stockade()
+        .args(["run", "--json", "--venv"])
+        .arg(&venv)
+        .args([
+            "-c",
+            "import tmpmod, sys; print(tmpmod.VALUE, tmpmod.__file__.startswith('/run/host/'))",
+        ])
+        .output()
+        .unwrap();
+    let r = parse_result(&out);
+    assert_eq!(stdout(&r), "42 True\n", "{r}");
+}
