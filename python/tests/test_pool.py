@@ -1,0 +1,550 @@
+"""stockade.Pool and stockade.Session through real jails: the API, and the no-leak properties,
+each proven by a run that looks for what the previous run left behind, with evidence on the
+host (/proc) where the property is about processes.
+
+Tests marked xfail(strict=True) pin bugs found while writing this file: each fails today for
+the reason given and will report XPASS (a failure, because strict) once the bug is fixed, so
+the marker must then be removed.
+"""
+import asyncio
+import json
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+
+import pytest
+
+import stockade
+
+ALLOW_PROCESS = "version = 1\n[guard.rules]\nprocess = 'allow'\n"
+ALLOW_PROCESS_AND_SIGNAL = "version = 1\n[guard.rules]\nprocess = 'allow'\nsignal = 'allow'\n"
+ALLOW_SOCKET = "version = 1\n[guard.imports]\nallow = ['socket']\n"
+
+
+# ----- host-side evidence -----
+
+
+def _procs():
+    """{pid: (ppid, starttime, cmdline)} of every process on the host."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode(errors="replace")
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(name)] = (int(fields[1]), int(fields[19]), cmd)
+    return out
+
+
+def _descendants():
+    """(pid, starttime) of every process below this test process."""
+    procs = _procs()
+    found, frontier = set(), {os.getpid()}
+    while frontier:
+        children = {pid for pid, (ppid, _, _) in procs.items() if ppid in frontier}
+        frontier = children - {p for p, _ in found}
+        found |= {(pid, procs[pid][1]) for pid in children}
+    return found
+
+
+def _zygotes():
+    """The zygotes below this test process (not their forks: a zygote's parent is stockade-init)."""
+    procs = _procs()
+    return {
+        (pid, procs[pid][1])
+        for pid, _ in _descendants()
+        if pid in procs and "__stockade_zygote__" in procs[pid][2] and "stockade-init" in procs.get(procs[pid][0], (0, 0, ""))[2]
+    }
+
+
+def _still_alive(snapshot, wait=3.0):
+    """Members of a (pid, starttime) snapshot that still exist (and are not zombies) after wait."""
+    deadline = time.monotonic() + wait
+    while True:
+        procs = _procs()
+        alive = set()
+        for pid, start in snapshot:
+            if pid in procs and procs[pid][1] == start:
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        state = f.read().rsplit(")", 1)[1].split()[0]
+                except OSError:
+                    continue
+                if state != "Z":
+                    alive.add(pid)
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _with_token(token, wait=3.0):
+    deadline = time.monotonic() + wait
+    while True:
+        hits = [pid for pid, (_, _, cmd) in _procs().items() if token in cmd and pid != os.getpid()]
+        if not hits or time.monotonic() > deadline:
+            return hits
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with stockade.Pool(size=2) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def solo():
+    """One worker, so consecutive runs are guaranteed to go through the same zygote."""
+    with stockade.Pool(size=1) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def solo_process():
+    with stockade.Pool(ALLOW_PROCESS, size=1) as p:
+        yield p
+
+
+# ===== API =====
+
+
+def test_value_stdout_and_main(pool):
+    r = pool.run("print('hi')\nresult = {'total': sum(xs)}", inputs={"xs": [1, 2, 3]})
+    assert r.ok and r.status == "ok", r
+    assert r.value == {"total": 6} and r.stdout == "hi\n"
+    r = pool.run("def main(a, b=10):\n    return a + b", inputs={"a": 5})
+    assert r.ok and r.value == 15
+
+
+def test_exception_is_a_result(pool):
+    r = pool.run("import json\njson.loads('{bad')")
+    assert not r.ok and r.status == "error"
+    assert r.error["type"] == "JSONDecodeError"
+    assert "/sandbox/main.py" in r.error["traceback"]
+
+
+def test_files_in_and_out(pool):
+    r = pool.run(
+        "import os\nrows = open('data.csv').read().split()\nos.makedirs('out/sub')\n"
+        "open('out/sub/n.txt', 'w').write(str(len(rows)))\nresult = rows",
+        files={"data.csv": b"a,b\nc,d\n"},
+    )
+    assert r.ok, r
+    assert r.value == ["a,b", "c,d"] and r.files == {"sub/n.txt": b"2"}
+
+
+def test_guard_violation_is_reported(pool):
+    r = pool.run("import os\nos.system('id')")
+    assert not r.ok and r.error["type"] == "PolicyViolation"
+    assert r.violations[0]["event"] == "os.system" and r.violations[0]["rule"] == "guard.rules.process"
+    r = pool.run("import socket")
+    assert not r.ok and r.violations[0]["rule"] == "guard.imports"
+
+
+def test_per_call_timeout_then_the_pool_still_works(pool):
+    t = time.monotonic()
+    r = pool.run("while True: pass", timeout=0.5)
+    assert r.status == "timeout" and not r.ok
+    assert time.monotonic() - t < 5
+    assert pool.run("result = 1").value == 1 and pool.size == 2
+
+
+def test_bad_inputs(pool):
+    with pytest.raises(stockade.InputError):
+        pool.run("pass", inputs={"x": object()})
+    with pytest.raises(stockade.InputError):
+        pool.run("pass", files={"../x": b""})
+
+
+# ===== nothing of one run reaches the next (same zygote: a pool of one) =====
+
+
+def test_globals_and_builtins_do_not_leak(solo):
+    solo.run("leaked = 42\nimport builtins\nbuiltins.leaked_builtin = 1")
+    r = solo.run("import builtins\nresult = ['leaked' in globals(), hasattr(builtins, 'leaked_builtin')]")
+    assert r.value == [False, False], r
+
+
+def test_module_state_does_not_leak(solo):
+    solo.run("import json, sys, string\njson.x = 1\nsys.path.append('/leak')\nstring.whitespace += 'L'\nsys.modules['leakmod'] = json")
+    r = solo.run(
+        "import json, sys, string\nresult = [hasattr(json, 'x'), '/leak' in sys.path, string.whitespace.endswith('L'), 'leakmod' in sys.modules]"
+    )
+    assert r.value == [False, False, False, False], r
+
+
+def test_scratch_files_do_not_leak(solo):
+    r = solo.run(
+        "import os\nopen('a.txt', 'w').write('x')\nopen('.hidden', 'w').write('x')\nos.makedirs('d/e/f')\n"
+        "open('d/e/f/g', 'w').write('x')\nos.makedirs('ro/sub')\nopen('ro/sub/x', 'w').write('x')\n"
+        "os.chmod('ro/sub', 0o500)\nos.chmod('ro', 0o500)\nos.symlink('/tmp/a.txt', 'link')\nos.symlink('/nowhere', 'dangling')\nos.mkfifo('fifo')",
+        files={"given.txt": b"input"},
+    )
+    assert r.ok, r
+    r = solo.run("import os\nresult = sorted(os.listdir('.')) + sorted(os.listdir('/tmp'))")
+    assert r.value == [], r
+
+
+def test_environment_changes_do_not_leak(solo):
+    r = solo.run("import os\nos.environ['LEAK_X'] = '1'\nos.putenv('LEAK_Y', '2')\nresult = os.environ['LEAK_X']")
+    assert r.ok and r.value == "1"  # env changes are allowed (recorded in the audit log)
+    r = solo.run("import os\nresult = [os.environ.get('LEAK_X'), os.environ.get('LEAK_Y')]")
+    assert r.value == [None, None]
+
+
+def test_threads_do_not_leak(solo):
+    r = solo.run("import threading, time\nfor _ in range(3):\n    threading.Thread(target=time.sleep, args=(60,)).start()\nresult = threading.active_count()")
+    assert r.value == 4, r
+    t = time.monotonic()
+    r = solo.run("import threading\nresult = [t.name for t in threading.enumerate()]")
+    assert r.value == ["MainThread"], r
+    assert time.monotonic() - t < 5
+
+
+def test_background_process_dies_with_the_run(solo_process):
+    token = secrets.token_hex(8)
+    daemon = (
+        "import os, sys\nif os.fork() == 0:\n    os.setsid()\n    os.closerange(0, 256)\n"
+        "    os.execv(sys.executable, [sys.executable, '-c', "
+        "'import sys, time; time.sleep(0.4); open(\"/tmp/late-\" + sys.argv[1], \"w\").write(\"x\"); time.sleep(30)', tok])\n"
+        "result = 'started'"
+    )
+    r = solo_process.run(daemon, inputs={"tok": token})
+    assert r.ok and r.value == "started", r
+    r = solo_process.run("import time, os\ntime.sleep(0.8)\nresult = os.listdir('/tmp')")
+    assert r.value == [], r
+    assert _with_token(token) == []
+
+
+def test_a_run_that_kills_itself_kills_only_the_run():
+    others = _zygotes()
+    with stockade.Pool(ALLOW_PROCESS_AND_SIGNAL, size=2) as p:
+        before = _zygotes() - others
+        r = p.run("import os\nos.kill(os.getpid(), 9)")
+        assert r.status == "killed" and r.signal == 9 and not r.ok, r
+        assert p.run("result = 2").value == 2 and p.size == 2
+        assert _zygotes() - others == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: in a pool run the guard still takes the zygote's pid for the caller's own pid: "
+    "under strict, os.kill(os.getpid(), 9) is denied as 'another process' while "
+    "os.kill(os.getppid(), 9) -- the zygote -- is allowed, unrecorded, and kills the worker",
+)
+def test_strict_guard_knows_which_process_is_the_run():
+    with stockade.Pool(size=1) as p:
+        r = p.run("import os\nos.kill(os.getpid(), 9)")
+        assert r.status == "killed" and r.signal == 9, r
+        r = p.run("import os\nos.kill(os.getppid(), 9)")
+        assert r.error["type"] == "PolicyViolation" and r.violations[0]["rule"] == "guard.rules.signal", r
+
+
+def test_killing_the_zygote_replaces_the_worker():
+    others = _zygotes()
+    with stockade.Pool(ALLOW_PROCESS_AND_SIGNAL, size=2) as p:
+        before = _zygotes() - others
+        assert len(before) == 2
+        r = p.run("import os\nos.kill(os.getppid(), 9)")
+        assert not r.ok and r.status == "killed", r
+        assert p.size == 2
+        assert [p.run("result = n", inputs={"n": i}).value for i in range(4)] == [0, 1, 2, 3]
+        after = _zygotes() - others
+        assert len(after) == 2 and len(after & before) == 1
+
+
+def test_a_hung_zygote_is_replaced():
+    # SIGSTOP of the zygote: it stops answering; the pool gives up after timeout + 10 s.
+    others = _descendants()
+    with stockade.Pool(ALLOW_PROCESS_AND_SIGNAL, size=1, timeout=0.5) as p:
+        before = _descendants() - others
+        r = p.run("import os\nos.kill(os.getppid(), 19)")
+        assert not r.ok and r.error["type"] == "WorkerLost", r
+        assert p.size == 1 and p.run("result = 3").value == 3
+        assert _still_alive(before) == set()
+
+
+def test_close_leaves_no_process_behind():
+    token = secrets.token_hex(8)
+    others = _descendants()
+    p = stockade.Pool(ALLOW_PROCESS, size=2)
+    # A daemon that survives its run until the pool closes? It must not survive either.
+    p.run(
+        "import os, sys\nif os.fork() == 0:\n    os.closerange(0, 256)\n"
+        "    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(30)', tok])",
+        inputs={"tok": token},
+    )
+    tree = _descendants() - others
+    assert len(_zygotes()) >= 2 and tree
+    p.close()
+    assert _still_alive(tree) == set()
+    assert _with_token(token) == []
+    with pytest.raises(stockade.StockadeError):
+        p.run("pass")
+
+
+def test_leaving_with_leaves_no_process_behind():
+    others = _descendants()
+    with stockade.Pool(size=1) as p:
+        assert p.run("result = 1").value == 1
+        tree = _descendants() - others
+        assert tree
+    assert _still_alive(tree) == set()
+
+
+def test_threads_get_their_own_answers(pool):
+    results, errors = {}, []
+
+    def client(k):
+        try:
+            for i in range(5):
+                n = k * 100 + i
+                r = pool.run("print(n)\nresult = n * n", inputs={"n": n})
+                results[n] = (r.value, r.stdout)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert results == {n: (n * n, f"{n}\n") for n in results} and len(results) == 30
+
+
+def test_arun_with_gather(pool):
+    async def main():
+        return await asyncio.gather(*(pool.arun("result = n + 1", inputs={"n": n}) for n in range(6)))
+
+    assert [r.value for r in asyncio.run(main())] == [1, 2, 3, 4, 5, 6]
+
+
+def test_pools_with_different_policies_do_not_share_workers():
+    code = "import socket\nresult = 'imported'"
+    with stockade.Pool(ALLOW_SOCKET, size=1) as loose, stockade.Pool(size=1) as strict:
+        for _ in range(3):
+            assert loose.run(code).value == "imported"
+            r = strict.run(code)
+            assert not r.ok and r.error["type"] == "PolicyViolation"
+
+
+# ===== bugs found while writing this file (see the reasons) =====
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the pre-forked spare is forked by _reset() while _serve's locals still hold the "
+    "previous line/request/response; traceback.walk_stack + capture_locals (stdlib, trusted by "
+    "the guard) prints them, under the default strict policy",
+)
+def test_next_run_cannot_see_previous_request_through_the_stack(solo):
+    secret = secrets.token_hex(16)
+    r = solo.run("print('out-' + s)\nresult = 'val-' + s", inputs={"s": secret})
+    assert r.ok
+    r = solo.run(
+        "import traceback\n"
+        "result = [str(f.locals) for f in traceback.StackSummary.extract(traceback.walk_stack(None), capture_locals=True)]"
+    )
+    assert secret not in json.dumps(r.raw)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: runs are forks of the zygote, whose heap (stdin buffer, freed request strings) "
+    "still holds earlier requests; a policy that lets the code read /proc/self/mem (or ctypes, or "
+    "the guard off) reads other runs' inputs: only the guard stands in the way",
+)
+def test_next_run_cannot_read_previous_inputs_from_inherited_memory():
+    scan = (
+        "import re\nfound = set()\npat = re.compile(rb'INMARK-([0-9a-f]{32})')\n"
+        "with open('/proc/self/maps') as m, open('/proc/self/mem', 'rb', 0) as mem:\n"
+        "    for line in m:\n"
+        "        parts = line.split()\n"
+        "        a, b = [int(x, 16) for x in parts[0].split('-')]\n"
+        "        if 'r' not in parts[1] or (len(parts) > 5 and parts[5].startswith('/')):\n"
+        "            continue\n"
+        "        try:\n"
+        "            mem.seek(a)\n"
+        "            data = mem.read(b - a)\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        found.update(v.decode() for v in pat.findall(data))\n"
+        "result = sorted(found)"
+    )
+    with stockade.Pool("version = 1\n[guard.files]\nread = ['/proc']\n", size=1) as p:
+        control = secrets.token_hex(16)
+        assert control in p.run(scan, inputs={"c": "INMARK-" + control}).value  # the scanner works
+        secret = secrets.token_hex(16)
+        assert p.run("result = len(s)", inputs={"pad": "x" * 3000, "s": "INMARK-" + secret}).ok
+        r = p.run(scan)
+        assert r.ok, r
+        assert secret not in r.value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: _reset() wipes /tmp right after kill(-1, SIGKILL) without waiting for the killed "
+    "processes to be gone; a syscall in flight (open/link) completes after the wipe, so the next "
+    "run finds files (with content) of the previous run",
+)
+def test_scratch_wipe_does_not_race_dying_processes(solo_process):
+    racer = (
+        "import os, time\nos.makedirs('/tmp/src', exist_ok=True)\n"
+        "for k in range(8):\n"
+        "    open(f'/tmp/src/s{k}', 'w').write(secret)\n"
+        "    if os.fork() == 0:\n"
+        "        os.closerange(0, 256)\n"
+        "        i = 0\n"
+        "        while True:\n"
+        "            i += 1\n"
+        "            try:\n"
+        "                os.close(os.open(f'/tmp/c{k}-{i}', os.O_CREAT | os.O_WRONLY))\n"
+        "                os.link(f'/tmp/src/s{k}', f'/tmp/l{k}-{i}')\n"
+        "                os.unlink(f'/tmp/c{k}-{i}')\n"
+        "                os.unlink(f'/tmp/l{k}-{i}')\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "time.sleep(0.02)\n"
+    )
+    leftovers = []
+    for _ in range(25):
+        solo_process.run(racer, inputs={"secret": secrets.token_hex(8)})
+        r = solo_process.run("import os\nresult = os.listdir('/tmp')")
+        if r.value:
+            leftovers.append(r.value)
+            break
+    assert leftovers == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the guard checks os.remove/unlink on the symlink's resolved target, so the "
+    "zygote's wipe cannot remove a symlink that points at an existing path outside scratch; it "
+    "survives into the next run and its name carries data (strict policy)",
+)
+def test_symlink_to_outside_scratch_is_wiped(solo):
+    secret = secrets.token_hex(16)
+    r = solo.run("import os\nos.symlink('/etc/hosts', 'note-' + s)\nresult = 1", inputs={"s": secret})
+    assert r.ok, r
+    r = solo.run("import os\nresult = os.listdir('/tmp')")
+    assert secret not in json.dumps(r.raw), r.value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a directory left with mode 000 makes _wipe_scratch's onerror call os.open(path) "
+    "without flags (TypeError, not OSError): the zygote dies and the NEXT caller's run fails "
+    "with WorkerLost",
+)
+def test_unremovable_directory_does_not_break_the_next_run(solo):
+    r = solo.run("import os\nos.makedirs('/tmp/d/e')\nopen('/tmp/d/e/f', 'w').write('x')\nos.chmod('/tmp/d/e', 0)\nresult = 1")
+    assert r.ok
+    r = solo.run("import os\nresult = [d for d, _, f in os.walk('/tmp')]")
+    assert r.ok and r.value == ["/tmp"], r
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the zygote waits for EOF on the run's pipes, not for the run's process: a child "
+    "that keeps stdout open turns a finished run into status 'timeout' (stockade.run says 'ok')",
+)
+def test_background_child_holding_stdout_does_not_make_a_timeout(solo_process):
+    t = time.monotonic()
+    r = solo_process.run("import os, time\nif os.fork() == 0:\n    time.sleep(30)\nresult = 'done'", timeout=2)
+    assert r.value == "done"
+    assert r.status == "ok" and time.monotonic() - t < 1.5, r
+
+
+# ===== Session =====
+
+
+def test_session_shares_state_and_survives_exceptions():
+    with stockade.Session() as s:
+        assert s.run("x = 40").ok
+        r = s.run("1 / 0")
+        assert not r.ok and r.error["type"] == "ZeroDivisionError"
+        r = s.run("x += 2\nresult = x")
+        assert r.ok and r.value == 42
+        r = s.run("result = x + y", inputs={"y": 8})
+        assert r.value == 50
+
+
+def test_session_cell_timeout_ends_the_session():
+    others = _descendants()
+    s = stockade.Session(timeout=0.5)
+    tree = _descendants() - others
+    assert s.run("import os\nresult = os.getpid()").ok
+    r = s.run("while True: pass")
+    assert not r.ok and r.status != "ok"
+    assert s.closed
+    with pytest.raises(stockade.StockadeError):
+        s.run("result = 1")
+    assert _still_alive(tree) == set()
+
+
+def test_session_close_leaves_no_process():
+    others = _descendants()
+    s = stockade.Session()
+    s.run("import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()")
+    tree = _descendants() - others
+    assert any("__stockade_zygote__" in cmd for pid, (_, _, cmd) in _procs().items() if pid in {p for p, _ in tree})
+    s.close()
+    assert _still_alive(tree) == set()
+    with pytest.raises(stockade.StockadeError):
+        s.run("pass")
+
+
+# ===== attacks through Pool.run: evidence on the host =====
+
+
+def test_pool_cannot_read_a_host_secret(pool):
+    token = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "secret.txt")
+        with open(path, "w") as f:
+            f.write(token)
+        os.chmod(d, 0o755)
+        os.chmod(path, 0o644)
+        for code in (
+            "try:\n    result = open(p).read()\nexcept Exception as e:\n    result = type(e).__name__",
+            "import os\ntry:\n    fd = os.open(p, os.O_RDONLY)\n    result = os.read(fd, 100).decode()\nexcept Exception as e:\n    result = type(e).__name__",
+        ):
+            r = pool.run(code, inputs={"p": path})
+            assert token not in json.dumps(r.raw)
+        with open(path) as f:
+            assert f.read() == token  # control: the host can read it
+
+
+def test_pool_cannot_write_to_the_host(pool):
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o777)
+        target = os.path.join(d, "pwned")
+        r = pool.run("try:\n    open(p, 'w').write('x')\nexcept Exception as e:\n    result = type(e).__name__", inputs={"p": target})
+        assert r.value is not None
+        assert not os.path.exists(target)
+
+
+def test_pool_cannot_connect_to_a_host_listener():
+    with socket.socket() as srv, stockade.Pool(ALLOW_SOCKET, size=1) as p:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        srv.settimeout(0.3)
+        port = srv.getsockname()[1]
+        r = p.run(
+            "import socket\ntry:\n    socket.create_connection(('127.0.0.1', port), timeout=1)\n    result = 'connected'\n"
+            "except Exception as e:\n    result = repr(e)",
+            inputs={"port": port},
+        )
+        assert r.value != "connected", r
+        with pytest.raises(socket.timeout):
+            srv.accept()
