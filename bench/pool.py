@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Warm pool latency and throughput: stockade.Pool.run against bare CPython, a cold
+stockade.run, and a plain (unjailed) Python fork-server.
+
+    target/pyvenv/bin/python bench/pool.py                 # defaults: 40 rounds, table on stdout
+    target/pyvenv/bin/python bench/pool.py --rounds 100 --json out.json
+
+Workloads (each variant runs the same code):
+  a  print(sum(range(10)))
+  b  result = sum(i*i for i in range(200000))
+  c  import json, re, math, datetime
+
+Variants per workload, interleaved round-robin in a shuffled order per round:
+  bare-subprocess   /usr/bin/python3.11 -c CODE (a fresh interpreter per run)
+  cold-run          stockade.run(CODE) (a fresh jail per run)
+  forkserver        a parent process that forks one child per request (no jail), over pipes
+  pool              stockade.Pool(size=1).run(CODE)
+Plus, for (b), the computation timed in this process (bare CPython compute, no process at all).
+
+Throughput: Pool(size=2) driven by 2 client threads with workload (a) for --seconds.
+Optional: pydantic-monty / smolagents, if importable (the bench venv must have them).
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import stockade
+
+WORKLOADS = {
+    "a": "print(sum(range(10)))",
+    "b": "result = sum(i*i for i in range(200000))",
+    "c": "import json, re, math, datetime",
+}
+BARE = "/usr/bin/python3.11" if os.path.exists("/usr/bin/python3.11") else sys.executable
+
+# A minimal fork-server: the parent reads one JSON request per line, forks a child that execs the
+# code with stdout captured into a pipe, waits, and answers with one JSON line. No jail, no guard.
+FORKSERVER = r"""
+import io, json, os, sys
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+out.write(b"ready\n"); out.flush()
+for line in inp:
+    req = json.loads(line)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        buf = io.StringIO()
+        sys.stdout = buf
+        ns = {"__name__": "__main__"}
+        ok = True
+        try:
+            exec(compile(req["code"], "<run>", "exec"), ns)
+        except BaseException as e:
+            ok = False
+        sys.stdout = sys.__stdout__
+        os.write(w, json.dumps({"ok": ok, "stdout": buf.getvalue(), "value": ns.get("result")}).encode())
+        os._exit(0)
+    os.close(w)
+    chunks = []
+    while True:
+        c = os.read(r, 65536)
+        if not c:
+            break
+        chunks.append(c)
+    os.close(r)
+    os.waitpid(pid, 0)
+    out.write(b"".join(chunks) + b"\n"); out.flush()
+"""
+
+
+class ForkServer:
+    def __init__(self):
+        self.proc = subprocess.Popen([BARE, "-c", FORKSERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self.proc.stdout.readline() == b"ready\n"
+
+    def run(self, code):
+        self.proc.stdin.write((json.dumps({"code": code}) + "\n").encode())
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+TIMED_B = (
+    "import time\n_t = time.perf_counter_ns()\nsum(i*i for i in range(200000))\n"
+    "result = (time.perf_counter_ns() - _t) / 1e6"
+)
+
+
+def bare_compute():
+    t = time.perf_counter_ns()
+    sum(i * i for i in range(200000))
+    return (time.perf_counter_ns() - t) / 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=5.0, help="throughput measurement length")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", help="write summary and samples here")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold stockade.run variant")
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+
+    pool = stockade.Pool(size=1)
+    fs = ForkServer()
+    devnull = open(os.devnull, "wb")
+
+    def v_bare(code):
+        subprocess.run([BARE, "-c", code], stdout=devnull, check=True)
+
+    def v_cold(code):
+        r = stockade.run(code, python=BARE)
+        assert r.ok, r
+
+    def v_fork(code):
+        r = fs.run(code)
+        assert r["ok"], r
+
+    zyg = {}
+
+    def v_pool(code):
+        r = pool.run(code)
+        assert r.ok, r
+        zyg.setdefault(code, []).append(r.usage.get("zygote_us", 0) / 1000)
+        usage_wall.setdefault(code, []).append(r.usage.get("wall_ms", 0))
+
+    usage_wall = {}
+    variants = {"bare-subprocess": v_bare, "forkserver": v_fork, "pool": v_pool}
+    if not args.no_cold:
+        variants["cold-run"] = v_cold
+    # correctness first
+    assert pool.run(WORKLOADS["a"]).stdout == "45\n"
+    assert fs.run(WORKLOADS["a"])["stdout"] == "45\n"
+
+    samples = {(w, v): [] for w in WORKLOADS for v in variants}
+    samples.update({("b", "in-process"): []})
+    for rnd in range(args.warmup + args.rounds):
+        order = [(w, v) for w in WORKLOADS for v in variants] + [("b", "in-process")]
+        rng.shuffle(order)
+        for w, v in order:
+            if v == "in-process":
+                ms = bare_compute()
+            else:
+                t = time.perf_counter_ns()
+                variants[v](WORKLOADS[w])
+                ms = (time.perf_counter_ns() - t) / 1e6
+            if rnd >= args.warmup:
+                samples[(w, v)].append(ms)
+
+    # (b)'s computation timed inside each runner, interleaved: in this process, in the pool's run,
+    # in the fork-server's child.
+    compute = {"in-process": [], "pool": [], "forkserver": []}
+    for rnd in range(args.warmup + args.rounds):
+        order = list(compute)
+        rng.shuffle(order)
+        for v in order:
+            if v == "in-process":
+                ns = {}
+                exec(compile(TIMED_B, "<run>", "exec"), ns)
+                ms = ns["result"]
+            elif v == "pool":
+                ms = pool.run(TIMED_B).value
+            else:
+                ms = fs.run(TIMED_B)["value"]
+            if rnd >= args.warmup:
+                compute[v].append(ms)
+
+    # throughput: Pool(size=2), 2 client threads, workload (a)
+    pool.close()
+    tp_pool = stockade.Pool(size=2)
+    for _ in range(10):
+        tp_pool.run(WORKLOADS["a"])
+    count = [0, 0]
+    stop = time.monotonic() + args.seconds
+
+    def client(i):
+        while time.monotonic() < stop:
+            r = tp_pool.run(WORKLOADS["a"])
+            assert r.ok
+            count[i] += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - t0
+    tp = sum(count) / elapsed
+    tp_pool.close()
+
+    # forkserver throughput for reference: 2 servers, 2 threads
+    servers = [ForkServer(), ForkServer()]
+    fcount = [0, 0]
+    stop = time.monotonic() + args.seconds
+
+    def fclient(i):
+        while time.monotonic() < stop:
+            servers[i].run(WORKLOADS["a"])
+            fcount[i] += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=fclient, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ftp = sum(fcount) / (time.monotonic() - t0)
+    for s in servers + [fs]:
+        s.close()
+
+    # report
+    print(f"# bench/pool.py  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  {os.cpu_count()} cores  "
+          f"{platform.processor() or platform.machine()}  kernel {platform.release()}  rounds={args.rounds}")
+    print()
+    print("| workload | variant | p50 ms | p10 | p90 | p99 | IQR | x bare-subprocess | x forkserver |")
+    print("|:--|:--|--:|--:|--:|--:|--:|--:|--:|")
+    summary = {}
+    for w in WORKLOADS:
+        base = statistics.median(samples[(w, "bare-subprocess")])
+        fsm = statistics.median(samples[(w, "forkserver")])
+        names = list(variants) + (["in-process"] if w == "b" else [])
+        for v in names:
+            xs = samples[(w, v)]
+            med = statistics.median(xs)
+            row = dict(p50=med, p10=pct(xs, 0.1), p90=pct(xs, 0.9), p99=pct(xs, 0.99), iqr=pct(xs, 0.75) - pct(xs, 0.25))
+            summary[f"{w}/{v}"] = row
+            print(f"| {w} | {v} | {med:.2f} | {row['p10']:.2f} | {row['p90']:.2f} | {row['p99']:.2f} | {row['iqr']:.2f} | "
+                  f"{med / base:.2f}x | {med / fsm:.2f}x |")
+    print()
+    a_pool = summary["a/pool"]["p50"]
+    b_pool = summary["b/pool"]["p50"]
+    b_bare = summary["b/in-process"]["p50"]
+    fixed = a_pool  # the pool's fixed per-run cost: the trivial workload
+    print(f"Pool fixed overhead (p50 of (a), client round trip): {a_pool:.2f} ms  (target <= 0.5 ms)")
+    print(f"  zygote-side time of (a) (usage.zygote_us, p50): {statistics.median(zyg[WORKLOADS['a']]):.2f} ms")
+    cb = {v: statistics.median(xs) for v, xs in compute.items()}
+    print(f"(b) computation timed inside the runner (p50): in-process {cb['in-process']:.2f} ms, "
+          f"pool run {cb['pool']:.2f} ms ({(cb['pool'] / cb['in-process'] - 1) * 100:+.1f}%), "
+          f"fork-server child {cb['forkserver']:.2f} ms ({(cb['forkserver'] / cb['in-process'] - 1) * 100:+.1f}%)")
+    print(f"(b) end to end: pool p50 - fixed = {b_pool - fixed:.2f} ms vs bare in-process {b_bare:.2f} ms "
+          f"-> {((b_pool - fixed) / b_bare - 1) * 100:+.1f}%  (target within 5%)")
+    print(f"Throughput, Pool(size=2), 2 client threads, (a): {tp:.0f} runs/s  (target >= 2000); "
+          f"plain fork-server x2: {ftp:.0f} runs/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"summary": summary, "compute_b": compute, "throughput": tp, "forkserver_throughput": ftp,
+                       "samples": {f"{w}/{v}": xs for (w, v), xs in samples.items()}}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
