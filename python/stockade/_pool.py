@@ -7,7 +7,6 @@ policies or tenants use different pools, so they never share a zygote.
 """
 from __future__ import annotations
 
-import asyncio
 import atexit
 import functools
 import json
@@ -241,6 +240,8 @@ class Pool:
 
     async def arun(self, code: str, **kwargs: Any) -> Result:
         """``await pool.arun(code, ...)``: :meth:`run` on a thread of the default executor."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(self.run, code, **kwargs))
 

@@ -2,9 +2,8 @@
 each proven by a run that looks for what the previous run left behind, with evidence on the
 host (/proc) where the property is about processes.
 
-Tests marked xfail(strict=True) pin bugs found while writing this file: each fails today for
-the reason given and will report XPASS (a failure, because strict) once the bug is fixed, so
-the marker must then be removed.
+Six bugs this file found were fixed; the one xfail(strict=True) left pins a known limitation
+(runs of one pool share the zygote's memory): it reports XPASS, a failure, once that is fixed.
 """
 import asyncio
 import json
@@ -235,12 +234,6 @@ def test_a_run_that_kills_itself_kills_only_the_run():
         assert _zygotes() - others == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in a pool run the guard still takes the zygote's pid for the caller's own pid: "
-    "under strict, os.kill(os.getpid(), 9) is denied as 'another process' while "
-    "os.kill(os.getppid(), 9) -- the zygote -- is allowed, unrecorded, and kills the worker",
-)
 def test_strict_guard_knows_which_process_is_the_run():
     with stockade.Pool(size=1) as p:
         r = p.run("import os\nos.kill(os.getpid(), 9)")
@@ -341,12 +334,6 @@ def test_pools_with_different_policies_do_not_share_workers():
 # ===== bugs found while writing this file (see the reasons) =====
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the pre-forked spare is forked by _reset() while _serve's locals still hold the "
-    "previous line/request/response; traceback.walk_stack + capture_locals (stdlib, trusted by "
-    "the guard) prints them, under the default strict policy",
-)
 def test_next_run_cannot_see_previous_request_through_the_stack(solo):
     secret = secrets.token_hex(16)
     r = solo.run("print('out-' + s)\nresult = 'val-' + s", inputs={"s": secret})
@@ -360,7 +347,7 @@ def test_next_run_cannot_see_previous_request_through_the_stack(solo):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: runs are forks of the zygote, whose heap (stdin buffer, freed request strings) "
+    reason="KNOWN LIMITATION: runs are forks of the zygote, whose heap (stdin buffer, freed request strings) "
     "still holds earlier requests; a policy that lets the code read /proc/self/mem (or ctypes, or "
     "the guard off) reads other runs' inputs: only the guard stands in the way",
 )
@@ -391,12 +378,6 @@ def test_next_run_cannot_read_previous_inputs_from_inherited_memory():
         assert secret not in r.value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _reset() wipes /tmp right after kill(-1, SIGKILL) without waiting for the killed "
-    "processes to be gone; a syscall in flight (open/link) completes after the wipe, so the next "
-    "run finds files (with content) of the previous run",
-)
 def test_scratch_wipe_does_not_race_dying_processes(solo_process):
     racer = (
         "import os, time\nos.makedirs('/tmp/src', exist_ok=True)\n"
@@ -426,12 +407,6 @@ def test_scratch_wipe_does_not_race_dying_processes(solo_process):
     assert leftovers == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the guard checks os.remove/unlink on the symlink's resolved target, so the "
-    "zygote's wipe cannot remove a symlink that points at an existing path outside scratch; it "
-    "survives into the next run and its name carries data (strict policy)",
-)
 def test_symlink_to_outside_scratch_is_wiped(solo):
     secret = secrets.token_hex(16)
     r = solo.run("import os\nos.symlink('/etc/hosts', 'note-' + s)\nresult = 1", inputs={"s": secret})
@@ -440,12 +415,6 @@ def test_symlink_to_outside_scratch_is_wiped(solo):
     assert secret not in json.dumps(r.raw), r.value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a directory left with mode 000 makes _wipe_scratch's onerror call os.open(path) "
-    "without flags (TypeError, not OSError): the zygote dies and the NEXT caller's run fails "
-    "with WorkerLost",
-)
 def test_unremovable_directory_does_not_break_the_next_run(solo):
     r = solo.run("import os\nos.makedirs('/tmp/d/e')\nopen('/tmp/d/e/f', 'w').write('x')\nos.chmod('/tmp/d/e', 0)\nresult = 1")
     assert r.ok
@@ -453,11 +422,6 @@ def test_unremovable_directory_does_not_break_the_next_run(solo):
     assert r.ok and r.value == ["/tmp"], r
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the zygote waits for EOF on the run's pipes, not for the run's process: a child "
-    "that keeps stdout open turns a finished run into status 'timeout' (stockade.run says 'ok')",
-)
 def test_background_child_holding_stdout_does_not_make_a_timeout(solo_process):
     t = time.monotonic()
     r = solo_process.run("import os, time\nif os.fork() == 0:\n    time.sleep(30)\nresult = 'done'", timeout=2)

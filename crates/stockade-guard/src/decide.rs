@@ -341,8 +341,28 @@ fn decide_inner(
             } else {
                 &[0]
             };
+            // Removing, renaming or linking acts on the name itself, not on what a symlink
+            // there points to: resolve the directory, keep the last component.
+            let on_name = matches!(
+                event,
+                "os.remove" | "os.rmdir" | "os.rename" | "os.link" | "os.symlink" | "shutil.rmtree" | "shutil.move"
+            );
+            let path_of = |i: usize| -> Option<String> {
+                let raw = arg(i).and_then(Value::as_str)?;
+                if !on_name {
+                    return Some(resolve(&join(raw, cwd)));
+                }
+                let lexical = normalise(raw, cwd);
+                let (dir, name) = lexical.rsplit_once('/')?;
+                let dir = if dir.is_empty() { "/".to_string() } else { resolve(dir) };
+                Some(if dir == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{dir}/{name}")
+                })
+            };
             for &i in idx {
-                if let Some(p) = path_at(i) {
+                if let Some(p) = path_of(i) {
                     if !path_allowed(&p, &cfg.write) {
                         return deny(handling, format!("writing {p:?} is not allowed"));
                     }

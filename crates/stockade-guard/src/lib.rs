@@ -195,7 +195,13 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
         handling,
         &values,
         &cwd,
-        state.pid,
+        // The pid at install time is the zygote's in a forked run: ask each time it matters.
+        if handling == events::Handling::Signal {
+            // SAFETY: getpid has no preconditions.
+            i64::from(unsafe { libc::getpid() })
+        } else {
+            state.pid
+        },
         &mut |scope| caller_for(state, scope),
         &real_path,
     );

@@ -161,28 +161,43 @@ def _child(request):
 
 
 def _wipe_scratch():
+    """Empty the scratch. Never raises: a run may leave anything (mode-000 directories, links to
+    read-only paths, fifos); whatever cannot be removed is reported, not fatal."""
     import shutil
+    import stat
 
-    def force(func, path, _exc):
+    def remove(path):
         try:
-            os.chmod(os.path.dirname(path), 0o700)
-            os.chmod(path, 0o700)
+            st = os.lstat(path)
         except OSError:
-            pass
-        try:
-            func(path)
-        except OSError:
-            pass
-
-    for name in os.listdir(_SCRATCH):
-        path = os.path.join(_SCRATCH, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=force)
-        else:
+            return
+        if stat.S_ISDIR(st.st_mode):
             try:
-                os.remove(path)
+                os.chmod(path, 0o700)
             except OSError:
                 pass
+            try:
+                names = os.listdir(path)
+            except OSError:
+                names = []
+            for name in names:
+                remove(os.path.join(path, name))
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    try:
+        names = os.listdir(_SCRATCH)
+    except OSError:
+        return
+    for name in names:
+        remove(os.path.join(_SCRATCH, name))
 
 
 def _warm():
@@ -259,12 +274,22 @@ def _run(request):
     data = {"stdout": bytearray(), "stderr": bytearray(), "report": bytearray()}
     status, reason = None, None
     truncated = {"stdout": False, "stderr": False}
+    exited = None
     while readers:
         left = start + timeout - time.monotonic()
         if left <= 0:
             status, reason = "timeout", f"wall-clock limit of {timeout:g} s reached"
             break
-        ready, _, _ = select.select(list(readers), [], [], left)
+        # The run ends when its process exits, even if a process it started still holds its
+        # pipes: then only what is already buffered is read.
+        if exited is None:
+            done, wait_status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                exited = (wait_status, usage)
+        wait = 0.0 if exited else min(left, 0.05)
+        ready, _, _ = select.select(list(readers), [], [], wait)
+        if exited and not ready:
+            break
         for fd in ready:
             chunk = os.read(fd, 65536)
             name = readers[fd]
@@ -283,11 +308,14 @@ def _run(request):
                 status, reason = "output_limit", f"output limit of {cap} bytes per stream exceeded"
         if status:
             break
-    if status:
+    if status and exited is None:
         os.kill(pid, 9)
     for fd in list(readers):
         os.close(fd)
-    _, wait_status, usage = os.wait4(pid, 0)
+    if exited is None:
+        _, wait_status, usage = os.wait4(pid, 0)
+    else:
+        wait_status, usage = exited
     wall_ms = int((time.monotonic() - start) * 1000)
     exit_code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None
     signal = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
@@ -344,13 +372,18 @@ def _run(request):
 
 def _reset():
     """Nothing of a run may reach the next: kill every other process in the jail (all of them
-    belong to the run; init and this zygote are exempt from kill(-1)), empty the scratch, and
-    fork the next run's warm process."""
+    belong to the run; init and this zygote are exempt from kill(-1)), wait until they are gone
+    (a dying process can still finish a write), empty the scratch, and fork the next run's warm
+    process — from here, where no frame holds the previous run's request or response."""
     global _spare
-    try:
-        os.kill(-1, 9)
-    except OSError:
-        pass
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            os.kill(-1, 9)
+            os.kill(-1, 0)
+        except OSError:
+            break  # nothing left to signal
+        time.sleep(0.0005)
     _wipe_scratch()
     _spare = _fork_spare()
 
@@ -383,6 +416,7 @@ def _serve():
         response = _run(request)
         response["usage"]["zygote_us"] = int((time.monotonic() - received) * 1e6)
         _send(response)
+        line = request = response = None  # the next run's process is forked below
         _reset()
 
 
