@@ -87,12 +87,13 @@ class Result:
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The launcher: a fresh interpreter without site (fast start) that imports this package
-# from where it is installed and runs the command line in-process.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The launcher: a fresh interpreter without site that loads only the native module (not this
+# package, which would cost tens of milliseconds of imports) and runs the command line in it.
 _LAUNCH = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "import stockade.__main__ as m; m.main()"
+    "import os, sys; sys.path.insert(0, sys.argv.pop(1)); import _stockade; "
+    "os.environ.setdefault('STOCKADE_GUARD_LIB', _stockade.__file__); "
+    "code = _stockade.cli_main(['stockade'] + sys.argv[1:]); sys.stdout.flush(); os._exit(code)"
 )
 
 PolicyArg = Union[None, str, "os.PathLike[str]"]
@@ -176,7 +177,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="stockade-") as tmp:
         args = _launcher_args(policy, timeout, memory, venv, python, allow_degraded, tmp)
         proc = subprocess.run(
-            [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_PARENT, "exec", *args],
+            [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_DIR, "exec", *args],
             input=request.encode(),
             capture_output=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import (
     _LAUNCH,
-    _PACKAGE_PARENT,
+    _PACKAGE_DIR,
     InputError,
     PolicyArg,
     Result,
@@ -43,7 +43,7 @@ class _Worker:
 
     def __init__(self, args: List[str], tmp: str, ready_timeout: float = 60.0):
         self.proc = subprocess.Popen(
-            [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_PARENT, "serve", *args],
+            [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_DIR, "serve", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
