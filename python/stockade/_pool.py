@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import queue
+import secrets
 import selectors
 import subprocess
 import sys
@@ -66,6 +67,8 @@ class _Worker:
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
         while b"\n" not in self._buf:
+            if len(self._buf) > (256 << 20):
+                return None
             left = deadline - time.monotonic()
             if left <= 0 or not self._sel.select(left):
                 return None
@@ -79,9 +82,19 @@ class _Worker:
         except ValueError:
             return {"type": "error", "message": "malformed line from the worker"}
 
-    def request(self, request: Dict[str, Any], timeout: float) -> Dict[str, Any]:
+    def request(self, request: Dict[str, Any], timeout: float, framed: bool = True) -> Dict[str, Any]:
+        """Send one request and wait for its response. Pool workers take a framed request
+        (`<nonce> <length> <timeout>` then the JSON), read by the run's own process; the response
+        carries the nonce, and any other line (something the run printed on its way out) is
+        ignored. Sessions take one JSON line."""
+        nonce = secrets.token_hex(8)
+        body = json.dumps(request).encode()
+        if framed:
+            data = f"{nonce} {len(body)} {request.get('timeout') or 0}\n".encode() + body
+        else:
+            data = body + b"\n"
         try:
-            self.proc.stdin.write((json.dumps(request) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.write(data)  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
         except (BrokenPipeError, OSError) as exc:
             raise WorkerLost(f"the worker jail is gone: {exc}") from None
@@ -89,9 +102,9 @@ class _Worker:
             line = self._read_line(timeout)
             if line is None:
                 raise WorkerLost("the worker jail died or stopped answering")
-            if line.get("type") == "run":
+            if line.get("type") == "run" and (not framed or line.get("nonce") == nonce):
                 return line
-            if line.get("type") in ("exit", "error"):
+            if line.get("type") in ("exit", "error") and "nonce" not in line:
                 raise WorkerLost(f"the worker jail ended: {line}")
 
     def alive(self) -> bool:
@@ -232,11 +245,22 @@ class Pool:
         except WorkerLost as exc:
             self._replace(worker)
             return Result(ok=False, status="killed", error={"type": "WorkerLost", "message": str(exc), "traceback": ""})
-        if worker.alive():
+        # The caller has its answer; the worker is back in the pool once its zygote has reset
+        # (killed the run's leftovers, emptied the scratch, forked the next warm process).
+        threading.Thread(target=self._recycle, args=(worker,), daemon=True).start()
+        return _result_from_doc(response)
+
+    def _recycle(self, worker: _Worker) -> None:
+        line = worker._read_line(10.0)
+        while line is not None and line.get("type") == "run":
+            line = worker._read_line(10.0)  # a stale answer forged by the run: skip it
+        if line is not None and line.get("type") == "idle" and worker.alive():
             self._idle.put(worker)
         else:
-            self._replace(worker)
-        return _result_from_doc(response)
+            try:
+                self._replace(worker)
+            except StockadeError:
+                pass
 
     async def arun(self, code: str, **kwargs: Any) -> Result:
         """``await pool.arun(code, ...)``: :meth:`run` on a thread of the default executor."""
@@ -300,7 +324,9 @@ class Session:
             if self._worker is None:
                 raise StockadeError("the session is closed")
             try:
-                response = self._worker.request(request, timeout if timeout is not None else self._timeout)
+                response = self._worker.request(
+                    request, timeout if timeout is not None else self._timeout, framed=False
+                )
             except WorkerLost as exc:
                 self.close()
                 return Result(ok=False, status="timeout", error={"type": "SessionLost", "message": str(exc), "traceback": ""})

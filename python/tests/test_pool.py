@@ -2,8 +2,8 @@
 each proven by a run that looks for what the previous run left behind, with evidence on the
 host (/proc) where the property is about processes.
 
-Six bugs this file found were fixed; the one xfail(strict=True) left pins a known limitation
-(runs of one pool share the zygote's memory): it reports XPASS, a failure, once that is fixed.
+Seven bugs this file found were fixed (the last by design: a run's data never enters the
+zygote, so a later run cannot find it even in the memory it inherits).
 """
 import asyncio
 import json
@@ -247,12 +247,17 @@ def test_killing_the_zygote_replaces_the_worker():
     with stockade.Pool(ALLOW_PROCESS_AND_SIGNAL, size=2) as p:
         before = _zygotes() - others
         assert len(before) == 2
-        r = p.run("import os\nos.kill(os.getppid(), 9)")
-        assert not r.ok and r.status == "killed", r
-        assert p.size == 2
+        # The run answers for itself, so its own result may be "ok"; what matters is that the
+        # pool notices the dead worker, replaces it, and keeps serving.
+        p.run("import os\nos.kill(os.getppid(), 9)")
         assert [p.run("result = n", inputs={"n": i}).value for i in range(4)] == [0, 1, 2, 3]
+        deadline = time.monotonic() + 10
         after = _zygotes() - others
+        while time.monotonic() < deadline and not (len(after) == 2 and len(after & before) == 1):
+            time.sleep(0.1)
+            after = _zygotes() - others
         assert len(after) == 2 and len(after & before) == 1
+        assert p.size == 2
 
 
 def test_a_hung_zygote_is_replaced():
@@ -260,9 +265,10 @@ def test_a_hung_zygote_is_replaced():
     others = _descendants()
     with stockade.Pool(ALLOW_PROCESS_AND_SIGNAL, size=1, timeout=0.5) as p:
         before = _descendants() - others
-        r = p.run("import os\nos.kill(os.getppid(), 19)")
-        assert not r.ok and r.error["type"] == "WorkerLost", r
-        assert p.size == 1 and p.run("result = 3").value == 3
+        # The run answers for itself; the stopped zygote never reports that it reset, so the
+        # pool replaces it before the next run can use it.
+        p.run("import os\nos.kill(os.getppid(), 19)")
+        assert p.run("result = 3").value == 3 and p.size == 1
         assert _still_alive(before) == set()
 
 
@@ -345,12 +351,6 @@ def test_next_run_cannot_see_previous_request_through_the_stack(solo):
     assert secret not in json.dumps(r.raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN LIMITATION: runs are forks of the zygote, whose heap (stdin buffer, freed request strings) "
-    "still holds earlier requests; a policy that lets the code read /proc/self/mem (or ctypes, or "
-    "the guard off) reads other runs' inputs: only the guard stands in the way",
-)
 def test_next_run_cannot_read_previous_inputs_from_inherited_memory():
     scan = (
         "import re\nfound = set()\npat = re.compile(rb'INMARK-([0-9a-f]{32})')\n"

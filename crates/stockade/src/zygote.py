@@ -85,7 +85,20 @@ def _session():
 
 
 def _child(request):
-    """In the forked child: place files, bind inputs, run the code, report on fd 3."""
+    """Exec mode: run the request in this process and report on fd 3."""
+    record, exit_code = _child_result(request)
+    _write_all(3, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+    os._exit(exit_code)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _child_result(request):
+    """Place files, bind inputs, run the code; return (result record, exit code)."""
     record = {"type": "result", "ok": True, "value": None, "error": None, "files": {}, "files_truncated": False}
     exit_code = 0
     inputs = request.get("inputs") or {}
@@ -153,11 +166,7 @@ def _child(request):
         sys.stderr.flush()
     except Exception:
         pass
-    data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(3, view):]
-    os._exit(exit_code)
+    return record, exit_code
 
 
 def _wipe_scratch():
@@ -210,117 +219,44 @@ def _warm():
     os.path.isdir(os.path.join(_SCRATCH, "out"))
 
 
-def _fork_spare():
-    """Fork the next run's process now: it warms up, then blocks until its request arrives."""
-    pipes = [os.pipe() for _ in range(3)]
-    req_r, req_w = os.pipe()
-    for name in ("stdout", "stderr"):
-        getattr(sys, name).flush()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(req_w)
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
-            for (_, w), target in zip(pipes, (1, 2, 3)):
-                os.dup2(w, target)
-            for r, w in pipes:
-                for fd in (r, w):
-                    if fd > 3:
-                        os.close(fd)
-            _warm()
-            chunks = []
-            while True:
-                chunk = os.read(req_r, 1 << 20)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            os.close(req_r)
-            if not chunks:
-                os._exit(0)
-            _child(json.loads(b"".join(chunks)))
-        finally:
-            os._exit(125)
-    os.close(req_r)
-    for _, w in pipes:
-        os.close(w)
-    return pid, req_w, [r for r, _ in pipes]
+# ----- Pool mode -----------------------------------------------------------------------------
+#
+# The zygote never holds a run's data. The request is read from stdin by the run's own process
+# (a pre-forked, pre-warmed spare); its stdout, stderr and reports go to memfds that the zygote
+# only measures (fstat), never reads; the run writes its response itself, or, if it was killed,
+# a reporter forked from the zygote (holding no run data either) reads the memfds and answers.
+# So a later run, even one able to read its own memory, finds nothing of an earlier run.
+#
+# Frame: "<nonce> <length> <timeout>\n" then <length> bytes of JSON; response: one JSON line
+# carrying the nonce.
 
 
-_spare = None
+def _read_header():
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(0, 1)
+        if not byte:
+            return None
+        line += byte
+        if len(line) > 200:
+            return None
+    return line
 
 
-def _run(request):
-    import select
-
-    global _spare
-    limits = _CONF["limits"]
-    timeout = float(request.get("timeout") or limits["timeout"])
-    cap = int(limits["output"])
-    start = time.monotonic()
-    if _spare is None:
-        _spare = _fork_spare()
-    pid, req_w, read_fds = _spare
-    _spare = None
-    data_out = json.dumps(request).encode()
-    view = memoryview(data_out)
-    try:
-        while view:
-            view = view[os.write(req_w, view):]
-    except OSError:
-        pass
-    os.close(req_w)
-    readers = dict(zip(read_fds, ("stdout", "stderr", "report")))
-    data = {"stdout": bytearray(), "stderr": bytearray(), "report": bytearray()}
-    status, reason = None, None
-    truncated = {"stdout": False, "stderr": False}
-    exited = None
-    while readers:
-        left = start + timeout - time.monotonic()
-        if left <= 0:
-            status, reason = "timeout", f"wall-clock limit of {timeout:g} s reached"
+def _read_exact(fd, n):
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
             break
-        # The run ends when its process exits, even if a process it started still holds its
-        # pipes: then only what is already buffered is read.
-        if exited is None:
-            done, wait_status, usage = os.wait4(pid, os.WNOHANG)
-            if done:
-                exited = (wait_status, usage)
-        wait = 0.0 if exited else min(left, 0.05)
-        ready, _, _ = select.select(list(readers), [], [], wait)
-        if exited and not ready:
-            break
-        for fd in ready:
-            chunk = os.read(fd, 65536)
-            name = readers[fd]
-            if not chunk:
-                os.close(fd)
-                del readers[fd]
-                continue
-            buf = data[name]
-            if name == "report":
-                buf += chunk[: (64 << 20) - len(buf)]
-                continue
-            room = cap - len(buf)
-            buf += chunk[:room]
-            if len(chunk) > room:
-                truncated[name] = True
-                status, reason = "output_limit", f"output limit of {cap} bytes per stream exceeded"
-        if status:
-            break
-    if status and exited is None:
-        os.kill(pid, 9)
-    for fd in list(readers):
-        os.close(fd)
-    if exited is None:
-        _, wait_status, usage = os.wait4(pid, 0)
-    else:
-        wait_status, usage = exited
-    wall_ms = int((time.monotonic() - start) * 1000)
-    exit_code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None
-    signal = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _report_lines(fd, limit=64 << 20):
     payload, violations = None, {}
-    for line in bytes(data["report"]).splitlines():
+    for line in os.pread(fd, limit, 0).splitlines():
         try:
             record = json.loads(line)
         except ValueError:
@@ -334,6 +270,151 @@ def _run(request):
             elif len(violations) < 200:
                 violations[key] = {k: record.get(k) for k in ("event", "rule", "reason", "decision", "args")}
                 violations[key]["count"] = 1
+    return payload, list(violations.values())
+
+
+def _response(nonce, status, reason, exit_code, signal, usage, fds, payload=None, violations=None):
+    cap = int(_CONF["limits"]["output"])
+    out = os.pread(fds[0], cap + 1, 0)
+    err = os.pread(fds[1], cap + 1, 0)
+    if payload is None and violations is None:
+        payload, violations = _report_lines(fds[2])
+    return {
+        "type": "run",
+        "id": nonce,
+        "nonce": nonce,
+        "schema": "stockade.run/1",
+        "status": status,
+        "reason": reason,
+        "exit_code": exit_code,
+        "signal": signal,
+        "stdout": out[:cap].decode(errors="replace"),
+        "stderr": err[:cap].decode(errors="replace"),
+        "stdout_truncated": len(out) > cap,
+        "stderr_truncated": len(err) > cap,
+        "usage": usage,
+        "violations": violations or [],
+        "result": payload,
+    }
+
+
+def _spare_main(ctrl_w, out_fd):
+    """The run's process: warm up, read one request from stdin, run it, answer on `out_fd`."""
+    import resource
+
+    _warm()
+    header = _read_header()
+    if header is None:
+        os.write(ctrl_w, b"eof\n")
+        os._exit(0)
+    nonce, length, timeout = header.split()
+    body = _read_exact(0, int(length))
+    os.write(ctrl_w, b"start " + timeout + b" " + nonce + b"\n")
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    start = time.monotonic()
+    request = json.loads(body)
+    del body
+    record, exit_code = _child_result(request)
+    del request
+    _write_all(3, (json.dumps(record, separators=(",", ":")) + "\n").encode())
+    usage_self = resource.getrusage(resource.RUSAGE_SELF)
+    usage_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage = {
+        "wall_ms": int((time.monotonic() - start) * 1000),
+        "user_cpu_ms": int((usage_self.ru_utime + usage_kids.ru_utime) * 1000),
+        "sys_cpu_ms": int((usage_self.ru_stime + usage_kids.ru_stime) * 1000),
+        "peak_memory_kib": max(usage_self.ru_maxrss, usage_kids.ru_maxrss),
+    }
+    payload, violations = _report_lines(3)
+    status = "ok" if exit_code == 0 else "error"
+    response = _response(nonce.decode(), status, None, exit_code, None, usage, (1, 2, 3), payload, violations)
+    if response["stdout_truncated"] or response["stderr_truncated"]:
+        # Over the cap: the zygote stops the run for that and answers.
+        os._exit(exit_code)
+    try:
+        _write_all(out_fd, (json.dumps(response, separators=(",", ":")) + "\n").encode())
+        os.write(ctrl_w, b"done\n")
+    except OSError:
+        pass
+    os._exit(exit_code)
+
+
+def _fork_spare():
+    memfds = [os.memfd_create(name) for name in ("stdout", "stderr", "report")]
+    ctrl_r, ctrl_w = os.pipe()
+    for name in ("stdout", "stderr"):
+        getattr(sys, name).flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ctrl_r)
+            out_fd = os.dup(1)
+            for fd, target in zip(memfds, (1, 2, 3)):
+                os.dup2(fd, target)
+            for fd in memfds:
+                if fd > 3:
+                    os.close(fd)
+            _spare_main(ctrl_w, out_fd)
+        finally:
+            os._exit(125)
+    os.close(ctrl_w)
+    return pid, ctrl_r, memfds
+
+
+_spare = None
+
+
+def _read_ctrl(fd):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 256)
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _supervise(pid, ctrl_r, memfds, timeout, nonce):
+    """Wait for the run; enforce its wall time and output cap; make sure it is answered."""
+    import select
+
+    limits = _CONF["limits"]
+    cap = int(limits["output"])
+    start = time.monotonic()
+    status, reason, responded, exited = None, None, False, None
+    while exited is None:
+        left = start + timeout - time.monotonic()
+        if left <= 0:
+            status, reason = "timeout", f"wall-clock limit of {timeout:g} s reached"
+            break
+        ready, _, _ = select.select([ctrl_r], [], [], min(left, 0.01))
+        if ready and b"done" in os.read(ctrl_r, 256):
+            # Answered: the process only has os._exit left to do.
+            responded = True
+            _, wait_status, usage = os.wait4(pid, 0)
+            exited = (wait_status, usage)
+            break
+        done, wait_status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            exited = (wait_status, usage)
+            break
+        if any(os.fstat(fd).st_size > cap for fd in memfds[:2]):
+            status, reason = "output_limit", f"output limit of {cap} bytes per stream exceeded"
+            break
+    if exited is None:
+        os.kill(pid, 9)
+        _, wait_status, usage = os.wait4(pid, 0)
+    else:
+        wait_status, usage = exited
+        # A "done" written just before exiting may still be in the pipe.
+        ready, _, _ = select.select([ctrl_r], [], [], 0)
+        if ready and b"done" in os.read(ctrl_r, 256):
+            responded = True
+    if responded and status is None:
+        return
+    exit_code = os.WEXITSTATUS(wait_status) if os.WIFEXITED(wait_status) else None
+    signal = os.WTERMSIG(wait_status) if os.WIFSIGNALED(wait_status) else None
     if status is None:
         if signal == 24 or (signal == 9 and usage.ru_utime + usage.ru_stime >= limits["cpu"]):
             status, reason = "cpu_limit", f"CPU-time limit of {limits['cpu']:g} s reached"
@@ -341,33 +422,29 @@ def _run(request):
             status, reason = "memory_limit", "memory limit reached (OOM kill)"
         elif signal is not None:
             status = "killed"
+        elif any(os.fstat(fd).st_size > cap for fd in memfds[:2]):
+            status, reason = "output_limit", f"output limit of {cap} bytes per stream exceeded"
         elif exit_code == 0:
             status = "ok"
         else:
             status = "error"
     if signal is None and exit_code is None:
         signal = 9
-    return {
-        "type": "run",
-        "id": request.get("id"),
-        "schema": "stockade.run/1",
-        "status": status,
-        "reason": reason,
-        "exit_code": exit_code,
-        "signal": signal,
-        "stdout": bytes(data["stdout"]).decode(errors="replace"),
-        "stderr": bytes(data["stderr"]).decode(errors="replace"),
-        "stdout_truncated": truncated["stdout"],
-        "stderr_truncated": truncated["stderr"],
-        "usage": {
-            "wall_ms": wall_ms,
-            "user_cpu_ms": int(usage.ru_utime * 1000),
-            "sys_cpu_ms": int(usage.ru_stime * 1000),
-            "peak_memory_kib": usage.ru_maxrss,
-        },
-        "violations": list(violations.values()),
-        "result": payload,
+    run_usage = {
+        "wall_ms": int((time.monotonic() - start) * 1000),
+        "user_cpu_ms": int(usage.ru_utime * 1000),
+        "sys_cpu_ms": int(usage.ru_stime * 1000),
+        "peak_memory_kib": usage.ru_maxrss,
     }
+    # The run's output is read by a process forked for that, never by the zygote itself.
+    reporter = os.fork()
+    if reporter == 0:
+        try:
+            response = _response(nonce, status, reason, exit_code, signal, run_usage, memfds)
+            _write_all(1, (json.dumps(response, separators=(",", ":")) + "\n").encode())
+        finally:
+            os._exit(0)
+    os.waitpid(reporter, 0)
 
 
 def _reset():
@@ -404,20 +481,21 @@ def _serve():
     _spare = _fork_spare()
     _send({"type": "ready", "pid": os.getpid()})
     while True:
-        line = sys.stdin.buffer.readline()
-        if not line:
+        pid, ctrl_r, memfds = _spare
+        _spare = None
+        message = _read_ctrl(ctrl_r)
+        if message is None or message.startswith(b"eof"):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
             return
-        received = time.monotonic()
-        try:
-            request = json.loads(line)
-        except ValueError as exc:
-            _send({"type": "error", "message": f"malformed request: {exc}"})
-            continue
-        response = _run(request)
-        response["usage"]["zygote_us"] = int((time.monotonic() - received) * 1e6)
-        _send(response)
-        line = request = response = None  # the next run's process is forked below
+        _, timeout, nonce = message.split()
+        timeout = float(timeout) or float(_CONF["limits"]["timeout"])
+        _supervise(pid, ctrl_r, memfds, timeout, nonce.decode())
+        os.close(ctrl_r)
+        for fd in memfds:
+            os.close(fd)
         _reset()
+        _send({"type": "idle"})  # the worker may take the next request
 
 
 if _CONF.get("mode") == "session":
