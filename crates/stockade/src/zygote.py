@@ -375,7 +375,7 @@ def _read_ctrl(fd):
     return data
 
 
-def _supervise(pid, ctrl_r, memfds, timeout, nonce):
+def _supervise(pid, ctrl_r, memfds, timeout, nonce, already_done=False):
     """Wait for the run; enforce its wall time and output cap; make sure it is answered."""
     import select
 
@@ -383,6 +383,10 @@ def _supervise(pid, ctrl_r, memfds, timeout, nonce):
     cap = int(limits["output"])
     start = time.monotonic()
     status, reason, responded, exited = None, None, False, None
+    if already_done:
+        responded = True
+        _, wait_status, usage = os.wait4(pid, 0)
+        exited = (wait_status, usage)
     while exited is None:
         left = start + timeout - time.monotonic()
         if left <= 0:
@@ -488,9 +492,11 @@ def _serve():
             os.kill(pid, 9)
             os.waitpid(pid, 0)
             return
-        _, timeout, nonce = message.split()
+        # A fast run may already have said "done" behind its "start": one read can hold both.
+        first, _, rest = message.partition(b"\n")
+        _, timeout, nonce = first.split()
         timeout = float(timeout) or float(_CONF["limits"]["timeout"])
-        _supervise(pid, ctrl_r, memfds, timeout, nonce.decode())
+        _supervise(pid, ctrl_r, memfds, timeout, nonce.decode(), already_done=b"done" in rest)
         os.close(ctrl_r)
         for fd in memfds:
             os.close(fd)
