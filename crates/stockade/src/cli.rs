@@ -288,6 +288,17 @@ fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
     Ok(policy)
 }
 
+/// `--audit-log FILE` (or `-` for stderr).
+fn audit_sink(path: Option<&std::path::Path>) -> Option<stockade_jail::plan::AuditSink> {
+    path.map(|p| {
+        if p.as_os_str() == "-" {
+            stockade_jail::plan::AuditSink::Stderr
+        } else {
+            stockade_jail::plan::AuditSink::File(absolute(p))
+        }
+    })
+}
+
 fn absolute(p: &std::path::Path) -> PathBuf {
     if p.is_absolute() || p.components().count() == 1 && !p.to_string_lossy().contains('/') && !p.exists() {
         p.to_path_buf()
@@ -335,13 +346,7 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             ))
         }
     };
-    let audit_log = args.audit_log.as_ref().map(|p| {
-        if p.as_os_str() == "-" {
-            stockade_jail::plan::AuditSink::Stderr
-        } else {
-            stockade_jail::plan::AuditSink::File(absolute(p))
-        }
-    });
+    let audit_log = audit_sink(args.audit_log.as_deref());
     let request = Request {
         policy,
         program,
@@ -496,13 +501,7 @@ fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
         // The code under its own name too, so tracebacks show its lines.
         file("/sandbox/main.py", code.as_bytes().to_vec()),
     ];
-    let audit_log = args.audit_log.as_ref().map(|p| {
-        if p.as_os_str() == "-" {
-            stockade_jail::plan::AuditSink::Stderr
-        } else {
-            stockade_jail::plan::AuditSink::File(absolute(p))
-        }
-    });
+    let audit_log = audit_sink(args.audit_log.as_deref());
     let request = Request {
         policy,
         program: Program::Script {
