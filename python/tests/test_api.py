@@ -195,3 +195,14 @@ def test_daemon_does_not_outlive_the_run():
 def test_cli_entry_point_is_installed():
     out = subprocess.run(["stockade", "run", "-c", "print(6 * 7)"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout == "42\n", out
+
+
+def test_standard_library_frames_do_not_lend_process_rights():
+    # stockade's runner may fork; subprocess.py (a standard-library frame) raising
+    # subprocess.Popen on the code's behalf must still be denied.
+    r = stockade.run(
+        "import subprocess\nsubprocess.run(['/bin/true'])",
+        policy="version = 1\n[guard.imports]\nallow = ['subprocess']\n",
+    )
+    assert not r.ok
+    assert any(v["rule"] == "guard.rules.process" and v["event"] == "subprocess.Popen" for v in r.violations), r

@@ -107,7 +107,7 @@ fn is_dispatcher(file: &str, name: &str) -> bool {
 
 fn caller_for(state: &State, scope: CallerScope) -> Caller {
     let skip = |f: &str| match scope {
-        CallerScope::Innermost | CallerScope::FrozenOnly | CallerScope::Internal => false,
+        CallerScope::Innermost | CallerScope::Internal => false,
         CallerScope::OutsideImportlib => f.starts_with("<frozen importlib") || f.contains("/importlib/"),
         CallerScope::OutsideCtypes => f.contains("/ctypes/"),
     };
@@ -119,22 +119,21 @@ fn caller_for(state: &State, scope: CallerScope) -> Caller {
     // For ctypes only the import machinery is trusted (a module calling ctypes while it is being
     // imported, as ctypes itself and numpy do); a library that merely passes a user's callable
     // on would otherwise launder a foreign-function call.
-    match scope {
-        CallerScope::OutsideCtypes => {
-            return if file.starts_with("<frozen importlib") {
-                Caller::Trusted
-            } else {
-                Caller::User
-            };
-        }
-        CallerScope::FrozenOnly => {
-            return if file.starts_with("<frozen ") {
-                Caller::Trusted
-            } else {
-                Caller::User
-            };
-        }
-        _ => {}
+    if scope == CallerScope::OutsideCtypes {
+        return if file.starts_with("<frozen importlib") {
+            Caller::Trusted
+        } else {
+            Caller::User
+        };
+    }
+    // Forking and signalling are lent to stockade's own runner only, never to the standard
+    // library in general (subprocess.py raises `subprocess.Popen` from its own frame).
+    if scope == CallerScope::Internal {
+        return if state.config.internal.contains(&file) {
+            Caller::Trusted
+        } else {
+            Caller::User
+        };
     }
     if is_dispatcher(&file, &name) {
         return Caller::User;
