@@ -78,8 +78,6 @@ pub enum CallerScope {
     /// The first frame outside the standard library's ctypes package, trusted only when it is
     /// the import machinery (a module calling ctypes while it is being imported).
     OutsideCtypes,
-    /// The innermost frame, trusted only if it is a frozen module (the import system).
-    FrozenOnly,
     /// The innermost frame, trusted only if it is one of stockade's own internal files.
     Internal,
 }

@@ -148,7 +148,7 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     wait_for_go(fds.sync_read).at(Step::JoinCgroup, "wait for the cgroup move")?;
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
         .at(Step::CgroupNamespace, "unshare cgroup namespace")?;
-    arrange_fds(&fds, plan.guard).at(Step::CloseFds, "arrange fds")?;
+    arrange_fds(&fds).at(Step::CloseFds, "arrange fds")?;
     FINAL_FDS.store(true, std::sync::atomic::Ordering::Relaxed);
     apply_rlimits(plan).at(Step::Rlimits, "setrlimit")?;
     stockade_sys::drop_all_capabilities().at(Step::DropCapabilities, "drop capabilities")?;
@@ -163,7 +163,7 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
 }
 
 /// Move the fds the jail keeps to 0..=4 and close every other one.
-fn arrange_fds(fds: &ChildFds, guard: bool) -> io::Result<()> {
+fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
     // First lift the keepers above the target range so no dup3 overwrites a keeper.
     let keep = [
         fds.stdin_read,
@@ -183,7 +183,6 @@ fn arrange_fds(fds: &ChildFds, guard: bool) -> io::Result<()> {
     stockade_sys::close_fds_from(6)?;
     // The report channel stays open for the code: the guard writes to it when loaded, and a
     // bootstrap (`stockade exec`) returns the program's result on it.
-    let _ = guard;
     stockade_sys::set_cloexec(EVENTS_FD, false)?;
     stockade_sys::set_cloexec(ERROR_FD, true)?;
     stockade_sys::set_cloexec(STATUS_FD, true)?;

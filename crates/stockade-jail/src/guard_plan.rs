@@ -147,9 +147,3 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         internal: Vec::new(),
     }
 }
-
-/// Whether `path` is the guard library (for reports).
-#[must_use]
-pub fn is_guard_lib(path: &Path) -> bool {
-    path == Path::new(LIB_IN_JAIL)
-}

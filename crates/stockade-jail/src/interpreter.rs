@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs;
-use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
@@ -587,9 +586,4 @@ fn minimise(entries: BTreeSet<RootEntry>) -> Vec<RootEntry> {
             RootEntry::Bind { path, .. } | RootEntry::Symlink { path, .. } => !covered(path),
         })
         .collect()
-}
-
-/// `io::Error` for a path, keeping the path in the message (host side only).
-pub fn describe(path: &Path, e: &io::Error) -> String {
-    format!("{}: {e}", path.display())
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use stockade_policy::{Limits, Policy};
 
@@ -588,12 +587,6 @@ fn base_files(hostname: &str) -> Vec<GeneratedFile> {
         f("/etc/hosts", format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost\n")),
         f("/etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n".to_string()),
     ]
-}
-
-/// Wall-clock limit as a Duration (helper for the supervisor).
-#[must_use]
-pub fn wall_limit(plan: &Plan) -> Duration {
-    plan.limits.wall_time
 }
 
 /// Values of the environment variables the policy marks secret (as the jail will see them).

@@ -615,9 +615,6 @@ impl Watch<'_> {
         } else {
             Status::Killed
         };
-        if status == Status::SetupFailed && python_status.is_some() {
-            // The interpreter child reported a failure (exec) and exited with 125/126/127.
-        }
         let peak_kib = self.cgroup.memory_peak().map_or(reaped.max_rss_kib, |b| b / 1024);
         let (mut user_ms, mut sys_ms) = (reaped.user_us / 1000, reaped.sys_us / 1000);
         if let Some((u, s)) = self.cgroup.cpu_user_sys_ms() {

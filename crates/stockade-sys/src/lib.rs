@@ -157,16 +157,6 @@ pub fn close_fds_from(first: RawFd) -> io::Result<()> {
     .map(drop)
 }
 
-/// `dup3(2)` onto a chosen fd number, without `O_CLOEXEC`.
-pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
-    if fd.as_raw_fd() == target {
-        // dup3 refuses equal fds; just make sure the flag is clear.
-        return set_cloexec(target, false);
-    }
-    // SAFETY: `fd` is open (borrowed); `target` is a number the caller reserves for this fd.
-    check(unsafe { libc::dup3(fd.as_raw_fd(), target, 0) } as libc::c_long).map(drop)
-}
-
 /// Set or clear `FD_CLOEXEC` on a raw fd number.
 pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_SETFD on any fd number is harmless; a bad fd yields EBADF.
@@ -233,19 +223,6 @@ pub fn drop_all_capabilities() -> io::Result<()> {
     // #[repr(C)] locals matching the kernel's layout.
     check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })?;
     Ok(())
-}
-
-/// Whether the calling process still holds any effective capability (for self-checks).
-pub fn has_any_capability() -> io::Result<bool> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    Ok(status
-        .lines()
-        .filter(|l| l.starts_with("CapEff:") || l.starts_with("CapPrm:") || l.starts_with("CapBnd:"))
-        .any(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|v| u64::from_str_radix(v, 16).unwrap_or(1) != 0)
-        }))
 }
 
 /// Create a pipe whose both ends are `O_CLOEXEC`.
