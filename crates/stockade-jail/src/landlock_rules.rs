@@ -89,6 +89,10 @@ mod tests {
             let read_other = std::fs::read_to_string(other.join("f")).map_err(|e| e.raw_os_error());
             let write_allowed = std::fs::write(allowed.join("g"), "x").map_err(|e| e.raw_os_error());
             let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| e.raw_os_error());
+            // TCP is handled with no rule: connecting even to loopback is refused.
+            let port: u16 = std::env::var("STOCKADE_LANDLOCK_TEST_PORT").unwrap().parse().unwrap();
+            let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.raw_os_error());
+            println!("TCP {:?}", tcp.map(|_| ()));
             println!(
                 "RESULT {read_allowed} {read_other:?} {write_allowed:?} {:?}",
                 passwd.map(|_| ())
@@ -102,6 +106,10 @@ mod tests {
         // Control: without Landlock the other file and /etc/passwd are readable.
         assert!(std::fs::read_to_string(other.path().join("f")).is_ok());
         assert!(std::fs::read_to_string("/etc/passwd").is_ok());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Control: without Landlock the connection is made.
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
         let out = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -112,6 +120,7 @@ mod tests {
                 CHILD_ENV,
                 format!("{}:{}", allowed.path().display(), other.path().display()),
             )
+            .env("STOCKADE_LANDLOCK_TEST_PORT", port.to_string())
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);

@@ -458,6 +458,12 @@ fn no_capabilities_no_new_privs_seccomp_on() {
     }
     assert!(text.contains("NoNewPrivs:\t1"), "{text}");
     assert!(text.contains("Seccomp:\t2"), "{text}");
+    // Securebits locked (NOROOT, NO_SETUID_FIXUP, KEEP_CAPS_LOCKED, NO_CAP_AMBIENT_RAISE + locks).
+    let r = jail_code(
+        "import ctypes\nprint(hex(ctypes.CDLL(None).prctl(27, 0, 0, 0, 0)))",
+        &[],
+    );
+    assert_eq!(stdout(&r).trim(), "0xef", "{r}");
 }
 
 #[test]
