@@ -1,0 +1,212 @@
+//! The walk: parse one file, visit every statement and expression once, and hand each node to the
+//! rules (crate::rules) with what they need — the qualified name of a call, the enclosing function,
+//! the import bindings in scope.
+
+use crate::finding::Finding;
+use crate::names::Bindings;
+use crate::registry::RuleId;
+use crate::source::LineIndex;
+use crate::{rules, suppress, taint, Settings};
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::{Ranged, TextRange, TextSize};
+
+/// Nesting deeper than this is not walked: CPython itself refuses such code ("too complex"), and a
+/// bounded walk keeps the checker's stack bounded. The file gets an STK002 finding instead.
+const MAX_DEPTH: usize = 1500;
+
+pub struct Checker<'a> {
+    pub path: &'a str,
+    pub source: &'a str,
+    pub index: LineIndex,
+    pub settings: &'a Settings,
+    pub bindings: Bindings,
+    /// Enclosing function definitions, innermost last.
+    pub functions: Vec<&'a ast::StmtFunctionDef>,
+    /// Enclosing statements, innermost last (the current statement included).
+    pub stmts: Vec<&'a Stmt>,
+    pub findings: Vec<Finding>,
+    depth: usize,
+    too_deep: bool,
+}
+
+/// Parses and checks one file; returns its findings with suppressions applied.
+pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
+    let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
+    let mut checker = Checker {
+        path,
+        source,
+        index: LineIndex::new(source),
+        settings,
+        bindings: Bindings::default(),
+        functions: Vec::new(),
+        stmts: Vec::new(),
+        findings: Vec::new(),
+        depth: 0,
+        too_deep: false,
+    };
+    for error in parsed.errors() {
+        checker.report(
+            RuleId::SyntaxError,
+            error.location,
+            format!("syntax error: {}", error.error),
+        );
+    }
+    rules::on_source(&mut checker, parsed.tokens());
+    let module = parsed.syntax();
+    taint::check_body(&mut checker, &module.body, None);
+    checker.visit_body(&module.body);
+    if checker.too_deep {
+        checker.report(
+            RuleId::UnreadableFile,
+            TextRange::empty(TextSize::new(0)),
+            format!("nesting deeper than {MAX_DEPTH} levels; the rest of the file was not checked"),
+        );
+    }
+    let too_deep = checker.too_deep;
+    let Checker {
+        mut findings, index, ..
+    } = checker;
+    suppress::apply(&mut findings, path, source, &index, parsed.tokens(), settings);
+    findings.retain(|f| !settings.ignored_in_file(path, f.rule));
+    if too_deep {
+        // Dropping a pathologically deep tree recurses once per level; leak it instead (bounded by
+        // the file's size, which is capped) so a hostile file cannot overflow the stack.
+        std::mem::forget(parsed);
+    }
+    findings.sort_by_key(|f| (f.line, f.column, f.rule));
+    findings
+}
+
+impl<'a> Checker<'a> {
+    pub fn enabled(&self, rule: RuleId) -> bool {
+        self.settings.is_enabled(rule)
+    }
+
+    /// Records a finding at `range` with the rule's default severity and confidence.
+    pub fn report(&mut self, rule: RuleId, range: TextRange, message: impl Into<String>) {
+        let meta = rule.meta();
+        self.report_with(rule, range, meta.severity, meta.confidence, message);
+    }
+
+    /// Records a finding with a severity/confidence that differs from the rule's default.
+    pub fn report_with(
+        &mut self,
+        rule: RuleId,
+        range: TextRange,
+        severity: crate::Level,
+        confidence: crate::Level,
+        message: impl Into<String>,
+    ) {
+        if !self.enabled(rule) {
+            return;
+        }
+        let (line, column) = self.index.line_col(self.source, range.start());
+        let (end_line, end_column) = self.index.line_col(self.source, range.end());
+        self.findings.push(Finding {
+            path: self.path.to_string(),
+            line,
+            column,
+            end_line,
+            end_column,
+            rule,
+            severity,
+            confidence,
+            message: message.into(),
+            line_text: self.index.line_text(self.source, line).to_string(),
+            suppression: None,
+            baselined: false,
+        });
+    }
+
+    /// The dotted name an expression refers to, with imports resolved: `sp.call` after
+    /// `import subprocess as sp` is `subprocess.call`; `loads` after `from pickle import loads` is
+    /// `pickle.loads`; an unimported name stays as written (`eval`, `request.args`).
+    pub fn qualified_name(&self, expr: &Expr) -> Option<String> {
+        self.bindings.qualified_name(expr)
+    }
+
+    pub fn text(&self, node: &impl Ranged) -> &'a str {
+        self.source.get(node.range().to_std_range()).unwrap_or("")
+    }
+
+    pub fn current_function(&self) -> Option<&'a ast::StmtFunctionDef> {
+        self.functions.last().copied()
+    }
+
+    fn descend(&mut self) -> bool {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.too_deep = true;
+        }
+        !self.too_deep
+    }
+}
+
+impl<'a> Visitor<'a> for Checker<'a> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        if !self.descend() {
+            self.depth -= 1;
+            return;
+        }
+        self.stmts.push(stmt);
+        match stmt {
+            Stmt::Import(import) => {
+                for alias in &import.names {
+                    self.bindings.bind_import(alias);
+                    rules::on_import(self, alias.name.as_str(), alias.range);
+                }
+            }
+            Stmt::ImportFrom(import) => {
+                let module = ruff_python_ast::helpers::format_import_from(
+                    import.level,
+                    import.module.as_ref().map(|m| m.as_str()),
+                );
+                for alias in &import.names {
+                    self.bindings.bind_from_import(&module, alias);
+                    if alias.name.as_str() == "*" {
+                        rules::on_import(self, &module, alias.range);
+                    } else {
+                        rules::on_import(self, &format!("{module}.{}", alias.name.as_str()), alias.range);
+                    }
+                }
+            }
+            _ => {}
+        }
+        rules::on_stmt(self, stmt);
+        if let Stmt::FunctionDef(function) = stmt {
+            // Decorators, defaults and annotations belong to the enclosing scope.
+            for decorator in &function.decorator_list {
+                self.visit_decorator(decorator);
+            }
+            self.visit_parameters(&function.parameters);
+            if let Some(returns) = &function.returns {
+                self.visit_annotation(returns);
+            }
+            self.functions.push(function);
+            self.bindings.push_scope();
+            taint::check_body(self, &function.body, Some(function));
+            self.visit_body(&function.body);
+            self.bindings.pop_scope();
+            self.functions.pop();
+        } else {
+            stacker::maybe_grow(64 * 1024, 4 << 20, || visitor::walk_stmt(self, stmt));
+        }
+        self.stmts.pop();
+        self.depth -= 1;
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if !self.descend() {
+            self.depth -= 1;
+            return;
+        }
+        if let Expr::Call(call) = expr {
+            let name = self.qualified_name(&call.func);
+            rules::on_call(self, call, name.as_deref());
+        }
+        rules::on_expr(self, expr);
+        stacker::maybe_grow(64 * 1024, 4 << 20, || visitor::walk_expr(self, expr));
+        self.depth -= 1;
+    }
+}
