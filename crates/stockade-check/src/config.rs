@@ -114,8 +114,11 @@ impl Config {
     }
 }
 
+/// A module → refusal reason predicate for the pre-screen (e.g. a stockade policy's import rules).
+pub type ImportPolicy = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// What the checker runs with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     enabled: Vec<bool>,
     pub profile: Profile,
@@ -123,6 +126,8 @@ pub struct Settings {
     pub allow_bare_suppressions: bool,
     pub forbidden_imports: Vec<String>,
     pub allowed_imports: Option<Vec<String>>,
+    /// Consulted by the pre-screen in addition to the two lists above.
+    pub import_policy: Option<ImportPolicy>,
     pub min_severity: Level,
     pub min_confidence: Level,
     pub root: Option<PathBuf>,
@@ -143,6 +148,7 @@ impl Settings {
             allow_bare_suppressions: false,
             forbidden_imports: Vec::new(),
             allowed_imports: None,
+            import_policy: None,
             min_severity: Level::Low,
             min_confidence: Level::Low,
             root: None,
@@ -181,6 +187,23 @@ impl Settings {
         settings.allowed_imports = config.prescreen.allowed_imports.clone();
         settings.root = config.root.clone();
         Ok(settings)
+    }
+
+    /// Why the pre-screen refuses importing `module`, if it does: under a `forbidden_imports`
+    /// prefix, outside every `allowed_imports` prefix, or refused by `import_policy`.
+    pub fn import_refusal(&self, module: &str) -> Option<String> {
+        let covers = |entry: &String| {
+            module.strip_prefix(entry.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        };
+        if let Some(entry) = self.forbidden_imports.iter().find(|e| covers(e)) {
+            return Some(format!("`{entry}` is a forbidden import"));
+        }
+        if let Some(allowed) = &self.allowed_imports {
+            if !allowed.iter().any(covers) {
+                return Some("it is not in the allowed imports".to_string());
+            }
+        }
+        self.import_policy.as_ref().and_then(|policy| policy(module))
     }
 
     pub fn is_enabled(&self, rule: RuleId) -> bool {
@@ -268,6 +291,18 @@ pub fn resolve_rules(key: &str, value: &str) -> Result<Vec<RuleId>, ConfigError>
             "`{value}` is not a rule id, name, prefix or Bandit/ruff alias (see `stockade check --list-rules`)"
         ),
     })
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("profile", &self.profile)
+            .field("honour_suppressions", &self.honour_suppressions)
+            .field("forbidden_imports", &self.forbidden_imports)
+            .field("allowed_imports", &self.allowed_imports)
+            .field("import_policy", &self.import_policy.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn build_globs(key: &str, patterns: &[String]) -> Result<GlobSet, ConfigError> {

@@ -39,7 +39,7 @@ pub use guard::{
     GUARD_PATH_PLACEHOLDERS,
 };
 pub use model::{
-    Bind, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, RESERVED_ENV, RESERVED_JAIL_PATHS,
-    VERSION,
+    Bind, Check, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, RESERVED_ENV,
+    RESERVED_JAIL_PATHS, VERSION,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};

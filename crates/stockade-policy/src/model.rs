@@ -57,8 +57,20 @@ pub struct Policy {
     pub filesystem: Filesystem,
     /// Isolation switches.
     pub isolation: Isolation,
+    /// Static checks before running.
+    pub check: Check,
     /// The in-interpreter guard.
     pub guard: Guard,
+}
+
+/// The `[check]` section: static analysis applied to the program before it runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Check {
+    /// Refuse to run code that fails `stockade check --prescreen` (imports the guard would
+    /// refuse, dunder walks, dynamic code, reflection; unparsable code). Off by default: the jail
+    /// is the boundary, and the pre-screen is an early, explained refusal on top of it.
+    pub prescreen: bool,
 }
 
 /// Which Python interpreter to run; `None` means the runtime's default.
@@ -206,6 +218,7 @@ impl Policy {
                 allow_degraded: false,
                 hostname: "stockade".to_owned(),
             },
+            check: Check::default(),
             guard: Guard::strict(),
         }
     }

@@ -36,7 +36,14 @@ struct RawPolicy {
     network: Option<RawNetwork>,
     filesystem: Option<RawFilesystem>,
     isolation: Option<RawIsolation>,
+    check: Option<RawCheck>,
     guard: Option<RawGuard>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCheck {
+    prescreen: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -627,6 +634,12 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
         }
         if let Some(h) = iso.hostname {
             policy.isolation.hostname = h;
+        }
+    }
+
+    if let Some(check) = raw.check {
+        if let Some(b) = check.prescreen {
+            policy.check.prescreen = b;
         }
     }
 

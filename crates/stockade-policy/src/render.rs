@@ -152,6 +152,14 @@ impl Policy {
             toml_string(&self.isolation.hostname),
             "the jail's hostname",
         ));
+
+        line(String::new());
+        line("[check]".into());
+        line(kv(
+            "prescreen",
+            self.check.prescreen.to_string(),
+            "refuse code that fails `stockade check --prescreen` before running it",
+        ));
         for text in self.render_guard() {
             line(text);
         }

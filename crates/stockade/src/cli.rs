@@ -3,7 +3,8 @@
 //! Exit codes (also in the README): the script's own; 128+n when it was killed by signal n;
 //! 124 wall-clock timeout; 125 stockade failed to build the jail; 126/127 the interpreter could
 //! not be executed / was not found; 123 invalid policy; 122 a required layer is missing on this
-//! host (rerun with --allow-degraded); 2 bad usage.
+//! host (rerun with --allow-degraded); 121 refused by the pre-screen (`[check] prescreen`);
+//! 2 bad usage.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -12,10 +13,12 @@ use clap::{Args, Parser, Subcommand};
 use stockade_jail::{HostSupport, Program, Request, RunResult, SetupError, StdinMode};
 use stockade_policy::{parse_duration, parse_size, Policy};
 
+use crate::check;
 use crate::learn;
 
 mod exit {
     pub const POLICY: u8 = 123;
+    pub const REFUSED: u8 = 121;
     pub const LAYER_MISSING: u8 = 122;
     pub const SETUP: u8 = 125;
     pub const NOT_FOUND: u8 = 127;
@@ -42,6 +45,9 @@ enum Command {
     /// Inspect policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Static security analysis of Python: an OWASP-style audit (default) or, with --prescreen,
+    /// the fail-closed pre-screen of untrusted code.
+    Check(Box<check::CheckArgs>),
     /// (For the Python API.) Read a request `{"code", "inputs", "files"}` on stdin, run the code
     /// with its inputs bound, and print the result document with the returned value.
     #[command(hide = true)]
@@ -204,6 +210,8 @@ where
     let outcome = match cli.command {
         Command::Run(args) => cmd_run(args),
         Command::Doctor { json } => cmd_doctor(json),
+        Command::Check(args) => check::cmd_check(*args)
+            .map_err(|(code, check::CheckFailure(message))| fail(code, format!("check: {message}"))),
         Command::Exec(args) => cmd_exec(args),
         Command::Serve(args) => cmd_serve(args),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
@@ -346,6 +354,15 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             ))
         }
     };
+    if let Some(refusal) = prescreen_refusal(&policy, &program) {
+        if args.json {
+            print_json(&refusal);
+        }
+        return Err(fail(
+            exit::REFUSED,
+            refusal["reason"].as_str().unwrap_or("refused").to_string(),
+        ));
+    }
     let audit_log = audit_sink(args.audit_log.as_deref());
     let request = Request {
         policy,
@@ -390,6 +407,50 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             Err(fail(code, message))
         }
     }
+}
+
+/// With `[check] prescreen = true`, the result document of a run the pre-screen refuses (status
+/// `refused`, the reasons as findings); None when the policy does not ask or the code passes.
+fn prescreen_refusal(policy: &Policy, program: &Program) -> Option<serde_json::Value> {
+    if !policy.check.prescreen {
+        return None;
+    }
+    let (name, source) = match program {
+        Program::Code(code) => ("<string>", code.as_bytes()),
+        Program::Script { name, source } => (name.as_str(), source.as_slice()),
+    };
+    let findings = check::prescreen(name, source, policy);
+    if findings.is_empty() {
+        return None;
+    }
+    let reasons: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}:{}: {} {}: {}",
+                f.path,
+                f.line,
+                f.column,
+                f.rule.meta().id,
+                f.rule.meta().name,
+                f.message
+            )
+        })
+        .collect();
+    let reason = format!(
+        "refused by the pre-screen ([check] prescreen = true), nothing was run:\n  {}",
+        reasons.join("\n  ")
+    );
+    Some(serde_json::json!({
+        "schema": stockade_jail::outcome::SCHEMA,
+        "status": "refused",
+        "reason": reason,
+        "exit_code": null,
+        "signal": null,
+        "stdout": "", "stderr": "",
+        "stdout_truncated": false, "stderr_truncated": false,
+        "prescreen": findings,
+    }))
 }
 
 const ZYGOTE: &str = include_str!("zygote.py");
@@ -492,6 +553,10 @@ fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
                 "malformed request: `files` must map relative names to base64 strings",
             ));
         }
+    }
+    if let Some(refusal) = prescreen_refusal(&policy, &Program::Code(code.to_string())) {
+        print_json(&refusal);
+        return Ok(0);
     }
     let conf = runner_conf("exec", &policy, &[]);
     let run_request = serde_json::json!({"code": code, "inputs": inputs, "files": request.get("files")});
