@@ -76,19 +76,53 @@ pub fn check_file(path: &Path, display: &str, settings: &Settings) -> FileReport
 fn read_source(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(format!(
-            "file is {} bytes, over the {} byte limit; not checked",
-            meta.len(),
-            MAX_FILE_BYTES
-        ));
+        return Err(format!("file is {} bytes, over the {} byte limit; not checked", meta.len(), MAX_FILE_BYTES));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "not UTF-8 (invalid byte at offset {}); Python source must be UTF-8",
-            e.utf8_error().valid_up_to()
-        )
-    })
+    decode_source(bytes)
+}
+
+/// Source bytes → text, as CPython reads them (PEP 263): UTF-8 (a BOM is dropped), or Latin-1
+/// when the first two lines declare it. Other declared encodings are reported, not guessed.
+pub fn decode_source(bytes: Vec<u8>) -> Result<String, String> {
+    let bytes = match bytes.strip_prefix(b"\xef\xbb\xbf") {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) => {
+            let valid_up_to = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            match declared_encoding(&bytes).as_deref() {
+                Some("latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1") => {
+                    Ok(bytes.iter().map(|&b| char::from(b)).collect())
+                }
+                Some(other) => Err(format!("declared encoding `{other}` is not supported; convert the file to UTF-8")),
+                None => Err(format!(
+                    "not UTF-8 (invalid byte at offset {valid_up_to}) and no encoding declared; Python source must be UTF-8"
+                )),
+            }
+        }
+    }
+}
+
+/// The `coding[:=]name` declaration in a comment on one of the first two lines (PEP 263).
+fn declared_encoding(bytes: &[u8]) -> Option<String> {
+    for line in bytes.split(|b| *b == b'\n').take(2) {
+        let line = String::from_utf8_lossy(line);
+        let comment = line.trim_start().strip_prefix('#')?;
+        if let Some(at) = comment.find("coding") {
+            let rest = comment[at + 6..].strip_prefix([':', '='])?;
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_' || *c == '.')
+                .collect();
+            return Some(name.to_ascii_lowercase().replace('_', "-"));
+        }
+    }
+    None
 }
 
 /// Checks many files in parallel; reports come back in the order of `files`.

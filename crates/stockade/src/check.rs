@@ -164,16 +164,11 @@ pub fn cmd_check(args: CheckArgs) -> Result<u8, (u8, CheckFailure)> {
         std::io::stdin()
             .read_to_end(&mut source)
             .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
-        let report = match String::from_utf8(source) {
+        let report = match stockade_check::decode_source(source) {
             Ok(text) => stockade_check::check_source(&args.stdin_filename, &text, &settings),
-            Err(_) => stockade_check::FileReport {
+            Err(why) => stockade_check::FileReport {
                 path: args.stdin_filename.clone(),
-                findings: vec![Finding::engine(
-                    RuleId::UnreadableFile,
-                    &args.stdin_filename,
-                    "",
-                    "not UTF-8",
-                )],
+                findings: vec![Finding::engine(RuleId::UnreadableFile, &args.stdin_filename, "", &why)],
             },
         };
         findings.extend(report.findings);
@@ -291,14 +286,9 @@ fn venv_top_level_packages(policy: &Policy) -> Vec<String> {
 pub fn prescreen(name: &str, source: &[u8], policy: &Policy) -> Vec<Finding> {
     let mut settings = Settings::new(Profile::Prescreen);
     apply_policy_imports(&mut settings, policy);
-    let findings = match std::str::from_utf8(source) {
-        Ok(text) => stockade_check::check_source(name, text, &settings).findings,
-        Err(_) => vec![Finding::engine(
-            RuleId::UnreadableFile,
-            name,
-            "",
-            "the program is not UTF-8",
-        )],
+    let findings = match stockade_check::decode_source(source.to_vec()) {
+        Ok(text) => stockade_check::check_source(name, &text, &settings).findings,
+        Err(why) => vec![Finding::engine(RuleId::UnreadableFile, name, "", &why)],
     };
     findings.into_iter().filter(Finding::is_active).collect()
 }

@@ -137,6 +137,8 @@ fn a_file_that_does_not_parse_is_a_finding() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("broken.py"), "def f(:\n    pass\n").unwrap();
     std::fs::write(dir.path().join("latin1.py"), b"x = '\xe9'\n").unwrap();
+    // PEP 263: a declared Latin-1 file is valid Python and is checked.
+    std::fs::write(dir.path().join("declared.py"), b"# -*- coding: latin-1 -*-\nx = '\xe9'\nexec(x)\n").unwrap();
     let out = check(dir.path(), &["--format", "json", "."]);
     assert_eq!(out.status.code(), Some(1));
     let found = json(&out);
