@@ -30,8 +30,27 @@ pub struct Checker<'a> {
     too_deep: bool,
 }
 
+/// The pre-screen reads hostile input on the host: code larger than this is refused unread.
+pub const MAX_PRESCREEN_BYTES: usize = 1 << 20;
+
+/// The pre-screen refuses code whose nesting bound (see [`nesting_bound`]) exceeds this before
+/// parsing it. CPython refuses far less deep code ("too many nested parentheses" at 200).
+const MAX_PRESCREEN_NESTING: usize = 1000;
+
 /// Parses and checks one file; returns its findings with suppressions applied.
 pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
+    if settings.profile == crate::Profile::Prescreen {
+        let refusal = if source.len() > MAX_PRESCREEN_BYTES {
+            Some(format!("{} bytes of code, over the pre-screen's {MAX_PRESCREEN_BYTES}-byte limit", source.len()))
+        } else {
+            let bound = nesting_bound(source);
+            (bound > MAX_PRESCREEN_NESTING)
+                .then(|| format!("nesting up to {bound} levels, over the pre-screen's limit of {MAX_PRESCREEN_NESTING}"))
+        };
+        if let Some(why) = refusal {
+            return vec![Finding::engine(RuleId::UnreadableFile, path, source, &format!("{why}; not parsed"))];
+        }
+    }
     let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
     let mut checker = Checker {
         path,
@@ -208,5 +227,85 @@ impl<'a> Visitor<'a> for Checker<'a> {
         rules::on_expr(self, expr);
         stacker::maybe_grow(64 * 1024, 4 << 20, || visitor::walk_expr(self, expr));
         self.depth -= 1;
+    }
+}
+
+/// An upper bound on how deeply the parser can recurse on `source`, from the token stream alone
+/// (the lexer is flat, so hostile input cannot make this deep). Within one logical line it counts
+/// the tokens that can open a nesting level — brackets, prefix operators, `not`, `lambda`,
+/// `await`, `yield`, conditional expressions, comprehensions, `**`, decorators, f-strings —
+/// resetting to the enclosing bracket's level at each comma; indentation adds one per level.
+/// Binary operators of one precedence are parsed in a loop, so long flat chains do not count.
+pub fn nesting_bound(source: &str) -> usize {
+    use ruff_python_ast::token::TokenKind as T;
+    let mut lexer = ruff_python_parser::lexer::lex(source, ruff_python_parser::Mode::Module);
+    let (mut indent, mut current, mut max) = (0usize, 0usize, 0usize);
+    let mut open: Vec<usize> = Vec::new();
+    let mut previous = T::Newline;
+    loop {
+        let kind = lexer.next_token();
+        match kind {
+            T::EndOfFile => break,
+            T::Indent => indent += 1,
+            T::Dedent => indent = indent.saturating_sub(1),
+            T::Newline => {
+                current = 0;
+                open.clear();
+            }
+            T::Lpar | T::Lsqb | T::Lbrace | T::FStringStart | T::TStringStart => {
+                open.push(current);
+                current += 1;
+            }
+            T::Rpar | T::Rsqb | T::Rbrace | T::FStringEnd | T::TStringEnd => current = open.pop().unwrap_or(0),
+            T::Comma => current = open.last().map_or(0, |c| c + 1),
+            T::Not | T::Lambda | T::Await | T::Yield | T::If | T::Else | T::For | T::DoubleStar | T::Tilde | T::At => {
+                current += 1
+            }
+            T::Minus | T::Plus | T::Star if !ends_operand(previous) => current += 1,
+            _ => {}
+        }
+        max = max.max(current + indent);
+        previous = kind;
+    }
+    max
+}
+
+/// Whether a token can end an operand (so a following `-` is binary, not a prefix).
+fn ends_operand(kind: ruff_python_ast::token::TokenKind) -> bool {
+    use ruff_python_ast::token::TokenKind as T;
+    matches!(
+        kind,
+        T::Name
+            | T::Int
+            | T::Float
+            | T::Complex
+            | T::String
+            | T::FStringEnd
+            | T::TStringEnd
+            | T::Rpar
+            | T::Rsqb
+            | T::Rbrace
+            | T::True
+            | T::False
+            | T::None
+            | T::Ellipsis
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting_bound;
+
+    #[test]
+    fn nesting_bound_is_small_for_ordinary_code_and_large_for_deep_code() {
+        assert!(nesting_bound("x = [1, 2, 3, 4] + [a if b else c for a in d]\n") < 8);
+        assert!(nesting_bound("y = a - b - c - d - e - f - g - h\n") < 3);
+        let long_data = format!("x = [{}]\n", "-1, ".repeat(10_000));
+        assert!(nesting_bound(&long_data) < 5, "{}", nesting_bound(&long_data));
+        assert!(nesting_bound(&format!("x = {}1\n", "-".repeat(5000))) >= 5000);
+        assert!(nesting_bound(&format!("x = {}1{}\n", "(".repeat(3000), ")".repeat(3000))) >= 3000);
+        assert!(nesting_bound(&format!("x = {}1\n", "not ".repeat(3000))) >= 3000);
+        assert!(nesting_bound(&format!("x = {}1\n", "lambda: ".repeat(3000))) >= 3000);
+        assert!(nesting_bound(&format!("x = {}", "[\n".repeat(3000))) >= 3000);
     }
 }
