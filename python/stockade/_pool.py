@@ -25,6 +25,7 @@ from . import (
     _LAUNCH,
     _PACKAGE_DIR,
     InputError,
+    PolicyError,
     PolicyArg,
     Result,
     SetupError,
@@ -157,6 +158,30 @@ def _close_all() -> None:
         owner.close()
 
 
+class _Prescreen:
+    """The policy's ``[check] prescreen`` for runs that do not pass through the CLI: when the policy
+    asks for it, each run's code is pre-screened in this process (native, well under a millisecond
+    for ordinary code) and a refused run returns a ``refused`` Result without reaching the jail."""
+
+    def __init__(self, policy_flags: List[str]) -> None:
+        from . import _stockade
+
+        self._flags = list(policy_flags)
+        self._native = _stockade
+        try:
+            self._enabled = _stockade.policy_prescreens(self._flags)
+        except ValueError as exc:
+            raise PolicyError(str(exc)) from None
+
+    def __call__(self, code: str) -> Optional[Result]:
+        if not self._enabled:
+            return None
+        if not isinstance(code, str):
+            raise InputError(f"code must be a str, not {type(code).__name__}")
+        refused = self._native.prescreen(self._flags, code)
+        return None if refused is None else _result_from_doc(json.loads(refused))
+
+
 class Pool:
     """Warm jails: each run executes in a fresh process forked from a warm zygote inside a jail,
     and is destroyed afterwards; the zygote then kills whatever the run left running and empties
@@ -181,6 +206,7 @@ class Pool:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="stockade-pool-")
         self._args = _launcher_args(policy, timeout, memory, venv, python, allow_degraded, self._tmp.name)
+        self._prescreen = _Prescreen(self._args)
         if preload:
             self._args += ["--preload", ",".join(preload)]
         self._timeout = float(timeout) if timeout is not None else None
@@ -237,6 +263,9 @@ class Pool:
         """Run ``code`` in a fresh process of a warm jail; same contract as :func:`stockade.run`."""
         if self._closed:
             raise StockadeError("the pool is closed")
+        refused = self._prescreen(code)
+        if refused is not None:
+            return refused
         request = _request(code, inputs, files, timeout)
         worker = self._idle.get()
         wait = (timeout or self._timeout or 10.0) + 10.0
@@ -305,7 +334,9 @@ class Session:
         import tempfile
 
         self._tmp = tempfile.TemporaryDirectory(prefix="stockade-session-")
-        args = _launcher_args(policy, None, memory, venv, python, allow_degraded, self._tmp.name) + ["--session"]
+        args = _launcher_args(policy, None, memory, venv, python, allow_degraded, self._tmp.name)
+        self._prescreen = _Prescreen(args)
+        args += ["--session"]
         if lifetime is not None:
             args += ["--lifetime", str(float(lifetime))]
         self._timeout = float(timeout) if timeout is not None else 10.0
@@ -319,6 +350,9 @@ class Session:
 
     def run(self, code: str, *, inputs: Optional[Mapping[str, Any]] = None, timeout: Optional[float] = None) -> Result:
         """Run one cell; its ``result`` variable (if set) is the returned value."""
+        refused = self._prescreen(code)
+        if refused is not None:
+            return refused
         request = _request(code, inputs, None, None)
         with self._lock:
             if self._worker is None:

@@ -23,10 +23,27 @@ fn guard_linked() -> bool {
     stockade_guard::linked()
 }
 
+/// The pre-screen for runs that do not pass through the CLI (Pool, Session): `policy_flags` are
+/// the launcher's policy options. Returns the `refused` result document as JSON, or None when the
+/// policy does not ask for a pre-screen or the code passes; ValueError for an invalid policy.
+#[pyfunction]
+fn prescreen(py: Python<'_>, policy_flags: Vec<String>, code: String) -> PyResult<Option<String>> {
+    py.allow_threads(|| stockade::prescreen_request(&policy_flags, &code))
+        .map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
+/// Whether the policy the launcher flags select asks for the pre-screen (`[check] prescreen`).
+#[pyfunction]
+fn policy_prescreens(policy_flags: Vec<String>) -> PyResult<bool> {
+    stockade::policy_prescreens(&policy_flags).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
 #[pymodule]
 fn _stockade(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(guard_linked, m)?)?;
+    m.add_function(wrap_pyfunction!(prescreen, m)?)?;
+    m.add_function(wrap_pyfunction!(policy_prescreens, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -409,6 +409,32 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
     }
 }
 
+/// Only the policy flags, for [`prescreen_request`].
+#[derive(Parser)]
+struct PolicyOnly {
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+/// For the Python API's Pool and Session, whose runs do not pass through this binary: the
+/// `refused` result document for `code` under the policy these flags select, or None when the
+/// policy has no `[check] prescreen` or the code passes. Err when the flags or policy are invalid.
+pub fn prescreen_request(policy_flags: &[String], code: &str) -> Result<Option<String>, String> {
+    let policy = policy_from_flags(policy_flags)?;
+    Ok(prescreen_refusal(&policy, &Program::Code(code.to_string())).map(|doc| doc.to_string()))
+}
+
+/// Whether the policy these flags select has `[check] prescreen = true`.
+pub fn policy_prescreens(policy_flags: &[String]) -> Result<bool, String> {
+    Ok(policy_from_flags(policy_flags)?.check.prescreen)
+}
+
+fn policy_from_flags(policy_flags: &[String]) -> Result<Policy, String> {
+    let parsed = PolicyOnly::try_parse_from(std::iter::once("stockade").chain(policy_flags.iter().map(String::as_str)))
+        .map_err(|e| e.to_string())?;
+    effective_policy(&parsed.policy).map_err(|f| f.message)
+}
+
 /// With `[check] prescreen = true`, the result document of a run the pre-screen refuses (status
 /// `refused`, the reasons as findings); None when the policy does not ask or the code passes.
 fn prescreen_refusal(policy: &Policy, program: &Program) -> Option<serde_json::Value> {

@@ -5,4 +5,4 @@ mod check;
 mod cli;
 mod learn;
 
-pub use cli::run;
+pub use cli::{policy_prescreens, prescreen_request, run};
