@@ -40,9 +40,14 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
         },
         "cryptography" => match rest.strip_prefix("hazmat.primitives.") {
             Some("hashes.MD5" | "hashes.SHA1") => Some(RuleId::InsecureHashFunction),
-            Some("ciphers.algorithms.ARC4" | "ciphers.algorithms.Blowfish" | "ciphers.algorithms.IDEA") => {
-                Some(RuleId::InsecureCipher)
-            }
+            Some(
+                "ciphers.algorithms.ARC4"
+                | "ciphers.algorithms.Blowfish"
+                | "ciphers.algorithms.CAST5"
+                | "ciphers.algorithms.IDEA"
+                | "ciphers.algorithms.SEED"
+                | "ciphers.algorithms.TripleDES",
+            ) => Some(RuleId::InsecureCipher),
             Some("ciphers.modes.ECB") => Some(RuleId::InsecureCipherMode),
             _ => None,
         },
@@ -80,7 +85,11 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
             _ => None,
         },
         "telnetlib" => (!rest.is_empty()).then_some(RuleId::TelnetUsage),
-        "ftplib" => (!rest.is_empty()).then_some(RuleId::FtpUsage),
+        // FTP_TLS encrypts, and the exception classes open no connection.
+        "ftplib" => match rest {
+            "" | "FTP_TLS" | "Error" | "error_reply" | "error_temp" | "error_perm" | "error_proto" => None,
+            _ => Some(RuleId::FtpUsage),
+        },
         "xml" => xml_call(rest),
         "lxml" => match rest {
             "etree.parse"
@@ -237,7 +246,11 @@ fn crypt_call(checker: &mut Checker, call: &ExprCall, name: &str, function: &str
     let Some(qualified) = checker.qualified_name(method) else {
         return;
     };
-    let weak = match qualified.strip_prefix("crypt.") {
+    // `crypt.METHOD_MD5`, or a bare `METHOD_MD5` from `from crypt import *`.
+    let constant = qualified
+        .strip_prefix("crypt.")
+        .or_else(|| (!qualified.contains('.')).then_some(qualified.as_str()));
+    let weak = match constant {
         Some(m @ ("METHOD_CRYPT" | "METHOD_MD5" | "METHOD_BLOWFISH")) => m,
         _ => return,
     };
@@ -276,7 +289,12 @@ pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
     // `import os, pickle`: the finding is on the alias that names the module. `from pickle import
     // loads, dumps`: the statement names the module, once; one finding per rule per statement.
     let mut range = range;
-    if let Some(stmt @ Stmt::ImportFrom(_)) = checker.stmts.last() {
+    let mut what = module;
+    if let Some(stmt @ Stmt::ImportFrom(import)) = checker.stmts.last() {
+        let from = import.module.as_ref().map_or("", |m| m.as_str());
+        if import.level == 0 && under(from, matched) {
+            what = from;
+        }
         let stmt_range = stmt.range();
         range = stmt_range;
         let start = checker.index.line_col(checker.source, stmt_range.start());
@@ -290,7 +308,13 @@ pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
             return;
         }
     }
-    checker.report(rule, range, import_message(rule, matched, module));
+    let message = import_message(rule, matched, what);
+    checker.report(rule, range, message);
+}
+
+/// Whether `module` is `prefix` or inside it (`xml.sax.handler` is under `xml.sax`).
+fn under(module: &str, prefix: &str) -> bool {
+    module.starts_with(prefix) && (module.len() == prefix.len() || module.as_bytes()[prefix.len()] == b'.')
 }
 
 fn import_message(rule: RuleId, matched: &str, what: &str) -> String {
@@ -356,9 +380,7 @@ fn import_rule(module: &str) -> Option<(RuleId, &'static str)> {
     };
     candidates
         .iter()
-        .find(|(prefix, _)| {
-            module.starts_with(prefix) && (module.len() == prefix.len() || module.as_bytes()[prefix.len()] == b'.')
-        })
+        .find(|(prefix, _)| under(module, prefix))
         .map(|(prefix, rule)| (*rule, *prefix))
 }
 

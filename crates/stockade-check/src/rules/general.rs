@@ -560,7 +560,10 @@ fn flask_debug(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     if !matches!(&*call.func, Expr::Attribute(_)) {
         return;
     }
-    if util::keyword(call, "debug").and_then(util::truthiness) != Some(true) {
+    let Some(debug) = call.arguments.find_keyword("debug") else {
+        return;
+    };
+    if util::truthiness(&debug.value) != Some(true) {
         return;
     }
     // As Bandit: only in a module that imports something flask-like.
@@ -568,9 +571,10 @@ fn flask_debug(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
         return;
     }
     let callee = name.map_or_else(|| format!("{}.run", receiver_text(checker, call)), str::to_string);
+    // As Bandit, on the `debug=` argument's line.
     checker.report(
         RuleId::FlaskDebugTrue,
-        call.range(),
+        debug.range(),
         format!("`{callee}(debug=True)` runs the Werkzeug debugger, which executes arbitrary code"),
     );
 }
