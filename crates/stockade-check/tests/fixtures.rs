@@ -4,7 +4,9 @@
 //! must not be. Each fixture also has `# ok` lines: close variants (the safe spelling, the same call
 //! with the dangerous argument off, a look-alike name) that must not be flagged. The fixture is
 //! checked with only its own rule selected, so rules cannot hide each other's mistakes. A header
-//! line `# settings: forbidden-imports=os,subprocess` sets pre-screen options.
+//! line `# settings: forbidden-imports=os,subprocess` sets pre-screen options; `select=STK003,STK101`
+//! selects more rules than the fixture's own (findings of the others are ignored), for rules that
+//! are about other rules' findings.
 
 use std::collections::BTreeSet;
 use stockade_check::registry::ALL;
@@ -29,6 +31,7 @@ fn settings_for(rule: RuleId, source: &str) -> Settings {
                 "forbidden-imports" => settings.forbidden_imports = list,
                 "allowed-imports" => settings.allowed_imports = Some(list),
                 "allow-bare-suppressions" => settings.allow_bare_suppressions = value == "true",
+                "select" => settings.select(&list).expect("select= names rules"),
                 other => panic!("unknown fixture setting {other}"),
             }
         }
