@@ -58,7 +58,7 @@ thread_local! {
     static IMPORTS: Cell<(FileKey, u8)> = const { Cell::new((FileKey::NONE, 0)) };
     /// BinOp nodes (by address) that belong to a string-building chain already examined from its
     /// root, so STK608 reports an expression once and never re-walks a chain.
-    static SQL_CHAIN: RefCell<(usize, Vec<usize>)> = const { RefCell::new((0, Vec::new())) };
+    static SQL_CHAIN: RefCell<(FileKey, Vec<usize>)> = const { RefCell::new((FileKey::NONE, Vec::new())) };
 }
 
 fn import_flags(module: &str) -> u8 {
@@ -132,16 +132,44 @@ pub(super) fn called_name(call: &ExprCall) -> Option<&str> {
 
 /// Nested statements deeper than this are not searched when looking back at assignments.
 const MAX_LOOKBACK_DEPTH: usize = 64;
+/// Look-backs are bounded per file, so no input makes them quadratic: at most this many
+/// statements visited in all, and at most this many second parses of the module.
+const LOOKBACK_STATEMENTS: u32 = 200_000;
+const LOOKBACK_REPARSES: u32 = 4;
+
+thread_local! {
+    /// (file, statements left, module parses left) for look-backs in the file being checked.
+    static LOOKBACK: Cell<(FileKey, u32, u32)> = const { Cell::new((FileKey::NONE, 0, 0)) };
+}
 
 struct Lookback<'a, 'f> {
     before: TextSize,
     depth: usize,
+    exhausted: bool,
     visit: &'f mut dyn FnMut(&'a Stmt),
 }
 
 impl<'a> StatementVisitor<'a> for Lookback<'a, '_> {
+    fn visit_body(&mut self, body: &'a [Stmt]) {
+        for stmt in body {
+            // Statements are in source order: the rest start later still.
+            if stmt.start() >= self.before || self.exhausted {
+                return;
+            }
+            self.visit_stmt(stmt);
+        }
+    }
+
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
-        if stmt.start() >= self.before || self.depth >= MAX_LOOKBACK_DEPTH {
+        if stmt.start() >= self.before || self.depth >= MAX_LOOKBACK_DEPTH || self.exhausted {
+            return;
+        }
+        self.exhausted = LOOKBACK.with(|cell| {
+            let (file, statements, reparses) = cell.get();
+            cell.set((file, statements.saturating_sub(1), reparses));
+            statements == 0
+        });
+        if self.exhausted {
             return;
         }
         (self.visit)(stmt);
@@ -161,6 +189,7 @@ pub(super) fn each_statement_before<'a>(body: &'a [Stmt], before: TextSize, visi
     let mut lookback = Lookback {
         before,
         depth: 0,
+        exhausted: false,
         visit,
     };
     lookback.visit_body(body);
@@ -174,8 +203,25 @@ pub(super) fn each_statement_before<'a>(body: &'a [Stmt], before: TextSize, visi
 /// rare calls (a session method with verify=False, mark_safe on a variable), and the second tree
 /// is walked on a fresh stack and released as the checker releases its own.
 pub(super) fn with_scope_body<R>(checker: &Checker, f: impl FnOnce(&[Stmt]) -> R) -> R {
+    let file = FileKey::of(checker);
+    let reparse = LOOKBACK.with(|cell| {
+        let (seen, statements, reparses) = cell.get();
+        let (statements, reparses) = if seen == file {
+            (statements, reparses)
+        } else {
+            (LOOKBACK_STATEMENTS, LOOKBACK_REPARSES)
+        };
+        let module_level = checker.current_function().is_none();
+        let reparse = module_level && reparses > 0;
+        cell.set((file, statements, reparses - u32::from(reparse)));
+        reparse
+    });
     if let Some(function) = checker.current_function() {
         return f(&function.body);
+    }
+    if !reparse {
+        // Out of budget: nothing is known about the module's assignments.
+        return f(&[]);
     }
     let source = checker.source;
     stacker::grow(64 << 20, || {
@@ -620,75 +666,99 @@ const MAX_CHAIN: usize = 2048;
 const MAX_CHAIN_NESTING: usize = 64;
 
 pub fn on_expr(checker: &mut Checker, expr: &Expr) {
-    if !checker.enabled(RuleId::HardcodedSqlExpression) {
-        return;
-    }
     match expr {
         Expr::BinOp(binop) => sql_chain(checker, expr, binop),
-        Expr::FString(fstring) => {
-            let mut maybe = false;
-            let mut literal_parts = 0;
-            for_each_fstring_literal(fstring, &mut |part| {
-                literal_parts += 1;
-                maybe |= has_sql_keyword(part);
-            });
-            if !maybe || literal_parts == 0 {
-                return;
-            }
-            let mut statement = String::new();
-            for_each_fstring_literal(fstring, &mut |part| statement.push_str(part));
-            if looks_like_sql(&statement) {
-                report_sql(checker, expr, &statement, "an f-string", false);
-            }
-        }
+        Expr::FString(fstring) => sql_fstring(checker, expr, fstring),
         Expr::Call(call) => {
-            let Expr::Attribute(attribute) = &*call.func else {
-                return;
-            };
-            let method = attribute.attr.as_str();
-            if method != "format" && method != "replace" {
-                return;
-            }
-            let Expr::StringLiteral(template) = &*attribute.value else {
-                return;
-            };
-            let template = template.value.to_str();
-            if has_sql_keyword(template) && looks_like_sql(template) {
-                let how = if method == "format" {
-                    "str.format"
-                } else {
-                    "str.replace"
-                };
-                report_sql(checker, expr, template, how, method == "replace");
+            if let Expr::Attribute(attribute) = &*call.func {
+                if let Expr::StringLiteral(template) = &*attribute.value {
+                    sql_format(checker, expr, attribute.attr.as_str(), template);
+                }
             }
         }
         _ => {}
     }
 }
 
-fn for_each_fstring_literal<'a>(fstring: &'a ast::ExprFString, visit: &mut dyn FnMut(&'a str)) {
+/// `"...".format(...)` / `"...".replace(...)` on a literal that reads as SQL.
+#[inline(never)]
+fn sql_format(checker: &mut Checker, expr: &Expr, method: &str, template: &ast::ExprStringLiteral) {
+    if !matches!(method, "format" | "replace") || !checker.enabled(RuleId::HardcodedSqlExpression) {
+        return;
+    }
+    let template = template.value.to_str();
+    if has_sql_keyword(template) && looks_like_sql(template) {
+        let how = if method == "format" {
+            "str.format"
+        } else {
+            "str.replace"
+        };
+        report_sql(checker, expr, template, how, method == "replace");
+    }
+}
+
+/// An f-string whose literal parts, joined, read as SQL.
+#[inline(never)]
+fn sql_fstring(checker: &mut Checker, expr: &Expr, fstring: &ast::ExprFString) {
+    if !checker.enabled(RuleId::HardcodedSqlExpression) {
+        return;
+    }
+    let mut maybe = false;
     for part in fstring.value.iter() {
         match part {
-            ast::FStringPart::Literal(literal) => visit(&literal.value),
+            ast::FStringPart::Literal(literal) => maybe |= has_sql_keyword(&literal.value),
             ast::FStringPart::FString(f) => {
                 for literal in f.elements.literals() {
-                    visit(&literal.value);
+                    maybe |= has_sql_keyword(&literal.value);
                 }
             }
         }
+    }
+    if !maybe {
+        return;
+    }
+    // The literal text is matched (as Bandit joins the f-string's constants); the message shows
+    // where the values go.
+    let mut statement = String::new();
+    let mut shown = String::new();
+    for part in fstring.value.iter() {
+        match part {
+            ast::FStringPart::Literal(literal) => {
+                statement.push_str(&literal.value);
+                shown.push_str(&literal.value);
+            }
+            ast::FStringPart::FString(f) => {
+                for element in f.elements.iter() {
+                    match element {
+                        ast::InterpolatedStringElement::Literal(literal) => {
+                            statement.push_str(&literal.value);
+                            shown.push_str(&literal.value);
+                        }
+                        ast::InterpolatedStringElement::Interpolation(_) => shown.push_str("{...}"),
+                    }
+                }
+            }
+        }
+    }
+    if looks_like_sql(&statement) {
+        report_sql(checker, expr, &shown, "an f-string", false);
     }
 }
 
 /// A `+`/`%`/... chain: examined once, from its root; its inner BinOps are remembered so they are
 /// neither reported again nor walked again.
+#[inline(never)]
 fn sql_chain(checker: &mut Checker, expr: &Expr, binop: &ast::ExprBinOp) {
+    if !checker.enabled(RuleId::HardcodedSqlExpression) {
+        return;
+    }
     let address = std::ptr::from_ref(binop) as usize;
-    let source = checker.source.as_ptr() as usize;
+    let file = FileKey::of(checker);
     let maybe_sql = SQL_CHAIN.with(|cell| {
         let mut chain = cell.borrow_mut();
         let (owner, members) = &mut *chain;
-        if *owner != source {
-            *owner = source;
+        if *owner != file {
+            *owner = file;
             members.clear();
         }
         if !members.is_empty() {
