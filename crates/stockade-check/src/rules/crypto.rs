@@ -1,7 +1,7 @@
 //! Bandit's B5xx: certificate checks turned off, broken SSL/TLS versions, weak keys, unsafe YAML
 //! loading, SSH host keys accepted blindly, insecure SNMP.
 
-use super::injection::{self, called_name, IMPORTED_PARAMIKO};
+use super::injection::{self, called_name, IMPORTED_PARAMIKO, IMPORTED_PYSNMP};
 use super::util;
 use crate::checker::Checker;
 use crate::registry::RuleId;
@@ -16,6 +16,9 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
         }
     }
     ssl_version(checker, call, name);
+    if called_name(call) == Some("set_missing_host_key_policy") {
+        host_key_policy(checker, call);
+    }
     let Some(name) = name else { return };
     weak_key(checker, call, name);
     let head = name.split('.').next().unwrap_or(name);
@@ -23,10 +26,11 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     if head == "yaml" {
         yaml_load(checker, call, name, last);
     }
-    if last == "set_missing_host_key_policy" || called_name(call) == Some("set_missing_host_key_policy") {
-        host_key_policy(checker, call);
-    }
-    if head == "pysnmp" {
+    // pysnmp's own examples import with `*`, which binds no name: a bare CommunityData/UsmUserData
+    // counts once pysnmp has been imported.
+    if head == "pysnmp"
+        || (matches!(name, "CommunityData" | "UsmUserData") && injection::imported(checker, IMPORTED_PYSNMP))
+    {
         snmp(checker, call, name, last);
     }
 }

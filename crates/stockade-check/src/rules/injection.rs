@@ -25,6 +25,8 @@ pub(super) const IMPORTED_PARAMIKO: u8 = 1;
 pub(super) const IMPORTED_DJANGO_MODELS: u8 = 2;
 /// `django.utils.safestring` was imported.
 pub(super) const IMPORTED_DJANGO_SAFESTRING: u8 = 4;
+/// `pysnmp` was imported.
+pub(super) const IMPORTED_PYSNMP: u8 = 8;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct FileKey {
@@ -71,6 +73,9 @@ fn import_flags(module: &str) -> u8 {
     }
     if module.contains("django.utils.safestring") {
         flags |= IMPORTED_DJANGO_SAFESTRING;
+    }
+    if module.contains("pysnmp") {
+        flags |= IMPORTED_PYSNMP;
     }
     flags
 }
@@ -353,7 +358,7 @@ fn process_calls(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     if kind == Some(Process::Subprocess) {
         if shell_on {
             // The command: the first positional argument (or `args=`).
-            if let Some(command) = util::argument(call, "args", 0) {
+            if let Some(command) = util::argument(call, "args", 0).or(call.arguments.args.first()) {
                 if command.is_string_literal_expr() {
                     checker.report_with(
                         RuleId::SubprocessShellTrue,
