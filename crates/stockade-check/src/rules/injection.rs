@@ -386,11 +386,11 @@ fn process_calls(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
             );
         }
     } else if shell_on {
-        checker.report(
-            RuleId::CallWithShellTrue,
-            call.range(),
-            format!("`{shown}` called with shell=True"),
-        );
+        let message = match name {
+            Some(name) => format!("`{name}` called with shell=True: check it does not run a command built from input"),
+            None => "a function called with shell=True: check it does not run a command built from input".to_string(),
+        };
+        checker.report(RuleId::CallWithShellTrue, call.range(), message);
     }
 
     let Some(kind) = kind else { return };
