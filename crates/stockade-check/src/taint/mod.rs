@@ -1639,18 +1639,19 @@ impl<'a> Engine<'_, 'a> {
                     return;
                 }
             }
-            if m == "extract" && util::keyword(call, "filter").is_none() {
-                if let Some((t, _)) = self.arg_taint(call, args, Some(0), &["member"]) {
-                    if t.kinds & TAR_MEMBER & self.enabled != 0 {
-                        self.report(
-                            call,
-                            RuleId::ZipSlip,
-                            t,
-                            "the member to extract, without a filter=",
-                            name,
-                        );
-                        return;
-                    }
+        }
+        // `tar.extract(member)` for a member of `tar.getmembers()`, without filter=.
+        if method == Some("extract") && util::keyword(call, "filter").is_none() {
+            if let Some((t, _)) = self.arg_taint(call, args, Some(0), &["member"]) {
+                if t.kinds & TAR_MEMBER & self.enabled != 0 {
+                    self.report(
+                        call,
+                        RuleId::ZipSlip,
+                        t,
+                        "the member to extract, without a filter=",
+                        name,
+                    );
+                    return;
                 }
             }
         }
