@@ -65,6 +65,7 @@ use crate::registry::RuleId;
 use ruff_python_ast::{self as ast, Expr, ExprCall, ExprContext, InterpolatedStringElement, Pattern, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 const RULES: [RuleId; 6] = [
     RuleId::ForbiddenImport,
@@ -168,7 +169,7 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
                     })
                 });
                 if let Some((label, scope, name, at)) = found {
-                    with_state(|state| state.taint(scope, name, at, Some(label)));
+                    with_state(|state| state.taint(scope, &name, at, Some(label)));
                 }
             }
         }
@@ -206,6 +207,17 @@ fn is_safe_dunder(name: &str) -> bool {
             | "__annotations__"
             | "__match_args__"
             | "__dataclass_fields__"
+            | "__members__"
+            | "__cause__"
+            | "__context__"
+            | "__suppress_context__"
+            | "__notes__"
+            | "__args__"
+            | "__origin__"
+            | "__isabstractmethod__"
+            | "__author__"
+            | "__license__"
+            | "__version_info__"
             | "__init__"
             | "__new__"
             | "__del__"
@@ -478,6 +490,7 @@ fn member_hit(module: &str, attr: &str) -> Option<Hit> {
             hit(Reflection, "changes how imports are resolved")
         }
         ("sys", "remote_exec") => hit(DynamicCode, "runs a file in another Python process"),
+        ("sys", "breakpointhook") => hit(DynamicCode, "starts the debugger, which runs typed-in code"),
         ("sys", a) if a.starts_with('_') => hit(Reflection, "is an interpreter internal of sys"),
         ("inspect", "stack" | "trace" | "getmembers" | "getmembers_static" | "getframeinfo" | "getmodule") => {
             hit(Reflection, FRAMES)
@@ -561,6 +574,7 @@ fn is_member_candidate(attr: &str) -> bool {
                 | "path_hooks"
                 | "path_importer_cache"
                 | "remote_exec"
+                | "breakpointhook"
                 | "stack"
                 | "trace"
                 | "getmembers"
@@ -654,6 +668,7 @@ fn distinctive_hit(attr: &str) -> Option<Hit> {
         ),
         "load_module" | "exec_module" => hit(DynamicCode, "runs a module's code through the import machinery"),
         "pythonapi" => hit(DynamicCode, "calls the CPython C API through ctypes"),
+        "enable_load_extension" | "load_extension" => hit(DynamicCode, "loads a native SQLite extension (native code)"),
         _ => None,
     }
 }
@@ -673,7 +688,8 @@ fn family_hit(head: &str) -> Option<Hit> {
     }
 }
 
-/// Modules that reflect on the interpreter; passed around as values they defeat the name tables.
+/// Modules that reflect on the interpreter or have members the pre-screen refuses by name
+/// (`member_hit`); passed around as values they would defeat the name tables.
 fn is_reflective_module(module: &str) -> bool {
     matches!(
         module,
@@ -683,11 +699,34 @@ fn is_reflective_module(module: &str) -> bool {
             | "inspect"
             | "gc"
             | "importlib"
+            | "importlib.util"
+            | "importlib.machinery"
             | "types"
             | "operator"
+            | "string"
+            | "threading"
             | "marshal"
             | "pickle"
-            | "string"
+            | "_pickle"
+            | "cPickle"
+            | "dill"
+            | "cloudpickle"
+            | "joblib"
+            | "shelve"
+            | "jsonpickle"
+            | "yaml"
+            | "typing"
+            | "typing_extensions"
+            | "doctest"
+            | "logging.config"
+            | "pydoc"
+            | "pkgutil"
+            | "unittest.mock"
+            | "mock"
+            | "timeit"
+            | "pandas"
+            | "numexpr"
+            | "sympy"
     )
 }
 
@@ -701,7 +740,7 @@ fn module_attr(attr: &str) -> Option<&str> {
     let stripped = attr.trim_start_matches('_');
     match stripped {
         "os" | "posix" | "nt" | "sys" | "subprocess" | "socket" | "ctypes" | "importlib" | "imp" | "shutil" | "pty"
-        | "multiprocessing" | "marshal" | "runpy" | "posixsubprocess" | "signal" | "builtins" => {
+        | "multiprocessing" | "marshal" | "runpy" | "posixsubprocess" | "builtins" => {
             Some(if stripped == "posixsubprocess" {
                 "_posixsubprocess"
             } else {
@@ -841,8 +880,8 @@ fn check_name(checker: &mut Checker, name: &ast::ExprName) {
             let scope = scope_of(checker);
             let at = name.range.start().to_u32();
             with_state(|state| {
-                if state.decoded.iter().any(|d| &*d.name == id) {
-                    state.taint(scope, id.to_string(), at, None);
+                if state.tracks(id) {
+                    state.taint(scope, id, at, None);
                 }
             });
             return;
@@ -1496,7 +1535,7 @@ fn judge_attr_name(
         }
         return;
     }
-    if is_forwarded_name(checker, name) {
+    if is_forwarded_name(checker, name) && !receiver.is_some_and(|r| is_module_value(checker, r)) {
         return;
     }
     let mut folded = String::new();
@@ -1527,6 +1566,18 @@ fn attr_path(name: &str, dotted: bool) -> impl Iterator<Item = &str> {
         name.split('\u{0}')
     };
     std::iter::from_fn(move || parts.next())
+}
+
+/// Whether `expr` names a module (an import-bound name or the builtins): forwarding attribute
+/// names to it would hide which member is reached.
+fn is_module_value(checker: &Checker, expr: &Expr) -> bool {
+    match expr {
+        Expr::Name(n) => {
+            let id = n.id.as_str();
+            is_builtins_module(id) || checker.bindings.resolve(id).is_some()
+        }
+        _ => false,
+    }
 }
 
 /// The name parameter of an enclosing `__getattr__`/`__getattribute__`/`__setattr__`/`__delattr__`,
@@ -1589,6 +1640,16 @@ fn judge_method_call(checker: &mut Checker, call: &ExprCall) {
             let is_str_class = matches!(&*method.value, Expr::Name(n) if n.id.as_str() == "str");
             if !is_str_class {
                 judge_format_template(checker, &method.value, call.range());
+            }
+        }
+        "__new__" | "__call__" if matches!(&*method.value, Expr::Name(n) if n.id.as_str() == "type") => {
+            let args = &call.arguments.args;
+            if args.len() >= 4 || args.iter().any(Expr::is_starred_expr) || !call.arguments.keywords.is_empty() {
+                checker.report(
+                    RuleId::DynamicCode,
+                    call.range(),
+                    format!("`type.{}(type, name, bases, dict)` builds a class from a run-time dict the pre-screen cannot read", method.attr),
+                );
             }
         }
         attr @ ("__getattr__" | "__getattribute__" | "__delattr__" | "__setattr__") => {
@@ -2047,7 +2108,7 @@ fn record_taint(checker: &mut Checker, at: TextRange, label: String) {
     let end = at.end().to_u32();
     with_state(|state| {
         for name in names {
-            state.taint(scope, name, end, Some(label.clone()));
+            state.taint(scope, &name, end, Some(label.clone()));
         }
     });
 }
@@ -2176,55 +2237,65 @@ fn foreign_encoding(source: &str) -> Option<(usize, String)> {
 // Per-file state
 // ---------------------------------------------------------------------------------------------
 
-/// A name assigned from decoded data (`label: Some`) or reassigned (`None`) at offset `at`.
-struct Decoded {
+/// An assignment to a name: from decoded data (`label: Some`) or from anything else (`None`), at
+/// offset `at`, in the scope starting at `scope`.
+struct Assigned {
     scope: u32,
-    name: Box<str>,
     at: u32,
     label: Option<Box<str>>,
 }
+
+/// Bounds on the map, so no input makes look-ups slow: names tracked, assignments kept per name
+/// (the latest ones).
+const MAX_NAMES: usize = 10_000;
+const MAX_PER_NAME: usize = 32;
 
 #[derive(Default)]
 struct FileState {
     key: (usize, usize, usize, u64),
     last_top: u32,
-    decoded: Vec<Decoded>,
+    /// Names assigned from decoded data, and later reassignments of those names.
+    decoded: HashMap<Box<str>, Vec<Assigned>>,
     /// The source's foreign encoding declaration, and where its finding sits in `findings`.
     encoding: Option<(usize, String)>,
     encoding_reported: Option<usize>,
 }
 
 impl FileState {
-    fn taint(&mut self, scope: u32, name: String, at: u32, label: Option<String>) {
-        if self.decoded.len() >= 100_000 {
+    fn taint(&mut self, scope: u32, name: &str, at: u32, label: Option<String>) {
+        if !self.decoded.contains_key(name) && (label.is_none() || self.decoded.len() >= MAX_NAMES) {
+            return; // a name never assigned decoded data needs no entry
+        }
+        let entries = self.decoded.entry(name.into()).or_default();
+        if entries.iter().any(|e| e.scope == scope && e.at == at) {
             return;
         }
-        let exists = self
-            .decoded
-            .iter()
-            .rev()
-            .take(16)
-            .any(|d| d.scope == scope && d.at == at && *d.name == *name);
-        if !exists {
-            self.decoded.push(Decoded {
-                scope,
-                name: name.into_boxed_str(),
-                at,
-                label: label.map(String::into_boxed_str),
-            });
+        if entries.len() >= MAX_PER_NAME {
+            entries.remove(0);
         }
+        entries.push(Assigned {
+            scope,
+            at,
+            label: label.map(String::into_boxed_str),
+        });
     }
 
-    /// The label of decoded data `name` holds at `pos` in `scope` (falling back to module scope).
+    fn tracks(&self, name: &str) -> bool {
+        !self.decoded.is_empty() && self.decoded.contains_key(name)
+    }
+
+    /// The label of decoded data `name` holds at `pos` in `scope` (falling back to module scope):
+    /// the latest assignment before `pos` decides.
     fn lookup(&self, scope: u32, name: &str, pos: u32) -> Option<&str> {
         if self.decoded.is_empty() {
             return None;
         }
+        let entries = self.decoded.get(name)?;
         let latest = |scope: u32| {
-            self.decoded
+            entries
                 .iter()
-                .filter(|d| d.scope == scope && d.at <= pos && &*d.name == name)
-                .max_by_key(|d| d.at)
+                .filter(|e| e.scope == scope && e.at <= pos)
+                .max_by_key(|e| e.at)
         };
         let entry = latest(scope).or_else(|| {
             if scope == MODULE_SCOPE {
@@ -2278,7 +2349,7 @@ fn sync(checker: &mut Checker) {
             *state = FileState {
                 key,
                 last_top: top,
-                decoded: Vec::new(),
+                decoded: HashMap::new(),
                 encoding: foreign_encoding(checker.source),
                 encoding_reported: None,
             };
