@@ -32,6 +32,11 @@ use ruff_text_size::{Ranged, TextSize};
 const MAX_DEPTH: u32 = 800;
 /// Loops nested deeper than this get a single walk of their body.
 const MAX_LOOP_REWALK: u32 = 2;
+/// Earlier `elif` tests whose failure is applied to a later branch.
+const MAX_ELIF_REFINE: usize = 32;
+/// Walks of a loop body while it keeps tainting new places (a chain of assignments carried
+/// around the loop needs one walk per link).
+const MAX_LOOP_PASSES: usize = 3;
 
 /// Names whose meaning as a module or framework global a local binding hides.
 fn is_watched_name(name: &str) -> bool {
@@ -50,8 +55,8 @@ pub fn check_body<'a>(checker: &mut Checker<'a>, body: &'a [Stmt], function: Opt
     let mut engine = Engine {
         checker,
         enabled,
-        vars: Vec::new(),
-        attr_keys: 0,
+        vars: Vars::default(),
+        attr_bases: Vec::new(),
         sources: Vec::new(),
         request_objs: Vec::new(),
         http_clients: Vec::new(),
@@ -118,7 +123,7 @@ fn kind_of(rule: RuleId) -> u16 {
 }
 
 /// A tracked place: a local name, or one attribute of a local name (`self.path`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Key<'a> {
     Name(&'a str),
     Attr(&'a str, &'a str),
@@ -190,14 +195,49 @@ fn merge(a: Option<Taint>, b: Option<Taint>) -> Option<Taint> {
     }
 }
 
-fn join<'a>(into: &mut Vec<(Key<'a>, Taint)>, from: &[(Key<'a>, Taint)]) {
+fn join<'a>(into: &mut Vars<'a>, from: &Vars<'a>) {
     for (key, taint) in from {
-        match into.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = merge(Some(slot.1), Some(*taint)).unwrap_or(*taint),
-            None => into.push((*key, *taint)),
-        }
+        into.entry(*key)
+            .and_modify(|t| *t = merge(Some(*t), Some(*taint)).unwrap_or(*taint))
+            .or_insert(*taint);
     }
 }
+
+/// FxHash (as in rustc): the map's keys are short names, hashed often.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        for &b in chunks.remainder() {
+            self.add(b as u64);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Tracked places and their taint (only tainted places are present).
+type Vars<'a> = std::collections::HashMap<Key<'a>, Taint, std::hash::BuildHasherDefault<FxHasher>>;
 
 struct Source {
     label: String,
@@ -225,9 +265,9 @@ struct Engine<'c, 'a> {
     checker: &'c mut Checker<'a>,
     /// Sink kinds whose rules are enabled.
     enabled: u16,
-    vars: Vec<(Key<'a>, Taint)>,
-    /// How many `Key::Attr` entries were ever made (0: skip their lookups).
-    attr_keys: u32,
+    vars: Vars<'a>,
+    /// Names with tracked attributes (`self` after `self.path = ...`).
+    attr_bases: Vec<&'a str>,
     sources: Vec<Source>,
     /// Local names bound to a request object: (name, typed). Typed: annotated as a request or
     /// the framework's global; untyped: Django's `request` parameter, known only by name.
@@ -253,33 +293,32 @@ impl<'a> Engine<'_, 'a> {
     // ---- the map -------------------------------------------------------------------------
 
     fn get(&self, key: Key<'a>) -> Option<Taint> {
-        self.vars.iter().rev().find(|(k, _)| *k == key).map(|(_, t)| *t)
+        self.vars.get(&key).copied()
     }
 
     fn set(&mut self, key: Key<'a>, taint: Option<Taint>) {
-        let slot = self.vars.iter().position(|(k, _)| *k == key);
-        match (slot, taint) {
-            (Some(i), Some(t)) => self.vars[i].1 = t,
-            (Some(i), None) => {
-                self.vars.swap_remove(i);
-            }
-            (None, Some(t)) => {
-                if matches!(key, Key::Attr(..)) {
-                    self.attr_keys += 1;
+        match taint {
+            Some(t) => {
+                if self.vars.insert(key, t).is_none() {
+                    if let Key::Attr(base, _) = key {
+                        if !self.attr_bases.contains(&base) {
+                            self.attr_bases.push(base);
+                        }
+                    }
                 }
-                self.vars.push((key, t));
             }
-            (None, None) => {}
+            None => {
+                self.vars.remove(&key);
+            }
         }
     }
 
     /// Removes the kinds in `mask` from a place's taint.
     fn clean(&mut self, key: Key<'a>, mask: u16) {
-        if let Some(i) = self.vars.iter().position(|(k, _)| *k == key) {
-            let t = &mut self.vars[i].1;
+        if let Some(t) = self.vars.get_mut(&key) {
             t.kinds &= !mask;
             if t.kinds & self.enabled == 0 {
-                self.vars.swap_remove(i);
+                self.vars.remove(&key);
             }
         }
     }
@@ -418,9 +457,9 @@ impl<'a> Engine<'_, 'a> {
 
     fn bind_name(&mut self, id: &'a str, taint: Option<Taint>, value: Option<&'a Expr>) {
         self.set(Key::Name(id), taint);
-        if self.attr_keys > 0 {
-            self.vars
-                .retain(|(k, _)| !matches!(k, Key::Attr(base, _) if *base == id));
+        if let Some(i) = self.attr_bases.iter().position(|b| *b == id) {
+            self.attr_bases.swap_remove(i);
+            self.vars.retain(|k, _| !matches!(k, Key::Attr(base, _) if *base == id));
         }
         if let Some(i) = self.request_objs.iter().position(|(r, _)| *r == id) {
             self.request_objs.swap_remove(i);
@@ -800,7 +839,7 @@ impl<'a> Engine<'_, 'a> {
     fn if_stmt(&mut self, s: &'a ast::StmtIf) -> bool {
         self.eval(&s.test);
         let before = self.vars.clone();
-        let mut out: Option<Vec<(Key<'a>, Taint)>> = None;
+        let mut out: Option<Vars<'a>> = None;
         self.refine(&s.test, true);
         if !self.block(&s.body) {
             out = Some(std::mem::take(&mut self.vars));
@@ -810,7 +849,8 @@ impl<'a> Engine<'_, 'a> {
         for (i, clause) in clauses.iter().enumerate() {
             self.vars.clone_from(&before);
             self.refine(&s.test, false);
-            for previous in &clauses[..i] {
+            // What the earlier tests' failing says (bounded: generated code has huge elif chains).
+            for previous in clauses[..i].iter().rev().take(MAX_ELIF_REFINE) {
                 if let Some(test) = &previous.test {
                     self.refine(test, false);
                 }
@@ -833,7 +873,7 @@ impl<'a> Engine<'_, 'a> {
             // The fall-through path: every test was false.
             self.vars = before;
             self.refine(&s.test, false);
-            for clause in clauses {
+            for clause in clauses.iter().rev().take(MAX_ELIF_REFINE) {
                 if let Some(test) = &clause.test {
                     self.refine(test, false);
                 }
@@ -860,7 +900,11 @@ impl<'a> Engine<'_, 'a> {
     fn loop_body(&mut self, target: Option<(&'a Expr, Option<Taint>)>, test: Option<&'a Expr>, body: &'a [Stmt]) {
         let before = self.vars.clone();
         self.loops += 1;
-        for pass in 0..2 {
+        for pass in 0..MAX_LOOP_PASSES {
+            if pass > 0 {
+                // The loop head: reached from before the loop or from the end of the body.
+                join(&mut self.vars, &before);
+            }
             if let Some((target, element)) = target {
                 self.bind(target, element, None);
             }
@@ -870,13 +914,11 @@ impl<'a> Engine<'_, 'a> {
             let start = self.vars.clone();
             self.block(body);
             // Walk again only if the body tainted something its start did not have.
-            let grew = self.vars.iter().any(|(k, t)| {
-                start
-                    .iter()
-                    .find(|(k2, _)| k2 == k)
-                    .is_none_or(|(_, t2)| t2.kinds | t.kinds != t2.kinds)
-            });
-            if pass == 1 || !grew || self.loops > MAX_LOOP_REWALK {
+            let grew = self
+                .vars
+                .iter()
+                .any(|(k, t)| start.get(k).is_none_or(|t2| t2.kinds | t.kinds != t2.kinds));
+            if !grew || self.loops > MAX_LOOP_REWALK {
                 break;
             }
         }
@@ -927,6 +969,7 @@ impl<'a> Engine<'_, 'a> {
                 for value in &b.values {
                     self.refine(value, truth);
                 }
+                self.refine_local_redirect(&b.values, truth);
             }
             Expr::Named(n) => self.refine(&n.value, truth),
             Expr::Compare(c) if c.ops.len() == 1 => self.refine_compare(&c.left, c.ops[0], &c.comparators[0], truth),
@@ -938,6 +981,35 @@ impl<'a> Engine<'_, 'a> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// `x.startswith("/") and not x.startswith("//")` holding (or its negation failing): `x` is a
+    /// path on this site.
+    fn refine_local_redirect(&mut self, values: &'a [Expr], truth: bool) {
+        let atom = |e: &'a Expr| -> Option<(Key<'a>, &'a str, bool)> {
+            let (e, holds) = match e {
+                Expr::UnaryOp(u) if u.op == UnaryOp::Not => (&*u.operand, !truth),
+                other => (other, truth),
+            };
+            let Expr::Call(c) = e else { return None };
+            let Expr::Attribute(a) = &*c.func else { return None };
+            if a.attr.as_str() != "startswith" {
+                return None;
+            }
+            let prefix = c.arguments.args.first().and_then(util::str_literal)?;
+            Some((key_of(&a.value)?, prefix, holds))
+        };
+        for (key, prefix, holds) in values.iter().filter_map(atom) {
+            if prefix == "/" && holds {
+                let not_double = values
+                    .iter()
+                    .filter_map(atom)
+                    .any(|(k, p, h)| k == key && p == "//" && !h);
+                if not_double {
+                    self.clean(key, REDIRECT);
+                }
+            }
         }
     }
 
@@ -1362,7 +1434,7 @@ impl<'a> Engine<'_, 'a> {
 
     fn eval_attribute(&mut self, a: &'a ast::ExprAttribute) -> Option<Taint> {
         let attr = a.attr.as_str();
-        if self.attr_keys > 0 {
+        if !self.attr_bases.is_empty() {
             if let Expr::Name(base) = &*a.value {
                 if let Some(t) = self.get(Key::Attr(base.id.as_str(), attr)) {
                     return Some(t);
@@ -1371,7 +1443,13 @@ impl<'a> Engine<'_, 'a> {
         }
         if self.is_request_data(&a.value, attr) {
             let receiver = self.checker.text(&*a.value);
-            return self.new_source(a.range.start(), REQUEST_KINDS, false, |_| format!("{receiver}.{attr}"));
+            // The current request's own URL: redirecting to it or fetching it goes nowhere new.
+            let kinds = if is_request_location(attr) {
+                REQUEST_KINDS & !(REDIRECT | URL)
+            } else {
+                REQUEST_KINDS
+            };
+            return self.new_source(a.range.start(), kinds, false, |_| format!("{receiver}.{attr}"));
         }
         match attr {
             "argv" | "orig_argv" if self.is_module(&a.value, "sys") => {
@@ -1564,6 +1642,10 @@ impl<'a> Engine<'_, 'a> {
                 if is_predicate_method(m)
                     || (receiver.is_some_and(|r| r.flags & PATH_OBJECT != 0) && path_method(m).is_some())
                 {
+                    return None;
+                }
+                // Flask/Werkzeug `request.args.get("n", type=int)` converts the value.
+                if m == "get" && util::keyword(call, "type").is_some_and(is_clean_type) {
                     return None;
                 }
                 if matches!(m, "resolve" | "absolute") {

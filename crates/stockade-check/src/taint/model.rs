@@ -82,6 +82,14 @@ pub fn is_handler_request_attr(attr: &str) -> bool {
     )
 }
 
+/// Request attributes naming the current request's own location (not where it came from).
+pub fn is_request_location(attr: &str) -> bool {
+    matches!(
+        attr,
+        "url" | "base_url" | "full_path" | "path" | "path_info" | "host" | "uri" | "url_root" | "host_url"
+    )
+}
+
 /// Methods of a request object that return client-controlled data.
 pub fn is_request_method(method: &str) -> bool {
     matches!(
