@@ -79,6 +79,8 @@ pub fn is_handler_request_attr(attr: &str) -> bool {
             | "query_arguments"
             | "body_arguments"
             | "uri"
+            | "files"
+            | "match_info"
     )
 }
 
@@ -94,7 +96,17 @@ pub fn is_request_location(attr: &str) -> bool {
 pub fn is_request_method(method: &str) -> bool {
     matches!(
         method,
-        "get_json" | "get_data" | "json" | "form" | "body" | "get_full_path" | "read" | "readline" | "stream"
+        "get_json"
+            | "get_data"
+            | "json"
+            | "form"
+            | "body"
+            | "get_full_path"
+            | "read"
+            | "readline"
+            | "stream"
+            | "post"
+            | "text"
     )
 }
 
@@ -386,6 +398,8 @@ pub fn is_http_client_ctor(name: &str) -> bool {
             | "aiohttp.ClientSession"
             | "urllib3.PoolManager"
             | "urllib3.ProxyManager"
+            | "tornado.httpclient.AsyncHTTPClient"
+            | "tornado.httpclient.HTTPClient"
     )
 }
 
@@ -393,7 +407,15 @@ pub fn is_http_client_ctor(name: &str) -> bool {
 pub fn may_be_http_client_ctor(last: &str) -> bool {
     matches!(
         last,
-        "Session" | "session" | "Client" | "AsyncClient" | "ClientSession" | "PoolManager" | "ProxyManager"
+        "Session"
+            | "session"
+            | "Client"
+            | "AsyncClient"
+            | "ClientSession"
+            | "PoolManager"
+            | "ProxyManager"
+            | "AsyncHTTPClient"
+            | "HTTPClient"
     )
 }
 
@@ -614,7 +636,7 @@ pub fn sink_by_name(name: &str) -> Option<Sink> {
 /// The sink a method call is, by method name, when the name alone says enough.
 pub fn sink_by_method(method: &str, receiver: &Expr, http_client: bool) -> Option<Sink> {
     let s = match method {
-        "execute" | "executemany" | "executescript" => {
+        "execute" | "executemany" | "executescript" | "fetchrow" | "fetchval" => {
             sink(SQL, &[0], &["sql", "query", "operation", "statement"], SQL_ROLE)
         }
         "raw" if matches!(receiver, Expr::Attribute(a) if a.attr.as_str() == "objects") => {
@@ -626,7 +648,7 @@ pub fn sink_by_method(method: &str, receiver: &Expr, http_client: bool) -> Optio
         "redirect" if matches!(receiver, Expr::Name(n) if n.id.as_str() == "self") => {
             with_mode(sink(REDIRECT, &[0], &["url"], REDIRECT_ROLE), Mode::Url)
         }
-        "get" | "post" | "put" | "patch" | "delete" | "head" | "options" if http_client => {
+        "get" | "post" | "put" | "patch" | "delete" | "head" | "options" | "fetch" if http_client => {
             with_mode(sink(URL, &[0], &["url"], URL_ROLE), Mode::Url)
         }
         "request" | "urlopen" | "stream" if http_client => with_mode(sink(URL, &[1], &["url"], URL_ROLE), Mode::Url),
