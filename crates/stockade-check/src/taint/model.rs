@@ -645,6 +645,9 @@ pub fn sink_by_method(method: &str, receiver: &Expr, http_client: bool) -> Optio
         "extra" => sink(SQL, &[0, 1, 3, 4], &["select", "where", "tables", "order_by"], SQL_ROLE),
         "from_string" => sink(TEMPLATE, &[0], &["source"], TEMPLATE_ROLE),
         "save" => writes(sink(PATH, &[0], &["dst", "fp"], PATH_ROLE)),
+        // Archive extraction into a directory the client chose.
+        "extractall" => writes(sink(PATH, &[0], &["path"], "the extraction directory")),
+        "extract" => writes(sink(PATH, &[1], &["path"], "the extraction directory")),
         "redirect" if matches!(receiver, Expr::Name(n) if n.id.as_str() == "self") => {
             with_mode(sink(REDIRECT, &[0], &["url"], REDIRECT_ROLE), Mode::Url)
         }
