@@ -17,6 +17,10 @@ const MAX_DEPTH: usize = 1500;
 
 pub struct Checker<'a> {
     pub path: &'a str,
+    /// The module's top-level statements (for rules that look back at module-level assignments).
+    pub module: &'a [Stmt],
+    /// What rule groups remember about this file while it is walked.
+    pub file: rules::FileState,
     pub source: &'a str,
     pub index: LineIndex,
     pub settings: &'a Settings,
@@ -41,19 +45,30 @@ const MAX_PRESCREEN_NESTING: usize = 1000;
 pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
     if settings.profile == crate::Profile::Prescreen {
         let refusal = if source.len() > MAX_PRESCREEN_BYTES {
-            Some(format!("{} bytes of code, over the pre-screen's {MAX_PRESCREEN_BYTES}-byte limit", source.len()))
+            Some(format!(
+                "{} bytes of code, over the pre-screen's {MAX_PRESCREEN_BYTES}-byte limit",
+                source.len()
+            ))
         } else {
             let bound = nesting_bound(source);
-            (bound > MAX_PRESCREEN_NESTING)
-                .then(|| format!("nesting up to {bound} levels, over the pre-screen's limit of {MAX_PRESCREEN_NESTING}"))
+            (bound > MAX_PRESCREEN_NESTING).then(|| {
+                format!("nesting up to {bound} levels, over the pre-screen's limit of {MAX_PRESCREEN_NESTING}")
+            })
         };
         if let Some(why) = refusal {
-            return vec![Finding::engine(RuleId::UnreadableFile, path, source, &format!("{why}; not parsed"))];
+            return vec![Finding::engine(
+                RuleId::UnreadableFile,
+                path,
+                source,
+                &format!("{why}; not parsed"),
+            )];
         }
     }
     let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
     let mut checker = Checker {
         path,
+        module: &parsed.syntax().body,
+        file: rules::FileState::default(),
         source,
         index: LineIndex::new(source),
         settings,

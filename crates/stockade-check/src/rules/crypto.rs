@@ -107,7 +107,7 @@ fn session_module(checker: &Checker, call: &ExprCall) -> Option<&'static str> {
             // The last assignment to the name before the call decides.
             injection::with_scope_body(checker, |body| {
                 let mut module = None;
-                injection::each_statement_before(body, call.start(), &mut |stmt| match stmt {
+                body.each_statement_before(call.start(), &mut |stmt| match stmt {
                     Stmt::Assign(assign) if assign.targets.iter().any(|t| target_binds(t, receiver)) => {
                         module = client_factory(checker, &assign.value);
                     }

@@ -1,10 +1,9 @@
 //! Bandit's B6xx: shell and process injection, SQL built from strings, Django raw SQL, the logging
 //! config listener, unsafe model loading.
 //!
-//! Also home to two small pieces of per-file knowledge the B5xx–B7xx rules share (they live here
-//! because the rule groups may only edit their own files): which "imported like" modules the file
-//! has imported so far (Bandit's `is_module_imported_like`), and the statements of the scope
-//! enclosing a call (for rules that look back at how a name was assigned).
+//! Also home to two small pieces of per-file knowledge the B5xx–B7xx rules share: which "imported
+//! like" modules the file has imported so far (Bandit's `is_module_imported_like`), and the
+//! statements of the scope enclosing a call (for rules that look back at how a name was assigned).
 
 use super::util;
 use crate::checker::Checker;
@@ -28,39 +27,26 @@ pub(super) const IMPORTED_DJANGO_SAFESTRING: u8 = 4;
 /// `pysnmp` was imported.
 pub(super) const IMPORTED_PYSNMP: u8 = 8;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct FileKey {
-    source: usize,
-    len: usize,
-    path: usize,
-    path_len: usize,
-}
-
-impl FileKey {
-    const NONE: FileKey = FileKey {
-        source: 0,
-        len: 0,
-        path: 0,
-        path_len: 0,
-    };
-
-    fn of(checker: &Checker) -> FileKey {
-        FileKey {
-            source: checker.source.as_ptr() as usize,
-            len: checker.source.len(),
-            path: checker.path.as_ptr() as usize,
-            path_len: checker.path.len(),
-        }
-    }
-}
-
-thread_local! {
-    /// Imports seen so far in the file being checked on this thread. Bandit collects imports as
-    /// it walks, so a module counts once its import statement has been visited.
-    static IMPORTS: Cell<(FileKey, u8)> = const { Cell::new((FileKey::NONE, 0)) };
+/// What this group remembers about the file being checked (kept in the checker's per-file state).
+pub(crate) struct State {
+    /// The `IMPORTED_*` flags of the modules imported so far. Bandit collects imports as it
+    /// walks, so a module counts once its import statement has been visited.
+    imports: Cell<u8>,
     /// BinOp nodes (by address) that belong to a string-building chain already examined from its
     /// root, so STK608 reports an expression once and never re-walks a chain.
-    static SQL_CHAIN: RefCell<(FileKey, Vec<usize>)> = const { RefCell::new((FileKey::NONE, Vec::new())) };
+    sql_chain: RefCell<Vec<usize>>,
+    /// Statements look-backs may still visit in this file (see [`LOOKBACK_STATEMENTS`]).
+    lookback: Cell<u32>,
+}
+
+impl Default for State {
+    fn default() -> State {
+        State {
+            imports: Cell::new(0),
+            sql_chain: RefCell::new(Vec::new()),
+            lookback: Cell::new(LOOKBACK_STATEMENTS),
+        }
+    }
 }
 
 fn import_flags(module: &str) -> u8 {
@@ -108,21 +94,13 @@ pub(super) fn note_imports(checker: &Checker, stmt: &Stmt) {
     if found == 0 {
         return;
     }
-    let key = FileKey::of(checker);
-    IMPORTS.with(|cell| {
-        let (seen, flags) = cell.get();
-        let flags = if seen == key { flags } else { 0 };
-        cell.set((key, flags | found));
-    });
+    let imports = &checker.file.injection.imports;
+    imports.set(imports.get() | found);
 }
 
 /// Whether the file has imported a module "like" `flag` (one of the `IMPORTED_*` constants).
 pub(super) fn imported(checker: &Checker, flag: u8) -> bool {
-    let key = FileKey::of(checker);
-    IMPORTS.with(|cell| {
-        let (seen, flags) = cell.get();
-        seen == key && flags & flag != 0
-    })
+    checker.file.injection.imports.get() & flag != 0
 }
 
 /// The name a call is made by, as Bandit's `call_function_name`: the attribute of a method call
@@ -138,16 +116,11 @@ pub(super) fn called_name(call: &ExprCall) -> Option<&str> {
 /// Nested statements deeper than this are not searched when looking back at assignments.
 const MAX_LOOKBACK_DEPTH: usize = 64;
 /// Look-backs are bounded per file, so no input makes them quadratic: at most this many
-/// statements visited in all, and at most this many second parses of the module.
+/// statements visited in all.
 const LOOKBACK_STATEMENTS: u32 = 200_000;
-const LOOKBACK_REPARSES: u32 = 4;
-
-thread_local! {
-    /// (file, statements left, module parses left) for look-backs in the file being checked.
-    static LOOKBACK: Cell<(FileKey, u32, u32)> = const { Cell::new((FileKey::NONE, 0, 0)) };
-}
 
 struct Lookback<'a, 'f> {
+    budget: &'f Cell<u32>,
     before: TextSize,
     depth: usize,
     exhausted: bool,
@@ -169,11 +142,9 @@ impl<'a> StatementVisitor<'a> for Lookback<'a, '_> {
         if stmt.start() >= self.before || self.depth >= MAX_LOOKBACK_DEPTH || self.exhausted {
             return;
         }
-        self.exhausted = LOOKBACK.with(|cell| {
-            let (file, statements, reparses) = cell.get();
-            cell.set((file, statements.saturating_sub(1), reparses));
-            statements == 0
-        });
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        self.exhausted = left == 0;
         if self.exhausted {
             return;
         }
@@ -188,94 +159,38 @@ impl<'a> StatementVisitor<'a> for Lookback<'a, '_> {
     }
 }
 
-/// Visits, in source order, every statement of `body` that starts before `before`, nested blocks
-/// included, nested functions and classes not entered.
-pub(super) fn each_statement_before<'a>(body: &'a [Stmt], before: TextSize, visit: &mut dyn FnMut(&'a Stmt)) {
-    let mut lookback = Lookback {
-        before,
-        depth: 0,
-        exhausted: false,
-        visit,
-    };
-    lookback.visit_body(body);
+/// The statements of the scope enclosing a call, for rules that look back at how a name was
+/// assigned; look-backs share the file's statement budget.
+pub(super) struct ScopeBody<'s> {
+    pub stmts: &'s [Stmt],
+    budget: &'s Cell<u32>,
+}
+
+impl<'s> ScopeBody<'s> {
+    /// Visits, in source order, every statement that starts before `before`, nested blocks
+    /// included, nested functions and classes not entered.
+    pub fn each_statement_before(&self, before: TextSize, visit: &mut dyn FnMut(&'s Stmt)) {
+        let mut lookback = Lookback {
+            budget: self.budget,
+            before,
+            depth: 0,
+            exhausted: false,
+            visit,
+        };
+        lookback.visit_body(self.stmts);
+    }
 }
 
 /// Runs `f` on the body of the scope enclosing the current node: the innermost function, else the
 /// module.
-///
-/// Inside a function the body comes from the tree being checked. At module level the checker
-/// keeps no handle on the module body, so the source is parsed again: callers only get here for
-/// rare calls (a session method with verify=False, mark_safe on a variable), and the second tree
-/// is walked on a fresh stack and released as the checker releases its own.
-pub(super) fn with_scope_body<R>(checker: &Checker, f: impl FnOnce(&[Stmt]) -> R) -> R {
-    let file = FileKey::of(checker);
-    let reparse = LOOKBACK.with(|cell| {
-        let (seen, statements, reparses) = cell.get();
-        let (statements, reparses) = if seen == file {
-            (statements, reparses)
-        } else {
-            (LOOKBACK_STATEMENTS, LOOKBACK_REPARSES)
-        };
-        let module_level = checker.current_function().is_none();
-        let reparse = module_level && reparses > 0;
-        cell.set((file, statements, reparses - u32::from(reparse)));
-        reparse
-    });
-    if let Some(function) = checker.current_function() {
-        return f(&function.body);
-    }
-    if !reparse {
-        // Out of budget: nothing is known about the module's assignments.
-        return f(&[]);
-    }
-    let source = checker.source;
-    stacker::grow(64 << 20, || {
-        let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
-        let result = f(&parsed.syntax().body);
-        if !is_shallow(&parsed.syntax().body) {
-            // Dropping a pathologically deep tree recurses once per level (see the checker).
-            std::mem::forget(parsed);
-        }
-        result
+pub(super) fn with_scope_body<R>(checker: &Checker, f: impl FnOnce(ScopeBody<'_>) -> R) -> R {
+    let stmts = checker
+        .current_function()
+        .map_or(checker.module, |function| &function.body);
+    f(ScopeBody {
+        stmts,
+        budget: &checker.file.injection.lookback,
     })
-}
-
-/// Whether a module's tree is at most a few thousand levels deep (safe to drop recursively).
-fn is_shallow(body: &[Stmt]) -> bool {
-    use ruff_python_ast::visitor::{self, Visitor};
-    struct Depth {
-        depth: usize,
-        deep: bool,
-    }
-    impl<'a> Visitor<'a> for Depth {
-        fn visit_stmt(&mut self, stmt: &'a Stmt) {
-            if self.deep {
-                return;
-            }
-            self.depth += 1;
-            if self.depth > 2000 {
-                self.deep = true;
-            } else {
-                visitor::walk_stmt(self, stmt);
-            }
-            self.depth -= 1;
-        }
-        fn visit_expr(&mut self, expr: &'a Expr) {
-            if self.deep {
-                return;
-            }
-            self.depth += 1;
-            if self.depth > 2000 {
-                self.deep = true;
-            } else {
-                visitor::walk_expr(self, expr);
-            }
-            self.depth -= 1;
-        }
-    }
-    let mut depth = Depth { depth: 0, deep: false };
-    depth.visit_body(body);
-    !depth.deep
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -758,14 +673,8 @@ fn sql_chain(checker: &mut Checker, expr: &Expr, binop: &ast::ExprBinOp) {
         return;
     }
     let address = std::ptr::from_ref(binop) as usize;
-    let file = FileKey::of(checker);
-    let maybe_sql = SQL_CHAIN.with(|cell| {
-        let mut chain = cell.borrow_mut();
-        let (owner, members) = &mut *chain;
-        if *owner != file {
-            *owner = file;
-            members.clear();
-        }
+    let maybe_sql = (|| {
+        let mut members = checker.file.injection.sql_chain.borrow_mut();
         if !members.is_empty() {
             if let Some(i) = members.iter().position(|m| *m == address) {
                 members.swap_remove(i);
@@ -774,9 +683,9 @@ fn sql_chain(checker: &mut Checker, expr: &Expr, binop: &ast::ExprBinOp) {
         }
         let mut maybe_sql = false;
         let mut budget = MAX_CHAIN;
-        scan_chain(binop, members, &mut maybe_sql, &mut budget, 0);
+        scan_chain(binop, &mut members, &mut maybe_sql, &mut budget, 0);
         Some(maybe_sql)
-    });
+    })();
     if maybe_sql != Some(true) {
         return;
     }

@@ -24,6 +24,12 @@ use ruff_python_ast::token::Tokens;
 use ruff_python_ast::{Expr, ExprCall, Stmt};
 use ruff_text_size::TextRange;
 
+/// Per-file memory of the rule groups that need it; a fresh one for every file.
+#[derive(Default)]
+pub struct FileState {
+    pub(crate) injection: injection::State,
+}
+
 pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     general::on_call(checker, call, name);
     blacklist::on_call(checker, call, name);

@@ -105,7 +105,7 @@ const MAX_EVALUATION_DEPTH: usize = 16;
 /// What Bandit's B703 needs to judge a value: the statements of the enclosing scope and the
 /// enclosing function's parameters (data from the caller, never known safe).
 struct Scope<'a> {
-    body: &'a [Stmt],
+    body: injection::ScopeBody<'a>,
     params: &'a [&'a str],
 }
 
@@ -119,7 +119,7 @@ impl Scope<'_> {
         }
         let mut secure = false;
         let mut done = false;
-        injection::each_statement_before(self.body, before, &mut |stmt| {
+        self.body.each_statement_before(before, &mut |stmt| {
             if done {
                 return;
             }
