@@ -21,6 +21,8 @@ pub struct Checker<'a> {
     pub module: &'a [Stmt],
     /// What rule groups remember about this file while it is walked.
     pub file: rules::FileState,
+    /// Which hook groups run (see [`rules::Groups`]).
+    pub groups: rules::Groups,
     pub source: &'a str,
     pub index: LineIndex,
     pub settings: &'a Settings,
@@ -69,6 +71,7 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
         path,
         module: &parsed.syntax().body,
         file: rules::FileState::default(),
+        groups: rules::Groups::of(settings),
         source,
         index: LineIndex::new(source),
         settings,
@@ -79,16 +82,26 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
         depth: 0,
         too_deep: false,
     };
-    for error in parsed.errors() {
+    // One finding per file: after the first error the parser's recovery produces follow-on errors
+    // that say little; the count tells how broken the file is.
+    if let Some(first) = parsed.errors().first() {
+        let more = parsed.errors().len() - 1;
+        let tail = if more > 0 {
+            format!(" (and {more} more)")
+        } else {
+            String::new()
+        };
         checker.report(
             RuleId::SyntaxError,
-            error.location,
-            format!("syntax error: {}", error.error),
+            first.location,
+            format!("syntax error: {}{tail}", first.error),
         );
     }
     rules::on_source(&mut checker, parsed.tokens());
     let module = parsed.syntax();
-    taint::check_body(&mut checker, &module.body, None);
+    if checker.groups.taint {
+        taint::check_body(&mut checker, &module.body, None);
+    }
     checker.visit_body(&module.body);
     if checker.too_deep {
         checker.report(
@@ -219,7 +232,9 @@ impl<'a> Visitor<'a> for Checker<'a> {
             }
             self.functions.push(function);
             self.bindings.push_scope();
-            taint::check_body(self, &function.body, Some(function));
+            if self.groups.taint {
+                taint::check_body(self, &function.body, Some(function));
+            }
             self.visit_body(&function.body);
             self.bindings.pop_scope();
             self.functions.pop();

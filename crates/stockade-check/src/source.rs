@@ -49,7 +49,7 @@ impl LineIndex {
 }
 
 fn memchr_newlines(source: &str) -> impl Iterator<Item = usize> + '_ {
-    source.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i)
+    memchr::memchr_iter(b'\n', source.as_bytes())
 }
 
 #[cfg(test)]

@@ -30,33 +30,70 @@ pub struct FileState {
     pub(crate) injection: injection::State,
 }
 
+/// Which groups of hooks have an enabled rule in this run: the audit's hooks are skipped under
+/// the pre-screen and the other way round, so neither pays for the other on every node.
+#[derive(Clone, Copy)]
+pub struct Groups {
+    pub audit: bool,
+    pub prescreen: bool,
+    pub taint: bool,
+}
+
+impl Groups {
+    pub fn of(settings: &crate::Settings) -> Groups {
+        use crate::registry::{Profile, ALL};
+        let any = |f: &dyn Fn(&crate::Rule) -> bool| ALL.iter().any(|r| settings.is_enabled(*r) && f(r.meta()));
+        Groups {
+            audit: any(&|m| m.profile == Profile::Audit),
+            prescreen: any(&|m| m.profile == Profile::Prescreen),
+            taint: any(&|m| m.id.starts_with("STK80")),
+        }
+    }
+}
+
 pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
-    general::on_call(checker, call, name);
-    blacklist::on_call(checker, call, name);
-    crypto::on_call(checker, call, name);
-    injection::on_call(checker, call, name);
-    templates::on_call(checker, call, name);
-    app::on_call(checker, call, name);
-    prescreen::on_call(checker, call, name);
+    if checker.groups.audit {
+        general::on_call(checker, call, name);
+        blacklist::on_call(checker, call, name);
+        crypto::on_call(checker, call, name);
+        injection::on_call(checker, call, name);
+        templates::on_call(checker, call, name);
+        app::on_call(checker, call, name);
+    }
+    if checker.groups.prescreen {
+        prescreen::on_call(checker, call, name);
+    }
 }
 
 pub fn on_stmt(checker: &mut Checker, stmt: &Stmt) {
-    general::on_stmt(checker, stmt);
-    app::on_stmt(checker, stmt);
-    crypto::on_stmt(checker, stmt);
+    if checker.groups.audit {
+        general::on_stmt(checker, stmt);
+        app::on_stmt(checker, stmt);
+        crypto::on_stmt(checker, stmt);
+    }
 }
 
 pub fn on_expr(checker: &mut Checker, expr: &Expr) {
-    general::on_expr(checker, expr);
-    injection::on_expr(checker, expr);
-    prescreen::on_expr(checker, expr);
+    if checker.groups.audit {
+        general::on_expr(checker, expr);
+        injection::on_expr(checker, expr);
+    }
+    if checker.groups.prescreen {
+        prescreen::on_expr(checker, expr);
+    }
 }
 
 pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
-    blacklist::on_import(checker, module, range);
-    prescreen::on_import(checker, module, range);
+    if checker.groups.audit {
+        blacklist::on_import(checker, module, range);
+    }
+    if checker.groups.prescreen {
+        prescreen::on_import(checker, module, range);
+    }
 }
 
 pub fn on_source(checker: &mut Checker, tokens: &Tokens) {
-    general::on_source(checker, tokens);
+    if checker.groups.audit {
+        general::on_source(checker, tokens);
+    }
 }
