@@ -325,6 +325,21 @@ fn ends_operand(kind: ruff_python_ast::token::TokenKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::nesting_bound;
+    use crate::{check_source, Profile, RuleId, Settings};
+
+    #[test]
+    fn a_broken_file_is_one_finding_that_counts_the_rest() {
+        let source = "x = 1 +\ndef f(:\n    pass\nclass C\n    pass\n";
+        let report = check_source("b.py", source, &Settings::new(Profile::Audit));
+        let errors: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.rule == RuleId::SyntaxError)
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 1);
+        assert!(errors[0].message.contains("more)"), "{}", errors[0].message);
+    }
 
     #[test]
     fn nesting_bound_is_small_for_ordinary_code_and_large_for_deep_code() {

@@ -46,7 +46,7 @@ impl Groups {
         Groups {
             audit: any(&|m| m.profile == Profile::Audit),
             prescreen: any(&|m| m.profile == Profile::Prescreen),
-            taint: any(&|m| m.id.starts_with("STK80")),
+            taint: crate::taint::RULES.iter().any(|r| settings.is_enabled(*r)),
         }
     }
 }

@@ -46,6 +46,19 @@ fn is_watched_name(name: &str) -> bool {
     )
 }
 
+/// The rules this pass reports (the checker skips the pass when none is enabled).
+pub const RULES: &[RuleId] = &[
+    RuleId::TaintedSql,
+    RuleId::TaintedCommand,
+    RuleId::TaintedPath,
+    RuleId::OpenRedirect,
+    RuleId::TaintedUrl,
+    RuleId::TaintedCode,
+    RuleId::TaintedDeserialization,
+    RuleId::TaintedTemplate,
+    RuleId::ZipSlip,
+];
+
 /// Checks one body (a function's, or the module's top level when `function` is None).
 pub fn check_body<'a>(checker: &mut Checker<'a>, body: &'a [Stmt], function: Option<&'a StmtFunctionDef>) {
     let enabled = enabled_kinds(checker);
