@@ -452,3 +452,75 @@ fn dump() {
         show(&check_source(&path, &source, &prescreen_settings()).findings)
     );
 }
+
+/// `STOCKADE_STDLIB=/usr/lib/python3.11 cargo test --release -p stockade-check --test prescreen stdlib -- --nocapture`
+/// prints how long the audit and the pre-screen take over a directory of Python files, and what
+/// the pre-screen refuses there (a measuring aid; does nothing otherwise).
+#[test]
+fn stdlib() {
+    let Ok(root) = std::env::var("STOCKADE_STDLIB") else {
+        return;
+    };
+    let mut files = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(root)];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with("site-packages") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "py") {
+                let display = path.display().to_string();
+                files.push((path, display));
+            }
+        }
+    }
+    let bytes: u64 = files
+        .iter()
+        .map(|(p, _)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    let mut engine_only = Settings::new(Profile::Audit);
+    engine_only.select(&[]).unwrap();
+    for (name, settings) in [
+        ("engine only (no rule)", engine_only),
+        ("audit", Settings::new(Profile::Audit)),
+        ("pre-screen", prescreen_settings()),
+    ] {
+        let start = Instant::now();
+        let reports = stockade_check::check_files(&files, &settings);
+        let elapsed = start.elapsed();
+        let refused = reports
+            .iter()
+            .filter(|r| r.findings.iter().any(Finding::is_active))
+            .count();
+        let internal = reports
+            .iter()
+            .flat_map(|r| &r.findings)
+            .filter(|f| f.message.contains("internal error"))
+            .count();
+        let mut by_rule = std::collections::BTreeMap::new();
+        for f in reports.iter().flat_map(|r| &r.findings) {
+            *by_rule.entry(f.rule.meta().id).or_insert(0usize) += 1;
+        }
+        println!(
+            "{name}: {} files, {:.1} MB in {:.3} s; {refused} files with findings; {internal} internal errors",
+            files.len(),
+            bytes as f64 / 1e6,
+            elapsed.as_secs_f64()
+        );
+        if name == "pre-screen" {
+            println!("  findings by rule: {by_rule:?}");
+            if let Ok(rule) = std::env::var("STOCKADE_STDLIB_SHOW") {
+                for f in reports
+                    .iter()
+                    .flat_map(|r| &r.findings)
+                    .filter(|f| f.rule.meta().id == rule)
+                    .take(60)
+                {
+                    println!("  {}:{} {}\n      {}", f.path, f.line, f.message, f.line_text.trim());
+                }
+            }
+        }
+    }
+}

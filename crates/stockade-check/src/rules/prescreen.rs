@@ -1284,7 +1284,18 @@ fn tripwire_in(text: &str) -> Option<&str> {
                 i += 1;
             }
             let word = &text[start..i];
-            if word.len() >= 6 && word.contains('_') && is_tripwire_word(word) {
+            let names_class = word == "__class__"
+                && text[i..]
+                    .strip_prefix('.')
+                    .and_then(|rest| {
+                        rest.get(
+                            ..rest
+                                .find(|c: char| !is_word_byte(c as u8) || !c.is_ascii())
+                                .unwrap_or(rest.len()),
+                        )
+                    })
+                    .is_some_and(is_class_name_attr);
+            if word.len() >= 6 && word.contains('_') && is_tripwire_word(word) && !names_class {
                 return Some(word);
             }
         } else {
@@ -1292,6 +1303,11 @@ fn tripwire_in(text: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// The string attributes of a class that `x.__class__.<attr>` may read.
+fn is_class_name_attr(attr: &str) -> bool {
+    matches!(attr, "__name__" | "__qualname__" | "__module__")
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -1327,8 +1343,11 @@ fn dangerous_format_field(text: &str) -> Option<(&str, &str)> {
             j += 1;
         }
         let field = &text[start..j.min(bytes.len())];
-        for step in field_steps(field) {
-            if graph_step(step).is_some() {
+        let mut steps = field_steps(field).peekable();
+        while let Some(step) = steps.next() {
+            // `{x.__class__.__name__}`: the class's name, as the attribute syntax allows.
+            let names_class = step == "__class__" && steps.peek().is_some_and(|next| is_class_name_attr(next));
+            if graph_step(step).is_some() && !names_class {
                 return Some((field, step));
             }
         }
@@ -1917,9 +1936,6 @@ fn is_decode_function(name: &str) -> bool {
             | "bytes.fromhex"
             | "bytearray.fromhex"
             | "chr"
-            | "bytes"
-            | "bytearray"
-            | "reversed"
     )
 }
 
@@ -1948,6 +1964,15 @@ fn is_decode_method(attr: &str) -> bool {
 fn decode_label(name: &str, call: &ExprCall) -> Option<String> {
     if is_decode_function(name) {
         return Some(format!("`{name}(...)`"));
+    }
+    // `bytes([112, 114, ...])`: text assembled from numbers.
+    if matches!(name, "bytes" | "bytearray")
+        && matches!(
+            call.arguments.args.first(),
+            Some(Expr::List(_) | Expr::Tuple(_) | Expr::ListComp(_) | Expr::Generator(_) | Expr::Call(_))
+        )
+    {
+        return Some(format!("`{name}(...)` from numbers"));
     }
     let method = util::method_name(call)?;
     is_decode_method(method).then(|| format!("`.{method}(...)`"))
@@ -2394,6 +2419,11 @@ mod tests {
             Some(("a[k].f_globals", "f_globals"))
         );
         assert_eq!(dangerous_format_field("{{0.__class__}}"), None);
+        assert_eq!(dangerous_format_field("{obj.__class__.__name__}"), None);
+        assert_eq!(
+            dangerous_format_field("{obj.__class__.__name__.__class__}"),
+            Some(("obj.__class__.__name__.__class__", "__class__"))
+        );
         assert_eq!(dangerous_format_field("{0.name} {1[__init__]}"), None);
         assert_eq!(
             dangerous_format_field("{x:{y.__globals__}}"),
@@ -2417,6 +2447,9 @@ mod tests {
         assert_eq!(tripwire_in("__main__ and __init__.py"), None);
         assert_eq!(tripwire_in("my__class__name"), None);
         assert_eq!(tripwire_in("plain text"), None);
+        assert_eq!(tripwire_in("{self.__class__.__name__}: {x}"), None);
+        assert_eq!(tripwire_in("x.__class__.__base__"), Some("__class__"));
+        assert_eq!(tripwire_in("x.__class__.__name__x"), Some("__class__"));
     }
 
     #[test]
