@@ -46,8 +46,6 @@ static CHECK_SETTINGS: LazyLock<[Settings; 3]> = LazyLock::new(|| {
     [audit, prescreen, allowlist]
 });
 
-static STRICT: LazyLock<bool> = LazyLock::new(|| std::env::var_os("STOCKADE_FUZZ_STRICT").is_some_and(|v| v == "1"));
-
 /// The message `stockade_check::check_source` gives a file when the checker panicked on it (the
 /// panic is caught and reported as STK002, so it has to be looked for).
 const INTERNAL_ERROR: &str = "internal error";
@@ -58,10 +56,8 @@ const INTERNAL_ERROR: &str = "internal error";
 /// - `check_source` must not fail internally (a caught panic becomes an STK002 "internal error"
 ///   finding; that is a crash here) and must return;
 /// - every finding must point into the text (1-based line and column, end not before start);
-/// - checking the same text again gives the same findings: always for the pre-screen (whose
-///   refusal must not depend on what was checked before); for the audit only with
-///   `STOCKADE_FUZZ_STRICT=1`, because its look-back budget is known to carry over between checks
-///   of the same buffer (see fuzz/README.md).
+/// - checking the same text again (from the same buffer) gives the same findings: no per-file
+///   state may leak from one check into the next.
 ///
 /// Panics (which the harnesses report as a crash) when a property does not hold. Returns a coarse
 /// outcome class for the mutation harness: the sorted rule ids that fired (it keeps inputs that
@@ -103,9 +99,6 @@ fn check_text(text: &str, ids: &mut Vec<&'static str>) {
             );
         }
         ids.extend(report.findings.iter().map(|f| f.rule.meta().id));
-        if settings.profile != Profile::Prescreen && !*STRICT {
-            continue;
-        }
         let again = stockade_check::check_source("fuzz.py", text, settings);
         assert!(
             same(&report.findings, &again.findings),
