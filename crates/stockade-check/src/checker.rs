@@ -45,6 +45,9 @@ const MAX_PRESCREEN_NESTING: usize = 1000;
 
 /// Parses and checks one file; returns its findings with suppressions applied.
 pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
+    if let Some(why) = crate::encoding_refusal(source) {
+        return vec![Finding::engine(RuleId::UnreadableFile, path, source, &why)];
+    }
     if settings.profile == crate::Profile::Prescreen {
         let refusal = if source.len() > MAX_PRESCREEN_BYTES {
             Some(format!(

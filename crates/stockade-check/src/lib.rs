@@ -76,53 +76,131 @@ pub fn check_file(path: &Path, display: &str, settings: &Settings) -> FileReport
 fn read_source(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.len() > MAX_FILE_BYTES as u64 {
-        return Err(format!("file is {} bytes, over the {} byte limit; not checked", meta.len(), MAX_FILE_BYTES));
+        return Err(format!(
+            "file is {} bytes, over the {} byte limit; not checked",
+            meta.len(),
+            MAX_FILE_BYTES
+        ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     decode_source(bytes)
 }
 
 /// Source bytes → text, as CPython reads them (PEP 263): UTF-8 (a BOM is dropped), or Latin-1
-/// when the first two lines declare it. Other declared encodings are reported, not guessed.
+/// when the first two lines declare it. Other declared encodings are left to [`encoding_refusal`],
+/// which refuses to check a text CPython would decode differently.
 pub fn decode_source(bytes: Vec<u8>) -> Result<String, String> {
     let bytes = match bytes.strip_prefix(b"\xef\xbb\xbf") {
         Some(rest) => rest.to_vec(),
         None => bytes,
     };
-    match String::from_utf8(bytes) {
-        Ok(text) => Ok(text),
-        Err(e) => {
-            let valid_up_to = e.utf8_error().valid_up_to();
-            let bytes = e.into_bytes();
-            match declared_encoding(&bytes).as_deref() {
-                Some("latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1") => {
-                    Ok(bytes.iter().map(|&b| char::from(b)).collect())
-                }
-                Some(other) => Err(format!("declared encoding `{other}` is not supported; convert the file to UTF-8")),
-                None => Err(format!(
-                    "not UTF-8 (invalid byte at offset {valid_up_to}) and no encoding declared; Python source must be UTF-8"
-                )),
-            }
-        }
+    let declared = declared_encoding(&bytes);
+    if declared.as_deref().is_some_and(is_latin1) && !bytes.is_ascii() {
+        return Ok(bytes.iter().map(|&b| char::from(b)).collect());
     }
+    String::from_utf8(bytes).map_err(|e| match declared {
+        Some(name) => format!("declared encoding `{name}` is not supported; convert the file to UTF-8"),
+        None => format!(
+            "not UTF-8 (invalid byte at offset {}) and no encoding declared; Python source must be UTF-8",
+            e.utf8_error().valid_up_to()
+        ),
+    })
 }
 
-/// The `coding[:=]name` declaration in a comment on one of the first two lines (PEP 263).
+/// Why a decoded source cannot be checked as written: it declares (PEP 263) an encoding under
+/// which CPython would read different code than this text — `# coding: utf-7` turns `+AAo-` into a
+/// newline, `unicode_escape` turns `\u000a` into one. UTF-8, and Latin-1 (which
+/// [`decode_source`] applies), are read faithfully; other ASCII-compatible codecs are accepted
+/// when the text is pure ASCII.
+pub fn encoding_refusal(source: &str) -> Option<String> {
+    let name = declared_encoding(source.as_bytes())?;
+    let faithful = is_utf8(&name) || is_latin1(&name) || (source.is_ascii() && is_ascii_compatible(&name));
+    (!faithful).then(|| {
+        format!(
+            "the file declares the source encoding `{name}`: CPython decodes it with that codec before running it, \
+             so what runs is not the text that was read; not checked"
+        )
+    })
+}
+
+fn is_utf8(name: &str) -> bool {
+    matches!(name, "utf-8" | "utf8" | "utf-8-sig" | "u8" | "utf" | "cp65001")
+}
+
+fn is_latin1(name: &str) -> bool {
+    matches!(
+        name,
+        "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "8859" | "cp819" | "l1" | "latin"
+    )
+}
+
+/// Codecs that map every ASCII byte to the same character (so a pure-ASCII text reads the same).
+fn is_ascii_compatible(name: &str) -> bool {
+    matches!(name, "ascii" | "us-ascii" | "646")
+        || [
+            "iso-8859-",
+            "iso8859-",
+            "latin-",
+            "cp125",
+            "windows-125",
+            "koi8-",
+            "mac-",
+            "cp437",
+            "cp850",
+            "cp852",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// The `coding[:=]name` declaration (PEP 263) in a comment on line 1 or 2, normalised
+/// (lower case, `_` → `-`).
 fn declared_encoding(bytes: &[u8]) -> Option<String> {
     for line in bytes.split(|b| *b == b'\n').take(2) {
         let line = String::from_utf8_lossy(line);
-        let comment = line.trim_start().strip_prefix('#')?;
-        if let Some(at) = comment.find("coding") {
-            let rest = comment[at + 6..].strip_prefix([':', '='])?;
-            let name: String = rest
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_' || *c == '.')
-                .collect();
-            return Some(name.to_ascii_lowercase().replace('_', "-"));
+        let Some(comment) = line.trim_start_matches([' ', '\t', '\x0c']).strip_prefix('#') else {
+            continue;
+        };
+        let mut from = 0;
+        while let Some(at) = comment[from..].find("coding") {
+            let rest = &comment[from + at + 6..];
+            if let Some(value) = rest.strip_prefix([':', '=']) {
+                let name: String = value
+                    .trim_start_matches([' ', '\t'])
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    .collect();
+                return Some(name.to_ascii_lowercase().replace('_', "-"));
+            }
+            from += at + 6;
         }
     }
     None
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+
+    #[test]
+    fn declared_encodings() {
+        assert_eq!(encoding_refusal("# -*- coding: utf-8 -*-\nx = 1\n"), None);
+        assert_eq!(encoding_refusal("#!/usr/bin/env python\n# coding=UTF_8\n"), None);
+        assert_eq!(encoding_refusal("# coding: latin-1\nx = 'é'\n"), None);
+        assert_eq!(encoding_refusal("# coding: cp1252\nx = 1\n"), None);
+        assert!(encoding_refusal("# coding: cp1252\nx = 'é'\n").is_some());
+        assert!(encoding_refusal("# coding: utf-7\n#+AAo-import os\n").is_some());
+        assert!(encoding_refusal("#!/bin/python\n# vim: set fileencoding=unicode_escape :\n").is_some());
+        assert_eq!(encoding_refusal("x = 1\ny = 2\n# coding: utf-7\n"), None);
+        assert_eq!(encoding_refusal("x = 1  # coding: utf-7\n"), None);
+        assert_eq!(
+            decode_source(b"# coding: latin-1\nx = '\xc3\xa9'\n".to_vec()).unwrap(),
+            "# coding: latin-1\nx = '\u{c3}\u{a9}'\n"
+        );
+        assert!(decode_source(b"# coding: koi8-r\nx = '\xc3'\n".to_vec())
+            .unwrap_err()
+            .contains("koi8-r"));
+    }
 }
 
 /// Checks many files in parallel; reports come back in the order of `files`.

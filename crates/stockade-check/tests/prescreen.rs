@@ -51,7 +51,6 @@ const DEFAULT_FORBIDDEN: &[&str] = &[
 fn prescreen_settings() -> Settings {
     let mut settings = Settings::new(Profile::Prescreen);
     settings.forbidden_imports = DEFAULT_FORBIDDEN.iter().map(|s| s.to_string()).collect();
-    settings.honour_suppressions = false;
     settings
 }
 
@@ -230,11 +229,13 @@ const ATTACKS: &[(&str, &str)] = &[
         "import binascii\ngetattr(obj, binascii.unhexlify(h).decode())",
         "STK905",
     ),
-    ("# coding: unicode_escape\nx = 1 #\\u000aimport os", "STK905"),
+    // A coding line under which CPython runs other code than the text read: refused unread.
+    ("# coding: unicode_escape\nx = 1 #\\u000aimport os", "STK002"),
     (
         "#!/usr/bin/env python\n# vim: set fileencoding=utf-7 :\nx = 1",
-        "STK905",
+        "STK002",
     ),
+    ("# coding: utf-7\n#+AAo-import os\n", "STK002"),
     // Reflection.
     ("globals()['__builtins__']", "STK906"),
     ("vars(__builtins__)['eval']", "STK906"),
@@ -374,12 +375,12 @@ fn decoded_names_do_not_leak_between_files() {
         show(&report.findings)
     );
     assert!(report.findings.iter().any(|f| f.rule == RuleId::DynamicCode));
-    // And the same source checked twice gets the same findings (including the encoding finding).
-    let declared = "# coding: utf-7\nimport base64\nexec(base64.b64decode(x))\n";
-    let once = check_source("b.py", declared, &settings).findings;
-    let twice = check_source("b.py", declared, &settings).findings;
+    // And the same source checked twice gets the same findings.
+    let source = "import base64\nexec(base64.b64decode(x))\n";
+    let once = check_source("b.py", source, &settings).findings;
+    let twice = check_source("b.py", source, &settings).findings;
     assert_eq!(show(&once), show(&twice));
-    assert_eq!(once.len(), 3, "{}", show(&once));
+    assert_eq!(once.len(), 2, "{}", show(&once));
 }
 
 #[test]

@@ -43,5 +43,8 @@ fn rules_doc_matches_the_registry() {
         return;
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(have == want, "docs/check-rules.md is out of date; rerun with STOCKADE_BLESS=1");
+    assert!(
+        have == want,
+        "docs/check-rules.md is out of date; rerun with STOCKADE_BLESS=1"
+    );
 }

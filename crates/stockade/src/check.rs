@@ -147,13 +147,23 @@ pub fn cmd_check(args: CheckArgs) -> Result<u8, (u8, CheckFailure)> {
     if args.no_suppressions {
         settings.honour_suppressions = false;
     }
-    if args.prescreen && (args.policy.is_some() || args.profile.is_some()) {
+    if args.prescreen {
+        // Imports are judged by a stockade policy: the one named, else — unless the configuration
+        // lists its own — the default policy `stockade run` would use, so both layers agree.
+        let configured = config
+            .as_ref()
+            .is_some_and(|c| !c.prescreen.forbidden_imports.is_empty() || c.prescreen.allowed_imports.is_some());
         let policy = match (&args.policy, &args.profile) {
-            (Some(file), None) => Policy::load(file).map_err(|e| usage(format!("invalid policy: {e}")))?,
-            (None, Some(name)) => Policy::profile(name).ok_or_else(|| usage(format!("unknown profile {name:?}")))?,
-            _ => return Err(usage("--profile and --policy cannot be combined")),
+            (Some(file), None) => Some(Policy::load(file).map_err(|e| usage(format!("invalid policy: {e}")))?),
+            (None, Some(name)) => {
+                Some(Policy::profile(name).ok_or_else(|| usage(format!("unknown profile {name:?}")))?)
+            }
+            (Some(_), Some(_)) => return Err(usage("--profile and --policy cannot be combined")),
+            (None, None) => (!configured).then(Policy::strict),
         };
-        apply_policy_imports(&mut settings, &policy);
+        if let Some(policy) = policy {
+            apply_policy_imports(&mut settings, &policy);
+        }
     }
 
     let mut findings: Vec<Finding> = Vec::new();

@@ -28,6 +28,7 @@ use ruff_text_size::TextRange;
 #[derive(Default)]
 pub struct FileState {
     pub(crate) injection: injection::State,
+    pub(crate) prescreen: std::cell::RefCell<prescreen::State>,
 }
 
 /// Which groups of hooks have an enabled rule in this run: the audit's hooks are skipped under

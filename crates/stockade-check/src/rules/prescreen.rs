@@ -40,8 +40,9 @@
 //!   zlib/gzip/bz2/lzma, binascii, `[::-1]`, chr/bytes assembly, `.decode()`, `.translate()`)
 //!   reaching exec/eval/compile/unpickling/`__import__`/getattr — nested in the argument or through
 //!   a local name assigned from such data earlier in the same body (a per-scope map; reassigning
-//!   the name clears it). Also a source encoding declaration other than UTF-8 (`# coding: utf-7`):
-//!   Python decodes the file with that codec before running it, so what runs is not what was read.
+//!   the name clears it). (A source encoding declaration such as `# coding: utf-7`, under which
+//!   Python would run other code than the text read, is refused by the engine for every profile:
+//!   STK002.)
 //! - **STK906 reflection.** globals/locals/vars (called or referenced), `dir()` of the local
 //!   namespace or of a module, `sys.modules`, `sys._getframe` and every private `sys._*`,
 //!   settrace/setprofile/addaudithook, inspect's frame and member walkers, `gc.get_objects`/
@@ -64,7 +65,6 @@ use crate::checker::Checker;
 use crate::registry::RuleId;
 use ruff_python_ast::{self as ast, Expr, ExprCall, ExprContext, InterpolatedStringElement, Pattern, Stmt};
 use ruff_text_size::{Ranged, TextRange, TextSize};
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 const RULES: [RuleId; 6] = [
@@ -88,7 +88,6 @@ pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
     if !active(checker) {
         return;
     }
-    sync(checker);
     check_import_policy(checker, module, range, ImportKind::Statement);
     check_module_reference(checker, module, range);
 }
@@ -97,7 +96,6 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     if !active(checker) {
         return;
     }
-    sync(checker);
     if let Some(name) = name {
         let bare = strip_builtins(name);
         if let Some(label) = decode_label(bare, call) {
@@ -113,7 +111,6 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
     if !active(checker) {
         return;
     }
-    sync(checker);
     if matches!(expr, Expr::Name(_) | Expr::Attribute(_))
         && checker.enabled(RuleId::DecodeThenExec)
         && next_char(checker.source, expr.range().end()) != Some(b'(')
@@ -158,7 +155,7 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
         }
         Expr::Named(named) => {
             if let Expr::Name(target) = &*named.target {
-                let found = with_state(|state| {
+                let found = with_state(checker, |state| {
                     contains_decode(checker, state, &named.value, &mut Budget::new()).map(|label| {
                         (
                             label,
@@ -169,7 +166,7 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
                     })
                 });
                 if let Some((label, scope, name, at)) = found {
-                    with_state(|state| state.taint(scope, &name, at, Some(label)));
+                    with_state(checker, |state| state.taint(scope, &name, at, Some(label)));
                 }
             }
         }
@@ -879,7 +876,7 @@ fn check_name(checker: &mut Checker, name: &ast::ExprName) {
             }
             let scope = scope_of(checker);
             let at = name.range.start().to_u32();
-            with_state(|state| {
+            with_state(checker, |state| {
                 if state.tracks(id) {
                     state.taint(scope, id, at, None);
                 }
@@ -892,7 +889,7 @@ fn check_name(checker: &mut Checker, name: &ast::ExprName) {
     // STK905 propagation: `y = x + ...` where `x` holds decoded data.
     let scope = scope_of(checker);
     let pos = name.range.start().to_u32();
-    let decoded = with_state(|state| state.lookup(scope, id, pos).map(str::to_string));
+    let decoded = with_state(checker, |state| state.lookup(scope, id, pos).map(str::to_string));
     if let Some(label) = decoded {
         record_taint(checker, name.range, format!("`{id}` (from {label})"));
     }
@@ -2014,7 +2011,7 @@ fn check_sink(checker: &mut Checker, call: &ExprCall, name: &str) {
         return;
     };
     let args = &call.arguments.args;
-    let found = with_state(|state| {
+    let found = with_state(checker, |state| {
         let mut budget = Budget::new();
         positions
             .iter()
@@ -2032,7 +2029,7 @@ fn check_sink(checker: &mut Checker, call: &ExprCall, name: &str) {
 }
 
 /// Whether `expr` contains a decoding step or a name assigned from one: its label.
-fn contains_decode(checker: &Checker, state: &FileState, expr: &Expr, budget: &mut Budget) -> Option<String> {
+fn contains_decode(checker: &Checker, state: &State, expr: &Expr, budget: &mut Budget) -> Option<String> {
     if !budget.enter() {
         return None;
     }
@@ -2041,7 +2038,7 @@ fn contains_decode(checker: &Checker, state: &FileState, expr: &Expr, budget: &m
     found
 }
 
-fn contains_decode_inner(checker: &Checker, state: &FileState, expr: &Expr, budget: &mut Budget) -> Option<String> {
+fn contains_decode_inner(checker: &Checker, state: &State, expr: &Expr, budget: &mut Budget) -> Option<String> {
     let mut any = |items: &mut dyn Iterator<Item = &Expr>| {
         for item in items {
             if let Some(label) = contains_decode(checker, state, item, budget) {
@@ -2131,7 +2128,7 @@ fn record_taint(checker: &mut Checker, at: TextRange, label: String) {
     }
     let scope = scope_of(checker);
     let end = at.end().to_u32();
-    with_state(|state| {
+    with_state(checker, |state| {
         for name in names {
             state.taint(scope, &name, end, Some(label.clone()));
         }
@@ -2229,35 +2226,6 @@ fn followed_by_attr(source: &str, at: TextSize, names: &[&str]) -> bool {
     names.contains(&&source[start..end])
 }
 
-/// A source encoding declaration (PEP 263) other than UTF-8 on line 1 or 2: `(offset, encoding)`.
-fn foreign_encoding(source: &str) -> Option<(usize, String)> {
-    let mut offset = 0;
-    for line in source.split_inclusive('\n').take(2) {
-        let trimmed = line.trim_start_matches([' ', '\t', '\x0c']);
-        if let Some(comment) = trimmed.strip_prefix('#') {
-            let mut from = 0;
-            while let Some(at) = comment[from..].find("coding") {
-                let rest = &comment[from + at + 6..];
-                if let Some(value) = rest.strip_prefix([':', '=']) {
-                    let name: String = value
-                        .trim_start_matches([' ', '\t'])
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                        .collect();
-                    let normal = name.to_ascii_lowercase().replace('_', "-");
-                    return match normal.as_str() {
-                        "utf-8" | "utf8" | "utf-8-sig" | "u8" => None,
-                        _ => Some((offset, name)),
-                    };
-                }
-                from += at + 6;
-            }
-        }
-        offset += line.len();
-    }
-    None
-}
-
 // ---------------------------------------------------------------------------------------------
 // Per-file state
 // ---------------------------------------------------------------------------------------------
@@ -2275,18 +2243,14 @@ struct Assigned {
 const MAX_NAMES: usize = 10_000;
 const MAX_PER_NAME: usize = 32;
 
+/// What the pre-screen remembers about the file being checked (in the checker's per-file state).
 #[derive(Default)]
-struct FileState {
-    key: (usize, usize, usize, u64),
-    last_top: u32,
+pub(crate) struct State {
     /// Names assigned from decoded data, and later reassignments of those names.
     decoded: HashMap<Box<str>, Vec<Assigned>>,
-    /// The source's foreign encoding declaration, and where its finding sits in `findings`.
-    encoding: Option<(usize, String)>,
-    encoding_reported: Option<usize>,
 }
 
-impl FileState {
+impl State {
     fn taint(&mut self, scope: u32, name: &str, at: u32, label: Option<String>) {
         if !self.decoded.contains_key(name) && (label.is_none() || self.decoded.len() >= MAX_NAMES) {
             return; // a name never assigned decoded data needs no entry
@@ -2333,76 +2297,9 @@ impl FileState {
     }
 }
 
-thread_local! {
-    static STATE: RefCell<FileState> = RefCell::new(FileState::default());
+fn with_state<R>(checker: &Checker, f: impl FnOnce(&mut State) -> R) -> R {
+    f(&mut checker.file.prescreen.borrow_mut())
 }
-
-fn with_state<R>(f: impl FnOnce(&mut FileState) -> R) -> R {
-    STATE.with(|state| f(&mut state.borrow_mut()))
-}
-
-/// A cheap sample of the source: three 8-byte windows (start, middle, end) and the length.
-fn fingerprint(source: &str) -> u64 {
-    let bytes = source.as_bytes();
-    let window = |at: usize| {
-        let mut buf = [0u8; 8];
-        let end = (at + 8).min(bytes.len());
-        buf[..end - at].copy_from_slice(&bytes[at..end]);
-        u64::from_le_bytes(buf)
-    };
-    let n = bytes.len();
-    let mut hash = n as u64;
-    for at in [0, n / 2, n.saturating_sub(8)] {
-        hash = (hash ^ window(at.min(n)))
-            .wrapping_mul(0x0100_0000_01b3)
-            .rotate_left(23);
-    }
-    hash
-}
-
-/// Resets the state when a new file is being checked; reports a foreign source encoding once.
-fn sync(checker: &mut Checker) {
-    let top = checker.stmts.first().map_or(0, |s| s.start().to_u32());
-    let address = (
-        checker.source.as_ptr() as usize,
-        checker.source.len(),
-        checker.path.as_ptr() as usize ^ checker.path.len(),
-    );
-    let key = (address.0, address.1, address.2, fingerprint(checker.source));
-    let pending = with_state(|state| {
-        if state.key != key || top < state.last_top {
-            *state = FileState {
-                key,
-                last_top: top,
-                decoded: HashMap::new(),
-                encoding: foreign_encoding(checker.source),
-                encoding_reported: None,
-            };
-        }
-        state.last_top = top;
-        let (offset, name) = state.encoding.as_ref()?;
-        let reported = state
-            .encoding_reported
-            .and_then(|i| checker.findings.get(i))
-            .is_some_and(|f| f.rule == RuleId::DecodeThenExec && f.message.starts_with(ENCODING_MESSAGE));
-        (!reported).then(|| (*offset, name.clone()))
-    });
-    if let Some((offset, name)) = pending {
-        if !checker.enabled(RuleId::DecodeThenExec) {
-            return;
-        }
-        let at = TextSize::new(u32::try_from(offset).unwrap_or(0));
-        checker.report(
-            RuleId::DecodeThenExec,
-            TextRange::empty(at),
-            format!("{ENCODING_MESSAGE} `{name}`: Python decodes the file with that codec before running it, so what runs is not the text that was checked"),
-        );
-        let index = checker.findings.len() - 1;
-        with_state(|state| state.encoding_reported = Some(index));
-    }
-}
-
-const ENCODING_MESSAGE: &str = "the file declares the source encoding";
 
 #[cfg(test)]
 mod tests {
@@ -2450,19 +2347,6 @@ mod tests {
         assert_eq!(tripwire_in("{self.__class__.__name__}: {x}"), None);
         assert_eq!(tripwire_in("x.__class__.__base__"), Some("__class__"));
         assert_eq!(tripwire_in("x.__class__.__name__x"), Some("__class__"));
-    }
-
-    #[test]
-    fn encodings() {
-        assert_eq!(foreign_encoding("# -*- coding: utf-8 -*-\nx = 1\n"), None);
-        assert_eq!(foreign_encoding("#!/usr/bin/env python\n# coding=UTF_8\n"), None);
-        assert_eq!(foreign_encoding("# coding: utf-7\n"), Some((0, "utf-7".to_string())));
-        assert_eq!(
-            foreign_encoding("#!/bin/python\n# vim: set fileencoding=unicode_escape :\n"),
-            Some((14, "unicode_escape".to_string()))
-        );
-        assert_eq!(foreign_encoding("x = 1\ny = 2\n# coding: utf-7\n"), None);
-        assert_eq!(foreign_encoding("x = 1  # coding: utf-7\n"), None);
     }
 
     #[test]
