@@ -178,6 +178,22 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     None
 }
 
+/// Checks many files in parallel; reports come back in the order of `files`.
+pub fn check_files(files: &[(PathBuf, String)], settings: &Settings) -> Vec<FileReport> {
+    // Deep expressions recurse; give the workers room (the parser and walker also grow on demand).
+    let pool = rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build();
+    let run = || {
+        files
+            .par_iter()
+            .map(|(path, display)| check_file(path, display, settings))
+            .collect()
+    };
+    match pool {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    }
+}
+
 #[cfg(test)]
 mod encoding_tests {
     use super::*;
@@ -200,21 +216,5 @@ mod encoding_tests {
         assert!(decode_source(b"# coding: koi8-r\nx = '\xc3'\n".to_vec())
             .unwrap_err()
             .contains("koi8-r"));
-    }
-}
-
-/// Checks many files in parallel; reports come back in the order of `files`.
-pub fn check_files(files: &[(PathBuf, String)], settings: &Settings) -> Vec<FileReport> {
-    // Deep expressions recurse; give the workers room (the parser and walker also grow on demand).
-    let pool = rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build();
-    let run = || {
-        files
-            .par_iter()
-            .map(|(path, display)| check_file(path, display, settings))
-            .collect()
-    };
-    match pool {
-        Ok(pool) => pool.install(run),
-        Err(_) => run(),
     }
 }

@@ -77,7 +77,7 @@ pub fn format_size(bytes: u64) -> String {
         return "0".to_owned();
     }
     for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] {
-        if bytes % (1 << shift) == 0 {
+        if bytes.is_multiple_of(1 << shift) {
             return format!("{}{suffix}", bytes >> shift);
         }
     }
@@ -98,7 +98,7 @@ pub fn format_duration(d: Duration) -> String {
         ("s", NANOS_PER_SEC),
         ("ms", 1_000_000),
     ] {
-        if nanos % size == 0 {
+        if nanos.is_multiple_of(size) {
             return format!("{}{unit}", nanos / size);
         }
     }
