@@ -1,11 +1,14 @@
 //! The properties the fuzz targets check, each shared by a libFuzzer target and a stable
 //! replay/mutation harness: [`check`] for the policy parser (`fuzz_targets/policy_parse.rs`,
 //! `src/bin/policy_replay.rs`) and [`check_python`] for the Python checker
-//! (`fuzz_targets/check_source.rs`, `src/bin/check_replay.rs`).
+//! (`fuzz_targets/check_source.rs`, `src/bin/check_replay.rs`). [`replay`] holds what the two
+//! stable harnesses share.
 
 use std::sync::LazyLock;
 use stockade_check::{Finding, Profile, RuleId, Settings};
 use stockade_policy::Policy;
+
+pub mod replay;
 
 /// Feed one input to the parser.
 ///

@@ -21,34 +21,13 @@
 //! sees (a stack overflow aborts the process) still leaves the input behind. A crash writes the
 //! input to `fuzz/artifacts/check_replay/crash-<hash>`, prints it and exits 1.
 
-use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use stockade_fuzz::replay::{self, Corpus, LastPanic, Options, Rng};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
+/// The longest input the mutator makes (longer seeds are checked but not mutated).
 const MAX_INPUT: usize = 64 * 1024;
 
 const TOKENS: &[&str] = &[
@@ -354,45 +333,15 @@ fn builtin_seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
+/// The shared byte mutations, plus 7 kinds of this harness's own: Python tokens (3 of them, so
+/// the likeliest), brackets around a range, a repeated token, a re-indented line, a line
+/// duplicated or dropped.
 fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = input.to_vec();
-    let rounds = 1 + rng.below(4);
-    for _ in 0..rounds {
+    replay::mutate(rng, input, corpus, 7, MAX_INPUT, |rng, kind, out| {
         let len = out.len();
-        match rng.below(12) {
-            0 if len > 0 => {
-                let i = rng.below(len);
-                out[i] ^= 1 << rng.below(8);
-            }
-            1 => {
-                let i = rng.below(len + 1);
-                out.insert(i, (rng.next() & 0xff) as u8);
-            }
-            2 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(32));
-                out.drain(i..i + n);
-            }
-            3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(64));
-                let piece = out[i..i + n].to_vec();
-                let at = rng.below(out.len() + 1);
-                out.splice(at..at, piece);
-            }
-            4 if !corpus.is_empty() => {
-                let other = &corpus[rng.below(corpus.len())];
-                let cut_a = rng.below(out.len() + 1);
-                let cut_b = rng.below(other.len() + 1);
-                out.truncate(cut_a);
-                out.extend_from_slice(&other[cut_b..]);
-            }
-            5..=7 => {
-                let t = TOKENS[rng.below(TOKENS.len())].as_bytes();
-                let at = rng.below(len + 1);
-                out.splice(at..at, t.iter().copied());
-            }
-            8 => {
+        match kind {
+            0..=2 => replay::insert_token(rng, out, TOKENS),
+            3 => {
                 // Wrap a range in many brackets of one kind (deep nesting from any input).
                 let (open, close) = [
                     ("(", ")"),
@@ -409,7 +358,7 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
                 out.splice(b..b, close.repeat(k).into_bytes());
                 out.splice(a..a, open.repeat(k).into_bytes());
             }
-            9 => {
+            4 => {
                 // Repeat a token many times.
                 let t = TOKENS[rng.below(TOKENS.len())];
                 let big = rng.below(8) == 0;
@@ -417,7 +366,7 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
                 let at = rng.below(len + 1);
                 out.splice(at..at, t.repeat(k).into_bytes());
             }
-            10 => {
+            5 => {
                 // Re-indent a line.
                 let starts: Vec<usize> = std::iter::once(0)
                     .chain(out.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1))
@@ -434,51 +383,9 @@ fn mutate(rng: &mut Rng, input: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
                     }
                 }
             }
-            _ => {
-                // Duplicate or drop a whole line.
-                let lines: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();
-                if lines.len() > 1 {
-                    let i = rng.below(lines.len());
-                    let mut new: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
-                    if rng.below(2) == 0 {
-                        let l = new[i].clone();
-                        new.insert(rng.below(new.len() + 1), l);
-                    } else {
-                        new.remove(i);
-                    }
-                    out = new.join(&b'\n');
-                }
-            }
+            _ => replay::duplicate_or_drop_line(rng, out),
         }
-        if out.len() > MAX_INPUT {
-            out.truncate(MAX_INPUT);
-        }
-    }
-    out
-}
-
-fn collect(path: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        entries.sort();
-        for p in entries {
-            collect(&p, out);
-        }
-    } else if let Ok(bytes) = std::fs::read(path) {
-        out.push((path.display().to_string(), bytes));
-    }
-}
-
-fn save_crash(root: &Path, input: &[u8]) -> PathBuf {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    input.hash(&mut h);
-    let dir = root.join("artifacts/check_replay");
-    let _ = std::fs::create_dir_all(&dir);
-    let file = dir.join(format!("crash-{:016x}", h.finish()));
-    let _ = std::fs::write(&file, input);
-    file
+    })
 }
 
 fn preview(input: &[u8]) -> String {
@@ -542,7 +449,7 @@ fn main() {
         std::process::exit(1); // the child found and reported a crash
     }
     let input = std::fs::read(&in_flight).unwrap_or_default();
-    let file = save_crash(&root, &input);
+    let file = replay::save_crash(&root.join("artifacts/check_replay"), &input);
     eprintln!(
         "check_replay: CRASH (the checker process died: {status}), input saved to {}\n--- input ({} bytes) ---\n{}",
         file.display(),
@@ -553,21 +460,11 @@ fn main() {
 }
 
 fn child(root: &Path, args: &[String]) {
-    let mut seconds = 20u64;
-    let mut seed = 0x5eed_u64
-        ^ std::process::id() as u64
-        ^ (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64));
-    let mut paths = Vec::new();
-    let mut args = args.iter();
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--seconds" => seconds = args.next().and_then(|v| v.parse().ok()).expect("--seconds N"),
-            "--seed" => seed = args.next().and_then(|v| v.parse().ok()).expect("--seed S"),
-            _ => paths.push(PathBuf::from(a)),
-        }
-    }
+    let Options {
+        seconds,
+        seed,
+        mut paths,
+    } = Options::parse(args.iter().cloned());
     let explicit = !paths.is_empty();
     if !explicit {
         paths.push(root.join("../crates/stockade-check/tests/fixtures"));
@@ -576,11 +473,8 @@ fn child(root: &Path, args: &[String]) {
         paths.push(root.join("corpus/check_source"));
     }
     let mut seeds = if explicit { Vec::new() } else { builtin_seeds() };
-    for p in &paths {
-        collect(p, &mut seeds);
-    }
+    replay::read_seeds(&paths, &mut seeds);
     assert!(!seeds.is_empty(), "no seed inputs in {paths:?}");
-    let seed = seed.max(1);
     eprintln!("check_replay: {} seeds, {seconds} s, --seed {seed}", seeds.len());
 
     let in_flight = std::fs::OpenOptions::new()
@@ -594,20 +488,13 @@ fn child(root: &Path, args: &[String]) {
         let _ = in_flight.write_all_at(input, 0);
     };
 
-    // Panics are caught per input; keep the message for the report, silence the default print.
-    let last_panic: Arc<Mutex<String>> = Arc::default();
-    {
-        let last = Arc::clone(&last_panic);
-        std::panic::set_hook(Box::new(move |info| {
-            *last.lock().unwrap_or_else(|e| e.into_inner()) = info.to_string();
-        }));
-    }
+    let last_panic = LastPanic::install();
     let crash = |input: &[u8]| -> ! {
-        let file = save_crash(root, input);
+        let file = replay::save_crash(&root.join("artifacts/check_replay"), input);
         eprintln!(
             "check_replay: CRASH, input saved to {}\n{}\n--- input ({} bytes) ---\n{}",
             file.display(),
-            last_panic.lock().unwrap_or_else(|e| e.into_inner()),
+            last_panic.message(),
             input.len(),
             preview(input)
         );
@@ -619,13 +506,12 @@ fn child(root: &Path, args: &[String]) {
         std::panic::catch_unwind(|| stockade_fuzz::check_python(input)).ok()
     };
 
-    let mut corpus: Vec<Vec<u8>> = Vec::new();
-    let mut seen = HashSet::new();
+    let mut corpus = Corpus::default();
     let start = Instant::now();
     for (name, bytes) in &seeds {
         match run(bytes) {
             Some(class) => {
-                seen.insert(class);
+                corpus.classes.insert(class);
             }
             None => {
                 eprintln!("check_replay: seed {name} crashes");
@@ -633,30 +519,23 @@ fn child(root: &Path, args: &[String]) {
             }
         }
         if bytes.len() <= MAX_INPUT {
-            corpus.push(bytes.clone());
+            corpus.inputs.push(bytes.clone());
         }
     }
     let seeded = start.elapsed();
-    let mut rng = Rng(seed);
-    let limit = Duration::from_secs(seconds);
-    let mut execs = 0u64;
-    while start.elapsed() < limit {
-        for _ in 0..16 {
-            let base = corpus[rng.below(corpus.len())].clone();
-            let input = mutate(&mut rng, &base, &corpus);
-            let Some(class) = run(&input) else { crash(&input) };
-            execs += 1;
-            if corpus.len() < 4000 && seen.insert(class) {
-                corpus.push(input);
-            }
-        }
-    }
+    let execs = corpus.fuzz(
+        &mut Rng::new(seed),
+        start + Duration::from_secs(seconds),
+        16,
+        mutate,
+        |input| run(input).unwrap_or_else(|| crash(input)),
+    );
     eprintln!(
         "check_replay: no crash; {} seeds in {:.1} s, then {execs} mutated inputs in {:.1} s; {} outcome classes, corpus {}",
         seeds.len(),
         seeded.as_secs_f64(),
         (start.elapsed() - seeded).as_secs_f64(),
-        seen.len(),
-        corpus.len()
+        corpus.classes.len(),
+        corpus.inputs.len()
     );
 }
