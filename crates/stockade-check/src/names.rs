@@ -63,31 +63,37 @@ impl Bindings {
 
     /// The dotted name of a `Name`/`Attribute` chain with its head resolved through imports.
     pub fn qualified_name(&self, expr: &Expr) -> Option<String> {
-        let mut segments = Vec::new();
-        let mut current = expr;
-        loop {
-            match current {
-                Expr::Attribute(attribute) => {
-                    segments.push(attribute.attr.as_str());
-                    current = &attribute.value;
-                }
-                Expr::Name(name) => {
-                    segments.push(name.id.as_str());
-                    break;
-                }
-                _ => return None,
-            }
-        }
-        segments.reverse();
-        let head = self.resolve(segments[0]).unwrap_or(segments[0]);
-        let mut out = String::with_capacity(head.len() + 16 * segments.len());
-        out.push_str(head);
-        for segment in &segments[1..] {
-            out.push('.');
-            out.push_str(segment);
-        }
-        Some(out)
+        dotted_name(expr, |head| self.resolve(head))
     }
+}
+
+/// The dotted name of a `Name`/`Attribute` chain (`a.b.c`), its head replaced by what `resolve`
+/// says it was imported as; None for any other expression.
+pub fn dotted_name<'e>(expr: &'e Expr, resolve: impl FnOnce(&'e str) -> Option<&'e str>) -> Option<String> {
+    let mut segments: Vec<&str> = Vec::with_capacity(4);
+    let mut current = expr;
+    loop {
+        match current {
+            Expr::Attribute(attribute) => {
+                segments.push(attribute.attr.as_str());
+                current = &attribute.value;
+            }
+            Expr::Name(name) => {
+                segments.push(name.id.as_str());
+                break;
+            }
+            _ => return None,
+        }
+    }
+    let first = segments.pop()?;
+    let head = resolve(first).unwrap_or(first);
+    let mut out = String::with_capacity(head.len() + 12 * segments.len());
+    out.push_str(head);
+    for segment in segments.iter().rev() {
+        out.push('.');
+        out.push_str(segment);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -408,33 +408,10 @@ impl<'a> Engine<'_, 'a> {
     /// The callee's dotted name with imports resolved (as `Checker::qualified_name`, but aware
     /// of this body's imports and local rebindings).
     fn qualified(&self, expr: &Expr) -> Option<String> {
-        let mut segments: Vec<&str> = Vec::with_capacity(4);
-        let mut current = expr;
-        loop {
-            match current {
-                Expr::Attribute(a) => {
-                    segments.push(a.attr.as_str());
-                    current = &a.value;
-                }
-                Expr::Name(n) => {
-                    segments.push(n.id.as_str());
-                    break;
-                }
-                _ => return None,
-            }
-        }
-        let first = segments.pop()?;
-        let head = match self.resolve(first) {
-            Resolved::Imported(q) => q,
-            _ => first,
-        };
-        let mut out = String::with_capacity(head.len() + 12 * segments.len());
-        out.push_str(head);
-        for segment in segments.iter().rev() {
-            out.push('.');
-            out.push_str(segment);
-        }
-        Some(out)
+        crate::names::dotted_name(expr, |head| match self.resolve(head) {
+            Resolved::Imported(q) => Some(q),
+            _ => None,
+        })
     }
 
     /// Whether `expr` is a request object: Some(true) for a framework global or a parameter
