@@ -257,6 +257,49 @@ const ATTACKS: &[(&str, &str)] = &[
         "STK906",
     ),
     ("from sys import _getframe", "STK906"),
+    // Red-team round: stdlib helpers that compile, import or unpickle what they are given.
+    (
+        "from dataclasses import dataclass\n@dataclass(init=False, repr=False)\nclass X:\n    __annotations__ = {\"a,exec('import ctypes')\": int}\n    a = 1\nX() == X()",
+        "STK902",
+    ),
+    ("class X:\n    __annotations__['a,exec(s)'] = int", "STK902"),
+    ("X.__annotations__[k] = int", "STK902"),
+    ("setattr(X, '__annotations__', d)", "STK902"),
+    ("ns = dict(__annotations__=d)", "STK902"),
+    ("class M(type):\n    pass", "STK903"),
+    ("import abc\nclass M(abc.ABCMeta):\n    pass", "STK903"),
+    ("import abc\nX = abc.ABCMeta('X', (), ns)", "STK903"),
+    ("X = type(int)('X', (), ns)", "STK903"),
+    (
+        "class A:\n    def __new__(mcs, n, b, ns):\n        return super().__new__(mcs, n, b, ns)",
+        "STK903",
+    ),
+    (
+        "class A:\n    @classmethod\n    def __prepare__(m, n, b):\n        return {k: v}",
+        "STK902",
+    ),
+    (
+        "import typing\ntyping.get_args(typing.List[\"exec('import ctypes')\"])[0]._evaluate({}, {}, frozenset())",
+        "STK903",
+    ),
+    ("import pickle\npickle._loads(b'csubprocess\\ngetoutput\\n')", "STK903"),
+    ("import pickle\npickle._Unpickler(f).load()", "STK903"),
+    ("from pickle import _loads", "STK903"),
+    ("import unittest\nunittest.TestLoader().loadTestsFromName('code.interact')", "STK903"),
+    ("import unittest\nunittest.main(module='code')", "STK903"),
+    ("import unittest\nunittest.main(argv=['x', name])", "STK903"),
+    ("import unittest\nunittest.TestLoader().discover('/tmp/x')", "STK903"),
+    ("import timeit\ntimeit.main(['-s', 'import ctypes', 'pass'])", "STK903"),
+    ("import optparse\noptparse.Values().read_module('subprocess', 'loose')", "STK903"),
+    ("import optparse\nv = optparse.Values()\nv.read_file('payload.py')", "STK903"),
+    (
+        "import logging.config\nlogging.config.BaseConfigurator({}).resolve('subprocess.getoutput')('id')",
+        "STK903",
+    ),
+    ("import uuid\nuuid._get_command_stdout('id')", "STK906"),
+    ("from uuid import _get_command_stdout", "STK906"),
+    ("import warnings\nwarnings._setoption('error::ctypes.x')", "STK906"),
+    ("import asyncio\nasyncio.unix_events.signal.pthread_kill(1, 9)", "STK901"),
 ];
 
 #[test]

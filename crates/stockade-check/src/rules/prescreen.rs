@@ -28,7 +28,13 @@
 //!   importlib loaders; doctest (runs docstrings); timeit with string statements;
 //!   `typing.get_type_hints` and string annotations that contain code (singledispatch, pydantic
 //!   and friends eval them); `logging.config.dictConfig` and other name-to-object resolvers;
-//!   pandas/sympy/numexpr string evaluation.
+//!   pandas/sympy/numexpr string evaluation; stdlib helpers that compile, import or run what they
+//!   are given (`ForwardRef._evaluate`, `timeit.main`, unittest's name loaders, `discover` and
+//!   `main(module=...)`, optparse's `read_module`/`read_file`, every `logging.config` member);
+//!   metaclass definitions, `__prepare__`, and classes built from a namespace dict (`super().__new__(
+//!   mcs, name, bases, ns)`, `abc.ABCMeta(name, bases, ns)`, `type(x)(...)`). `__annotations__` is
+//!   refused everywhere (attribute, class-body name, string, keyword argument): dataclasses compile
+//!   its keys into `__init__`/`__eq__` source, so a key such as `"a,exec(s)"` is code.
 //! - **STK904 dynamic-attribute.** getattr/setattr/delattr/hasattr, `operator.attrgetter`/
 //!   `methodcaller` and explicit `__getattr__`/`__getattribute__`/`__setattr__`/`__delattr__`
 //!   calls whose attribute name is not a plain literal, or names a refused attribute; the
@@ -48,8 +54,11 @@
 //!   settrace/setprofile/addaudithook, inspect's frame and member walkers, `gc.get_objects`/
 //!   `get_referrers`/`get_referents`, the import-system hooks (`sys.meta_path`, ...), anything on the
 //!   builtins module (`import builtins`, `builtins.x`, `__builtins__`), `__loader__`/`__spec__`,
-//!   and a reflective module (sys, builtins, inspect, gc, importlib, ...) passed around as a value,
-//!   since aliases are not followed.
+//!   a reflective module (sys, builtins, inspect, gc, importlib, ...) passed around as a value,
+//!   since aliases are not followed, and private helpers of imported modules (`pickle._loads`,
+//!   `uuid._get_command_stdout`, `from warnings import _setoption`) apart from a few ordinary ones
+//!   (`os._exit`, namedtuple's `_asdict`/`_replace`/..., enum's sunder names). A refused module kept
+//!   under an imported module's attribute (`dataclasses.inspect`) counts as its import (STK901).
 //!
 //! Cost: one `match` on the node kind per expression; names are compared with `match` tables (no
 //! allocation); qualified names are built only for attributes whose name is in a table. The rules
@@ -96,6 +105,21 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     if !active(checker) {
         return;
     }
+    for keyword in &call.arguments.keywords {
+        if let Some(arg) = &keyword.arg {
+            if is_tripwire_word(arg.as_str()) {
+                checker.report(
+                    RuleId::DunderAccess,
+                    keyword.range,
+                    format!(
+                        "the keyword argument `{}=` names an object-graph step (a namespace key once the callee stores it)",
+                        arg.as_str()
+                    ),
+                );
+            }
+        }
+    }
+    judge_class_building(checker, call);
     if let Some(name) = name {
         let bare = strip_builtins(name);
         if let Some(label) = decode_label(bare, call) {
@@ -172,6 +196,9 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
         }
         _ => {}
     }
+    if matches!(checker.stmts.last(), Some(Stmt::ClassDef(_) | Stmt::Return(_))) {
+        check_class_statement(checker, expr);
+    }
     if let Some(Stmt::Match(stmt)) = checker.stmts.last().copied() {
         if stmt.subject.range() == expr.range() {
             check_patterns(checker, stmt);
@@ -201,7 +228,6 @@ fn is_safe_dunder(name: &str) -> bool {
             | "__file__"
             | "__all__"
             | "__slots__"
-            | "__annotations__"
             | "__match_args__"
             | "__dataclass_fields__"
             | "__members__"
@@ -377,6 +403,10 @@ fn graph_step(name: &str) -> Option<&'static str> {
             "__reduce__" | "__reduce_ex__" | "__getstate__" | "__setstate__" => {
                 "the pickling protocol hands out callables and their arguments"
             }
+            "__annotations__" => {
+                "reaches annotation dicts, whose keys dataclasses and namedtuple-style helpers compile into code"
+            }
+            "__prepare__" => "builds the namespace of a class statement, which the pre-screen cannot read",
             "__loader__" | "__spec__" | "__import__" | "__traceback__" => {
                 "reaches the import system or a traceback's frames"
             }
@@ -419,6 +449,8 @@ fn is_tripwire_word(word: &str) -> bool {
                 | "__kwdefaults__"
                 | "__objclass__"
                 | "__subclasshook__"
+                | "__annotations__"
+                | "__prepare__"
         )
 }
 
@@ -499,9 +531,10 @@ fn member_hit(module: &str, attr: &str) -> Option<Hit> {
         ("importlib.util" | "importlib.machinery", _) => {
             hit(DynamicCode, "loads modules from files or specs at run time")
         }
-        ("pickle" | "_pickle" | "cPickle" | "dill" | "cloudpickle" | "joblib", "load" | "loads" | "Unpickler") => {
-            hit(DynamicCode, UNPICKLE)
-        }
+        (
+            "pickle" | "_pickle" | "cPickle" | "dill" | "cloudpickle" | "joblib",
+            "load" | "loads" | "Unpickler" | "_load" | "_loads" | "_Unpickler",
+        ) => hit(DynamicCode, UNPICKLE),
         ("pandas", "read_pickle") => hit(DynamicCode, UNPICKLE),
         ("marshal", "load" | "loads") => hit(DynamicCode, "loads code objects"),
         ("shelve", "open") => hit(DynamicCode, UNPICKLE),
@@ -532,7 +565,7 @@ fn member_hit(module: &str, attr: &str) -> Option<Hit> {
             DynamicCode,
             "runs code written in docstrings, which the pre-screen does not read",
         ),
-        ("logging.config", "dictConfig" | "fileConfig" | "listen") => hit(
+        ("logging.config", _) => hit(
             DynamicCode,
             "resolves dotted names from its configuration to objects and calls them",
         ),
@@ -545,6 +578,11 @@ fn member_hit(module: &str, attr: &str) -> Option<Hit> {
             "resolves a dotted name from a string and replaces the object",
         ),
         ("timeit", "timeit" | "repeat" | "Timer") => judged(DynamicCode, "compiles and runs string statements"),
+        ("timeit", "main") => hit(DynamicCode, "compiles and runs the statements given as arguments"),
+        ("unittest" | "unittest.main", "main" | "TestProgram") => judged(
+            DynamicCode,
+            "imports the modules and test names it is given (arguments, argv) and calls what they reach",
+        ),
         ("operator", "attrgetter" | "methodcaller") => {
             judged(DynamicAttribute, "accesses attributes by names given at run time")
         }
@@ -624,6 +662,7 @@ fn is_member_candidate(attr: &str) -> bool {
                 | "timeit"
                 | "repeat"
                 | "Timer"
+                | "main"
                 | "attrgetter"
                 | "methodcaller"
                 | "Formatter"
@@ -665,6 +704,15 @@ fn distinctive_hit(attr: &str) -> Option<Hit> {
         ),
         "load_module" | "exec_module" => hit(DynamicCode, "runs a module's code through the import machinery"),
         "pythonapi" => hit(DynamicCode, "calls the CPython C API through ctypes"),
+        "_evaluate" | "_evaluate_forward_ref" => hit(DynamicCode, "evaluates a forward reference's string with eval()"),
+        "loadTestsFromName" | "loadTestsFromNames" => hit(
+            DynamicCode,
+            "imports modules named by strings and calls what the names reach",
+        ),
+        "read_module" => hit(
+            DynamicCode,
+            "imports a module named by a string and copies its namespace",
+        ),
         "enable_load_extension" | "load_extension" => hit(DynamicCode, "loads a native SQLite extension (native code)"),
         _ => None,
     }
@@ -716,6 +764,8 @@ fn is_reflective_module(module: &str) -> bool {
             | "typing_extensions"
             | "doctest"
             | "logging.config"
+            | "optparse"
+            | "unittest"
             | "pydoc"
             | "pkgutil"
             | "unittest.mock"
@@ -850,6 +900,14 @@ fn check_module_reference(checker: &mut Checker, module: &str, range: TextRange)
         return;
     }
     if let Some((owner, member)) = module.rsplit_once('.') {
+        let private = member.starts_with('_') && !is_dunder(member) && !is_ordinary_private(member);
+        if private && owner != "sys" && member_hit(owner, member).is_none() {
+            checker.report(
+                RuleId::Reflection,
+                range,
+                format!("`{module}` is a private helper of a module: private helpers skip the checks (and the names) of the public API the pre-screen knows"),
+            );
+        }
         if let Some(h) = member_hit(owner, member).or_else(|| distinctive_hit(member)) {
             if !h.call_judged {
                 checker.report(h.rule, range, format!("`{module}` {}", h.why));
@@ -872,6 +930,13 @@ fn check_name(checker: &mut Checker, name: &ast::ExprName) {
                     RuleId::Reflection,
                     name.range,
                     "assigning `__builtins__` swaps the builtins of code run later",
+                );
+            }
+            if matches!(id, "__annotations__" | "__prepare__") {
+                checker.report(
+                    RuleId::DunderAccess,
+                    name.range,
+                    format!("assigning `{id}` {}", graph_step(id).unwrap_or_default()),
                 );
             }
             let scope = scope_of(checker);
@@ -917,6 +982,11 @@ fn check_name(checker: &mut Checker, name: &ast::ExprName) {
             RuleId::DunderAccess,
             range,
             "`__class__` (the method's class cell) walks the class hierarchy",
+        ),
+        "__annotations__" => checker.report(
+            RuleId::DunderAccess,
+            range,
+            "`__annotations__` (the class body's annotation dict): dataclasses compile its keys into code",
         ),
         _ => {
             if let Some(h) = builtin_hit(id) {
@@ -1054,6 +1124,24 @@ fn check_member(checker: &mut Checker, receiver: Option<&Expr>, attr: &str, rang
     if let Some(h) = distinctive_hit(attr) {
         checker.report(h.rule, range, format!("`.{attr}` {}", h.why));
     }
+    // Methods whose names are common but which run files or import modules in one library.
+    let library = match attr {
+        "read_file" => Some(("optparse", "`optparse.Values.read_file` runs a file as Python code")),
+        "discover" => Some((
+            "unittest",
+            "`unittest.TestLoader.discover` imports (runs) the Python files of a directory",
+        )),
+        _ => None,
+    };
+    if let Some((module, why)) = library {
+        if checker.source.contains(module) {
+            checker.report(
+                RuleId::DynamicCode,
+                range,
+                format!("`.{attr}` (with `{module}` in the file): {why}"),
+            );
+        }
+    }
     // STK901: modules reached through other modules, process creation through asyncio.
     if checker.enabled(RuleId::ForbiddenImport) {
         if let Some(target) = module_attr(attr) {
@@ -1079,6 +1167,9 @@ fn check_member(checker: &mut Checker, receiver: Option<&Expr>, attr: &str, rang
         }
     }
     let Some(receiver) = receiver else { return };
+    if access == Access::Syntax {
+        check_module_member(checker, receiver, attr, range);
+    }
     // The receiver's name: resolved through imports for a plain name, else the qualified chain
     // (only built when `attr` is in a table), else the last attribute of a broken chain.
     let called = access == Access::Syntax && next_char(checker.source, after) == Some(b'(');
@@ -1124,6 +1215,84 @@ fn check_member(checker: &mut Checker, receiver: Option<&Expr>, attr: &str, rang
             }
         }
         _ => {}
+    }
+}
+
+/// Whether `expr` is a name bound by an import, or an attribute chain rooted at one (`logging.config`).
+fn import_rooted(checker: &Checker, expr: &Expr) -> bool {
+    let mut expr = expr;
+    for _ in 0..32 {
+        match expr {
+            Expr::Attribute(a) => expr = &a.value,
+            Expr::Name(n) => return checker.bindings.resolve(n.id.as_str()).is_some(),
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Private helpers of imported modules that are fine to use.
+fn is_ordinary_private(attr: &str) -> bool {
+    matches!(
+        attr,
+        "_exit"
+            | "_make"
+            | "_asdict"
+            | "_replace"
+            | "_fields"
+            | "_field_defaults"
+            | "_value_"
+            | "_name_"
+            | "_missing_"
+            | "_member_map_"
+            | "_member_names_"
+            | "_generate_next_value_"
+            | "_ignore_"
+            | "_order_"
+            | "_"
+    )
+}
+
+/// Modules kept under other modules' attributes that are worth refusing only on a module
+/// (`dataclasses.inspect`): as plain attribute names (`self.signal`, `query.select`) they are common.
+fn module_only_attr(attr: &str) -> Option<&str> {
+    let stripped = attr.trim_start_matches('_');
+    match stripped {
+        "inspect" | "gc" | "signal" | "select" | "ssl" | "mmap" | "fcntl" | "resource" | "termios" | "tty" | "code"
+        | "codeop" | "pdb" | "bdb" | "trace" | "tracemalloc" | "faulthandler" | "webbrowser" | "http" | "urllib"
+        | "thread" | "pickle" | "zipimport" | "pkgutil" | "optparse" | "unittest" | "cffi" => Some(stripped),
+        _ => None,
+    }
+}
+
+/// `mod._helper` (a private member of an imported module) and `mod.inspect` (a refused module kept
+/// under another module).
+fn check_module_member(checker: &mut Checker, receiver: &Expr, attr: &str, range: TextRange) {
+    let private = attr.starts_with('_') && !is_dunder(attr) && !is_ordinary_private(attr);
+    let nested = module_only_attr(attr);
+    if !(private || nested.is_some()) || !import_rooted(checker, receiver) {
+        return;
+    }
+    if private && checker.enabled(RuleId::Reflection) {
+        let owner = checker.qualified_name(receiver).unwrap_or_default();
+        if owner != "sys" {
+            checker.report(
+                RuleId::Reflection,
+                range,
+                format!("`{owner}.{attr}` is a private helper of a module: private helpers skip the checks (and the names) of the public API the pre-screen knows"),
+            );
+        }
+    }
+    if let Some(target) = nested {
+        if let Some(why) = checker.settings.import_refusal(target) {
+            checker.report(
+                RuleId::ForbiddenImport,
+                range,
+                format!(
+                    "`.{attr}` reaches the `{target}` module through another module, and `{target}` is refused: {why}"
+                ),
+            );
+        }
     }
 }
 
@@ -1477,6 +1646,26 @@ fn judge_call(checker: &mut Checker, call: &ExprCall, name: &str) {
                 }
             }
         }
+        "unittest.main" | "unittest.TestProgram" | "unittest.main.main" | "unittest.main.TestProgram" => {
+            let module_ok = util::argument(call, "module", 0)
+                .is_none_or(|m| util::str_literal(m) == Some("__main__") || matches!(m, Expr::NoneLiteral(_)));
+            let argv_ok = util::argument(call, "argv", 2).is_none_or(|argv| match argv {
+                Expr::List(l) => l.elts.iter().all(|e| util::str_literal(e).is_some()),
+                Expr::Tuple(t) => t.elts.iter().all(|e| util::str_literal(e).is_some()),
+                Expr::NoneLiteral(_) => true,
+                _ => false,
+            });
+            let names_ok = util::argument(call, "defaultTest", 1).is_none_or(|d| util::str_literal(d).is_some());
+            let unpacked = call.arguments.args.iter().any(Expr::is_starred_expr)
+                || call.arguments.keywords.iter().any(|k| k.arg.is_none());
+            if !(module_ok && argv_ok && names_ok) || unpacked {
+                checker.report(
+                    RuleId::DynamicCode,
+                    call.range(),
+                    format!("`{name}` imports the module and test names it is given; only literal names and `module='__main__'` are accepted"),
+                );
+            }
+        }
         "inspect.get_annotations" => {
             if let Some(value) = util::keyword(call, "eval_str") {
                 if util::truthiness(value) != Some(false) {
@@ -1504,6 +1693,86 @@ fn judge_call(checker: &mut Checker, call: &ExprCall, name: &str) {
                     format!("`{name}` without a safe Loader constructs arbitrary Python objects from YAML tags"),
                 );
             }
+        }
+        _ => {}
+    }
+}
+
+/// Metaclass names whose 3-argument call builds a class from a dict.
+fn is_metaclass_name(name: &str) -> bool {
+    matches!(
+        util::last_segment(name),
+        "type" | "ABCMeta" | "EnumMeta" | "EnumType" | "NamedTupleMeta" | "_ProtocolMeta"
+    )
+}
+
+/// Classes built from a namespace dict the pre-screen cannot read (their `__annotations__` keys
+/// become code in dataclasses): `super().__new__(mcs, name, bases, ns)`, `abc.ABCMeta(name, bases,
+/// ns)`, `type(x)(name, bases, ns)`.
+fn judge_class_building(checker: &mut Checker, call: &ExprCall) {
+    if !checker.enabled(RuleId::DynamicCode) {
+        return;
+    }
+    let args = &call.arguments.args;
+    let positional = args.len();
+    let unpacked = args.iter().any(Expr::is_starred_expr) || call.arguments.keywords.iter().any(|k| k.arg.is_none());
+    let building = match &*call.func {
+        Expr::Attribute(a) if a.attr.as_str() == "__new__" => {
+            positional >= 4 && !matches!(&*a.value, Expr::Name(n) if n.id.as_str() == "type")
+        }
+        Expr::Call(inner) => {
+            matches!(&*inner.func, Expr::Name(n) if n.id.as_str() == "type")
+                && inner.arguments.args.len() == 1
+                && (positional >= 3 || unpacked)
+        }
+        Expr::Name(_) | Expr::Attribute(_) => {
+            (positional >= 3 || unpacked)
+                && checker
+                    .qualified_name(&call.func)
+                    .is_some_and(|q| q != "type" && is_metaclass_name(&q))
+        }
+        _ => false,
+    };
+    if building {
+        checker.report(
+            RuleId::DynamicCode,
+            call.range(),
+            "builds a class from a namespace dict the pre-screen cannot read (dataclasses compile its annotation keys into code)",
+        );
+    }
+}
+
+/// Class statements that define a metaclass (`class M(type)`): a metaclass builds classes from
+/// namespace dicts it can rewrite, and `__prepare__` hands a class body a namespace of its choice.
+fn check_class_statement(checker: &mut Checker, expr: &Expr) {
+    match checker.stmts.last().copied() {
+        Some(Stmt::ClassDef(class)) => {
+            let is_base = class
+                .arguments
+                .as_deref()
+                .is_some_and(|a| a.args.iter().any(|b| b.range() == expr.range()));
+            if is_base
+                && matches!(expr, Expr::Name(_) | Expr::Attribute(_))
+                && checker.qualified_name(expr).is_some_and(|q| is_metaclass_name(&q))
+            {
+                checker.report(
+                    RuleId::DynamicCode,
+                    expr.range(),
+                    "defines a metaclass: it builds classes from namespace dicts it can rewrite, which the pre-screen cannot read",
+                );
+            }
+        }
+        Some(Stmt::Return(ret))
+            if ret.value.as_deref().is_some_and(|v| v.range() == expr.range())
+                && checker
+                    .current_function()
+                    .is_some_and(|f| f.name.as_str() == "__prepare__") =>
+        {
+            checker.report(
+                RuleId::DunderAccess,
+                expr.range(),
+                "`__prepare__` hands class bodies a namespace the pre-screen cannot read",
+            );
         }
         _ => {}
     }
