@@ -188,7 +188,7 @@ impl<'a> Checker<'a> {
     /// syscall-free but measurable lookup), growing the stack on the heap when less than 512 KiB
     /// is left — room for 32 levels of walk frames and the rules they call.
     fn grow_if_deep(&mut self, walk: impl FnOnce(&mut Self)) {
-        if self.depth % 32 == 0 {
+        if self.depth.is_multiple_of(32) {
             stacker::maybe_grow(512 * 1024, 8 << 20, || walk(self));
         } else {
             walk(self);

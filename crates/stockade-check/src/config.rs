@@ -15,6 +15,7 @@
 //! [tool.stockade.prescreen]
 //! forbidden-imports = ["os", "subprocess"]   # module prefixes refused by --prescreen
 //! allowed-imports = ["json", "math"]         # if set, every other module is refused
+//! forbidden-calls = ["os.system", "os.exec*"] # functions refused when called or referenced
 //! ```
 
 use crate::registry::{Level, Profile, RuleId, ALL};
@@ -61,6 +62,9 @@ pub struct PrescreenConfig {
     #[serde(default)]
     pub forbidden_imports: Vec<String>,
     pub allowed_imports: Option<Vec<String>>,
+    /// Functions refused when called or referenced (`os.system`; `os.exec*` for a prefix).
+    #[serde(default)]
+    pub forbidden_calls: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +132,9 @@ pub struct Settings {
     pub allowed_imports: Option<Vec<String>>,
     /// Consulted by the pre-screen in addition to the two lists above.
     pub import_policy: Option<ImportPolicy>,
+    /// Functions the pre-screen refuses when called or referenced: dotted names, or prefixes
+    /// ending in `*` (`os.exec*`).
+    pub forbidden_calls: Vec<String>,
     pub min_severity: Level,
     pub min_confidence: Level,
     pub root: Option<PathBuf>,
@@ -150,6 +157,7 @@ impl Settings {
             forbidden_imports: Vec::new(),
             allowed_imports: None,
             import_policy: None,
+            forbidden_calls: Vec::new(),
             min_severity: Level::Low,
             min_confidence: Level::Low,
             root: None,
@@ -186,6 +194,7 @@ impl Settings {
         }
         settings.forbidden_imports = config.prescreen.forbidden_imports.clone();
         settings.allowed_imports = config.prescreen.allowed_imports.clone();
+        settings.forbidden_calls = config.prescreen.forbidden_calls.clone();
         settings.root = config.root.clone();
         Ok(settings)
     }
@@ -207,6 +216,17 @@ impl Settings {
             }
         }
         self.import_policy.as_ref().and_then(|policy| policy(module))
+    }
+
+    /// The `forbidden_calls` entry that covers the dotted name `function`, if any.
+    pub fn forbidden_call(&self, function: &str) -> Option<&str> {
+        self.forbidden_calls
+            .iter()
+            .find(|entry| match entry.strip_suffix('*') {
+                Some(prefix) => function.starts_with(prefix),
+                None => function == entry.as_str(),
+            })
+            .map(String::as_str)
     }
 
     pub fn is_enabled(&self, rule: RuleId) -> bool {

@@ -320,6 +320,8 @@ rules! {
         "data decoded at run time (base64, hex, zlib, rot13, ...) is executed";
     Reflection = "STK906" "reflection" cwe 693 High Medium bandit [] ruff [] Prescreen
         "access to globals()/vars()/sys.modules/builtins or other reflection the pre-screen cannot follow";
+    ForbiddenCall = "STK907" "forbidden-call" cwe 693 High High bandit [] ruff [] Prescreen
+        "a function the policy's guard denies (starting processes, signalling other processes, ctypes), called or referenced";
 }
 
 #[cfg(test)]

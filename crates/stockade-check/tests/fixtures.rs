@@ -30,6 +30,7 @@ fn settings_for(rule: RuleId, source: &str) -> Settings {
             match key {
                 "forbidden-imports" => settings.forbidden_imports = list,
                 "allowed-imports" => settings.allowed_imports = Some(list),
+                "forbidden-calls" => settings.forbidden_calls = list,
                 "allow-bare-suppressions" => settings.allow_bare_suppressions = value == "true",
                 "select" => settings.select(&list).expect("select= names rules"),
                 other => panic!("unknown fixture setting {other}"),

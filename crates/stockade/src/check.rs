@@ -253,9 +253,52 @@ fn parse_level(flag: &str, value: &str) -> Result<Level, (u8, CheckFailure)> {
     stockade_check::config::parse_level(flag, value).map_err(|e| usage(format!("--{e}")))
 }
 
-/// The pre-screen refuses what the policy's guard would refuse to import: the guard's own
-/// matching (longest entry wins, deny beats allow, venv packages), so both layers agree.
+/// Functions the guard's `process` class covers (`[guard.rules] process`).
+const PROCESS_CALLS: &[&str] = &[
+    "os.system",
+    "os.popen",
+    "os.exec*",
+    "os.spawn*",
+    "os.posix_spawn*",
+    "os.fork",
+    "os.forkpty",
+    "os.startfile",
+    "pty.spawn",
+    "pty.fork",
+    "subprocess.*",
+    "asyncio.create_subprocess_exec",
+    "asyncio.create_subprocess_shell",
+    "asyncio.subprocess.*",
+    "_posixsubprocess.*",
+];
+
+/// Functions the guard's `signal` class covers when aimed at another process.
+const SIGNAL_CALLS: &[&str] = &[
+    "os.kill",
+    "os.killpg",
+    "signal.pidfd_send_signal",
+    "signal.pthread_kill",
+];
+
+/// The pre-screen refuses what the policy's guard would refuse: imports by the guard's own
+/// matching (longest entry wins, deny beats allow, venv packages), and the functions of the
+/// process, signal and ctypes classes when the guard denies them — so both layers agree.
 pub fn apply_policy_imports(settings: &mut Settings, policy: &Policy) {
+    let guard = &policy.guard;
+    if guard.enabled && guard.mode == stockade_policy::GuardMode::Enforce {
+        let denied = |d: stockade_policy::Decision| d == stockade_policy::Decision::Deny;
+        let mut calls: Vec<&str> = Vec::new();
+        if denied(guard.rules.process) {
+            calls.extend(PROCESS_CALLS);
+        }
+        if denied(guard.rules.signal) {
+            calls.extend(SIGNAL_CALLS);
+        }
+        if denied(guard.rules.ctypes) {
+            calls.extend(["ctypes.*", "_ctypes.*", "cffi.*"]);
+        }
+        settings.forbidden_calls.extend(calls.into_iter().map(str::to_string));
+    }
     let rules = policy.guard.imports.clone();
     let venv_packages = venv_top_level_packages(policy);
     settings.import_policy = Some(std::sync::Arc::new(move |module: &str| {

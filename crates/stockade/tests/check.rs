@@ -344,6 +344,18 @@ fn prescreen_refuses_with_reasons_and_accepts_ordinary_code() {
     .unwrap();
     let allowed = check(dir.path(), &["--prescreen", "--policy", "net.toml", "net.py"]);
     assert_eq!(allowed.status.code(), Some(0), "{}", render(&allowed));
+    // Functions the guard denies are refused too (the strict policy allows importing os, not
+    // starting a shell with it); a policy that allows processes accepts the same code.
+    std::fs::write(dir.path().join("shell.py"), "import os\nos.system('id')\n").unwrap();
+    let shell = check(dir.path(), &["--prescreen", "--format", "json", "shell.py"]);
+    assert_eq!(rules(&shell), vec!["STK907"], "{}", render(&shell));
+    std::fs::write(
+        dir.path().join("proc.toml"),
+        "version = 1\n[guard.rules]\nprocess = 'allow'\n",
+    )
+    .unwrap();
+    let allowed = check(dir.path(), &["--prescreen", "--policy", "proc.toml", "shell.py"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", render(&allowed));
     // The code under review cannot wave its own findings through.
     std::fs::write(dir.path().join("hush.py"), "exec(x)  # stockade: ignore[STK903]\n").unwrap();
     let hushed = check(dir.path(), &["--prescreen", "--format", "json", "hush.py"]);

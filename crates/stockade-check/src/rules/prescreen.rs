@@ -76,13 +76,14 @@ use ruff_python_ast::{self as ast, Expr, ExprCall, ExprContext, InterpolatedStri
 use ruff_text_size::{Ranged, TextRange, TextSize};
 use std::collections::HashMap;
 
-const RULES: [RuleId; 6] = [
+const RULES: [RuleId; 7] = [
     RuleId::ForbiddenImport,
     RuleId::DunderAccess,
     RuleId::DynamicCode,
     RuleId::DynamicAttribute,
     RuleId::DecodeThenExec,
     RuleId::Reflection,
+    RuleId::ForbiddenCall,
 ];
 
 fn active(checker: &Checker) -> bool {
@@ -99,6 +100,20 @@ pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
     }
     check_import_policy(checker, module, range, ImportKind::Statement);
     check_module_reference(checker, module, range);
+    // `from os import system` takes the function itself.
+    check_forbidden_call(checker, module, range);
+}
+
+/// STK907: a function the policy's guard denies, referenced by its dotted name (a call's callee
+/// is such a reference, and so is `f = os.system` or `getattr(os, "system")`).
+fn check_forbidden_call(checker: &mut Checker, function: &str, range: TextRange) {
+    if checker.settings.forbidden_calls.is_empty() || !checker.enabled(RuleId::ForbiddenCall) {
+        return;
+    }
+    if let Some(entry) = checker.settings.forbidden_call(function) {
+        let message = format!("`{function}` is refused by the policy (`{entry}`): the guard would deny it at run time");
+        checker.report(RuleId::ForbiddenCall, range, message);
+    }
 }
 
 pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
@@ -141,6 +156,28 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
     {
         if let Some(label) = decode_reference(checker, expr) {
             record_taint(checker, expr.range(), label);
+        }
+    }
+    if !checker.settings.forbidden_calls.is_empty() {
+        match expr {
+            Expr::Name(_) | Expr::Attribute(_) => {
+                if let Some(function) = checker.qualified_name(expr) {
+                    check_forbidden_call(checker, &function, expr.range());
+                }
+            }
+            Expr::Call(call) => {
+                // getattr(os, "system"): the literal completes the dotted name.
+                let is_getattr = matches!(&*call.func, Expr::Name(n) if n.id.as_str() == "getattr");
+                if let (true, Some(owner), Some(Expr::StringLiteral(attr))) =
+                    (is_getattr, call.arguments.args.first(), call.arguments.args.get(1))
+                {
+                    if let Some(owner) = checker.qualified_name(owner) {
+                        let function = format!("{owner}.{}", attr.value.to_str());
+                        check_forbidden_call(checker, &function, call.range());
+                    }
+                }
+            }
+            _ => {}
         }
     }
     match expr {
