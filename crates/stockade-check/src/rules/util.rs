@@ -62,7 +62,11 @@ pub fn argument<'a>(call: &'a ExprCall, name: &str, position: usize) -> Option<&
 
 /// The last segment of a dotted name (`a.b.c` → `c`).
 pub fn last_segment(name: &str) -> &str {
-    name.rsplit('.').next().unwrap_or(name)
+    // Hot (several rule groups ask on every call): a byte search, no iterator.
+    match memchr::memrchr(b'.', name.as_bytes()) {
+        Some(dot) => &name[dot + 1..],
+        None => name,
+    }
 }
 
 /// The attribute name of a method call (`x.execute(...)` → `execute`).
