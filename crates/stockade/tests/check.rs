@@ -426,3 +426,43 @@ fn run_refuses_code_the_prescreen_refuses_when_the_policy_says_so() {
     assert_eq!(doc["status"], "ok", "{doc}");
     assert_eq!(doc["stdout"], "{\"a\": [1, 2]}\n");
 }
+
+/// The audit over a real code base — the standard library of the interpreter stockade runs with —
+/// finishes, fails no file internally, and finds what it should.
+#[test]
+fn the_standard_library_is_checked_without_internal_errors() {
+    let stdlib = std::process::Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+        .output()
+        .unwrap();
+    let stdlib = String::from_utf8(stdlib.stdout).unwrap().trim().to_string();
+    let out = stockade()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--exit-zero",
+            "--isolated",
+            "--exclude",
+            "site-packages",
+        ])
+        .arg(&stdlib)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let found = json(&out);
+    assert!(found.len() > 1000, "{} findings", found.len());
+    let internal: Vec<_> = found
+        .iter()
+        .filter(|f| f["message"].as_str().unwrap().contains("internal error"))
+        .collect();
+    assert!(internal.is_empty(), "{internal:?}");
+    // Only the deliberately broken test data does not parse.
+    for f in found.iter().filter(|f| f["rule"] == "STK001") {
+        let path = f["path"].as_str().unwrap();
+        assert!(path.contains("/test"), "{path} does not parse: {}", f["message"]);
+    }
+    for rule in ["STK101", "STK301", "STK602", "STK608"] {
+        assert!(found.iter().any(|f| f["rule"] == rule), "no {rule} in the stdlib");
+    }
+}
