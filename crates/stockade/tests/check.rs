@@ -466,3 +466,21 @@ fn the_standard_library_is_checked_without_internal_errors() {
         assert!(found.iter().any(|f| f["rule"] == rule), "no {rule} in the stdlib");
     }
 }
+
+/// Ordinary model-written programs — the corpus the jail must run unchanged — pass the default
+/// pre-screen, so turning `[check] prescreen` on does not make stockade useless.
+#[test]
+fn the_ordinary_corpus_passes_the_default_prescreen() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus");
+    let out = stockade()
+        .args(["check", "--prescreen", "--format", "json", "--isolated"])
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", render(&out));
+    let programs = std::fs::read_dir(&corpus)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "py"))
+        .count();
+    assert!(programs >= 9, "{programs} programs");
+}

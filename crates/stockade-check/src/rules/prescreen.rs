@@ -100,18 +100,99 @@ pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
     }
     check_import_policy(checker, module, range, ImportKind::Statement);
     check_module_reference(checker, module, range);
-    // `from os import system` takes the function itself.
-    check_forbidden_call(checker, module, range);
+    // `from os import system` takes the function itself; `from os import *` takes them all.
+    if !check_forbidden_call(checker, module, range)
+        && checker.enabled(RuleId::ForbiddenCall)
+        && checker
+            .stmts
+            .last()
+            .is_some_and(|s| matches!(s, Stmt::ImportFrom(i) if i.names.iter().any(|a| a.name.as_str() == "*")))
+    {
+        if let Some(entry) = checker
+            .settings
+            .forbidden_calls
+            .iter()
+            .find(|e| e.starts_with(&format!("{module}.")))
+        {
+            let message = format!("`from {module} import *` binds functions the policy refuses (`{entry}`)");
+            checker.report(RuleId::ForbiddenCall, range, message);
+        }
+    }
 }
 
 /// STK907: a function the policy's guard denies, referenced by its dotted name (a call's callee
 /// is such a reference, and so is `f = os.system` or `getattr(os, "system")`).
-fn check_forbidden_call(checker: &mut Checker, function: &str, range: TextRange) {
+fn check_forbidden_call(checker: &mut Checker, function: &str, range: TextRange) -> bool {
     if checker.settings.forbidden_calls.is_empty() || !checker.enabled(RuleId::ForbiddenCall) {
-        return;
+        return false;
     }
-    if let Some(entry) = checker.settings.forbidden_call(function) {
-        let message = format!("`{function}` is refused by the policy (`{entry}`): the guard would deny it at run time");
+    let Some(entry) = checker.settings.forbidden_call(function) else {
+        return false;
+    };
+    let message = format!("`{function}` is refused by the policy (`{entry}`): the guard would deny it at run time");
+    checker.report(RuleId::ForbiddenCall, range, message);
+    true
+}
+
+/// The functions a module-qualified `forbidden_calls` entry stands for, by attribute name: the
+/// module may reach the code as a value (`m = os; m.system()`, `shutil.os`, a default argument), so
+/// the pre-screen also judges the attribute name. `os.exec*`-style prefixes expand to os's own
+/// functions (a bare `exec` prefix would catch `cursor.execute`); module-wide entries
+/// (`subprocess.*`) are left to the import rules.
+fn forbidden_attribute_names(entry: &str) -> Vec<(&str, &str)> {
+    const OS_EXEC: &[&str] = &[
+        "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe",
+    ];
+    const OS_SPAWN: &[&str] = &[
+        "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe",
+    ];
+    match entry {
+        "os.exec*" => OS_EXEC.iter().map(|n| ("os", *n)).collect(),
+        "os.spawn*" => OS_SPAWN.iter().map(|n| ("os", *n)).collect(),
+        "os.posix_spawn*" => vec![("os", "posix_spawn"), ("os", "posix_spawnp")],
+        _ if entry.ends_with('*') => Vec::new(),
+        _ => entry
+            .rsplit_once('.')
+            .map(|(module, name)| vec![(module, name)])
+            .unwrap_or_default(),
+    }
+}
+
+/// The module whose refused function `attr` names, if any.
+fn refused_attribute<'s>(settings: &'s crate::Settings, attr: &str) -> Option<(&'s str, &'s str)> {
+    settings.forbidden_calls.iter().find_map(|entry| {
+        forbidden_attribute_names(entry)
+            .into_iter()
+            .find(|(_, name)| *name == attr)
+            .map(|(module, _)| (module, entry.as_str()))
+    })
+}
+
+/// STK907 by attribute name: `<owner>.system` where the owner may be the os module — the module
+/// itself or a re-export (`shutil.os`), a local name or parameter (it may hold the module: fail
+/// closed), or anything computed. An owner imported from another module (`platform.system`) is
+/// fine.
+fn check_forbidden_attribute(checker: &mut Checker, owner: &Expr, attr: &str, range: TextRange) {
+    let Some((module, entry)) = refused_attribute(checker.settings, attr) else {
+        return;
+    };
+    let module_name = module.rsplit('.').next().unwrap_or(module);
+    let why = match checker.qualified_name(owner) {
+        None => Some("on a value computed at run time"),
+        Some(q) if q == module || q.ends_with(&format!(".{module_name}")) => Some("on the module"),
+        Some(q) => {
+            let head = q.split('.').next().unwrap_or(&q);
+            checker
+                .bindings
+                .resolve(head)
+                .is_none()
+                .then_some("on a name that may hold the module")
+        }
+    };
+    if let Some(why) = why {
+        let message = format!(
+            "`.{attr}` {why}: `{module}.{attr}` is refused by the policy (`{entry}`), and the module can reach code as a value"
+        );
         checker.report(RuleId::ForbiddenCall, range, message);
     }
 }
@@ -160,21 +241,46 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
     }
     if !checker.settings.forbidden_calls.is_empty() {
         match expr {
-            Expr::Name(_) | Expr::Attribute(_) => {
+            Expr::Name(_) => {
                 if let Some(function) = checker.qualified_name(expr) {
                     check_forbidden_call(checker, &function, expr.range());
                 }
             }
+            Expr::Attribute(attribute) => {
+                let by_name = checker
+                    .qualified_name(expr)
+                    .is_some_and(|f| check_forbidden_call(checker, &f, expr.range()));
+                if !by_name {
+                    check_forbidden_attribute(checker, &attribute.value, attribute.attr.as_str(), expr.range());
+                }
+            }
             Expr::Call(call) => {
-                // getattr(os, "system"): the literal completes the dotted name.
-                let is_getattr = matches!(&*call.func, Expr::Name(n) if n.id.as_str() == "getattr");
-                if let (true, Some(owner), Some(Expr::StringLiteral(attr))) =
-                    (is_getattr, call.arguments.args.first(), call.arguments.args.get(1))
-                {
-                    if let Some(owner) = checker.qualified_name(owner) {
-                        let function = format!("{owner}.{}", attr.value.to_str());
-                        check_forbidden_call(checker, &function, call.range());
+                // getattr(os, "system"), operator.attrgetter("system"), methodcaller("system", ...):
+                // the literal names the attribute.
+                let callee = checker.qualified_name(&call.func);
+                let first_literal = |i: usize| match call.arguments.args.get(i) {
+                    Some(Expr::StringLiteral(s)) => Some(s.value.to_str().to_string()),
+                    _ => None,
+                };
+                match callee.as_deref() {
+                    Some("getattr" | "builtins.getattr") => {
+                        if let (Some(owner), Some(attr)) = (call.arguments.args.first(), first_literal(1)) {
+                            check_forbidden_attribute(checker, owner, &attr, call.range());
+                        }
                     }
+                    Some("operator.attrgetter" | "operator.methodcaller") => {
+                        if let Some(attr) = first_literal(0) {
+                            let last = attr.rsplit('.').next().unwrap_or(&attr).to_string();
+                            if let Some((module, entry)) = refused_attribute(checker.settings, &last) {
+                                let message = format!(
+                                    "`{}` fetches `.{last}` from a value it is given: `{module}.{last}` is refused by the policy (`{entry}`)",
+                                    callee.as_deref().unwrap_or_default()
+                                );
+                                checker.report(RuleId::ForbiddenCall, call.range(), message);
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
             _ => {}
