@@ -11,6 +11,8 @@
 import base64
 import json
 import os
+import resource  # a run's usage; imported here so no run pays for loading the extension
+import select
 import sys
 import time
 import traceback
@@ -300,8 +302,6 @@ def _response(nonce, status, reason, exit_code, signal, usage, fds, payload=None
 
 def _spare_main(ctrl_w, out_fd):
     """The run's process: warm up, read one request from stdin, run it, answer on `out_fd`."""
-    import resource
-
     _warm()
     header = _read_header()
     if header is None:
@@ -377,8 +377,6 @@ def _read_ctrl(fd):
 
 def _supervise(pid, ctrl_r, memfds, timeout, nonce, already_done=False):
     """Wait for the run; enforce its wall time and output cap; make sure it is answered."""
-    import select
-
     limits = _CONF["limits"]
     cap = int(limits["output"])
     start = time.monotonic()
