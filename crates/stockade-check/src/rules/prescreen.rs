@@ -120,6 +120,12 @@ pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
     }
 }
 
+/// Whether `call` is one of the decorators of the class statement being visited.
+fn decorates_a_class(checker: &Checker, call: &ExprCall) -> bool {
+    matches!(checker.stmts.last(), Some(Stmt::ClassDef(class))
+        if class.decorator_list.iter().any(|d| d.expression.range().contains_range(call.range())))
+}
+
 /// STK907: a function the policy's guard denies, referenced by its dotted name (a call's callee
 /// is such a reference, and so is `f = os.system` or `getattr(os, "system")`).
 fn check_forbidden_call(checker: &mut Checker, function: &str, range: TextRange) -> bool {
@@ -1728,6 +1734,20 @@ fn check_annotation_string(checker: &mut Checker, string: &ast::ExprStringLitera
 
 fn judge_call(checker: &mut Checker, call: &ExprCall, name: &str) {
     match name {
+        // update_wrapper copies `__annotations__` (and `__dict__`) from any object onto its target;
+        // onto a class, a dataclass-style decorator then compiles the copied keys as code. `wraps`
+        // on a function (the everyday use) is fine; on a class, or update_wrapper called directly,
+        // it is refused.
+        "functools.update_wrapper" => checker.report(
+            RuleId::DunderAccess,
+            call.range(),
+            "`functools.update_wrapper` copies `__annotations__`/`__dict__` from an object the pre-screen cannot read",
+        ),
+        "functools.wraps" if decorates_a_class(checker, call) => checker.report(
+            RuleId::DunderAccess,
+            call.range(),
+            "`functools.wraps` on a class copies `__annotations__`/`__dict__` onto it from an object the pre-screen cannot read",
+        ),
         "getattr" | "setattr" | "delattr" | "hasattr" => judge_attr_function(checker, call, name),
         "__import__" | "importlib.__import__" => judge_import(checker, call, ImportKind::DunderImport),
         "importlib.import_module" => judge_import(checker, call, ImportKind::ImportModule),
