@@ -162,7 +162,7 @@ pub fn cmd_check(args: CheckArgs) -> Result<u8, (u8, CheckFailure)> {
             (None, None) => (!configured).then(Policy::strict),
         };
         if let Some(policy) = policy {
-            apply_policy_imports(&mut settings, &policy);
+            apply_policy(&mut settings, &policy);
         }
     }
 
@@ -283,7 +283,7 @@ const SIGNAL_CALLS: &[&str] = &[
 /// The pre-screen refuses what the policy's guard would refuse: imports by the guard's own
 /// matching (longest entry wins, deny beats allow, venv packages), and the functions of the
 /// process, signal and ctypes classes when the guard denies them — so both layers agree.
-pub fn apply_policy_imports(settings: &mut Settings, policy: &Policy) {
+pub fn apply_policy(settings: &mut Settings, policy: &Policy) {
     let guard = &policy.guard;
     if guard.enabled && guard.mode == stockade_policy::GuardMode::Enforce {
         let denied = |d: stockade_policy::Decision| d == stockade_policy::Decision::Deny;
@@ -338,7 +338,7 @@ fn venv_top_level_packages(policy: &Policy) -> Vec<String> {
 /// accepted).
 pub fn prescreen(name: &str, source: &[u8], policy: &Policy) -> Vec<Finding> {
     let mut settings = Settings::new(Profile::Prescreen);
-    apply_policy_imports(&mut settings, policy);
+    apply_policy(&mut settings, policy);
     let findings = match stockade_check::decode_source(source.to_vec()) {
         Ok(text) => stockade_check::check_source(name, &text, &settings).findings,
         Err(why) => vec![Finding::engine(RuleId::UnreadableFile, name, "", &why)],

@@ -140,38 +140,50 @@ fn check_forbidden_call(checker: &mut Checker, function: &str, range: TextRange)
     true
 }
 
-/// The functions a module-qualified `forbidden_calls` entry stands for, by attribute name: the
-/// module may reach the code as a value (`m = os; m.system()`, `shutil.os`, a default argument), so
-/// the pre-screen also judges the attribute name. `os.exec*`-style prefixes expand to os's own
-/// functions (a bare `exec` prefix would catch `cursor.execute`); module-wide entries
-/// (`subprocess.*`) are left to the import rules.
-fn forbidden_attribute_names(entry: &str) -> Vec<(&str, &str)> {
+/// The module of the function a `forbidden_calls` entry refuses under the attribute name `attr`,
+/// if it does: the module may reach the code as a value (`m = os; m.system()`, `shutil.os`, a
+/// default argument), so the pre-screen also judges the attribute name. `os.exec*`-style prefixes
+/// stand for os's own functions (a bare `exec` prefix would catch `cursor.execute`); module-wide
+/// entries (`subprocess.*`) are left to the import rules. No allocation: this runs on every
+/// attribute the pre-screen reads.
+fn entry_refuses_attribute<'e>(entry: &'e str, attr: &str) -> Option<&'e str> {
     const OS_EXEC: &[&str] = &[
         "execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe",
     ];
     const OS_SPAWN: &[&str] = &[
         "spawnl", "spawnle", "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe",
     ];
-    match entry {
-        "os.exec*" => OS_EXEC.iter().map(|n| ("os", *n)).collect(),
-        "os.spawn*" => OS_SPAWN.iter().map(|n| ("os", *n)).collect(),
-        "os.posix_spawn*" => vec![("os", "posix_spawn"), ("os", "posix_spawnp")],
-        _ if entry.ends_with('*') => Vec::new(),
-        _ => entry
-            .rsplit_once('.')
-            .map(|(module, name)| vec![(module, name)])
-            .unwrap_or_default(),
-    }
+    let os_function = match entry {
+        "os.exec*" => OS_EXEC.contains(&attr),
+        "os.spawn*" => OS_SPAWN.contains(&attr),
+        "os.posix_spawn*" => matches!(attr, "posix_spawn" | "posix_spawnp"),
+        _ if entry.ends_with('*') => false,
+        _ => {
+            return entry
+                .rsplit_once('.')
+                .filter(|(_, name)| *name == attr)
+                .map(|(module, _)| module)
+        }
+    };
+    os_function.then_some("os")
 }
 
-/// The module whose refused function `attr` names, if any.
+/// The module whose refused function `attr` names, and the entry refusing it, if any.
 fn refused_attribute<'s>(settings: &'s crate::Settings, attr: &str) -> Option<(&'s str, &'s str)> {
-    settings.forbidden_calls.iter().find_map(|entry| {
-        forbidden_attribute_names(entry)
-            .into_iter()
-            .find(|(_, name)| *name == attr)
-            .map(|(module, _)| (module, entry.as_str()))
-    })
+    settings
+        .forbidden_calls
+        .iter()
+        .find_map(|entry| entry_refuses_attribute(entry, attr).map(|module| (module, entry.as_str())))
+}
+
+/// Whether the head of a `Name`/`Attribute` chain is a name bound by an import: only such a
+/// chain can resolve to a module-qualified function, so only then is its dotted name built.
+fn head_is_imported(checker: &Checker, expr: &Expr) -> bool {
+    let mut current = expr;
+    while let Expr::Attribute(attribute) = current {
+        current = &attribute.value;
+    }
+    matches!(current, Expr::Name(name) if checker.bindings.resolve(name.id.as_str()).is_some())
 }
 
 /// STK907 by attribute name: `<owner>.system` where the owner may be the os module — the module
@@ -248,14 +260,18 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
     if !checker.settings.forbidden_calls.is_empty() {
         match expr {
             Expr::Name(_) => {
-                if let Some(function) = checker.qualified_name(expr) {
+                if let Some(function) = head_is_imported(checker, expr)
+                    .then(|| checker.qualified_name(expr))
+                    .flatten()
+                {
                     check_forbidden_call(checker, &function, expr.range());
                 }
             }
             Expr::Attribute(attribute) => {
-                let by_name = checker
-                    .qualified_name(expr)
-                    .is_some_and(|f| check_forbidden_call(checker, &f, expr.range()));
+                let by_name = head_is_imported(checker, expr)
+                    && checker
+                        .qualified_name(expr)
+                        .is_some_and(|f| check_forbidden_call(checker, &f, expr.range()));
                 if !by_name {
                     check_forbidden_attribute(checker, &attribute.value, attribute.attr.as_str(), expr.range());
                 }
