@@ -568,3 +568,22 @@ fn stdlib() {
         }
     }
 }
+
+/// The pre-screen reads hostile code on the host: more than 1 MiB is refused unread, while the
+/// audit (code the team wrote) checks the same text.
+#[test]
+fn the_prescreen_refuses_more_than_a_mebibyte_unread() {
+    let text = "x = 1\n".repeat((1 << 20) / 6 + 1);
+    let refused = check_source("big.py", &text, &prescreen_settings()).findings;
+    assert!(
+        refused.len() == 1 && refused[0].rule == RuleId::UnreadableFile && refused[0].message.contains("pre-screen"),
+        "{}",
+        show(&refused)
+    );
+    let audited = check_source("big.py", &text, &Settings::new(Profile::Audit)).findings;
+    assert!(
+        !audited.iter().any(|f| f.rule == RuleId::UnreadableFile),
+        "{}",
+        show(&audited)
+    );
+}
