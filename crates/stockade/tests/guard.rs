@@ -579,8 +579,13 @@ enum Expect {
 
 /// Run `tests/bypass/<name>` under the guard and check every attempt's outcome.
 fn bypass(name: &str, flags: &[&str], expect: &[(&str, Expect)]) {
-    let script = common::repo().join("tests/bypass").join(name);
-    assert!(script.is_file(), "no payload {name}");
+    let dir = common::repo().join("tests/bypass");
+    let payload = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("no payload {name}: {e}"));
+    let harness = std::fs::read_to_string(dir.join("_harness.py")).unwrap();
+    // One file in the jail: the shared harness, then the payload, under the payload's name.
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join(name);
+    std::fs::write(&script, format!("{harness}\n{payload}")).unwrap();
     let out = stockade()
         .args(["run", "--json", "--timeout", "10"])
         .args(flags)
