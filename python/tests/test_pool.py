@@ -21,6 +21,7 @@ import stockade
 ALLOW_PROCESS = "version = 1\n[guard.rules]\nprocess = 'allow'\n"
 ALLOW_PROCESS_AND_SIGNAL = "version = 1\n[guard.rules]\nprocess = 'allow'\nsignal = 'allow'\n"
 ALLOW_SOCKET = "version = 1\n[guard.imports]\nallow = ['socket']\n"
+NO_GUARD = "version = 1\n[guard]\nenabled = false\n"
 
 
 # ----- host-side evidence -----
@@ -354,21 +355,20 @@ def test_next_run_cannot_see_previous_request_through_the_stack(solo):
 def test_next_run_cannot_read_previous_inputs_from_inherited_memory():
     scan = (
         "import re\nfound = set()\npat = re.compile(rb'INMARK-([0-9a-f]{32})')\n"
-        "with open('/proc/self/maps') as m, open('/proc/self/mem', 'rb', 0) as mem:\n"
+        # Runs are non-dumpable (inherited from the zygote), so /proc/self/mem is closed to
+        # them; ctypes reads the process's own memory directly (the guard is off: the jail is
+        # what this test is about).
+        "import ctypes\n"
+        "with open('/proc/self/maps') as m:\n"
         "    for line in m:\n"
         "        parts = line.split()\n"
         "        a, b = [int(x, 16) for x in parts[0].split('-')]\n"
-        "        if 'r' not in parts[1] or (len(parts) > 5 and parts[5].startswith('/')):\n"
+        "        if 'r' not in parts[1] or len(parts) > 5:\n"
         "            continue\n"
-        "        try:\n"
-        "            mem.seek(a)\n"
-        "            data = mem.read(b - a)\n"
-        "        except OSError:\n"
-        "            continue\n"
-        "        found.update(v.decode() for v in pat.findall(data))\n"
+        "        found.update(v.decode() for v in pat.findall(ctypes.string_at(a, b - a)))\n"
         "result = sorted(found)"
     )
-    with stockade.Pool("version = 1\n[guard.files]\nread = ['/proc']\n", size=1) as p:
+    with stockade.Pool(NO_GUARD, size=1) as p:
         control = secrets.token_hex(16)
         assert control in p.run(scan, inputs={"c": "INMARK-" + control}).value  # the scanner works
         secret = secrets.token_hex(16)
@@ -512,3 +512,66 @@ def test_pool_cannot_connect_to_a_host_listener():
         assert r.value != "connected", r
         with pytest.raises(socket.timeout):
             srv.accept()
+
+
+# A run rewrites, through /proc/<zygote>/mem, bytes of the zygote's memory that every later run
+# inherits: here the text of json's docstring (the zygote imported json before forking runs).
+TAMPER = r"""
+import os, sys, json
+target = os.getppid() if len(sys.argv) < 2 else int(sys.argv[1])
+needle = json.__doc__[:48].encode()
+patched = 0
+try:
+    with open(f"/proc/{target}/maps") as maps, open(f"/proc/{target}/mem", "r+b", 0) as mem:
+        for line in maps:
+            parts = line.split()
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            if not parts[1].startswith("rw") or (len(parts) > 5 and not parts[5] == "[heap]"):
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except OSError:
+                continue
+            at = data.find(needle)
+            while at >= 0:
+                mem.seek(lo + at)
+                mem.write(b"TAMPERED" + needle[8:])
+                patched += 1
+                at = data.find(needle, at + 1)
+    outcome = f"patched {patched}"
+except OSError as exc:
+    outcome = f"denied: {exc}"
+print(outcome)
+result = outcome
+"""
+
+
+def test_a_run_cannot_rewrite_the_zygote_for_later_runs():
+    with stockade.Pool(NO_GUARD, size=1) as p:
+        attempt = p.run(TAMPER)
+        assert attempt.ok, attempt
+        later = p.run("import json\nresult = json.__doc__[:8]")
+        assert later.value != "TAMPERED", (attempt.value, later.value)
+        assert attempt.value.startswith("denied"), attempt.value
+
+
+def test_zygote_tamper_control_works_without_the_jail(tmp_path):
+    """Control: the same payload, run by a child of an ordinary Python parent (in its own pid and
+    mount namespace, with limits), rewrites the parent's memory, and the parent's next child sees it."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "tamper.py"
+    script.write_text(TAMPER)
+    parent = (
+        "import json, os, subprocess, sys\n"
+        f"subprocess.run([sys.executable, {str(script)!r}, str(os.getpid())], check=True)\n"
+        "print(json.__doc__[:8])\n"
+    )
+    out = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "prlimit", "--nproc=64", "--as=2000000000", "--",
+         sys.executable, "-c", parent],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert "patched" in out.stdout and out.stdout.strip().endswith("TAMPERED"), (out.stdout, out.stderr)

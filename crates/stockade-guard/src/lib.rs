@@ -30,6 +30,11 @@ use decide::{Caller, CallerScope, Verdict};
 pub const CONFIG_ENV: &str = "STOCKADE_GUARD_CONFIG";
 /// Environment variable naming the fd the guard reports on.
 pub const FD_ENV: &str = "STOCKADE_GUARD_FD";
+/// Environment variable asking the constructor to make the process non-dumpable. A warm pool's
+/// zygote outlives its runs, which share its uid: `execve` made it dumpable again, so without
+/// this a run could open `/proc/<zygote>/mem` and rewrite the process every later run is forked
+/// from. Non-dumpable, it is out of reach of everything in the jail (no capability there).
+pub const NONDUMPABLE_ENV: &str = "STOCKADE_NONDUMPABLE";
 
 struct State {
     config: GuardConfig,
@@ -356,7 +361,20 @@ fn install_from_env() {
     }
 }
 
+/// Clear the dumpable flag when the jail asks for it; a failure refuses to run at all.
+fn make_nondumpable_from_env() {
+    if std::env::var_os(NONDUMPABLE_ENV).is_none() {
+        return;
+    }
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches only this process.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        let fd = std::env::var(FD_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(-1);
+        refuse("prctl(PR_SET_DUMPABLE, 0) failed", fd);
+    }
+}
+
 extern "C" fn guard_constructor() {
+    make_nondumpable_from_env();
     install_from_env();
 }
 

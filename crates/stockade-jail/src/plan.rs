@@ -259,11 +259,19 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         },
     )?;
 
-    let guard_lib = if policy.guard.enabled {
+    // A warm pool's zygote needs the library even without the guard: its constructor makes the
+    // zygote non-dumpable (see `stockade_guard::NONDUMPABLE_ENV`).
+    let serving = req.serve.is_some();
+    let guard_lib = if policy.guard.enabled || serving {
         guard_plan::find_library()
     } else {
         None
     };
+    if serving && guard_lib.is_none() {
+        return Err(SetupError::Request(
+            "a warm pool needs libstockade_guard.so (it keeps the zygote out of its runs' reach), and it was not found next to stockade (build the whole workspace, or set STOCKADE_GUARD_LIB)".into(),
+        ));
+    }
     let use_guard = policy.guard.enabled
         && require(
             "guard",
@@ -335,6 +343,10 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         env.insert("PYTHONPATH".into(), site.join(":"));
     }
     env.insert("PYTHONNOUSERSITE".into(), "1".into());
+    if serving {
+        env.insert("LD_PRELOAD".into(), guard_plan::LIB_IN_JAIL.into());
+        env.insert(stockade_guard::NONDUMPABLE_ENV.into(), "1".into());
+    }
     if use_guard {
         env.insert("LD_PRELOAD".into(), guard_plan::LIB_IN_JAIL.into());
         env.insert(stockade_guard::CONFIG_ENV.into(), guard_plan::CONFIG_IN_JAIL.into());
@@ -434,7 +446,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         .iter()
         .map(|b| (b.host.clone(), b.jail.clone()))
         .collect();
-    if let (true, Some(lib)) = (use_guard, &guard_lib) {
+    if let (true, Some(lib)) = (use_guard || serving, &guard_lib) {
         extra_binds.push((lib.clone(), PathBuf::from(guard_plan::LIB_IN_JAIL)));
     }
     extra_binds.extend(relocated);

@@ -476,6 +476,10 @@ def _serve():
             __import__(name)
         except BaseException as exc:
             _send({"type": "warning", "message": f"preload {name}: {type(exc).__name__}: {exc}"})
+    # Run the warm-up once here too: the first compile() of a process builds the interpreter's
+    # ~120 AST types (≈ a third of a spare's CPU when each spare paid for it), and json, the
+    # code objects and the small caches are created once and shared by every run.
+    _warm()
     # Objects of the warm interpreter are never collected in the runs: fewer pages written
     # (copied) after fork.
     gc.collect()
