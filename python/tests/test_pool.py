@@ -254,7 +254,8 @@ def test_killing_the_zygote_replaces_the_worker():
         assert [p.run("result = n", inputs={"n": i}).value for i in range(4)] == [0, 1, 2, 3]
         deadline = time.monotonic() + 10
         after = _zygotes() - others
-        while time.monotonic() < deadline and not (len(after) == 2 and len(after & before) == 1):
+        # The new zygote shows in /proc before it reports ready and joins the pool.
+        while time.monotonic() < deadline and not (len(after) == 2 and len(after & before) == 1 and p.size == 2):
             time.sleep(0.1)
             after = _zygotes() - others
         assert len(after) == 2 and len(after & before) == 1
@@ -575,3 +576,73 @@ def test_zygote_tamper_control_works_without_the_jail(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert "patched" in out.stdout and out.stdout.strip().endswith("TAMPERED"), (out.stdout, out.stderr)
+
+
+# ===== secrets (env.secret) in warm jails =====
+
+SECRET_VALUE = "sk-" + secrets.token_hex(12)
+
+
+def _secret_policy(marked, guard=True):
+    text = f'version = 1\n[env]\nset = {{ API_KEY = "{SECRET_VALUE}" }}\n'
+    if marked:
+        text += 'secret = ["API_KEY"]\n'
+    if not guard:
+        text += "[guard]\nenabled = false\n"
+    return text
+
+
+PRINT_SECRET = "import os\nprint(os.environ['API_KEY'])\nresult = {os.environ['API_KEY']: os.environ['API_KEY']}"
+
+# The run forges its own answer (nonce from the spare's frames, the answer fd from its locals)
+# and spells the secret with JSON escapes, which a byte-level replacement would not see.
+FORGE_ESCAPED_SECRET = r"""
+import os, sys
+f, nonce, out_fd = sys._getframe(), None, None
+while f:
+    if isinstance(f.f_locals.get("nonce"), bytes):
+        nonce = f.f_locals["nonce"].decode()
+    if "out_fd" in f.f_locals:
+        out_fd = f.f_locals["out_fd"]
+    f = f.f_back
+esc = "".join("\\u%04x" % ord(c) for c in os.environ["API_KEY"])
+line = ('{"type":"run","id":"%s","nonce":"%s","status":"ok","exit_code":0,"stdout":"%s","stderr":"",'
+        '"usage":{},"violations":[],"result":{"type":"result","ok":true,"value":"%s","files":{}}}\n')
+os.write(out_fd, (line % (nonce, nonce, esc, esc)).encode())
+"""
+
+
+@pytest.mark.parametrize("kind", ["pool", "session"])
+def test_warm_jails_never_return_a_secret(kind):
+    def runs(policy):
+        if kind == "pool":
+            with stockade.Pool(policy, size=1) as p:
+                return [p.run(PRINT_SECRET)]
+        with stockade.Session(policy) as s:
+            return [s.run(PRINT_SECRET)]
+
+    for r in runs(_secret_policy(marked=True)):
+        assert r.ok, r
+        assert SECRET_VALUE not in json.dumps(r.raw)
+        assert "[secret]" in r.stdout
+    # Control: the same code without the secret marking returns the value.
+    assert any(SECRET_VALUE in json.dumps(r.raw) for r in runs(_secret_policy(marked=False)))
+
+
+def test_a_forged_answer_cannot_smuggle_a_secret_in_json_escapes():
+    with stockade.Pool(_secret_policy(marked=True, guard=False), size=1) as p:
+        r = p.run(FORGE_ESCAPED_SECRET)
+        assert SECRET_VALUE not in json.dumps(r.raw), r
+    # Control: the forgery works when the value is not marked secret.
+    with stockade.Pool(_secret_policy(marked=False, guard=False), size=1) as p:
+        r = p.run(FORGE_ESCAPED_SECRET)
+        assert r.value == SECRET_VALUE and SECRET_VALUE in r.stdout, r
+
+
+def test_non_finite_floats_are_not_json():
+    for r in (stockade.run("result = float('nan')"),):
+        assert not r.ok and r.error["type"] == "UnencodableResult", r
+    with stockade.Pool(size=1) as p:
+        r = p.run("result = [1.0, float('inf')]")
+        assert not r.ok and r.error["type"] == "UnencodableResult", r
+        assert "float" in r.error["message"]

@@ -14,6 +14,7 @@ mod landlock_rules;
 mod mounts;
 pub mod outcome;
 pub mod plan;
+mod redact_lines;
 pub mod seccomp;
 mod supervise;
 

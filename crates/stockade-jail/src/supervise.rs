@@ -16,6 +16,7 @@ use crate::error::{AtStep, SetupError, Step};
 use crate::host::HostSupport;
 use crate::outcome::{AppliedLimits, Isolation, Layer, RunResult, SetupFailure, Status, Usage, SCHEMA};
 use crate::plan::{Plan, StdinMode, JAIL_GID, JAIL_UID};
+use crate::redact_lines::LineRedactor;
 
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
@@ -43,11 +44,15 @@ struct Capture {
     /// start of one.
     secrets: Vec<Vec<u8>>,
     held: Vec<u8>,
+    /// Serve mode with secrets: the stream is JSON lines, redacted after decoding.
+    lines: Option<LineRedactor>,
 }
 
 impl Capture {
-    fn new(limit: u64, echo: Option<i32>, secrets: &[String]) -> Capture {
+    fn new(limit: u64, echo: Option<i32>, secrets: &[String], json_lines: bool) -> Capture {
+        let serving = limit == u64::MAX;
         Capture {
+            lines: (serving && json_lines && !secrets.is_empty()).then(|| LineRedactor::new(secrets)),
             data: Vec::new(),
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             truncated: false,
@@ -63,7 +68,16 @@ impl Capture {
         if self.limit == usize::MAX {
             // Serve mode: a stream, not a capture; nothing is kept.
             if let Some(fd) = self.echo {
-                let _ = stockade_sys::write_all_raw(fd, bytes);
+                if let Some(lines) = &mut self.lines {
+                    let mut out = Vec::with_capacity(bytes.len());
+                    lines.push(bytes, &mut out);
+                    let _ = stockade_sys::write_all_raw(fd, &out);
+                } else if self.secrets.is_empty() {
+                    let _ = stockade_sys::write_all_raw(fd, bytes);
+                } else {
+                    self.held.extend_from_slice(bytes);
+                    self.flush_echo(false);
+                }
             }
             return true;
         }
@@ -83,6 +97,11 @@ impl Capture {
     /// Echo held output with secrets replaced; keep back a possible secret prefix unless final.
     fn flush_echo(&mut self, last: bool) {
         let Some(fd) = self.echo else { return };
+        if let (true, Some(lines)) = (last, &mut self.lines) {
+            let mut out = Vec::new();
+            lines.finish(&mut out);
+            let _ = stockade_sys::write_all_raw(fd, &out);
+        }
         for secret in &self.secrets {
             self.held = replace_bytes(&self.held, secret, b"[secret]");
         }
@@ -218,8 +237,9 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         plan,
         cgroup: &cgroup,
         pidfd: &pidfd,
-        stdout: Capture::new(output_cap, plan.passthrough.then_some(1), &plan.secrets),
-        stderr: Capture::new(output_cap, plan.passthrough.then_some(2), &plan.secrets),
+        // A warm jail answers in JSON lines on stdout (see `redact_lines`).
+        stdout: Capture::new(output_cap, plan.passthrough.then_some(1), &plan.secrets, true),
+        stderr: Capture::new(output_cap, plan.passthrough.then_some(2), &plan.secrets, false),
         error_report: Vec::new(),
         audit,
         status_bytes: Vec::new(),

@@ -68,7 +68,7 @@ def _session():
             namespace.pop("result", None)
             exec(compile(request["code"], f"/sandbox/cell-{count}.py", "exec"), namespace)
             value = namespace.get("result")
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
             payload["value"] = value
         except BaseException as exc:
             payload["ok"] = False
@@ -124,7 +124,8 @@ def _child_result(request):
         else:
             value = None
         try:
-            json.dumps(value)
+            # Strict JSON: NaN and the infinities have no JSON spelling.
+            json.dumps(value, allow_nan=False)
             record["value"] = value
         except (TypeError, ValueError) as exc:
             record["ok"] = False
