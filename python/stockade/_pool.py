@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import (
     _LAUNCH,
@@ -34,6 +34,9 @@ from . import (
     _launcher_args,
     _result_from_doc,
 )
+
+
+_HEADER = 64  # bytes of a pool request's header, newline included (zygote.py reads as many)
 
 
 class WorkerLost(StockadeError):
@@ -53,6 +56,9 @@ class _Worker:
             cwd=tmp,
         )
         self._buf = b""
+        # After an answer the zygote resets (kills the run's leftovers, empties the scratch) and
+        # then says "idle"; the next request is sent only after that line (see `wait_idle`).
+        self.resetting = False
         self._sel = selectors.DefaultSelector()
         assert self.proc.stdout is not None
         self._sel.register(self.proc.stdout.fileno(), selectors.EVENT_READ)
@@ -83,15 +89,29 @@ class _Worker:
         except ValueError:
             return {"type": "error", "message": "malformed line from the worker"}
 
-    def request(self, request: Dict[str, Any], timeout: float, framed: bool = True) -> Dict[str, Any]:
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Consume the zygote's "idle" after the previous answer; False if the worker is gone."""
+        while self.resetting:
+            line = self._read_line(timeout)
+            if line is None:
+                return False
+            if line.get("type") == "idle":
+                self.resetting = False
+            elif line.get("type") != "run":  # a stale answer forged by the run is skipped
+                return False
+        return self.alive()
+
+    def request(self, request: "_Encoded", timeout: float, framed: bool = True) -> Dict[str, Any]:
         """Send one request and wait for its response. Pool workers take a framed request
         (`<nonce> <length> <timeout>` then the JSON), read by the run's own process; the response
         carries the nonce, and any other line (something the run printed on its way out) is
         ignored. Sessions take one JSON line."""
         nonce = secrets.token_hex(8)
-        body = json.dumps(request).encode()
+        body, run_timeout = request
         if framed:
-            data = f"{nonce} {len(body)} {request.get('timeout') or 0}\n".encode() + body
+            # A fixed-size header: the run's process reads it with one read.
+            head = f"{nonce} {len(body)} {run_timeout}".encode()
+            data = head.ljust(_HEADER - 1) + b"\n" + body
         else:
             data = body + b"\n"
         try:
@@ -104,6 +124,7 @@ class _Worker:
             if line is None:
                 raise WorkerLost("the worker jail died or stopped answering")
             if line.get("type") == "run" and (not framed or line.get("nonce") == nonce):
+                self.resetting = framed
                 return line
             if line.get("type") in ("exit", "error") and "nonce" not in line:
                 raise WorkerLost(f"the worker jail ended: {line}")
@@ -134,19 +155,21 @@ class _Worker:
             pass
 
 
-def _request(code: str, inputs: Optional[Mapping[str, Any]], files, timeout) -> Dict[str, Any]:
+# A request as sent: its JSON, and its own timeout in seconds (0: the policy's).
+_Encoded = Tuple[bytes, float]
+
+
+def _request(code: str, inputs: Optional[Mapping[str, Any]], files, timeout) -> _Encoded:
     if not isinstance(code, str):
         raise InputError(f"code must be a str, not {type(code).__name__}")
     if inputs is not None and not isinstance(inputs, Mapping):
         raise InputError(f"inputs must be a mapping, not {type(inputs).__name__}")
     request = {"code": code, "inputs": dict(inputs or {}), "files": _encode_files(files)}
-    if timeout is not None:
-        request["timeout"] = float(timeout)
     try:
-        json.dumps(request)
+        body = json.dumps(request, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
         raise InputError(f"inputs must be JSON-compatible: {exc}") from None
-    return request
+    return body, float(timeout or 0)
 
 
 _LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
@@ -267,29 +290,30 @@ class Pool:
         if refused is not None:
             return refused
         request = _request(code, inputs, files, timeout)
-        worker = self._idle.get()
         wait = (timeout or self._timeout or 10.0) + 10.0
+        while True:
+            worker = self._idle.get()
+            # The previous run's reset must be over before this request enters the jail. A
+            # worker that died meanwhile is replaced in the background; take another.
+            if worker.wait_idle():
+                break
+            self._replace_later(worker)
         try:
             response = worker.request(request, wait)
         except WorkerLost as exc:
-            self._replace(worker)
+            self._replace_later(worker)
             return Result(ok=False, status="killed", error={"type": "WorkerLost", "message": str(exc), "traceback": ""})
-        # The caller has its answer; the worker is back in the pool once its zygote has reset
-        # (killed the run's leftovers, emptied the scratch, forked the next warm process).
-        threading.Thread(target=self._recycle, args=(worker,), daemon=True).start()
+        self._idle.put(worker)
         return _result_from_doc(response)
 
-    def _recycle(self, worker: _Worker) -> None:
-        line = worker._read_line(10.0)
-        while line is not None and line.get("type") == "run":
-            line = worker._read_line(10.0)  # a stale answer forged by the run: skip it
-        if line is not None and line.get("type") == "idle" and worker.alive():
-            self._idle.put(worker)
-        else:
+    def _replace_later(self, worker: _Worker) -> None:
+        def replace() -> None:
             try:
                 self._replace(worker)
             except StockadeError:
                 pass
+
+        threading.Thread(target=replace, daemon=True).start()
 
     async def arun(self, code: str, **kwargs: Any) -> Result:
         """``await pool.arun(code, ...)``: :meth:`run` on a thread of the default executor."""

@@ -230,19 +230,15 @@ def _warm():
 # a reporter forked from the zygote (holding no run data either) reads the memfds and answers.
 # So a later run, even one able to read its own memory, finds nothing of an earlier run.
 #
-# Frame: "<nonce> <length> <timeout>\n" then <length> bytes of JSON; response: one JSON line
-# carrying the nonce.
+# Frame: "<nonce> <length> <timeout>", space-padded to 63 bytes, "\n", then <length> bytes of
+# JSON; response: one JSON line carrying the nonce.
+_HEADER = 64
 
 
 def _read_header():
-    line = b""
-    while not line.endswith(b"\n"):
-        byte = os.read(0, 1)
-        if not byte:
-            return None
-        line += byte
-        if len(line) > 200:
-            return None
+    line = _read_exact(0, _HEADER)
+    if len(line) != _HEADER or not line.endswith(b"\n"):
+        return None
     return line
 
 
@@ -257,14 +253,18 @@ def _read_exact(fd, n):
     return b"".join(chunks)
 
 
-def _report_lines(fd, limit=64 << 20):
-    payload, violations = None, {}
-    for line in os.pread(fd, limit, 0).splitlines():
+def _report_lines(fd, limit=64 << 20, payload=None):
+    """The run's result record and its guard events from the report memfd. A run that answers
+    itself passes its own record as `payload`, which is then not decoded again."""
+    known, violations = payload is not None, {}
+    for line in _pread_all(fd, limit).splitlines():
+        if known and line.startswith(b'{"type":"result"'):
+            continue
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if record.get("type") == "result":
+        if record.get("type") == "result" and not known:
             payload = record
         elif record.get("type") == "event" and record.get("decision") in ("denied", "audited"):
             key = (record.get("event"), record.get("rule"), json.dumps(record.get("args")))
@@ -276,10 +276,16 @@ def _report_lines(fd, limit=64 << 20):
     return payload, list(violations.values())
 
 
+def _pread_all(fd, limit):
+    """Up to `limit` bytes of a memfd, sized by fstat (a read of `limit` bytes would allocate that
+    much for every run)."""
+    return os.pread(fd, min(os.fstat(fd).st_size, limit), 0)
+
+
 def _response(nonce, status, reason, exit_code, signal, usage, fds, payload=None, violations=None):
     cap = int(_CONF["limits"]["output"])
-    out = os.pread(fds[0], cap + 1, 0)
-    err = os.pread(fds[1], cap + 1, 0)
+    out = _pread_all(fds[0], cap + 1)
+    err = _pread_all(fds[1], cap + 1)
     if payload is None and violations is None:
         payload, violations = _report_lines(fds[2])
     return {
@@ -303,13 +309,17 @@ def _response(nonce, status, reason, exit_code, signal, usage, fds, payload=None
 
 def _spare_main(ctrl_w, out_fd):
     """The run's process: warm up, read one request from stdin, run it, answer on `out_fd`."""
-    _warm()
+    if not select.select([0], [], [], 0)[0]:
+        _warm()  # only while nobody waits: a queued request would wait for it
     header = _read_header()
     if header is None:
         os.write(ctrl_w, b"eof\n")
         os._exit(0)
     nonce, length, timeout = header.split()
     body = _read_exact(0, int(length))
+    if len(body) != int(length):
+        os.write(ctrl_w, b"eof\n")
+        os._exit(0)
     os.write(ctrl_w, b"start " + timeout + b" " + nonce + b"\n")
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
@@ -318,6 +328,8 @@ def _spare_main(ctrl_w, out_fd):
     del body
     record, exit_code = _child_result(request)
     del request
+    # Also on the report memfd: if this process is stopped before it answers, the reporter
+    # forked by the zygote answers from there.
     _write_all(3, (json.dumps(record, separators=(",", ":")) + "\n").encode())
     usage_self = resource.getrusage(resource.RUSAGE_SELF)
     usage_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -327,7 +339,7 @@ def _spare_main(ctrl_w, out_fd):
         "sys_cpu_ms": int((usage_self.ru_stime + usage_kids.ru_stime) * 1000),
         "peak_memory_kib": max(usage_self.ru_maxrss, usage_kids.ru_maxrss),
     }
-    payload, violations = _report_lines(3)
+    payload, violations = _report_lines(3, payload=record)
     status = "ok" if exit_code == 0 else "error"
     response = _response(nonce.decode(), status, None, exit_code, None, usage, (1, 2, 3), payload, violations)
     if response["stdout_truncated"] or response["stderr_truncated"]:
@@ -453,9 +465,8 @@ def _supervise(pid, ctrl_r, memfds, timeout, nonce, already_done=False):
 def _reset():
     """Nothing of a run may reach the next: kill every other process in the jail (all of them
     belong to the run; init and this zygote are exempt from kill(-1)), wait until they are gone
-    (a dying process can still finish a write), empty the scratch, and fork the next run's warm
-    process — from here, where no frame holds the previous run's request or response."""
-    global _spare
+    (a dying process can still finish a write) and empty the scratch. The next run's process is
+    forked afterwards from `_serve`, where no frame holds the previous run's request or response."""
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
         try:
@@ -465,7 +476,6 @@ def _reset():
             break  # nothing left to signal
         time.sleep(0.0005)
     _wipe_scratch()
-    _spare = _fork_spare()
 
 
 def _serve():
@@ -504,7 +514,10 @@ def _serve():
         for fd in memfds:
             os.close(fd)
         _reset()
-        _send({"type": "idle"})  # the worker may take the next request
+        # The worker may send the next request now: nothing of the run is left to read it, and
+        # the next run's process, forked from here, reads it while the caller's side travels.
+        _send({"type": "idle"})
+        _spare = _fork_spare()
 
 
 if _CONF.get("mode") == "session":
