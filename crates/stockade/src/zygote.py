@@ -212,14 +212,27 @@ def _wipe_scratch():
         remove(os.path.join(_SCRATCH, name))
 
 
-def _warm():
-    """Touch, in a fresh child, what a run will touch, so the copy-on-write page faults after
-    fork are paid before the request arrives rather than while the caller waits."""
-    namespace = {}
-    exec(compile("x = [i * i for i in range(8)]\nresult = {'x': x}", "/sandbox/main.py", "exec"), namespace)
-    json.dumps(namespace["result"])
-    json.loads('{"code": "", "inputs": {}}')
-    os.path.isdir(os.path.join(_SCRATCH, "out"))
+_WARM_REQUEST = '{"code": "x = [i * i for i in range(n)]\\nresult = {\'x\': x}", "inputs": {"n": 8}, "files": {}}'
+
+
+def _warm(spare):
+    """Take a made-up request through a run's whole path (decode, compile, exec, encode the
+    result and the answer), so that the pages a run writes are copied (copy-on-write faults,
+    ~10 us each on a busy VM) before a request arrives rather than while the caller waits. In
+    the zygote it runs a few times first: the interpreter specialises the bytecode it runs
+    repeatedly, so the runs do not rewrite those code objects either."""
+    main = sys.modules.get("__main__")
+    record, _ = _child_result(json.loads(_WARM_REQUEST))
+    sys.modules["__main__"] = main
+    json.dumps(record, separators=(",", ":"))
+    resource.getrusage(resource.RUSAGE_SELF)
+    if spare:
+        # The print path too; then the run's stdout memfd is emptied again.
+        print(0)
+        sys.stdout.flush()
+        json.dumps(_response("0", "ok", None, 0, None, {}, (1, 2, 3), record, []), separators=(",", ":"))
+        os.ftruncate(1, 0)
+        os.lseek(1, 0, os.SEEK_SET)
 
 
 # ----- Pool mode -----------------------------------------------------------------------------
@@ -309,19 +322,20 @@ def _response(nonce, status, reason, exit_code, signal, usage, fds, payload=None
 
 def _spare_main(ctrl_w, out_fd):
     """The run's process: warm up, read one request from stdin, run it, answer on `out_fd`."""
+    null = os.open("/dev/null", os.O_RDONLY)
     if not select.select([0], [], [], 0)[0]:
-        _warm()  # only while nobody waits: a queued request would wait for it
+        _warm(spare=True)  # only while nobody waits: a queued request would wait for it
     header = _read_header()
     if header is None:
         os.write(ctrl_w, b"eof\n")
         os._exit(0)
+    received = time.perf_counter()
     nonce, length, timeout = header.split()
     body = _read_exact(0, int(length))
     if len(body) != int(length):
         os.write(ctrl_w, b"eof\n")
         os._exit(0)
     os.write(ctrl_w, b"start " + timeout + b" " + nonce + b"\n")
-    null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     start = time.monotonic()
     request = json.loads(body)
@@ -342,6 +356,9 @@ def _spare_main(ctrl_w, out_fd):
     payload, violations = _report_lines(3, payload=record)
     status = "ok" if exit_code == 0 else "error"
     response = _response(nonce.decode(), status, None, exit_code, None, usage, (1, 2, 3), payload, violations)
+    # From the request's first byte to the answer, in this process: the caller's round trip
+    # minus this is the transport (pipes, the launcher, the caller's own code).
+    usage["serve_us"] = int((time.perf_counter() - received) * 1e6)
     if response["stdout_truncated"] or response["stderr_truncated"]:
         # Over the cap: the zygote stops the run for that and answers.
         os._exit(exit_code)
@@ -487,10 +504,11 @@ def _serve():
             __import__(name)
         except BaseException as exc:
             _send({"type": "warning", "message": f"preload {name}: {type(exc).__name__}: {exc}"})
-    # Run the warm-up once here too: the first compile() of a process builds the interpreter's
-    # ~120 AST types (≈ a third of a spare's CPU when each spare paid for it), and json, the
-    # code objects and the small caches are created once and shared by every run.
-    _warm()
+    # The warm-up here too: the first compile() of a process builds the interpreter's ~120 AST
+    # types (a third of a spare's CPU when each spare paid for it); json's and the code objects'
+    # caches are created and the bytecode specialised once, shared by every run.
+    for _ in range(10):
+        _warm(spare=False)
     # Objects of the warm interpreter are never collected in the runs: fewer pages written
     # (copied) after fork.
     gc.collect()
