@@ -79,7 +79,7 @@ class _Worker:
             left = deadline - time.monotonic()
             if left <= 0 or not self._sel.select(left):
                 return None
-            chunk = os.read(fd, 1 << 20)
+            chunk = os.read(fd, 1 << 16)  # a 1 MiB read would allocate 1 MiB per answer
             if not chunk:
                 return None
             self._buf += chunk
