@@ -14,7 +14,7 @@ Variants per workload, interleaved round-robin in a shuffled order per round:
   bare-subprocess   /usr/bin/python3.11 -c CODE (a fresh interpreter per run)
   cold-run          stockade.run(CODE) (a fresh jail per run)
   forkserver        a parent process that forks one child per request (no jail), over pipes
-  pool              stockade.Pool(size=1).run(CODE)
+  pool              stockade.Pool(size=1, python=BARE).run(CODE)
 Plus, for (b), the computation timed in this process (bare CPython compute, no process at all).
 
 Throughput: Pool(size=2) driven by 2 client threads with workload (a) for --seconds.
@@ -121,7 +121,7 @@ def main():
     args = ap.parse_args()
     rng = random.Random(args.seed)
 
-    pool = stockade.Pool(size=1)
+    pool = stockade.Pool(size=1, python=BARE)  # the same interpreter as the anchors
     fs = ForkServer()
     devnull = open(os.devnull, "wb")
 
@@ -187,7 +187,7 @@ def main():
 
     # throughput: Pool(size=2), 2 client threads, workload (a)
     pool.close()
-    tp_pool = stockade.Pool(size=2)
+    tp_pool = stockade.Pool(size=2, python=BARE)
     for _ in range(10):
         tp_pool.run(WORKLOADS["a"])
     count = [0, 0]
