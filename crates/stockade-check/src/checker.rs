@@ -24,7 +24,9 @@ pub struct Checker<'a> {
     /// Which hook groups run (see [`rules::Groups`]).
     pub groups: rules::Groups,
     pub source: &'a str,
-    pub index: LineIndex,
+    /// Built on first use: most files have no finding and no suppression comment, and never
+    /// need a line number.
+    index: std::cell::OnceCell<LineIndex>,
     pub settings: &'a Settings,
     pub bindings: Bindings,
     /// Enclosing function definitions, innermost last.
@@ -32,6 +34,8 @@ pub struct Checker<'a> {
     /// Enclosing statements, innermost last (the current statement included).
     pub stmts: Vec<&'a Stmt>,
     pub findings: Vec<Finding>,
+    /// The buffer the walk writes each callee's qualified name into (one allocation per file).
+    call_name: String,
     depth: usize,
     too_deep: bool,
 }
@@ -76,12 +80,13 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
         file: rules::FileState::default(),
         groups: rules::Groups::of(settings),
         source,
-        index: LineIndex::new(source),
+        index: std::cell::OnceCell::new(),
         settings,
         bindings: Bindings::default(),
         functions: Vec::new(),
         stmts: Vec::new(),
         findings: Vec::new(),
+        call_name: String::new(),
         depth: 0,
         too_deep: false,
     };
@@ -129,6 +134,11 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
 }
 
 impl<'a> Checker<'a> {
+    /// Byte offsets → lines and columns for this file.
+    pub fn index(&self) -> &LineIndex {
+        self.index.get_or_init(|| LineIndex::new(self.source))
+    }
+
     pub fn enabled(&self, rule: RuleId) -> bool {
         self.settings.is_enabled(rule)
     }
@@ -151,8 +161,9 @@ impl<'a> Checker<'a> {
         if !self.enabled(rule) {
             return;
         }
-        let (line, column) = self.index.line_col(self.source, range.start());
-        let (end_line, end_column) = self.index.line_col(self.source, range.end());
+        let index = self.index();
+        let (line, column) = index.line_col(self.source, range.start());
+        let (end_line, end_column) = index.line_col(self.source, range.end());
         self.findings.push(Finding {
             path: self.path.to_string(),
             line,
@@ -163,7 +174,7 @@ impl<'a> Checker<'a> {
             severity,
             confidence,
             message: message.into(),
-            line_text: self.index.line_text(self.source, line).to_string(),
+            line_text: index.line_text(self.source, line).to_string(),
             suppression: None,
             baselined: false,
         });
@@ -265,8 +276,10 @@ impl<'a> Visitor<'a> for Checker<'a> {
             return;
         }
         if let (Expr::Call(call), true) = (expr, self.groups.audit || self.groups.prescreen) {
-            let name = self.qualified_name(&call.func);
-            rules::on_call(self, call, name.as_deref());
+            let mut name = std::mem::take(&mut self.call_name);
+            let found = self.bindings.write_qualified_name(&call.func, &mut name);
+            rules::on_call(self, call, found.then_some(name.as_str()));
+            self.call_name = name;
         }
         rules::on_expr(self, expr);
         self.grow_if_deep(|this| visitor::walk_expr(this, expr));

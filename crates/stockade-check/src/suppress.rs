@@ -29,9 +29,30 @@ pub struct Marker {
     pub reason: String,
 }
 
+/// Whether a comment may hold a marker: every marker starts with `stockade:`, or `nosec` or
+/// `noqa` in any case. Most comments hold none, and a vectorised search for the letters that can
+/// start (`n`, `N`) or sit inside (`k`) a marker is cheaper than splitting them.
+fn may_hold_marker(comment: &str) -> bool {
+    let b = comment.as_bytes();
+    memchr::memchr3_iter(b'n', b'N', b'k', b).any(|i| {
+        if b[i] == b'k' {
+            // The `k` of `stockade:`.
+            return i >= 4 && b[i - 4..].starts_with(b"stockade:");
+        }
+        let rest = &b[i + 1..];
+        rest.len() >= 3
+            && rest[0].eq_ignore_ascii_case(&b'o')
+            && (rest[1..3].eq_ignore_ascii_case(b"qa")
+                || rest.get(1..4).is_some_and(|s| s.eq_ignore_ascii_case(b"sec")))
+    })
+}
+
 /// Parses the markers in one comment (`# ...`).
 pub fn parse_comment(comment: &str) -> Vec<Marker> {
     let mut markers = Vec::new();
+    if !may_hold_marker(comment) {
+        return markers;
+    }
     // Each `#` starts a possible marker: `# type: ignore  # nosec B602` has two segments.
     for segment in comment.split('#').map(str::trim) {
         if let Some(rest) = segment.strip_prefix("stockade:") {
@@ -150,18 +171,19 @@ pub fn apply(
     findings: &mut Vec<Finding>,
     path: &str,
     source: &str,
-    index: &LineIndex,
+    index: &std::cell::OnceCell<LineIndex>,
     tokens: &Tokens,
     settings: &Settings,
 ) {
     if !settings.honour_suppressions {
         return;
     }
+    let index = || index.get_or_init(|| LineIndex::new(source));
     let mut placed = Vec::new();
     for token in tokens.iter().filter(|t| t.kind() == TokenKind::Comment) {
         let text = &source[token.range().to_std_range()];
         for marker in parse_comment(text) {
-            let line = index.line(token.start());
+            let line = index().line(token.start());
             let used = vec![false; marker.rules.len()];
             placed.push(Placed {
                 line,
@@ -202,7 +224,7 @@ pub fn apply(
     }
     let mut extra = Vec::new();
     for p in &placed {
-        let (line, column) = index.line_col(source, p.range.start());
+        let (line, column) = index().line_col(source, p.range.start());
         let mut report = |message: String| {
             let meta = RuleId::UnusedSuppression.meta();
             extra.push(Finding {
@@ -215,7 +237,7 @@ pub fn apply(
                 severity: meta.severity,
                 confidence: Level::High,
                 message,
-                line_text: index.line_text(source, line).to_string(),
+                line_text: index().line_text(source, line).to_string(),
                 suppression: None,
                 baselined: false,
             });
@@ -291,6 +313,13 @@ mod tests {
             vec![("nosec", vec!["STK602"], false)]
         );
         assert_eq!(ids("# this is not nosec B602"), vec![]);
+        assert_eq!(ids("# NOSEC B602"), vec![("nosec", vec!["STK602"], false)]);
+        assert_eq!(ids("# NoQA: S602"), vec![("noqa", vec!["STK602"], false)]);
+        assert_eq!(ids("#noqa"), vec![("noqa", vec![], true)]);
+        assert_eq!(ids("# no"), vec![]);
+        assert!(!may_hold_marker("# an ordinary comment, nothing to see"));
+        assert!(may_hold_marker("#nosec"));
+        assert!(may_hold_marker("# x # stockade: ignore[B602]"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use ruff_text_size::{Ranged, TextRange};
 
 pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     let Some(name) = name else { return };
-    let (head, rest) = name.split_once('.').unwrap_or((name, ""));
+    let (head, rest) = util::split_head(name);
     let rule = match head {
         "pickle" | "cPickle" | "dill" => match rest {
             "loads" | "load" | "Unpickler" => Some(RuleId::PickleUsage),
@@ -297,8 +297,8 @@ pub fn on_import(checker: &mut Checker, module: &str, range: TextRange) {
         }
         let stmt_range = stmt.range();
         range = stmt_range;
-        let start = checker.index.line_col(checker.source, stmt_range.start());
-        let end = checker.index.line_col(checker.source, stmt_range.end());
+        let start = checker.index().line_col(checker.source, stmt_range.start());
+        let end = checker.index().line_col(checker.source, stmt_range.end());
         let already = checker
             .findings
             .iter()

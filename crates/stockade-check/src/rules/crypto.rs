@@ -21,7 +21,7 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     }
     let Some(name) = name else { return };
     weak_key(checker, call, name);
-    let head = name.split('.').next().unwrap_or(name);
+    let head = util::head_segment(name);
     let last = util::last_segment(name);
     if head == "yaml" {
         yaml_load(checker, call, name, last);

@@ -42,17 +42,17 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
             }
             _ => {}
         }
-        let head = name.split('.').next().unwrap_or(name);
+        let head = util::head_segment(name);
         if head == "requests" || head == "httpx" {
             request_timeout(checker, call, name, head, last);
         }
     }
 
-    if last.contains("chmod") {
+    if util::contains_short(last, b"chmod") {
         chmod(checker, call, name, last);
     } else if last == "run" {
         flask_debug(checker, call, name);
-    } else if last.contains("extractall") {
+    } else if util::contains_short(last, b"extractall") {
         tar_extractall(checker, call);
     }
 }
@@ -239,6 +239,15 @@ pub fn on_source(checker: &mut Checker, _tokens: &Tokens) {
     let bytes = source.as_bytes();
     let mut i = 0;
     while i + 1 < bytes.len() {
+        // Every character the loop looks for starts with 0xE2 or 0xD8 (lead bytes, never inside
+        // another character): jump from one such byte to the next.
+        match memchr::memchr2(0xE2, 0xD8, &bytes[i..]) {
+            Some(at) => i += at,
+            None => break,
+        }
+        if i + 1 >= bytes.len() {
+            break;
+        }
         let width = match (bytes[i], bytes[i + 1]) {
             (0xE2, 0x80 | 0x81) if i + 2 < bytes.len() => 3,
             (0xD8, 0x9C) => 2,

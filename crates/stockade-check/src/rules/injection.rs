@@ -443,7 +443,7 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
         return;
     }
     let last = util::last_segment(name);
-    let head = name.split('.').next().unwrap_or(name);
+    let head = util::head_segment(name);
     if last == "load" && head == "torch" {
         torch_load(checker, call, name);
         return;

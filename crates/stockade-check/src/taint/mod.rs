@@ -216,41 +216,8 @@ fn join<'a>(into: &mut Vars<'a>, from: &Vars<'a>) {
     }
 }
 
-/// FxHash (as in rustc): the map's keys are short names, hashed often.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        for &b in chunks.remainder() {
-            self.add(b as u64);
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
 /// Tracked places and their taint (only tainted places are present).
-type Vars<'a> = std::collections::HashMap<Key<'a>, Taint, std::hash::BuildHasherDefault<FxHasher>>;
+type Vars<'a> = std::collections::HashMap<Key<'a>, Taint, crate::names::FxBuild>;
 
 struct Source {
     label: String,
@@ -1896,7 +1863,7 @@ impl<'a> Engine<'_, 'a> {
         let Some(source) = self.sources.get(t.src as usize) else {
             return;
         };
-        let line = self.checker.index.line(source.at);
+        let line = self.checker.index().line(source.at);
         let sink = self.sink_label(call, name);
         let message = format!("{} (line {line}) reaches {sink} as {role}", source.label);
         let meta = rule.meta();
