@@ -13,17 +13,34 @@ pub struct Discovered {
 }
 
 pub fn discover(paths: &[PathBuf], settings: &Settings) -> Discovered {
+    let missing = missing(paths);
     let mut files = Vec::new();
-    let mut missing = Vec::new();
+    walk(paths, settings, |file| files.push(file));
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    files.dedup_by(|a, b| a.1 == b.1);
+    Discovered { files, missing }
+}
+
+/// Paths given that are neither a file nor a directory.
+pub fn missing(paths: &[PathBuf]) -> Vec<String> {
+    paths
+        .iter()
+        .filter(|p| !p.is_file() && !p.is_dir())
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// Every file to check under `paths`, as (path to read, path to show), in the order found
+/// (duplicates included): [`discover`] sorts them, [`crate::check_paths`] checks them as they come.
+pub fn walk(paths: &[PathBuf], settings: &Settings, mut found: impl FnMut((PathBuf, String))) {
     for path in paths {
         if path.is_file() {
             if !settings.is_excluded(path) {
-                files.push((path.clone(), display(path)));
+                found((path.clone(), display(path)));
             }
             continue;
         }
         if !path.is_dir() {
-            missing.push(path.display().to_string());
             continue;
         }
         let walker = ignore::WalkBuilder::new(path)
@@ -32,19 +49,18 @@ pub fn discover(paths: &[PathBuf], settings: &Settings) -> Discovered {
             .git_global(false)
             .git_exclude(false)
             .require_git(true)
-            .filter_entry(|entry| !is_virtualenv(entry.path()))
+            // Only a directory can be a virtualenv (and only one is walked into): asking of
+            // files too would cost a stat per file.
+            .filter_entry(|entry| !(entry.file_type().is_some_and(|t| t.is_dir()) && is_virtualenv(entry.path())))
             .build();
         for entry in walker.flatten() {
             let p = entry.path();
             let is_python = p.extension().is_some_and(|e| e == "py");
             if is_python && entry.file_type().is_some_and(|t| t.is_file()) && !settings.is_excluded(p) {
-                files.push((p.to_path_buf(), display(p)));
+                found((p.to_path_buf(), display(p)));
             }
         }
     }
-    files.sort_by(|a, b| a.1.cmp(&b.1));
-    files.dedup_by(|a, b| a.1 == b.1);
-    Discovered { files, missing }
 }
 
 fn display(path: &Path) -> String {

@@ -178,19 +178,76 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     None
 }
 
+/// The worker pool files are checked on. Deep expressions recurse; give the workers room (the
+/// parser and walker also grow on demand).
+fn pool() -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build().ok()
+}
+
 /// Checks many files in parallel; reports come back in the order of `files`.
 pub fn check_files(files: &[(PathBuf, String)], settings: &Settings) -> Vec<FileReport> {
-    // Deep expressions recurse; give the workers room (the parser and walker also grow on demand).
-    let pool = rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build();
     let run = || {
         files
             .par_iter()
             .map(|(path, display)| check_file(path, display, settings))
             .collect()
     };
-    match pool {
-        Ok(pool) => pool.install(run),
-        Err(_) => run(),
+    match pool() {
+        Some(pool) => pool.install(run),
+        None => run(),
+    }
+}
+
+/// What [`check_paths`] found and checked.
+pub struct Checked {
+    /// Paths given that do not exist (nothing was checked when there are any).
+    pub missing: Vec<String>,
+    /// How many files were checked.
+    pub files: usize,
+    /// One report per file, in the order of [`discover`] (sorted by the path shown).
+    pub reports: Vec<FileReport>,
+}
+
+/// [`discover`] then [`check_files`], with the same result, but the directory walk runs on its
+/// own thread and hands each file to the workers as soon as it is found, so checking does not
+/// wait for the walk to end.
+pub fn check_paths(paths: &[PathBuf], settings: &Settings) -> Checked {
+    let missing = discover::missing(paths);
+    if !missing.is_empty() {
+        return Checked {
+            missing,
+            files: 0,
+            reports: Vec::new(),
+        };
+    }
+    let (send, receive) = std::sync::mpsc::channel::<(PathBuf, String)>();
+    let mut reports: Vec<FileReport> = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // A file reached twice (a directory and a file in it, both given) is checked once.
+            let mut seen = std::collections::HashSet::new();
+            discover::walk(paths, settings, |(path, display)| {
+                if seen.insert(display.clone()) {
+                    let _ = send.send((path, display));
+                }
+            });
+        });
+        let run = || {
+            receive
+                .into_iter()
+                .par_bridge()
+                .map(|(path, display)| check_file(&path, &display, settings))
+                .collect()
+        };
+        match pool() {
+            Some(pool) => pool.install(run),
+            None => run(),
+        }
+    });
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    Checked {
+        missing,
+        files: reports.len(),
+        reports,
     }
 }
 

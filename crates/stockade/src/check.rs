@@ -186,12 +186,13 @@ pub fn cmd_check(args: CheckArgs) -> Result<u8, (u8, CheckFailure)> {
     }
     if !on_disk.is_empty() {
         let on_disk: Vec<PathBuf> = on_disk.into_iter().cloned().collect();
-        let discovered = stockade_check::discover(&on_disk, &settings);
-        if let Some(missing) = discovered.missing.first() {
+        // Files are checked as the walk finds them; the reports come back in path order.
+        let checked = stockade_check::check_paths(&on_disk, &settings);
+        if let Some(missing) = checked.missing.first() {
             return Err(usage(format!("{missing}: no such file or directory")));
         }
-        files_checked += discovered.files.len();
-        for report in stockade_check::check_files(&discovered.files, &settings) {
+        files_checked += checked.files;
+        for report in checked.reports {
             findings.extend(report.findings);
         }
     }
