@@ -34,6 +34,8 @@ pub struct Checker<'a> {
     /// Enclosing statements, innermost last (the current statement included).
     pub stmts: Vec<&'a Stmt>,
     pub findings: Vec<Finding>,
+    /// Which bodies the taint pass can report in (see [`taint::Gate`]).
+    taint_gate: Option<taint::Gate>,
     /// The buffer the walk writes each callee's qualified name into (one allocation per file).
     call_name: String,
     depth: usize,
@@ -86,6 +88,7 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
         functions: Vec::new(),
         stmts: Vec::new(),
         findings: Vec::new(),
+        taint_gate: None,
         call_name: String::new(),
         depth: 0,
         too_deep: false,
@@ -108,7 +111,11 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
     rules::on_source(&mut checker, parsed.tokens());
     let module = parsed.syntax();
     if checker.groups.taint {
-        taint::check_body(&mut checker, &module.body, None);
+        let gate = taint::Gate::of(source, parsed.tokens());
+        if gate.may_taint(None) {
+            taint::check_body(&mut checker, &module.body, None);
+        }
+        checker.taint_gate = Some(gate);
     }
     checker.visit_body(&module.body);
     if checker.too_deep {
@@ -257,7 +264,11 @@ impl<'a> Visitor<'a> for Checker<'a> {
             }
             self.functions.push(function);
             self.bindings.push_scope();
-            if self.groups.taint {
+            if self
+                .taint_gate
+                .as_ref()
+                .is_some_and(|gate| gate.may_taint(Some(function)))
+            {
                 taint::check_body(self, &function.body, Some(function));
             }
             self.visit_body(&function.body);

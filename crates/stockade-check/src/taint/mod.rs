@@ -59,6 +59,92 @@ pub const RULES: &[RuleId] = &[
     RuleId::ZipSlip,
 ];
 
+/// Which bodies of a file can hold a source at all, read from its tokens once: a body none of
+/// whose tokens names a source cannot report anything (every report names a source), so the
+/// pass is skipped there. Exact, not a guess, because of what the engine reads a source from:
+/// - sys.argv, os.environ, os.getenv(), input(), archive member lists and handler accessors
+///   are recognised by the identifier as written (`argv`, `environ`, `getenv`, `input`,
+///   `namelist`, `get_argument`, ...), which is then a token of the body;
+/// - route parameters by the function's decorator, which [`Gate::may_taint`] reads itself;
+/// - request objects also through aliases (`from flask import request as rq`) and imported
+///   annotation types, so a file with any request-ish token anywhere (`request`, `Request`,
+///   `WebSocket`, ...) has every body analysed;
+/// - a non-ASCII file may spell an identifier in another Unicode form (NFKC), which the
+///   parser normalises: every body of such a file is analysed.
+pub struct Gate {
+    everywhere: bool,
+    /// Start offsets of source-naming tokens, in order.
+    at: Vec<TextSize>,
+}
+
+impl Gate {
+    pub fn of(source: &str, tokens: &ruff_python_ast::token::Tokens) -> Gate {
+        let mut gate = Gate {
+            everywhere: !source.is_ascii(),
+            at: Vec::new(),
+        };
+        if gate.everywhere {
+            return gate;
+        }
+        let bytes = source.as_bytes();
+        for token in tokens.iter() {
+            if token.kind() != ruff_python_ast::token::TokenKind::Name {
+                continue;
+            }
+            let range = token.range();
+            let name = bytes.get(range.to_std_range()).unwrap_or(b"");
+            // Most names are none of these: reject on length and first byte before comparing.
+            if !(4..=19).contains(&name.len())
+                || !matches!(
+                    name[0],
+                    b'r' | b'R' | b'H' | b'W' | b'A' | b'B' | b'a' | b'o' | b'e' | b'g' | b'i' | b'n'
+                )
+            {
+                continue;
+            }
+            match name {
+                b"request" | b"Request" | b"HttpRequest" | b"WSGIRequest" | b"ASGIRequest" | b"BaseRequest"
+                | b"WebSocket" => {
+                    gate.everywhere = true;
+                    return gate;
+                }
+                b"argv" | b"orig_argv" | b"environ" | b"environb" | b"getenv" | b"getenvb" | b"input"
+                | b"raw_input" | b"namelist" | b"infolist" | b"getnames" | b"getmembers" => gate.at.push(range.start()),
+                // The handler accessors (model::is_handler_accessor).
+                b"get_argument"
+                | b"get_arguments"
+                | b"get_query_argument"
+                | b"get_query_arguments"
+                | b"get_body_argument"
+                | b"get_body_arguments"
+                | b"get_cookie" => gate.at.push(range.start()),
+                _ => {}
+            }
+        }
+        gate
+    }
+
+    /// Whether the pass can report anything in this body (the module's when `function` is None).
+    pub fn may_taint(&self, function: Option<&StmtFunctionDef>) -> bool {
+        if self.everywhere {
+            return true;
+        }
+        let Some(function) = function else {
+            return !self.at.is_empty();
+        };
+        if function
+            .decorator_list
+            .iter()
+            .any(|d| route_of(&d.expression).is_some())
+        {
+            return true;
+        }
+        let range = function.range();
+        let first = self.at.partition_point(|at| *at < range.start());
+        self.at.get(first).is_some_and(|at| *at < range.end())
+    }
+}
+
 /// Checks one body (a function's, or the module's top level when `function` is None).
 pub fn check_body<'a>(checker: &mut Checker<'a>, body: &'a [Stmt], function: Option<&'a StmtFunctionDef>) {
     let enabled = enabled_kinds(checker);
@@ -1940,6 +2026,59 @@ mod tests {
             .select(&rules.iter().map(|r| r.to_string()).collect::<Vec<_>>())
             .unwrap();
         check_source("t.py", code, &settings).findings
+    }
+
+    #[test]
+    fn the_gate_skips_only_bodies_that_name_no_source() {
+        use super::{is_handler_accessor, Gate};
+        let gate = |code: &str| {
+            let parsed = ruff_python_parser::parse_module(code).unwrap();
+            let gate = Gate::of(code, parsed.tokens());
+            let functions: Vec<bool> = parsed
+                .syntax()
+                .body
+                .iter()
+                .filter_map(|s| s.as_function_def_stmt())
+                .map(|f| gate.may_taint(Some(f)))
+                .collect();
+            (gate.may_taint(None), functions)
+        };
+        assert_eq!(gate("def f(x):\n    return x\n"), (false, vec![false]));
+        assert_eq!(
+            gate("import sys\ndef f():\n    return 1\ndef g():\n    return sys.argv\n"),
+            (true, vec![false, true])
+        );
+        // Request objects are also reached through aliases: every body is analysed.
+        assert_eq!(
+            gate("from flask import request as rq\ndef f():\n    return rq.args\n"),
+            (true, vec![true])
+        );
+        assert_eq!(gate("x: 'é'\ndef f():\n    return 1\n"), (true, vec![true]));
+        assert_eq!(
+            gate("@app.get('/x')\ndef f(name):\n    return name\n"),
+            (false, vec![true])
+        );
+        for name in [
+            "get_argument",
+            "get_arguments",
+            "get_query_argument",
+            "get_query_arguments",
+            "get_body_argument",
+            "get_body_arguments",
+            "get_cookie",
+        ] {
+            assert!(is_handler_accessor(name), "{name}");
+            let code = format!("def f(self):\n    return self.{name}('x')\n");
+            assert_eq!(gate(&code), (true, vec![true]), "{name}");
+        }
+    }
+
+    #[test]
+    fn aliased_request_objects_are_still_sources() {
+        let code = "from flask import request as rq\ndef f(cur):\n    cur.execute('SELECT ' + rq.args['q'])\n";
+        assert_eq!(findings(code, &["STK801"]).len(), 1);
+        let code = "from starlette.requests import Request as R\ndef f(r: R, cur):\n    cur.execute('SELECT ' + r.query_params['q'])\n";
+        assert_eq!(findings(code, &["STK801"]).len(), 1);
     }
 
     #[test]
