@@ -93,15 +93,6 @@ impl Gate {
             }
             let range = token.range();
             let name = bytes.get(range.to_std_range()).unwrap_or(b"");
-            // Most names are none of these: reject on length and first byte before comparing.
-            if !(4..=19).contains(&name.len())
-                || !matches!(
-                    name[0],
-                    b'r' | b'R' | b'H' | b'W' | b'A' | b'B' | b'a' | b'o' | b'e' | b'g' | b'i' | b'n'
-                )
-            {
-                continue;
-            }
             match name {
                 b"request" | b"Request" | b"HttpRequest" | b"WSGIRequest" | b"ASGIRequest" | b"BaseRequest"
                 | b"WebSocket" => {
@@ -110,14 +101,7 @@ impl Gate {
                 }
                 b"argv" | b"orig_argv" | b"environ" | b"environb" | b"getenv" | b"getenvb" | b"input"
                 | b"raw_input" | b"namelist" | b"infolist" | b"getnames" | b"getmembers" => gate.at.push(range.start()),
-                // The handler accessors (model::is_handler_accessor).
-                b"get_argument"
-                | b"get_arguments"
-                | b"get_query_argument"
-                | b"get_query_arguments"
-                | b"get_body_argument"
-                | b"get_body_arguments"
-                | b"get_cookie" => gate.at.push(range.start()),
+                _ if std::str::from_utf8(name).is_ok_and(model::is_handler_accessor) => gate.at.push(range.start()),
                 _ => {}
             }
         }
