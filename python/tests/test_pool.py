@@ -646,3 +646,18 @@ def test_non_finite_floats_are_not_json():
         r = p.run("result = [1.0, float('inf')]")
         assert not r.ok and r.error["type"] == "UnencodableResult", r
         assert "float" in r.error["message"]
+
+
+def test_a_warm_jail_without_the_preload_library_is_refused():
+    """Without the library the zygote would stay dumpable: serving must refuse, even with the
+    guard off, rather than run unprotected."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, STOCKADE_GUARD_LIB="/nonexistent/libstockade_guard.so")
+    out = subprocess.run(
+        [sys.executable, "-m", "stockade", "serve", "--no-guard"],
+        input=b"", capture_output=True, env=env, timeout=60,
+    )
+    assert out.returncode != 0
+    assert b"libstockade_guard.so" in out.stdout + out.stderr and b"warm pool" in out.stdout + out.stderr, out
