@@ -95,10 +95,8 @@ fn redact_value(value: &mut Value, secrets: &[String]) {
 }
 
 fn redact_in_place(text: &mut String, secrets: &[String]) {
-    for s in secrets {
-        if text.contains(s.as_str()) {
-            *text = text.replace(s.as_str(), "[secret]");
-        }
+    if secrets.iter().any(|s| text.contains(s.as_str())) {
+        *text = crate::audit::redact(text, secrets);
     }
 }
 
