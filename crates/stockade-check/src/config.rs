@@ -140,6 +140,8 @@ pub struct Settings {
     pub root: Option<PathBuf>,
     exclude: GlobSet,
     per_file_ignores: Vec<(GlobSet, Vec<RuleId>)>,
+    /// Off only in the test that compares the taint pass with and without its gate.
+    pub(crate) taint_gate: bool,
 }
 
 impl Settings {
@@ -163,6 +165,7 @@ impl Settings {
             root: None,
             exclude: GlobSet::empty(),
             per_file_ignores: Vec::new(),
+            taint_gate: true,
         }
     }
 
