@@ -578,6 +578,88 @@ def test_zygote_tamper_control_works_without_the_jail(tmp_path):
     assert "patched" in out.stdout and out.stdout.strip().endswith("TAMPERED"), (out.stdout, out.stderr)
 
 
+# System V IPC and POSIX message queues live in the IPC namespace, not in a process or a file:
+# killing the run's processes and emptying the scratch does not remove them.
+IPC_LEAVE = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+left = []
+shmid = libc.shmget(0x57C4, 4096, 0o1600)  # IPC_CREAT | 0600
+if shmid >= 0 and libc.shmat(shmid, None, 0) not in (None, ctypes.c_void_p(-1).value):
+    ctypes.memmove(libc.shmat(shmid, None, 0), TOKEN.encode(), len(TOKEN))
+    left.append("shm")
+if libc.msgget(0x57C5, 0o1600) >= 0:
+    left.append("msg")
+if libc.semget(0x57C6, 1, 0o1600) >= 0:
+    left.append("sem")
+if libc.mq_open(b"/stockade-leak", os.O_CREAT | os.O_RDWR, 0o600, None) >= 0:
+    left.append("mq")
+result = {"left": left, "errno": ctypes.get_errno()}
+"""
+
+IPC_FIND = r"""
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+found = []
+shmid = libc.shmget(0x57C4, 4096, 0)
+if shmid >= 0:
+    addr = libc.shmat(shmid, None, 0)
+    found.append("shm:" + ctypes.string_at(addr, len(TOKEN)).decode(errors="replace"))
+if libc.msgget(0x57C5, 0) >= 0:
+    found.append("msg")
+if libc.semget(0x57C6, 1, 0) >= 0:
+    found.append("sem")
+if libc.mq_open(b"/stockade-leak", os.O_RDWR) >= 0:
+    found.append("mq")
+result = found
+"""
+
+
+def test_ipc_objects_do_not_survive_a_pool_run():
+    """Guard off, so the jail is what is tested: a run cannot leave a SysV shared memory segment,
+    message queue or semaphore, or a POSIX message queue, for the next run of the same worker."""
+    token = "ipc-" + secrets.token_hex(8)
+    with stockade.Pool(NO_GUARD, size=1) as p:
+        left = p.run(IPC_LEAVE, inputs={"TOKEN": token})
+        assert left.ok, left
+        found = p.run(IPC_FIND, inputs={"TOKEN": token})
+        assert found.ok, found
+    assert found.value == [], found.value
+    assert left.value == {"left": [], "errno": 1}, left.value  # EPERM from the seccomp filter
+
+
+def test_ipc_objects_still_work_in_a_session():
+    """A session's cells share their jail on purpose; the pool-only rule does not apply there.
+    (POSIX message queues stay unavailable everywhere: the jail's RLIMIT_MSGQUEUE is 0.)"""
+    token = "ipc-" + secrets.token_hex(8)
+    with stockade.Session(NO_GUARD) as s:
+        left = s.run(IPC_LEAVE, inputs={"TOKEN": token})
+        found = s.run(IPC_FIND, inputs={"TOKEN": token})
+    assert left.value["left"] == ["shm", "msg", "sem"], left
+    assert found.value == ["shm:" + token, "msg", "sem"], found
+
+
+def test_ipc_leak_control_works_without_the_jail(tmp_path):
+    """Control: the same two payloads as two consecutive processes in one IPC namespace (their
+    own IPC, pid and mount namespaces, with limits): the second finds what the first left."""
+    import subprocess
+    import sys
+
+    token = "ipc-" + secrets.token_hex(8)
+    leave, find = tmp_path / "leave.py", tmp_path / "find.py"
+    leave.write_text(f"TOKEN = {token!r}\n" + IPC_LEAVE + "print(result)\n")
+    find.write_text(f"TOKEN = {token!r}\n" + IPC_FIND + "print(result)\n")
+    script = f"{sys.executable} {leave} && {sys.executable} {find}"
+    out = subprocess.run(
+        ["unshare", "--ipc", "--pid", "--fork", "--mount-proc", "prlimit", "--nproc=64", "--as=2000000000", "--",
+         "sh", "-c", script],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert f"shm:{token}" in out.stdout and "'mq'" in out.stdout, (out.stdout, out.stderr)
+
+
 # ===== secrets (env.secret) in warm jails =====
 
 SECRET_VALUE = "sk-" + secrets.token_hex(12)

@@ -79,6 +79,10 @@ pub struct Request {
 pub struct Serve {
     /// The jail's whole lifetime (None: until its stdin closes).
     pub lifetime: Option<std::time::Duration>,
+    /// Runs must find nothing of earlier runs (a pool; a session's cells share state on
+    /// purpose): the jail also loses the IPC objects that would outlive a run's processes
+    /// (see [`seccomp::SeccompOptions::deny_ipc_objects`]).
+    pub isolate_runs: bool,
 }
 
 /// Destination of the audit trail.
@@ -474,8 +478,11 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     });
     let seccomp = if use_seccomp {
         Some(
-            seccomp::compile(&seccomp::SeccompOptions { allow_inet: false })
-                .map_err(|e| SetupError::Request(format!("seccomp filter: {e}")))?,
+            seccomp::compile(&seccomp::SeccompOptions {
+                allow_inet: false,
+                deny_ipc_objects: req.serve.as_ref().is_some_and(|s| s.isolate_runs),
+            })
+            .map_err(|e| SetupError::Request(format!("seccomp filter: {e}")))?,
         )
     } else {
         None

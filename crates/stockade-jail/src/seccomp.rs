@@ -50,6 +50,11 @@ pub struct SeccompOptions {
     /// Allow `AF_INET` and `AF_INET6` sockets. Only a network policy that grants network
     /// access should set this; `AF_UNIX` is always allowed and every other family never is.
     pub allow_inet: bool,
+    /// Deny System V IPC (shared memory, message queues, semaphores) and POSIX message queues
+    /// with `EPERM`: objects that outlive the process that made them, kept in the jail's IPC
+    /// namespace. A warm pool's jail serves many runs, and one run must not leave anything
+    /// there for the next (a session's cells share their jail's state on purpose).
+    pub deny_ipc_objects: bool,
 }
 
 /// Errors from compiling or installing the filter.
@@ -169,6 +174,30 @@ const ALWAYS_DENIED: &[(&str, i64)] = &[
     ("setdomainname", libc::SYS_setdomainname),
 ];
 
+/// Syscalls that create or use IPC objects living in the IPC namespace rather than in a
+/// process, denied with `EPERM` when [`SeccompOptions::deny_ipc_objects`] is set.
+/// (`multiprocessing`'s locks and shared memory use files under `/dev/shm`, not these.)
+const IPC_OBJECT_SYSCALLS: &[(&str, i64)] = &[
+    ("shmget", libc::SYS_shmget),
+    ("shmat", libc::SYS_shmat),
+    ("shmdt", libc::SYS_shmdt),
+    ("shmctl", libc::SYS_shmctl),
+    ("msgget", libc::SYS_msgget),
+    ("msgsnd", libc::SYS_msgsnd),
+    ("msgrcv", libc::SYS_msgrcv),
+    ("msgctl", libc::SYS_msgctl),
+    ("semget", libc::SYS_semget),
+    ("semop", libc::SYS_semop),
+    ("semtimedop", libc::SYS_semtimedop),
+    ("semctl", libc::SYS_semctl),
+    ("mq_open", libc::SYS_mq_open),
+    ("mq_unlink", libc::SYS_mq_unlink),
+    ("mq_timedsend", libc::SYS_mq_timedsend),
+    ("mq_timedreceive", libc::SYS_mq_timedreceive),
+    ("mq_notify", libc::SYS_mq_notify),
+    ("mq_getsetattr", libc::SYS_mq_getsetattr),
+];
+
 /// `open_tree_attr(2)` (Linux 6.15). Not in `libc` yet; the number is the same on every
 /// architecture because it comes after the unified syscall table (424 and up).
 const SYS_OPEN_TREE_ATTR: i64 = 467;
@@ -221,6 +250,11 @@ pub fn denied_syscalls() -> &'static [&'static str] {
             .chain(["clone3"])
             .collect()
     })
+}
+
+/// Names of the syscalls [`SeccompOptions::deny_ipc_objects`] adds to the `EPERM` group.
+pub fn ipc_object_syscalls() -> impl Iterator<Item = &'static str> {
+    IPC_OBJECT_SYSCALLS.iter().map(|&(name, _)| name)
 }
 
 // ===== Compiling =====
@@ -306,10 +340,16 @@ fn arg32(index: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition, Se
 type Rules = Vec<(i64, Vec<SeccompRule>)>;
 
 /// Rules of the `EPERM` group: the fixed deny list plus the argument-dependent rules.
-fn eperm_rules() -> Result<Rules, SeccompError> {
+fn eperm_rules(opts: &SeccompOptions) -> Result<Rules, SeccompError> {
+    let ipc: &[(&str, i64)] = if opts.deny_ipc_objects {
+        IPC_OBJECT_SYSCALLS
+    } else {
+        &[]
+    };
     let mut rules: Rules = ALWAYS_DENIED
         .iter()
         .chain(ARCH_DENIED)
+        .chain(ipc)
         .map(|&(_, nr)| (nr, Vec::new()))
         .collect();
 
@@ -398,7 +438,7 @@ fn allow() -> sock_filter {
 /// child.
 pub fn compile(opts: &SeccompOptions) -> Result<BpfProgram, SeccompError> {
     let groups = [
-        (libc::EPERM, eperm_rules()?),
+        (libc::EPERM, eperm_rules(opts)?),
         (libc::EAFNOSUPPORT, socket_rules(opts)?),
         (libc::ENOSYS, enosys_rules()),
     ];
@@ -636,10 +676,35 @@ mod tests {
     #[test]
     fn fits_and_verifies() {
         for allow_inet in [false, true] {
-            let prog = compile(&SeccompOptions { allow_inet }).unwrap();
-            assert!(prog.len() < MAX_INSNS / 4, "{} instructions", prog.len());
-            verify(&prog).unwrap();
+            for deny_ipc_objects in [false, true] {
+                let prog = compile(&SeccompOptions {
+                    allow_inet,
+                    deny_ipc_objects,
+                })
+                .unwrap();
+                assert!(prog.len() < MAX_INSNS / 4, "{} instructions", prog.len());
+                verify(&prog).unwrap();
+            }
         }
+    }
+
+    #[test]
+    fn ipc_objects_are_denied_only_when_asked() {
+        let pool = compile(&SeccompOptions {
+            deny_ipc_objects: true,
+            ..SeccompOptions::default()
+        })
+        .unwrap();
+        let plain = default_prog();
+        for &(name, nr) in IPC_OBJECT_SYSCALLS {
+            assert_eq!(call(&pool, nr, [0; 6]), Verdict::Errno(libc::EPERM), "{name}");
+            assert_eq!(call(&plain, nr, [0; 6]), Verdict::Allow, "{name}");
+        }
+        // Everything else is unchanged.
+        for nr in [libc::SYS_read, libc::SYS_mmap, libc::SYS_futex, libc::SYS_memfd_create] {
+            assert_eq!(call(&pool, nr, [0; 6]), Verdict::Allow, "{nr}");
+        }
+        assert_eq!(call(&pool, libc::SYS_ptrace, [0; 6]), Verdict::Errno(libc::EPERM));
     }
 
     #[test]
@@ -737,7 +802,11 @@ mod tests {
         let inet6 = libc::AF_INET6 as u64;
         let others = [libc::AF_NETLINK, libc::AF_PACKET, libc::AF_ALG, libc::AF_VSOCK].map(|f| f as u64);
         for allow_inet in [false, true] {
-            let prog = compile(&SeccompOptions { allow_inet }).unwrap();
+            let prog = compile(&SeccompOptions {
+                allow_inet,
+                ..SeccompOptions::default()
+            })
+            .unwrap();
             for nr in [libc::SYS_socket, libc::SYS_socketpair] {
                 let verdict = |family: u64| call(&prog, nr, [family, 1, 0, 0, 0, 0]);
                 assert_eq!(verdict(unix), Verdict::Allow);
@@ -850,6 +919,9 @@ mod tests {
         let flags = CLONE_NAMESPACE_FLAGS.iter().map(|&(name, _)| name);
         for name in flags.chain(DENIED_IOCTLS.iter().map(|&(name, _)| name)) {
             assert!(doc.contains(name), "docs/seccomp.md misses {name}");
+        }
+        for name in ipc_object_syscalls() {
+            assert!(doc.contains(&format!("`{name}`")), "docs/seccomp.md misses {name}");
         }
     }
 

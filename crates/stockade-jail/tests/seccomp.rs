@@ -212,7 +212,11 @@ fn filtered() -> &'static HashMap<String, Value> {
 fn filtered_inet() -> &'static HashMap<String, Value> {
     static V: OnceLock<HashMap<String, Value>> = OnceLock::new();
     V.get_or_init(|| {
-        let prog = seccomp::compile(&SeccompOptions { allow_inet: true }).unwrap();
+        let prog = seccomp::compile(&SeccompOptions {
+            allow_inet: true,
+            ..SeccompOptions::default()
+        })
+        .unwrap();
         run_probe(Some(prog))
     })
 }

@@ -519,6 +519,7 @@ fn cmd_serve(args: ServeArgs) -> Result<u8, Failure> {
         internal_files: vec![ZYGOTE_PATH.into()],
         serve: Some(stockade_jail::Serve {
             lifetime: args.lifetime,
+            isolate_runs: !args.session,
         }),
     };
     match stockade_jail::run(&request) {
