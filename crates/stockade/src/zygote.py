@@ -483,16 +483,31 @@ def _reset():
     """Nothing of a run may reach the next: kill every other process in the jail (all of them
     belong to the run; init and this zygote are exempt from kill(-1)), wait until they are gone
     (a dying process can still finish a write) and empty the scratch. The next run's process is
-    forked afterwards from `_serve`, where no frame holds the previous run's request or response."""
+    forked afterwards from `_serve`, where no frame holds the previous run's request or response.
+    If either cannot be done, this zygote ends (the worker is replaced by a new jail) rather than
+    serve the next run beside what is left."""
     deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
+    while True:
         try:
             os.kill(-1, 9)
             os.kill(-1, 0)
         except OSError:
             break  # nothing left to signal
+        if time.monotonic() > deadline:
+            _give_up("processes of the last run outlived SIGKILL for 2 s")
         time.sleep(0.0005)
     _wipe_scratch()
+    try:
+        left = os.listdir(_SCRATCH)
+    except OSError:
+        left = ["(unreadable)"]
+    if left:
+        _give_up("the scratch directory could not be emptied")
+
+
+def _give_up(reason):
+    _send({"type": "error", "message": f"worker retired: {reason}"})
+    os._exit(1)
 
 
 def _serve():
