@@ -71,23 +71,29 @@ class _Worker:
             raise SetupError(message, (first or {}).get("step"))
 
     def _read_line(self, timeout: float) -> Optional[Dict[str, Any]]:
+        """The next non-empty line, decoded; None when the worker is gone or `timeout` passes.
+        Every line from the jail starts with a newline (so that a partial line a run left in the
+        pipe cannot swallow it): the empty lines that makes are skipped."""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
-        while b"\n" not in self._buf:
-            if len(self._buf) > (256 << 20):
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._sel.select(left):
-                return None
-            chunk = os.read(fd, 1 << 16)  # a 1 MiB read would allocate 1 MiB per answer
-            if not chunk:
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
+        while True:
+            while b"\n" not in self._buf:
+                if len(self._buf) > (256 << 20):
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._sel.select(left):
+                    return None
+                chunk = os.read(fd, 1 << 16)  # a 1 MiB read would allocate 1 MiB per answer
+                if not chunk:
+                    return None
+                self._buf += chunk
+            line, self._buf = self._buf.split(b"\n", 1)
+            if line.strip():
+                break
         try:
             return json.loads(line)
         except ValueError:
-            return {"type": "error", "message": "malformed line from the worker"}
+            return {"type": "malformed"}  # written by a run; skipped by the readers
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Consume the zygote's "idle" after the previous answer; False if the worker is gone."""
@@ -97,7 +103,7 @@ class _Worker:
                 return False
             if line.get("type") == "idle":
                 self.resetting = False
-            elif line.get("type") != "run":  # a stale answer forged by the run is skipped
+            elif line.get("type") not in ("run", "malformed"):  # what a run wrote is skipped
                 return False
         return self.alive()
 

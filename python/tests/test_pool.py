@@ -578,6 +578,36 @@ def test_zygote_tamper_control_works_without_the_jail(tmp_path):
     assert "patched" in out.stdout and out.stdout.strip().endswith("TAMPERED"), (out.stdout, out.stderr)
 
 
+PARTIAL_LINES = r"""
+import os, stat
+hit = 0
+for fd in range(3, 256):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.write(fd, b'{"type":"run","nonce":"')  # no newline: the start of a line
+            hit += 1
+    except OSError:
+        pass
+result = hit
+"""
+
+
+def test_a_partial_line_left_in_the_answer_pipe_swallows_nothing():
+    """A run can write to the pipe its answer goes through (and the one to the zygote). What it
+    leaves there unterminated must not merge with the next line: neither its own answer, nor the
+    zygote's "idle", nor the next run's answer may be lost (each would stall a caller for the
+    timeout + 10 s and cost the worker)."""
+    with stockade.Pool(NO_GUARD, size=1, timeout=5) as p:
+        start = time.monotonic()
+        first = p.run(PARTIAL_LINES)
+        second = p.run("result = 2")
+        third = p.run("result = 3")
+        elapsed = time.monotonic() - start
+    assert first.ok and first.value >= 1, first
+    assert (second.value, third.value) == (2, 3), (second, third)
+    assert elapsed < 4, f"{elapsed:.1f} s: an answer or an idle line was lost and waited for"
+
+
 # System V IPC and POSIX message queues live in the IPC namespace, not in a process or a file:
 # killing the run's processes and emptying the scratch does not remove them.
 IPC_LEAVE = r"""

@@ -21,8 +21,15 @@ _CONF = json.load(open("/sandbox/zygote.json"))
 _SCRATCH = "/tmp"
 
 
+def _line(record):
+    """One answer line. It starts with a newline too: a run can write to the answer pipe, and a
+    partial line it left there would otherwise swallow this one (the caller skips empty and
+    malformed lines)."""
+    return ("\n" + json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+
 def _send(record):
-    data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    data = _line(record)
     view = memoryview(data)
     while view:
         view = view[os.write(1, view):]
@@ -363,7 +370,7 @@ def _spare_main(ctrl_w, out_fd):
         # Over the cap: the zygote stops the run for that and answers.
         os._exit(exit_code)
     try:
-        _write_all(out_fd, (json.dumps(response, separators=(",", ":")) + "\n").encode())
+        _write_all(out_fd, _line(response))
         os.write(ctrl_w, b"done\n")
     except OSError:
         pass
@@ -473,7 +480,7 @@ def _supervise(pid, ctrl_r, memfds, timeout, nonce, already_done=False):
     if reporter == 0:
         try:
             response = _response(nonce, status, reason, exit_code, signal, run_usage, memfds)
-            _write_all(1, (json.dumps(response, separators=(",", ":")) + "\n").encode())
+            _write_all(1, _line(response))
         finally:
             os._exit(0)
     os.waitpid(reporter, 0)
