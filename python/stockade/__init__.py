@@ -104,7 +104,8 @@ def _policy_args(policy: PolicyArg, tmp: str) -> List[str]:
         return []
     text = os.fspath(policy)
     if os.path.isfile(text):
-        return ["--policy", text]
+        # Absolute: the launcher runs in its own working directory.
+        return ["--policy", os.path.abspath(text)]
     if "\n" in text or text.lstrip().startswith("version"):
         path = os.path.join(tmp, "policy.toml")
         with open(path, "w") as f:
@@ -122,10 +123,12 @@ def _launcher_args(policy, timeout, memory, venv, python, allow_degraded, tmp) -
         args += ["--timeout", str(float(timeout))]
     if memory is not None:
         args += ["--memory", str(memory)]
+    # Paths are made absolute here: the launcher runs in its own working directory.
     if venv is not None:
-        args += ["--venv", os.fspath(venv)]
+        args += ["--venv", os.path.abspath(os.fspath(venv))]
     if python is not None:
-        args += ["--python", os.fspath(python)]
+        python = os.fspath(python)
+        args += ["--python", os.path.abspath(python) if os.sep in python else python]
     if allow_degraded:
         args.append("--allow-degraded")
     return args

@@ -81,6 +81,22 @@ def test_broken_policy_is_a_policy_error():
         stockade.run("pass", policy="no-such-profile")
 
 
+def test_relative_paths_are_the_callers(tmp_path, monkeypatch):
+    """A policy file, a venv and an interpreter given relative to the caller's working directory
+    work, although the launcher runs in a directory of its own."""
+    subprocess.run(["/usr/bin/python3.11", "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    (tmp_path / "policy.toml").write_text("version = 1\n[limits]\nwall-time = '7s'\n")
+    monkeypatch.chdir(tmp_path)
+    # (a venv under the host's /tmp appears under /run/host/tmp: the jail's /tmp is its scratch)
+    site = str(tmp_path / "venv" / "lib" / "python3.11" / "site-packages")
+    uses_venv = lambda path: any(p.endswith(site) for p in path)  # noqa: E731
+    r = stockade.run("import sys\nresult = sys.path", policy="policy.toml", venv="venv")
+    assert r.ok and uses_venv(r.value), r
+    with stockade.Pool(policy="policy.toml", venv="venv", python="venv/bin/python", size=1) as p:
+        r = p.run("import sys\nresult = sys.path")
+    assert r.ok and uses_venv(r.value), r
+
+
 def test_huge_output_is_cut_and_reported():
     r = stockade.run("import sys\nwhile True: sys.stdout.write('x' * 65536)", policy="version = 1\n[limits]\noutput = '256K'\n")
     assert r.status == "output_limit" and not r.ok
