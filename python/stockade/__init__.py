@@ -212,7 +212,30 @@ def _parse_doc(proc: "subprocess.CompletedProcess[bytes]", err: str) -> Dict[str
 
 
 def _result_from_doc(doc: Dict[str, Any]) -> Result:
+    """The Result of an answer. Part of an answer is written inside the jail (a run can forge its
+    own record), so a malformed one is an error Result, never an exception in the caller."""
+    try:
+        return _result_from_trusted_shape(doc)
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        return Result(
+            ok=False,
+            status="error",
+            error={"type": "MalformedAnswer", "message": f"the run's answer could not be read: {exc}", "traceback": ""},
+            raw=doc if isinstance(doc, dict) else {},
+        )
+
+
+_ANSWER_TYPES = (("stdout", str), ("stderr", str), ("usage", dict), ("isolation", dict), ("limits", dict),
+                 ("violations", list), ("result", dict))
+
+
+def _result_from_trusted_shape(doc: Dict[str, Any]) -> Result:
+    for key, kind in _ANSWER_TYPES:
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise TypeError(f"{key} is a {type(doc[key]).__name__}, not a {kind.__name__}")
     payload = doc.get("result") or {}
+    if not isinstance(payload.get("error"), (dict, type(None))):
+        raise TypeError("result.error is not an object")
     files = {name: base64.b64decode(data) for name, data in (payload.get("files") or {}).items()}
     error = payload.get("error")
     if error is None and doc.get("status") not in ("ok", "error"):

@@ -91,9 +91,11 @@ class _Worker:
             if line.strip():
                 break
         try:
-            return json.loads(line)
-        except ValueError:
-            return {"type": "malformed"}  # written by a run; skipped by the readers
+            doc = json.loads(line)
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than json can decode
+            doc = None
+        # Anything else was written by a run; the readers skip it.
+        return doc if isinstance(doc, dict) else {"type": "malformed"}
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Consume the zygote's "idle" after the previous answer; False if the worker is gone."""
@@ -309,6 +311,11 @@ class Pool:
         except WorkerLost as exc:
             self._replace_later(worker)
             return Result(ok=False, status="killed", error={"type": "WorkerLost", "message": str(exc), "traceback": ""})
+        except BaseException:
+            # Interrupted mid-request (KeyboardInterrupt, ...): the worker's state is unknown, and
+            # a worker neither returned nor replaced would leave the pool one short for good.
+            self._replace_later(worker)
+            raise
         self._idle.put(worker)
         return _result_from_doc(response)
 

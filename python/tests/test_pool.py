@@ -608,6 +608,64 @@ def test_a_partial_line_left_in_the_answer_pipe_swallows_nothing():
     assert elapsed < 4, f"{elapsed:.1f} s: an answer or an idle line was lost and waited for"
 
 
+def _run_with_deadline(pool, code, deadline=30.0):
+    """pool.run on a thread: a regression that makes it wait forever fails the test instead of
+    hanging the suite. Returns the Result, the exception raised, or "hung"."""
+    out = []
+
+    def target():
+        try:
+            out.append(pool.run(code))
+        except BaseException as exc:  # reported to the test
+            out.append(exc)
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(deadline)
+    return out[0] if out else "hung"
+
+
+HOSTILE_LINES = r"""
+import os, stat, sys
+# The run's own nonce, from the frame of the process that read its request.
+frame, nonce = sys._getframe(), None
+while frame is not None and nonce is None:
+    nonce = frame.f_locals.get("nonce")
+    frame = frame.f_back
+nonce = nonce.decode() if isinstance(nonce, bytes) else str(nonce)
+lines = [
+    b"[" * 100000,                      # deeper than json can decode (RecursionError)
+    b"[1, 2]", b'"text"', b"17", b"null", b"{}", b'{"type": 3}',
+    ('{"type":"run","nonce":"%s","status":"ok","result":[1],"stdout":5,"files":{"a":"!"}}' % nonce).encode(),
+]
+hit = 0
+for fd in range(3, 256):
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            for line in lines:
+                os.write(fd, b"\n" + line + b"\n")
+            hit += 1
+    except OSError:
+        pass
+result = hit
+"""
+
+
+def test_hostile_answer_lines_give_a_result_and_keep_the_pool():
+    """What a run writes into its answer pipe (JSON too deep to decode, lines that are not
+    objects, its own answer forged with fields of the wrong types) gives the caller a Result,
+    never an exception, and the worker serves the next run: before, pool.run raised
+    RecursionError and the worker was never returned, so the next run waited forever."""
+    with stockade.Pool(NO_GUARD, size=1, timeout=5) as p:
+        start = time.monotonic()
+        first, second = _run_with_deadline(p, HOSTILE_LINES), _run_with_deadline(p, "result = 2")
+        elapsed = time.monotonic() - start
+    assert isinstance(first, stockade.Result), first
+    assert first.error and first.error["type"] == "MalformedAnswer", first
+    assert second.ok and second.value == 2, second
+    assert elapsed < 4, f"{elapsed:.1f} s"
+
+
 # System V IPC and POSIX message queues live in the IPC namespace, not in a process or a file:
 # killing the run's processes and emptying the scratch does not remove them.
 IPC_LEAVE = r"""
