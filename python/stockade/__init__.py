@@ -240,6 +240,13 @@ def _result_from_trusted_shape(doc: Dict[str, Any]) -> Result:
     error = payload.get("error")
     if error is None and doc.get("status") not in ("ok", "error"):
         error = {"type": doc.get("status"), "message": doc.get("reason") or doc.get("status"), "traceback": ""}
+    if error is None and not payload:
+        error = {
+            "type": "NoResult",
+            "message": "the run ended without a readable result record (it exited before its code finished, "
+            "or replaced the record with one that could not be read)",
+            "traceback": "",
+        }
     return Result(
         ok=doc.get("status") == "ok" and bool(payload.get("ok", False)),
         status=doc.get("status", "error"),

@@ -818,6 +818,31 @@ def test_non_finite_floats_are_not_json():
         assert "float" in r.error["message"]
 
 
+NESTED = "v = []\nfor _ in range(depth - 1):\n    v = [v]\nresult = v"
+
+
+def test_deeply_nested_results_are_refused_with_a_reason_everywhere():
+    """A result nested 100 deep crosses; one nested 150 deep (which the JSON readers on the way
+    would refuse, some silently) is an UnencodableResult saying so, in run, Pool and Session,
+    with and without a secret (the launcher then decodes every answer)."""
+    for policy in (None, _secret_policy(marked=True)):
+        with stockade.Pool(policy, size=1) as p, stockade.Session(policy) as s:
+            for runner in (p.run, s.run, lambda code, **kw: stockade.run(code, policy=policy, **kw)):
+                ok = runner(NESTED, inputs={"depth": 100})
+                assert ok.ok and json.dumps(ok.value).count("[") == 100, ok
+                deep = runner(NESTED, inputs={"depth": 150})
+                assert not deep.ok and deep.error["type"] == "UnencodableResult", deep
+                assert "nested deeper than 100" in deep.error["message"], deep
+
+
+def test_a_run_that_exits_before_its_result_says_so():
+    r = stockade.run("import os\nos._exit(0)")
+    assert not r.ok and r.error["type"] == "NoResult", r
+    with stockade.Pool(size=1) as p:
+        r = p.run("import os\nos._exit(0)")
+    assert not r.ok and r.error["type"] == "NoResult", r
+
+
 def test_a_warm_jail_without_the_preload_library_is_refused():
     """Without the library the zygote would stay dumpable: serving must refuse, even with the
     guard off, rather than run unprotected."""

@@ -35,6 +35,37 @@ def _send(record):
         view = view[os.write(1, view):]
 
 
+_MAX_DEPTH = 100  # nesting of a result; JSON readers on the way (serde: 128) stop not far above
+
+
+class _Unencodable(Exception):
+    pass
+
+
+def _check_encodable(value):
+    """Raise _Unencodable unless `value` is strict JSON (no NaN or infinities) nested at most
+    _MAX_DEPTH deep."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except RecursionError:
+        raise _Unencodable(f"the result is nested deeper than {_MAX_DEPTH} levels") from None
+    except (TypeError, ValueError) as exc:
+        raise _Unencodable(f"the result is a {type(value).__name__}, which cannot be encoded as JSON ({exc})") from None
+    # Encodable, so free of cycles: walk the containers (scalars cost one isinstance each).
+    stack = [(value, 1)] if isinstance(value, (list, tuple, dict)) else []
+    while stack:
+        container, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise _Unencodable(f"the result is nested deeper than {_MAX_DEPTH} levels")
+        for item in container.values() if isinstance(container, dict) else container:
+            if isinstance(item, (list, tuple, dict)):
+                stack.append((item, depth + 1))
+
+
+def _unencodable(exc):
+    return {"type": "UnencodableResult", "message": str(exc), "traceback": ""}
+
+
 def _hide_host_paths(text):
     for prefix in sorted({sys.prefix, sys.base_prefix, sys.exec_prefix}, key=len, reverse=True):
         if prefix and prefix != "/":
@@ -75,8 +106,12 @@ def _session():
             namespace.pop("result", None)
             exec(compile(request["code"], f"/sandbox/cell-{count}.py", "exec"), namespace)
             value = namespace.get("result")
-            json.dumps(value, allow_nan=False)
+            _check_encodable(value)
             payload["value"] = value
+        except _Unencodable as exc:
+            payload["ok"] = False
+            payload["error"] = _unencodable(exc)
+            record["status"], record["exit_code"] = "error", 1
         except BaseException as exc:
             payload["ok"] = False
             payload["error"] = {"type": type(exc).__name__, "message": _hide_host_paths(str(exc)),
@@ -131,16 +166,11 @@ def _child_result(request):
         else:
             value = None
         try:
-            # Strict JSON: NaN and the infinities have no JSON spelling.
-            json.dumps(value, allow_nan=False)
+            _check_encodable(value)
             record["value"] = value
-        except (TypeError, ValueError) as exc:
+        except _Unencodable as exc:
             record["ok"] = False
-            record["error"] = {
-                "type": "UnencodableResult",
-                "message": f"the result is a {type(value).__name__}, which cannot be encoded as JSON ({exc})",
-                "traceback": "",
-            }
+            record["error"] = _unencodable(exc)
             exit_code = 1
     except SystemExit as exc:
         exit_code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
