@@ -67,7 +67,23 @@ class LayerMissing(SetupError):
 
 @dataclass
 class Result:
-    """What a run produced. ``ok`` is true when the code finished without an error."""
+    """What a run produced. ``ok`` is true when the code finished without an error.
+
+    ``error`` (None when ``ok``) is ``{"type", "message", "traceback"}``. ``type`` is the
+    exception's class name when the code raised (``traceback`` then has host paths removed), or
+    one of stockade's own:
+
+    - ``UnencodableResult``: the result is not strict JSON (a type JSON lacks, NaN or an
+      infinity, a cycle) or is nested deeper than 100 levels; the message says which.
+    - ``NoResult``: the run ended without a result record (``os._exit`` before the code
+      finished, or a record it overwrote with something unreadable).
+    - ``MalformedAnswer``: the answer that came out of the jail had the wrong shape (a run
+      can write into its own answer); the run's outcome is unknown.
+    - ``WorkerLost`` / ``SessionLost``: the worker or session jail died or stopped answering.
+    - ``timeout``, ``cpu_limit``, ``memory_limit``, ``output_limit``, ``killed``: the run was
+      stopped; ``status`` says the same.
+    - ``refused``: the policy's pre-screen refused the code before it ran.
+    """
 
     ok: bool
     status: str
