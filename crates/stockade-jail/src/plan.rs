@@ -400,10 +400,13 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
             hard: nproc,
             name: "nproc",
         },
+        // 1, not 0: for a core_pattern that pipes to a helper (run as root on the host), the
+        // kernel ignores the limit except that 1 means "no dump"; a file dump needs at least a
+        // page. The seccomp filter keeps the jail from lowering it to 0.
         Rlimit {
             resource: libc::RLIMIT_CORE,
-            soft: 0,
-            hard: 0,
+            soft: 1,
+            hard: 1,
             name: "core",
         },
         Rlimit {

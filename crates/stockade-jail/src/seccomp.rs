@@ -370,6 +370,24 @@ fn eperm_rules(opts: &SeccompOptions) -> Result<Rules, SeccompError> {
         .collect::<Result<_, _>>()?;
     rules.push((libc::SYS_ioctl, ioctl));
 
+    // Core dumps: the jail's RLIMIT_CORE is 1, which the kernel reads as "no core dump" even
+    // when the host's core_pattern pipes dumps to a helper that runs as root outside every
+    // namespace (systemd-coredump, apport). Lowering it to 0 would turn those dumps back on,
+    // so the limit may not be set: `setrlimit(RLIMIT_CORE, ..)` and `prlimit64(_, RLIMIT_CORE,
+    // new, _)` with a new value are denied; reading it stays allowed.
+    let core = u64::from(libc::RLIMIT_CORE);
+    rules.push((
+        libc::SYS_setrlimit,
+        vec![SeccompRule::new(vec![arg32(0, SeccompCmpOp::Eq, core)?])?],
+    ));
+    rules.push((
+        libc::SYS_prlimit64,
+        vec![SeccompRule::new(vec![
+            arg32(1, SeccompCmpOp::Eq, core)?,
+            SeccompCondition::new(2, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)?,
+        ])?],
+    ));
+
     // personality: deny unless the value is one of the allowed ones (conditions are AND-ed).
     let persona = ALLOWED_PERSONAS
         .iter()
@@ -686,6 +704,47 @@ mod tests {
                 verify(&prog).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn the_core_dump_limit_can_be_read_but_not_set() {
+        let prog = default_prog();
+        let core = u64::from(libc::RLIMIT_CORE);
+        let nofile = u64::from(libc::RLIMIT_NOFILE);
+        let buf = 0x7fff_0000_1000_u64; // any non-null pointer
+        assert_eq!(
+            call(&prog, libc::SYS_setrlimit, [core, buf, 0, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(
+            call(&prog, libc::SYS_setrlimit, [nofile, buf, 0, 0, 0, 0]),
+            Verdict::Allow
+        );
+        // prlimit64(pid, resource, new, old)
+        assert_eq!(
+            call(&prog, libc::SYS_prlimit64, [0, core, buf, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(
+            call(&prog, libc::SYS_prlimit64, [0, core, buf, buf, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(
+            call(&prog, libc::SYS_prlimit64, [123, core, 1 << 32, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(
+            call(&prog, libc::SYS_prlimit64, [0, core, 0, buf, 0, 0]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            call(&prog, libc::SYS_prlimit64, [0, nofile, buf, buf, 0, 0]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            call(&prog, libc::SYS_getrlimit, [core, buf, 0, 0, 0, 0]),
+            Verdict::Allow
+        );
     }
 
     #[test]

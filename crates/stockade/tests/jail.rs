@@ -252,6 +252,33 @@ fn mountinfo_shows_no_host_paths() {
     assert!(info.lines().any(|l| l.contains(" / / ")), "{info}");
 }
 
+// ===== Core dumps =====
+
+/// A crash must not start the host's core-dump helper (a piped `kernel.core_pattern` runs it as
+/// root outside the jail): RLIMIT_CORE is 1, which the kernel reads as "no dump", and the jail
+/// cannot lower it to 0 (`jail_code` runs without the guard: the jail is what is tested).
+/// Control: outside, both calls lower it.
+#[test]
+fn core_dumps_cannot_be_turned_back_on() {
+    let code = "import resource\nC = resource.RLIMIT_CORE\nprint('limit', resource.getrlimit(C))\n\
+                for how in ('setrlimit', 'prlimit'):\n    try:\n        \
+                resource.setrlimit(C, (0, 0)) if how == 'setrlimit' else resource.prlimit(0, C, (0, 0))\n        \
+                print(how, 'LOWERED')\n    except (OSError, ValueError) as e:\n        print(how, 'refused', e)\n\
+                print('after', resource.getrlimit(C))";
+    let r = jail_code(code, &[]);
+    let out = stdout(&r);
+    assert!(out.contains("limit (1, 1)"), "{r}");
+    // (Python reports setrlimit's EPERM as "not allowed to raise maximum limit".)
+    assert!(
+        out.contains("setrlimit refused") && out.contains("prlimit refused"),
+        "{r}"
+    );
+    assert!(!out.contains("LOWERED") && out.contains("after (1, 1)"), "{r}");
+    let control = control_code(code, 10);
+    let c = String::from_utf8_lossy(&control.stdout);
+    assert!(c.contains("setrlimit LOWERED") && c.contains("prlimit LOWERED"), "{c}");
+}
+
 // ===== Pid namespace =====
 
 #[test]
