@@ -84,7 +84,7 @@ pub struct Manifest {
     pub library_source: String,
 }
 
-const CACHE_FORMAT: u32 = 4;
+const CACHE_FORMAT: u32 = 5;
 
 /// Resolve which interpreter to use: `explicit` (from `--python` or the policy), else the venv's
 /// base interpreter, else `python3` from PATH. pyenv shims are resolved without being run.
@@ -405,9 +405,9 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
     wanted.insert(info.executable.clone());
     wanted.extend(info.stdlib.iter().cloned());
     wanted.extend(site_paths.iter().cloned());
-    if let Some(v) = venv {
-        wanted.insert(v.to_owned());
-    }
+    // Of a venv, only its site-packages (in `site_paths`): the jail runs the base interpreter
+    // with those on sys.path, and the rest of the directory is the host's (pip.conf with an
+    // index token, a project's .env beside a `.venv`, scripts with host paths).
     // Public, read-only system data that ordinary code expects: time zones and the loader cache.
     for extra in ["/usr/share/zoneinfo", "/etc/ld.so.cache"] {
         if Path::new(extra).exists() {

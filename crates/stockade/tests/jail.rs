@@ -965,3 +965,55 @@ fn venv_under_host_tmp_is_importable() {
     let r = parse_result(&out);
     assert_eq!(stdout(&r), "42 True\n", "{r}");
 }
+
+/// Of a venv, only its site-packages enter the jail: the rest of the directory is the host's
+/// (pip.conf with a private index's token here). Control: the same code outside the jail reads
+/// the token.
+#[test]
+fn only_the_venvs_site_packages_are_visible() {
+    let dir = tempfile::tempdir_in(common::repo().join("target")).unwrap();
+    let venv = dir.path().join("venv");
+    assert!(Command::new(system_python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap()
+        .success());
+    let secret = token();
+    std::fs::write(
+        venv.join("pip.conf"),
+        format!("[global]\nindex-url = https://ci:{secret}@pypi.example.invalid/simple\n"),
+    )
+    .unwrap();
+    std::fs::write(venv.join("lib/python3.11/site-packages/venvmod.py"), "VALUE = 7\n").unwrap();
+    let code = format!(
+        "import os, venvmod\nprint('import', venvmod.VALUE)\nroot = {root:?}\nfound = []\n\
+         for d, _, fs in os.walk(root):\n    for f in fs:\n        try:\n            \
+         found.append(open(os.path.join(d, f), errors='replace').read())\n        except OSError:\n            pass\n\
+         print('files', len(found), 'pip.conf' in str(os.listdir(root)) if os.path.isdir(root) else None)\n\
+         print('\\n'.join(found))",
+        root = venv.display().to_string()
+    );
+    let out = stockade()
+        .args(["run", "--json", "--no-guard", "--venv"])
+        .arg(&venv)
+        .args(["-c", &code])
+        .output()
+        .unwrap();
+    let r = parse_result(&out);
+    assert!(stdout(&r).starts_with("import 7\n"), "{r}");
+    assert!(!stdout(&r).contains(&secret), "{r}");
+    assert!(stdout(&r).contains("files 1 False"), "{r}");
+    let site = venv.join("lib/python3.11/site-packages");
+    let control = control_code(
+        &format!(
+            "import sys; sys.path.insert(0, {:?})\n{code}",
+            site.display().to_string()
+        ),
+        20,
+    );
+    assert!(
+        String::from_utf8_lossy(&control.stdout).contains(&secret),
+        "{control:?}"
+    );
+}
