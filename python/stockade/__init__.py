@@ -132,11 +132,27 @@ def _policy_args(policy: PolicyArg, tmp: str) -> List[str]:
     raise PolicyError(f"policy {text!r} is neither a file, a TOML document, nor a profile name")
 
 
+_MAX_SECONDS = 7 * 24 * 3600.0
+
+
+def _seconds(value: Any, name: str = "timeout") -> Optional[float]:
+    """A duration given to the API: None, or a number of seconds above 0 (and at most a week)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    seconds = float(value)
+    if not 0 < seconds <= _MAX_SECONDS:  # also false for NaN
+        raise InputError(f"{name} must be more than 0 and at most {_MAX_SECONDS:g} seconds, not {value!r}")
+    return seconds
+
+
 def _launcher_args(policy, timeout, memory, venv, python, allow_degraded, tmp) -> List[str]:
     """Command-line options for the launcher, from the keyword arguments of the API."""
     args = _policy_args(policy, tmp)
+    timeout = _seconds(timeout)
     if timeout is not None:
-        args += ["--timeout", str(float(timeout))]
+        args += ["--timeout", f"{timeout}s"]
     if memory is not None:
         args += ["--memory", str(memory)]
     # Paths are made absolute here: the launcher runs in its own working directory.

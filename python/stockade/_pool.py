@@ -31,6 +31,7 @@ from . import (
     SetupError,
     StockadeError,
     _encode_files,
+    _seconds,
     _launcher_args,
     _result_from_doc,
 )
@@ -69,6 +70,8 @@ class _Worker:
             self.kill()
             message = (first or {}).get("message") or "the worker jail did not start"
             raise SetupError(message, (first or {}).get("step"))
+        # The policy's wall-time limit for a run that has none of its own.
+        self.wall_time = float(first.get("timeout") or 10.0)
 
     def _read_line(self, timeout: float) -> Optional[Dict[str, Any]]:
         """The next non-empty line, decoded; None when the worker is gone or `timeout` passes.
@@ -177,7 +180,7 @@ def _request(code: str, inputs: Optional[Mapping[str, Any]], files, timeout) -> 
         body = json.dumps(request, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
         raise InputError(f"inputs must be JSON-compatible: {exc}") from None
-    return body, float(timeout or 0)
+    return body, _seconds(timeout) or 0.0
 
 
 _LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
@@ -240,7 +243,7 @@ class Pool:
         self._prescreen = _Prescreen(self._args)
         if preload:
             self._args += ["--preload", ",".join(preload)]
-        self._timeout = float(timeout) if timeout is not None else None
+        self._timeout = _seconds(timeout)
         self._idle: "queue.Queue[_Worker]" = queue.Queue()
         self._workers: List[_Worker] = []
         self._lock = threading.Lock()
@@ -298,7 +301,6 @@ class Pool:
         if refused is not None:
             return refused
         request = _request(code, inputs, files, timeout)
-        wait = (timeout or self._timeout or 10.0) + 10.0
         while True:
             worker = self._idle.get()
             # The previous run's reset must be over before this request enters the jail. A
@@ -306,6 +308,8 @@ class Pool:
             if worker.wait_idle():
                 break
             self._replace_later(worker)
+        # The zygote enforces the run's wall time; the caller waits that long and a grace more.
+        wait = (request[1] or worker.wall_time) + 10.0
         try:
             response = worker.request(request, wait)
         except WorkerLost as exc:
@@ -374,9 +378,10 @@ class Session:
         args = _launcher_args(policy, None, memory, venv, python, allow_degraded, self._tmp.name)
         self._prescreen = _Prescreen(args)
         args += ["--session"]
+        lifetime = _seconds(lifetime, "lifetime")
         if lifetime is not None:
-            args += ["--lifetime", str(float(lifetime))]
-        self._timeout = float(timeout) if timeout is not None else 10.0
+            args += ["--lifetime", str(lifetime)]
+        self._timeout = _seconds(timeout) or 10.0
         self._lock = threading.Lock()
         self._worker: Optional[_Worker] = _Worker(args, self._tmp.name)
         _LIVE.add(self)
@@ -396,7 +401,7 @@ class Session:
                 raise StockadeError("the session is closed")
             try:
                 response = self._worker.request(
-                    request, timeout if timeout is not None else self._timeout, framed=False
+                    request, _seconds(timeout) or self._timeout, framed=False
                 )
             except WorkerLost as exc:
                 self.close()

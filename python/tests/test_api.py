@@ -97,6 +97,16 @@ def test_relative_paths_are_the_callers(tmp_path, monkeypatch):
     assert r.ok and uses_venv(r.value), r
 
 
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), 1e300, "10", True])
+def test_bad_timeouts_are_input_errors(bad):
+    """Before: a PolicyError quoting the CLI's usage, or a ValueError/OverflowError from inside
+    the pool after the request was sent."""
+    with pytest.raises(stockade.InputError, match="timeout"):
+        stockade.run("pass", timeout=bad)
+    with pytest.raises(stockade.InputError, match="timeout"):
+        stockade.Pool(timeout=bad, size=1)
+
+
 def test_huge_output_is_cut_and_reported():
     r = stockade.run("import sys\nwhile True: sys.stdout.write('x' * 65536)", policy="version = 1\n[limits]\noutput = '256K'\n")
     assert r.status == "output_limit" and not r.ok

@@ -158,6 +158,25 @@ def test_per_call_timeout_then_the_pool_still_works(pool):
     assert pool.run("result = 1").value == 1 and pool.size == 2
 
 
+def test_bad_per_run_timeouts_are_input_errors(pool):
+    for bad in (0, -1, float("nan"), float("inf"), 1e300, "x"):
+        with pytest.raises(stockade.InputError, match="timeout"):
+            pool.run("result = 1", timeout=bad)
+    with stockade.Session() as s:
+        with pytest.raises(stockade.InputError, match="timeout"):
+            s.run("result = 1", timeout=float("nan"))
+        assert s.run("result = 2").value == 2
+    assert pool.run("result = 3").value == 3 and pool.size == 2
+
+
+def test_the_policys_wall_time_is_what_the_caller_waits_for():
+    """A policy allowing runs of 40 s: a run of 21 s is not given up on (the caller used to wait
+    10 s + 10 s of grace whatever the policy said, and lost the worker)."""
+    with stockade.Pool("version = 1\n[limits]\nwall-time = '40s'\n", size=1) as p:
+        r = p.run("import time\ntime.sleep(21)\nresult = 'slept'")
+    assert r.ok and r.value == "slept", r
+
+
 def test_bad_inputs(pool):
     with pytest.raises(stockade.InputError):
         pool.run("pass", inputs={"x": object()})

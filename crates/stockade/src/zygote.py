@@ -566,7 +566,8 @@ def _serve():
     gc.collect()
     gc.freeze()
     _spare = _fork_spare()
-    _send({"type": "ready", "pid": os.getpid()})
+    # The wall-time limit of a run without its own: the caller waits that long (plus a grace).
+    _send({"type": "ready", "pid": os.getpid(), "timeout": float(_CONF["limits"]["timeout"])})
     while True:
         pid, ctrl_r, memfds = _spare
         _spare = None
