@@ -357,8 +357,9 @@ class Pool:
 
 class Session:
     """Stateful execution, like a notebook: successive :meth:`run` calls share one interpreter
-    inside one jail. Each cell is bounded by ``timeout`` (a cell that overruns ends the session);
-    the whole session by ``lifetime`` and the policy's memory limit. ``close()`` ends it.
+    inside one jail. Each cell is bounded by ``timeout`` (default: the policy's wall time; a cell
+    that overruns ends the session); the whole session by ``lifetime`` and the policy's memory
+    limit. ``close()`` ends it.
     """
 
     def __init__(
@@ -381,9 +382,11 @@ class Session:
         lifetime = _seconds(lifetime, "lifetime")
         if lifetime is not None:
             args += ["--lifetime", str(lifetime)]
-        self._timeout = _seconds(timeout) or 10.0
+        timeout = _seconds(timeout)
         self._lock = threading.Lock()
         self._worker: Optional[_Worker] = _Worker(args, self._tmp.name)
+        # A cell's default bound is the policy's wall time, as for a run.
+        self._timeout = timeout or self._worker.wall_time
         _LIVE.add(self)
 
     @property

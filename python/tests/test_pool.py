@@ -177,6 +177,12 @@ def test_the_policys_wall_time_is_what_the_caller_waits_for():
     assert r.ok and r.value == "slept", r
 
 
+def test_a_sessions_cells_get_the_policys_wall_time():
+    with stockade.Session("version = 1\n[limits]\nwall-time = '30s'\n") as s:
+        r = s.run("import time\ntime.sleep(11)\nresult = 'slept'")
+    assert r.ok and r.value == "slept", r
+
+
 def test_bad_inputs(pool):
     with pytest.raises(stockade.InputError):
         pool.run("pass", inputs={"x": object()})

@@ -87,7 +87,7 @@ def _session():
 
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     cap = int(_CONF["limits"]["output"])
-    _send({"type": "ready", "pid": os.getpid(), "mode": "session"})
+    _send({"type": "ready", "pid": os.getpid(), "mode": "session", "timeout": float(_CONF["limits"]["timeout"])})
     count = 0
     while True:
         line = sys.stdin.buffer.readline()
