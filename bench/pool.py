@@ -348,44 +348,37 @@ def main():
     tp_pool = stockade.Pool(size=2, python=BARE)
     for _ in range(10):
         tp_pool.run(WORKLOADS["a"])
-    count = [0, 0]
-    stop = time.monotonic() + args.seconds
 
-    def client(i):
-        while time.monotonic() < stop:
-            r = tp_pool.run(WORKLOADS["a"])
-            assert r.ok
-            count[i] += 1
-
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - t0
-    tp = sum(count) / elapsed
-    tp_pool.close()
-
-    # the anchors' throughput: 2 servers of each kind, 2 threads
-    def server_throughput(servers):
-        fcount = [0, 0]
+    def two_clients(runs):
+        """Runs per second of two threads, each calling its own `runs[i]()` for --seconds."""
+        count = [0, 0]
         stop = time.monotonic() + args.seconds
 
-        def fclient(i):
+        def client(i):
             while time.monotonic() < stop:
-                servers[i].run(WORKLOADS["a"])
-                fcount[i] += 1
+                runs[i]()
+                count[i] += 1
 
         t0 = time.monotonic()
-        threads = [threading.Thread(target=fclient, args=(i,)) for i in range(2)]
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        return sum(count) / (time.monotonic() - t0)
+
+    def pool_run():
+        assert tp_pool.run(WORKLOADS["a"]).ok
+
+    tp = two_clients([pool_run, pool_run])
+    tp_pool.close()
+
+    # the anchors' throughput: 2 servers of each kind, 2 threads
+    def server_throughput(servers):
+        rate = two_clients([lambda s=s: s.run(WORKLOADS["a"]) for s in servers])
         for s in servers:
             s.close()
-        return sum(fcount) / (time.monotonic() - t0)
+        return rate
 
     fs.close()
     pf.close()
