@@ -25,8 +25,9 @@ Variants per workload, interleaved round-robin in a shuffled order per round:
                     in --slow-rounds rounds only)
 Plus, for (b), the computation timed in this process (bare CPython compute, no process at all).
 
-Throughput, workload (a), --seconds each: Pool(size=2) driven by 2 client threads; the same for
-two fork-servers, two prefork servers and a monty pool of 2 workers.
+Throughput, workload (a), --seconds each: Pool(size=2) driven by 2 client threads (with the page
+faults and CPU per run of the zygotes and of the runs' processes, from /proc/<zygote>/stat); the
+same for two fork-servers, two prefork servers and a monty pool of 2 workers.
 
 monty and smolagents are installed from PyPI into target/bench-venv (created on first use, shared
 with bench/check.py); --no-anchors skips them, and they are skipped with a message when the
@@ -215,6 +216,25 @@ class Anchors:
         self.proc.wait()
 
 
+def zygote_costs():
+    """Page faults and CPU ticks of every zygote on the machine and of its reaped children (the
+    runs), from /proc/<pid>/stat: minflt, cminflt, utime+stime, cutime+cstime."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if b"__stockade_zygote__" not in open(f"/proc/{pid}/cmdline", "rb").read():
+                continue
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            parent = fields[1]
+            if b"__stockade_zygote__" in open(f"/proc/{parent}/cmdline", "rb").read():
+                continue  # a run, not a zygote
+        except OSError:
+            continue
+        f = [int(x) for x in fields[7:15]]  # fields 10..17 of stat(5)
+        out[pid] = (f[0], f[1], f[4] + f[5], f[6] + f[7])
+    return out
+
+
 def pct(xs, q):
     xs = sorted(xs)
     k = (len(xs) - 1) * q
@@ -370,8 +390,18 @@ def main():
     def pool_run():
         assert tp_pool.run(WORKLOADS["a"]).ok
 
-    tp = two_clients([pool_run, pool_run])
+    before = zygote_costs()
+    tp_pool_runs = [0]
+
+    def pool_run_counted():
+        pool_run()
+        tp_pool_runs[0] += 1
+
+    tp = two_clients([pool_run_counted, pool_run_counted])
+    after = zygote_costs()
     tp_pool.close()
+    n, tick = max(tp_pool_runs[0], 1), 1e6 / os.sysconf("SC_CLK_TCK")
+    cost = [sum(after[z][i] - before[z][i] for z in before if z in after) / n for i in range(4)]
 
     # the anchors' throughput: 2 servers of each kind, 2 threads
     def server_throughput(servers):
@@ -429,6 +459,8 @@ def main():
     print(f"Throughput, Pool(size=2), 2 client threads, (a): {tp:.0f} runs/s  (target >= 2000); "
           f"plain fork-server x2: {ftp:.0f} runs/s; prefork x2: {ptp:.0f} runs/s"
           + (f"; monty pool of 2: {mtp:.0f} runs/s" if mtp else ""))
+    print(f"  per run in that test (/proc/<zygote>/stat): zygote {cost[0]:.0f} page faults, {cost[2] * tick:.0f} us CPU; "
+          f"the run's process {cost[1]:.0f} page faults, {cost[3] * tick:.0f} us CPU")
     if anchors:
         print(f"Anchors from PyPI: pydantic-monty {anchors.versions['monty']}, smolagents {anchors.versions['smolagents']} "
               f"(timed in their own process; smolagents (b) over {args.slow_rounds} rounds)")
