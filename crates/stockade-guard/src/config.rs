@@ -4,17 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What to do with an event of a class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    /// Let it happen.
-    Allow,
-    /// Refuse it (raise or kill, per `on_violation`).
-    Deny,
-    /// Let it happen and record it.
-    Audit,
-}
+/// What to do with an event of a class: the one decision type, shared with the policy.
+pub use stockade_protocol::Decision;
 
 /// The guard's whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

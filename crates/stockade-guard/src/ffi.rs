@@ -33,7 +33,6 @@ pub struct Api {
     pub PyErr_NewException: unsafe extern "C" fn(*const c_char, *mut PyObject, *mut PyObject) -> *mut PyObject,
     pub PyExc_PermissionError: *mut *mut PyObject,
     pub PyType_GetFlags: unsafe extern "C" fn(*mut PyObject) -> c_ulong,
-    pub PyType_GetName: unsafe extern "C" fn(*mut PyObject) -> *mut PyObject,
     pub Py_DecRef: unsafe extern "C" fn(*mut PyObject),
     pub PyEval_GetFrame: unsafe extern "C" fn() -> *mut PyObject,
     pub PyFrame_GetCode: unsafe extern "C" fn(*mut PyObject) -> *mut PyObject,
@@ -55,7 +54,7 @@ fn sym(name: &CStr) -> Result<*mut c_void, String> {
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
     if p.is_null() {
         Err(format!(
-            "symbol {} not found (is this CPython 3.11+?)",
+            "symbol {} not found (is this CPython 3.9+?)",
             name.to_string_lossy()
         ))
     } else {
@@ -67,7 +66,7 @@ macro_rules! resolve {
     ($($name:ident),* ; $($data:ident),*) => {{
         Api {
             $(
-                // SAFETY: the symbol has this C signature in CPython 3.11's public API.
+                // SAFETY: the symbol has this C signature in the public API of CPython 3.9 and later.
                 $name: unsafe { std::mem::transmute::<*mut c_void, _>(sym(&std::ffi::CString::new(stringify!($name)).unwrap_or_default())?) },
             )*
             $(
@@ -87,7 +86,7 @@ pub fn load() -> Result<&'static Api, String> {
     let api = resolve!(
         PySys_AddAuditHook, PyTuple_Size, PyTuple_GetItem, PyUnicode_AsUTF8AndSize, PyBytes_AsStringAndSize,
         PyLong_AsLongLong, PyErr_Occurred, PyErr_Clear, PyErr_SetString, PyErr_NewException, PyType_GetFlags,
-        PyType_GetName, Py_DecRef, PyEval_GetFrame, PyFrame_GetCode, PyFrame_GetBack, PyObject_GetAttrString;
+        Py_DecRef, PyEval_GetFrame, PyFrame_GetCode, PyFrame_GetBack, PyObject_GetAttrString;
         PyExc_PermissionError, PyModule_Type
     );
     Ok(API.get_or_init(|| api))
@@ -192,9 +191,10 @@ pub unsafe fn to_value(o: *mut PyObject, depth: u32) -> crate::decide::Value {
 /// GIL held; `ty` is a live type object.
 unsafe fn type_name(ty: *mut PyObject) -> String {
     let api = api();
-    // SAFETY: GIL held; PyType_GetName returns a new reference or null.
+    // SAFETY: GIL held; GetAttrString returns a new reference or null. (`PyType_GetName` would
+    // do, but only exists from CPython 3.11.)
     unsafe {
-        let name = (api.PyType_GetName)(ty);
+        let name = (api.PyObject_GetAttrString)(ty, c"__name__".as_ptr());
         if name.is_null() {
             (api.PyErr_Clear)();
             return "object".into();

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use stockade_guard::config::{Decision as GDecision, GuardConfig};
+use stockade_guard::config::GuardConfig;
 use stockade_policy::Policy;
-use stockade_policy::{Decision, GuardMode, ImportDefault, OnViolation};
+use stockade_policy::{GuardMode, ImportDefault, OnViolation};
 
 use crate::interpreter::Manifest;
 use crate::plan::{SANDBOX_DIR, SCRATCH_DIR};
@@ -32,14 +32,6 @@ pub fn find_library() -> Option<PathBuf> {
     .into_iter()
     .find(|p| p.is_file())
     .and_then(|p| p.canonicalize().ok())
-}
-
-fn decision(d: Decision) -> GDecision {
-    match d {
-        Decision::Allow => GDecision::Allow,
-        Decision::Deny => GDecision::Deny,
-        Decision::Audit => GDecision::Audit,
-    }
 }
 
 fn to_strings(paths: &[PathBuf]) -> Vec<String> {
@@ -135,14 +127,14 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         write: expand(&g.files.write, manifest),
         connect: g.network.connect.clone(),
         bind: g.network.bind.clone(),
-        process: decision(g.rules.process),
-        code: decision(g.rules.code),
-        code_objects: decision(g.rules.code_objects),
-        deserialize: decision(g.rules.deserialize),
-        introspection: decision(g.rules.introspection),
-        ctypes: decision(g.rules.ctypes),
-        env: decision(g.rules.env),
-        signal: decision(g.rules.signal),
+        process: g.rules.process,
+        code: g.rules.code,
+        code_objects: g.rules.code_objects,
+        deserialize: g.rules.deserialize,
+        introspection: g.rules.introspection,
+        ctypes: g.rules.ctypes,
+        env: g.rules.env,
+        signal: g.rules.signal,
         secrets,
         internal: Vec::new(),
     }

@@ -10,6 +10,8 @@ use stockade_cgroup::{Layout, Version};
 pub struct HostSupport {
     /// Effective uid of the caller.
     pub euid: u32,
+    /// Effective gid of the caller.
+    pub egid: u32,
     /// User namespaces can be created by this caller (`Err` says why not).
     pub user_namespaces: Result<(), String>,
     /// Landlock ABI version, if Landlock is enabled.
@@ -26,6 +28,25 @@ pub struct HostSupport {
     pub cgroup_notes: Vec<String>,
     #[serde(skip)]
     pub(crate) cgroups: Layout,
+}
+
+impl HostSupport {
+    /// A host with every layer and no cgroups, for plan snapshot tests.
+    #[must_use]
+    pub fn fixed_for_tests(euid: u32) -> HostSupport {
+        HostSupport {
+            euid,
+            egid: euid,
+            user_namespaces: Ok(()),
+            landlock_abi: Some(6),
+            seccomp: true,
+            memory_mechanism: "rlimit-as",
+            pids_mechanism: "rlimit-nproc",
+            cpu_mechanism: "rlimit-cpu",
+            cgroup_notes: Vec::new(),
+            cgroups: Layout::default(),
+        }
+    }
 }
 
 fn read_trim(path: &str) -> Option<String> {
@@ -70,6 +91,7 @@ impl HostSupport {
         let disabled = |name: &str| disabled.split(',').any(|d| d.trim() == name);
         HostSupport {
             euid,
+            egid: nix::unistd::getegid().as_raw(),
             user_namespaces,
             landlock_abi: stockade_sys::landlock_abi().filter(|_| !disabled("landlock")),
             seccomp: stockade_sys::seccomp_supported() && !disabled("seccomp"),

@@ -84,7 +84,7 @@ pub struct Manifest {
     pub library_source: String,
 }
 
-const CACHE_FORMAT: u32 = 5;
+const CACHE_FORMAT: u32 = 6;
 
 /// Resolve which interpreter to use: `explicit` (from `--python` or the policy), else the venv's
 /// base interpreter, else `python3` from PATH. pyenv shims are resolved without being run.
@@ -284,12 +284,16 @@ fn stamp(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn cache_key(executable: &Path, venv: Option<&Path>) -> String {
+fn cache_key(executable: &Path, venv: Option<&Path>, preload: &[PathBuf]) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     CACHE_FORMAT.hash(&mut h);
     executable.hash(&mut h);
     stamp(executable).hash(&mut h);
+    for lib in preload {
+        lib.hash(&mut h);
+        stamp(lib).hash(&mut h);
+    }
     if let Some(v) = venv {
         v.hash(&mut h);
         stamp(&v.join("pyvenv.cfg")).hash(&mut h);
@@ -319,8 +323,9 @@ fn venv_site_packages(venv: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Work out (or load from cache) the manifest for `executable` plus an optional venv.
-pub fn manifest(executable: &Path, venv: Option<&Path>) -> Result<Manifest, InterpreterError> {
+/// Work out (or load from cache) the manifest for `executable` plus an optional venv, and the
+/// libraries stockade preloads into it (`preload`: their own dependencies are needed too).
+pub fn manifest(executable: &Path, venv: Option<&Path>, preload: &[PathBuf]) -> Result<Manifest, InterpreterError> {
     let venv = match venv {
         Some(v) => Some(fs::canonicalize(v).map_err(|e| InterpreterError::Venv {
             path: v.to_owned(),
@@ -328,7 +333,7 @@ pub fn manifest(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Inte
         })?),
         None => None,
     };
-    let key = cache_key(executable, venv.as_deref());
+    let key = cache_key(executable, venv.as_deref(), preload);
     let cache_file = cache_dir().map(|d| d.join(format!("{key}.json")));
     if let Some(file) = &cache_file {
         if let Ok(text) = fs::read_to_string(file) {
@@ -337,7 +342,7 @@ pub fn manifest(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Inte
             }
         }
     }
-    let m = discover(executable, venv.as_deref())?;
+    let m = discover(executable, venv.as_deref(), preload)?;
     if let Some(file) = cache_file {
         // Best effort: an unwritable cache only costs speed.
         if let Some(dir) = file.parent() {
@@ -352,7 +357,7 @@ pub fn manifest(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Inte
     Ok(m)
 }
 
-fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, InterpreterError> {
+fn discover(executable: &Path, venv: Option<&Path>, preload: &[PathBuf]) -> Result<Manifest, InterpreterError> {
     let out = Command::new(executable)
         .args(["-I", "-S", "-c", INTROSPECT])
         .env_clear()
@@ -415,8 +420,10 @@ fn discover(executable: &Path, venv: Option<&Path>) -> Result<Manifest, Interpre
         }
     }
 
-    // Shared libraries of the executable and of every extension module it could load.
+    // Shared libraries of the executable, of every extension module it could load, and of what
+    // stockade preloads into it (the guard links libgcc_s, which not every interpreter does).
     let mut elves = vec![executable.to_owned()];
+    elves.extend(preload.iter().cloned());
     let mut scan_dirs: Vec<PathBuf> = info.stdlib.clone();
     scan_dirs.extend(site_paths.iter().cloned());
     for dir in &scan_dirs {

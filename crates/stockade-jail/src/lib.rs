@@ -26,7 +26,7 @@ pub use supervise::isolation_report;
 
 /// Compile and run a request on this host.
 pub fn run(request: &Request) -> Result<RunResult, SetupError> {
-    let host = HostSupport::probe();
-    let plan = plan::compile(request, &host)?;
-    supervise::run(&plan, &host)
+    let inputs = plan::gather(&request.policy)?;
+    let plan = plan::compile(request, &inputs)?;
+    supervise::run(&plan, &inputs.host)
 }

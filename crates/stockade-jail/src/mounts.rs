@@ -57,7 +57,8 @@ pub(crate) fn open_sources(root: &RootPlan) -> io::Result<Sources> {
         }
     }
     for (host_path, _) in &root.extra_binds {
-        fds.push(open_source(host_path, true)?);
+        // Real paths too: `plan::gather` resolved the policy's bind sources once, deliberately.
+        fds.push(open_source(host_path, false)?);
     }
     for name in DEVICES {
         fds.push(open_source(&Path::new("/dev").join(name), false)?);

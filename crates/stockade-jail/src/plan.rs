@@ -1,8 +1,10 @@
 //! Policy → Plan: everything the jail will do, worked out before anything is done.
 //!
-//! Compiling is pure apart from reading the interpreter manifest (cached) and the script: the
-//! plan holds the exact argv, environment, mounts, rlimits, id mapping, Landlock paths and the
-//! compiled seccomp program, so the child side only executes it.
+//! Two steps. [`gather`] reads the world (the host's kernel features, the interpreter and its
+//! manifest, the guard library, the environment variables the policy names, where the policy's
+//! bind sources really are). [`compile`] is pure: the same request and inputs give the same plan
+//! (tests/plan.rs keeps snapshots), holding the exact argv, environment, mounts, rlimits, id
+//! mapping, Landlock paths and compiled seccomp program, so the child side only executes it.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use stockade_policy::{Limits, Policy};
 
-use crate::error::SetupError;
+use crate::error::{SetupError, Step};
 use crate::host::HostSupport;
 use crate::interpreter::{self, Manifest, RootEntry};
 use crate::{guard_plan, seccomp};
@@ -208,6 +210,8 @@ pub struct Plan {
     pub policy_hash: String,
     /// Serve mode, if any.
     pub serve: Option<Serve>,
+    /// The policy's read-only binds as they are made (for the isolation report).
+    pub policy_binds: Vec<ResolvedBind>,
 }
 
 fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SetupError> {
@@ -220,11 +224,79 @@ fn run_host_id(pid: u32) -> u32 {
     0x4000_0000 + (pid & 0x3fff_ffff)
 }
 
-/// Compile a request into a plan for this host.
-pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
-    let policy = &req.policy;
+/// A `filesystem.read-only` bind as it will be made: the host path the policy named, and the
+/// real path behind it (symlinks resolved here, deliberately and once; the child then opens the
+/// real path refusing any symlink, so a link swapped in later fails instead of being followed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedBind {
+    /// The host path as the policy names it.
+    pub requested: PathBuf,
+    /// Its real path (what is bound).
+    pub real: PathBuf,
+    /// Where it appears in the jail.
+    pub jail: PathBuf,
+}
+
+/// Everything [`compile`] needs from the world.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The host's kernel features and cgroups.
+    pub host: HostSupport,
+    /// The interpreter's manifest (with the preload library's dependencies).
+    pub manifest: Manifest,
+    /// The guard/preload library on the host, if found.
+    pub guard_lib: Option<PathBuf>,
+    /// The values of the environment variables the policy names (`env.pass`, `env.secret`).
+    pub env: BTreeMap<String, String>,
+    /// The policy's read-only binds, resolved.
+    pub binds: Vec<ResolvedBind>,
+    /// The supervisor's pid (the per-run host uid is derived from it when root).
+    pub supervisor_pid: u32,
+}
+
+/// Read what [`compile`] needs: host features, interpreter manifest, guard library, the
+/// policy's environment variables and bind sources.
+pub fn gather(policy: &Policy) -> Result<Inputs, SetupError> {
+    let host = HostSupport::probe();
     let executable = interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())?;
-    let (manifest, relocated) = relocate(interpreter::manifest(&executable, policy.python.venv.as_deref())?);
+    let guard_lib = guard_plan::find_library();
+    let preload: Vec<PathBuf> = guard_lib.iter().cloned().collect();
+    let manifest = interpreter::manifest(&executable, policy.python.venv.as_deref(), &preload)?;
+    let env = policy
+        .env
+        .pass
+        .iter()
+        .chain(&policy.env.secret)
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
+        .collect();
+    let mut binds = Vec::new();
+    for b in &policy.filesystem.read_only {
+        let real = std::fs::canonicalize(&b.host).map_err(|e| SetupError::Step {
+            step: Step::BuildRoot,
+            detail: format!("filesystem.read-only host path {}", b.host.display()),
+            source: e,
+        })?;
+        binds.push(ResolvedBind {
+            requested: b.host.clone(),
+            real,
+            jail: b.jail.clone(),
+        });
+    }
+    Ok(Inputs {
+        host,
+        manifest,
+        guard_lib,
+        env,
+        binds,
+        supervisor_pid: std::process::id(),
+    })
+}
+
+/// Compile a request into a plan. Pure: reads nothing but its arguments.
+pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
+    let policy = &req.policy;
+    let host = &inputs.host;
+    let (manifest, relocated) = relocate(inputs.manifest.clone());
 
     let mut degradation = Degradation::default();
     let mut require = |layer: &str, ok: Result<(), String>| -> Result<bool, SetupError> {
@@ -267,7 +339,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     // zygote non-dumpable (see `stockade_guard::NONDUMPABLE_ENV`).
     let serving = req.serve.is_some();
     let guard_lib = if policy.guard.enabled || serving {
-        guard_plan::find_library()
+        inputs.guard_lib.clone()
     } else {
         None
     };
@@ -284,7 +356,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
                     .into()
             }),
         )?;
-    let secrets: Vec<String> = secret_values(policy);
+    let secrets: Vec<String> = secret_values(policy, &inputs.env);
 
     // argv: the interpreter, no site (site-packages are added through PYTHONPATH instead, so
     // no .pth file runs code at start-up), no user site, then the program.
@@ -331,8 +403,8 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
 
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     for name in &policy.env.pass {
-        if let Ok(v) = std::env::var(name) {
-            env.insert(name.clone(), v);
+        if let Some(v) = inputs.env.get(name) {
+            env.insert(name.clone(), v.clone());
         }
     }
     for (k, v) in &policy.env.set {
@@ -433,7 +505,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
 
     let privileged = host.euid == 0;
     let ids = if privileged {
-        let id = run_host_id(std::process::id());
+        let id = run_host_id(inputs.supervisor_pid);
         IdMapping {
             host_uid: id,
             host_gid: id,
@@ -442,17 +514,13 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
     } else {
         IdMapping {
             host_uid: host.euid,
-            host_gid: nix::unistd::getegid().as_raw(),
+            host_gid: host.egid,
             privileged,
         }
     };
 
-    let mut extra_binds: Vec<(PathBuf, PathBuf)> = policy
-        .filesystem
-        .read_only
-        .iter()
-        .map(|b| (b.host.clone(), b.jail.clone()))
-        .collect();
+    let mut extra_binds: Vec<(PathBuf, PathBuf)> =
+        inputs.binds.iter().map(|b| (b.real.clone(), b.jail.clone())).collect();
     if let (true, Some(lib)) = (use_guard || serving, &guard_lib) {
         extra_binds.push((lib.clone(), PathBuf::from(guard_plan::LIB_IN_JAIL)));
     }
@@ -521,6 +589,7 @@ pub fn compile(req: &Request, host: &HostSupport) -> Result<Plan, SetupError> {
         audit_log: req.audit_log.clone(),
         policy_hash: policy_hash(policy),
         serve: req.serve.clone(),
+        policy_binds: inputs.binds.clone(),
     })
 }
 
@@ -612,15 +681,86 @@ fn base_files(hostname: &str) -> Vec<GeneratedFile> {
 }
 
 /// Values of the environment variables the policy marks secret (as the jail will see them).
-fn secret_values(policy: &Policy) -> Vec<String> {
+fn secret_values(policy: &Policy, env: &BTreeMap<String, String>) -> Vec<String> {
     let mut values: Vec<String> = policy
         .env
         .secret
         .iter()
-        .filter_map(|name| policy.env.set.get(name).cloned().or_else(|| std::env::var(name).ok()))
+        .filter_map(|name| policy.env.set.get(name).or_else(|| env.get(name)).cloned())
         .filter(|v| !v.is_empty())
         .collect();
     // Longest first, so a secret that contains another is replaced whole.
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     values
+}
+
+impl Plan {
+    /// A readable, deterministic account of the plan (the plan snapshot tests keep these).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let lossy = |c: &CString| c.to_string_lossy().into_owned();
+        let _ = writeln!(out, "exec: {}", lossy(&self.exec_path));
+        let _ = writeln!(out, "argv: {:?}", self.argv.iter().map(lossy).collect::<Vec<_>>());
+        let _ = writeln!(out, "env:");
+        for e in &self.envp {
+            let _ = writeln!(out, "  {}", lossy(e));
+        }
+        let _ = writeln!(out, "root:");
+        for e in &self.root.entries {
+            let _ = writeln!(out, "  {e:?}");
+        }
+        for (host, jail) in &self.root.extra_binds {
+            let _ = writeln!(out, "  bind {} -> {}", host.display(), jail.display());
+        }
+        for f in &self.root.files {
+            let _ = writeln!(
+                out,
+                "  file {} mode {:o}, {} bytes",
+                f.path.display(),
+                f.mode,
+                f.contents.len()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "scratch: {} bytes, {} inodes",
+            self.root.scratch_bytes, self.root.scratch_inodes
+        );
+        let _ = writeln!(out, "hostname: {}", self.hostname);
+        let _ = writeln!(out, "ids: {:?}", self.ids);
+        for r in &self.rlimits {
+            let _ = writeln!(out, "rlimit {}: {} / {}", r.name, r.soft, r.hard);
+        }
+        match &self.landlock {
+            Some(l) => {
+                let _ = writeln!(
+                    out,
+                    "landlock: ro {:?}, rw {:?}, dev {:?}, pseudo {:?}",
+                    l.read_only, l.read_write, l.devices, l.pseudo
+                );
+            }
+            None => {
+                let _ = writeln!(out, "landlock: none");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "seccomp: {}",
+            self.seccomp
+                .as_ref()
+                .map_or("none".to_string(), |b| format!("{} instructions", b.len()))
+        );
+        let _ = writeln!(out, "cgroup: {:?}", self.cgroup_limits);
+        let _ = writeln!(
+            out,
+            "guard: {}, secrets: {}, degraded: {:?}",
+            self.guard,
+            self.secrets.len(),
+            self.degradation.missing
+        );
+        let _ = writeln!(out, "serve: {:?}", self.serve);
+        out
+    }
 }

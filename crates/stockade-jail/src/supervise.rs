@@ -744,7 +744,22 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
         layer(
             "mount-namespace",
             true,
-            format!("pivot_root into a fresh tmpfs root, read-only; {binds} read-only binds; scratch tmpfs at /tmp"),
+            format!(
+                "pivot_root into a fresh tmpfs root, read-only; {binds} read-only binds; scratch tmpfs at /tmp{}",
+                plan.policy_binds
+                    .iter()
+                    .map(|b| if b.real == b.requested {
+                        format!("; {} bound at {}", b.real.display(), b.jail.display())
+                    } else {
+                        format!(
+                            "; {} (the symlink {} resolved) bound at {}",
+                            b.real.display(),
+                            b.requested.display(),
+                            b.jail.display()
+                        )
+                    })
+                    .collect::<String>()
+            ),
         ),
         layer(
             "pid-namespace",

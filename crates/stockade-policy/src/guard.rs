@@ -62,17 +62,8 @@ pub enum OnViolation {
     Kill,
 }
 
-/// The decision for an event class.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Decision {
-    /// Allow; record only if the class is in [`Guard::record`].
-    Allow,
-    /// Deny (a violation).
-    Deny,
-    /// Allow and record.
-    Audit,
-}
+/// The decision for an event class (the one decision type, shared with the guard).
+pub use stockade_protocol::Decision;
 
 /// The decision for a module that neither import list names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -258,7 +249,6 @@ macro_rules! file_names {
 
 file_names!(GuardMode, "mode", { Enforce => "enforce", Audit => "audit" });
 file_names!(OnViolation, "violation action", { Raise => "raise", Kill => "kill" });
-file_names!(Decision, "decision", { Allow => "allow", Deny => "deny", Audit => "audit" });
 file_names!(ImportDefault, "import default", { Allow => "allow", Deny => "deny" });
 file_names!(EventClass, "event class", {
     Import => "import",

@@ -630,7 +630,7 @@ fn cmd_guard_config(args: &PolicyArgs) -> Result<u8, Failure> {
     let policy = effective_policy(args)?;
     let exe = stockade_jail::interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())
         .map_err(|e| fail(exit::NOT_FOUND, e.to_string()))?;
-    let manifest = stockade_jail::interpreter::manifest(&exe, policy.python.venv.as_deref())
+    let manifest = stockade_jail::interpreter::manifest(&exe, policy.python.venv.as_deref(), &[])
         .map_err(|e| fail(exit::SETUP, e.to_string()))?;
     let config = stockade_jail::guard_plan::compile(&policy, &manifest, Vec::new());
     println!("{}", serde_json::to_string_pretty(&config).unwrap_or_default());

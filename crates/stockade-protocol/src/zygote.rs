@@ -1,0 +1,64 @@
+//! Supervisor ↔ zygote (a pool's jail) and supervisor ↔ session runner: datagrams on a
+//! `SOCK_SEQPACKET` unix socket, each one frame; `Go` carries the run's fds with `SCM_RIGHTS`.
+//! The zygote is stockade's own code and the runs it forks cannot reach it (docs/engine.md), so
+//! what it reports is trusted; the session runner shares its process with the cells, so what a
+//! session reports is only believed for the cell whose nonce it carries.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::result::Layer;
+
+/// The fds a `Go` carries, in this order.
+pub const GO_FDS: [&str; 6] = ["request", "stdin", "stdout", "stderr", "answer", "events"];
+
+/// zygote → supervisor: serving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Ready {
+    /// The zygote's pid in the jail.
+    pub pid: i32,
+    /// `sys.version` of the interpreter.
+    pub python: String,
+    /// Warnings (a preload module that failed to import).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// supervisor → zygote: start the run (its fds ride along).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Go {
+    /// The run's CPU-time limit in seconds (each process's `RLIMIT_CPU`).
+    pub cpu_seconds: u64,
+}
+
+/// zygote → supervisor: the run's process is set up and about to read its request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Started {
+    /// The run's pid in the jail.
+    pub pid: i32,
+    /// The per-run layers as the run's process enforced them before any of its code ran.
+    pub layers: Vec<Layer>,
+}
+
+/// zygote/session → supervisor: the run is over and every process of it is gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Exited {
+    /// The wait status of the run's main process (None for a session cell).
+    pub wait_status: Option<i32>,
+    /// User CPU of the run's processes (wait4 of the run and of its pid namespace's init).
+    pub user_us: u64,
+    /// System CPU, same scope.
+    pub sys_us: u64,
+    /// Largest peak RSS among them.
+    pub max_rss_kib: u64,
+    /// The run's setup failed before its code ran (the step and why).
+    #[serde(default)]
+    pub setup_error: Option<String>,
+}
+
+/// zygote → supervisor: it stopped serving; the worker must be replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Retired {
+    /// Why.
+    pub reason: String,
+}
