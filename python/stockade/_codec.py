@@ -542,17 +542,13 @@ def _enc_record(v, depth, st):
 
 def _enc_dataclass(v, t, depth, st):
     i = _enter(v, depth + 1, st)
-    try:
-        fields = _dataclasses().fields(v)
-    except Exception as exc:
-        raise _Fail("cannot list the fields of dataclass %r: %s" % (_tname(t), exc)) from None
+    names = _field_names(t)
     active = st.active
     active.add(i)
     out = {}
     name = None
     try:
-        for f in fields:
-            name = f.name
+        for name in names:
             try:
                 x = getattr(v, name)
             except Exception as exc:
@@ -567,6 +563,24 @@ def _enc_dataclass(v, t, depth, st):
     if type(module) is not str or type(qualname) is not str:
         raise _Fail("dataclass %r has no str __module__ and __qualname__" % _tname(t))
     return {"$dataclass": {"module": module, "qualname": qualname, "fields": out}}
+
+
+_FIELD_NAMES = {}
+
+
+def _field_names(cls):
+    """The dataclass's field names, in order (cached for up to 512 classes)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        try:
+            names = tuple(f.name for f in _dataclasses().fields(cls))
+        except Exception as exc:
+            raise _Fail("cannot list the fields of dataclass %r: %s: %s"
+                        % (_tname(cls), _tname(type(exc)), exc)) from None
+        if len(_FIELD_NAMES) >= 512:
+            _FIELD_NAMES.clear()
+        _FIELD_NAMES[cls] = names
+    return names
 
 
 def _enc_enum(v, t, depth, st):
@@ -1082,8 +1096,12 @@ def _offset(m, i, tag, p):
     dt = _datetime()
     if m.group(i) is not None:
         return dt.timezone.utc
-    if m.group(i + 1) is None:
+    key = m.group(i + 1, i + 2, i + 3, i + 4, i + 5)
+    if key[0] is None:
         return None
+    tz = _TZ_CACHE.get(key)
+    if tz is not None:
+        return tz
     hh = _two(m, i + 2, 23, "offset hours", tag, p)
     mm = _two(m, i + 3, 59, "offset minutes", tag, p)
     ss = _two(m, i + 4, 59, "offset seconds", tag, p) if m.group(i + 4) else 0
@@ -1091,7 +1109,13 @@ def _offset(m, i, tag, p):
     off = dt.timedelta(hours=hh, minutes=mm, seconds=ss, microseconds=us)
     if m.group(i + 1) == "-":
         off = -off
-    return dt.timezone(off)
+    if len(_TZ_CACHE) >= 256:
+        _TZ_CACHE.clear()
+    tz = _TZ_CACHE[key] = dt.timezone(off)
+    return tz
+
+
+_TZ_CACHE = {}
 
 
 def _frac(text):
@@ -1276,10 +1300,7 @@ def _build_dataclass(cls, module, qualname, fields):
     if getattr(cls, "__dataclass_fields__", None) is None:
         raise _Fail("%s.%s is registered as %r, which is not a dataclass"
                     % (module, qualname, _tname(cls)))
-    try:
-        names = [f.name for f in _dataclasses().fields(cls)]
-    except Exception as exc:
-        raise _Fail("cannot list the fields of %r: %s" % (_tname(cls), exc)) from None
+    names = _field_names(cls)
     if set(names) != set(fields):
         raise _Fail("fields (%s) do not match the registered class %s (%s)"
                     % (_short(", ".join(fields), 120), _tname(cls),
