@@ -2,15 +2,17 @@
 
 ``stockade.run(code, inputs=...)`` runs ``code`` in a fresh jail (namespaces, a read-only root
 holding only the interpreter, Landlock, seccomp, limits, and the in-interpreter guard) and
-returns a :class:`Result`. The jail is built by a separate, single-threaded launcher process,
-never by forking the caller. Values cross the boundary as JSON only.
+returns a :class:`Result`. The jail is built and watched by a separate, single-threaded
+supervisor process, never by forking the caller. Values cross the boundary in a data-only typed
+encoding (``stockade._codec``, docs/values.md): big integers stay exact; bytes, sets, dates,
+``Decimal``, NaN and dataclasses round-trip; nothing is ever unpickled.
 
 Exception tree (a non-zero exit or an exception raised by the code is a *result*, with
 ``Result.ok`` false, not an exception)::
 
     StockadeError(Exception)
     ├── PolicyError(StockadeError, ValueError)   # the policy or an argument is invalid; nothing ran
-    ├── InputError(StockadeError, TypeError)     # inputs or files cannot cross the boundary
+    ├── InputError(StockadeError, TypeError)     # inputs, files or stdin cannot cross the boundary
     └── SetupError(StockadeError)                # the jail could not be built (has .step); nothing ran
         └── LayerMissing(SetupError)             # a protection layer is unavailable on this host
 """
@@ -19,11 +21,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from . import _codec
 
 __all__ = [
     "run",
@@ -50,7 +52,7 @@ class PolicyError(StockadeError, ValueError):
 
 
 class InputError(StockadeError, TypeError):
-    """An input value or file cannot cross the boundary (not JSON-encodable, bad name)."""
+    """An input value, file or stdin cannot cross the boundary (unencodable, bad name)."""
 
 
 class SetupError(StockadeError):
@@ -65,24 +67,35 @@ class LayerMissing(SetupError):
     """A protection layer is not available on this host (pass ``allow_degraded=True``)."""
 
 
+class WorkerLost(StockadeError):
+    """A worker or session jail died or stopped answering."""
+
+
 @dataclass
 class Result:
     """What a run produced. ``ok`` is true when the code finished without an error.
 
-    ``error`` (None when ``ok``) is ``{"type", "message", "traceback"}``. ``type`` is the
-    exception's class name when the code raised (``traceback`` then has host paths removed), or
-    one of stockade's own:
+    ``value`` is what the code returned (see :func:`run`), decoded with the types given as
+    ``types=``. ``error`` (None when ``ok``) is ``{"type", "message", "traceback"}``. ``type`` is
+    the exception's class name when the code raised (``traceback`` then has host paths removed),
+    or one of stockade's own:
 
-    - ``UnencodableResult``: the result is not strict JSON (a type JSON lacks, NaN or an
-      infinity, a cycle) or is nested deeper than 100 levels; the message says which.
-    - ``NoResult``: the run ended without a result record (``os._exit`` before the code
-      finished, or a record it overwrote with something unreadable).
-    - ``MalformedAnswer``: the answer that came out of the jail had the wrong shape (a run
-      can write into its own answer); the run's outcome is unknown.
+    - ``UnencodableResult``: the value cannot cross the boundary (a function, a cycle, an
+      object of an arbitrary class, nested deeper than 100 levels, a lone surrogate); the
+      message says which and where.
+    - ``NoResult``: the run ended without an answer (``os._exit`` before the code finished, a
+      signal, a limit).
+    - ``MalformedAnswer``: the answer that came out of the jail could not be read (a run can
+      write into its own answer channel); the run's outcome is unknown.
+    - ``AnswerTooLarge``: the value took more than the answer limit (the policy's output limit).
     - ``WorkerLost`` / ``SessionLost``: the worker or session jail died or stopped answering.
-    - ``timeout``, ``cpu_limit``, ``memory_limit``, ``output_limit``, ``killed``: the run was
-      stopped; ``status`` says the same.
+    - ``timeout``, ``cpu_limit``, ``memory_limit``, ``output_limit``, ``pids_limit``,
+      ``file_limit``, ``killed``: the run was stopped; ``status`` says the same.
     - ``refused``: the policy's pre-screen refused the code before it ran.
+
+    ``files_skipped`` lists files of ``out/`` the answer does not carry, and why.
+    ``violations`` are the guard's decisions as reported from inside the run's process
+    (evidence, not proof: everything else here was observed from outside the run).
     """
 
     ok: bool
@@ -95,42 +108,31 @@ class Result:
     usage: Dict[str, int] = field(default_factory=dict)
     isolation: Dict[str, Any] = field(default_factory=dict)
     files: Dict[str, bytes] = field(default_factory=dict)
+    files_skipped: List[Dict[str, str]] = field(default_factory=list)
     exit_code: Optional[int] = None
     signal: Optional[int] = None
     limits: Dict[str, Any] = field(default_factory=dict)
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    reason: Optional[str] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-# The launcher: a fresh interpreter without site that loads only the native module (not this
-# package, which would cost tens of milliseconds of imports) and runs the command line in it.
+# The supervisor process: a fresh interpreter without site that loads only the native module
+# (not this package, which would cost tens of milliseconds of imports) and serves one jail.
 _LAUNCH = (
     "import os, sys; sys.path.insert(0, sys.argv.pop(1)); import _stockade; "
     "os.environ.setdefault('STOCKADE_GUARD_LIB', _stockade.__file__); "
-    "code = _stockade.cli_main(['stockade'] + sys.argv[1:]); sys.stdout.flush(); os._exit(code)"
+    "code = _stockade.supervise_main(); sys.stdout.flush(); os._exit(code)"
 )
 
+
+def _launcher() -> List[str]:
+    return [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_DIR]
+
+
 PolicyArg = Union[None, str, "os.PathLike[str]"]
-
-
-def _policy_args(policy: PolicyArg, tmp: str) -> List[str]:
-    if policy is None:
-        return []
-    text = os.fspath(policy)
-    if os.path.isfile(text):
-        # Absolute: the launcher runs in its own working directory.
-        return ["--policy", os.path.abspath(text)]
-    if "\n" in text or text.lstrip().startswith("version"):
-        path = os.path.join(tmp, "policy.toml")
-        with open(path, "w") as f:
-            f.write(text)
-        return ["--policy", path]
-    if text in ("strict", "data"):
-        return ["--profile", text]
-    raise PolicyError(f"policy {text!r} is neither a file, a TOML document, nor a profile name")
-
 
 _MAX_SECONDS = 7 * 24 * 3600.0
 
@@ -147,37 +149,76 @@ def _seconds(value: Any, name: str = "timeout") -> Optional[float]:
     return seconds
 
 
-def _launcher_args(policy, timeout, memory, venv, python, allow_degraded, tmp) -> List[str]:
-    """Command-line options for the launcher, from the keyword arguments of the API."""
-    args = _policy_args(policy, tmp)
-    timeout = _seconds(timeout)
-    if timeout is not None:
-        args += ["--timeout", f"{timeout}s"]
-    if memory is not None:
-        args += ["--memory", str(memory)]
-    # Paths are made absolute here: the launcher runs in its own working directory.
-    if venv is not None:
-        args += ["--venv", os.path.abspath(os.fspath(venv))]
-    if python is not None:
-        python = os.fspath(python)
-        args += ["--python", os.path.abspath(python) if os.sep in python else python]
-    if allow_degraded:
-        args.append("--allow-degraded")
-    return args
+def _engine_error(exc: BaseException) -> StockadeError:
+    """The package's exception for the native engine's EngineError(kind, step, message)."""
+    kind, step, message = (list(exc.args) + ["", "", ""])[:3]
+    if kind == "policy":
+        return PolicyError(message)
+    if kind in ("request", "input"):
+        return InputError(message)
+    if kind == "layer-missing":
+        return LayerMissing(message, step)
+    if kind == "lost":
+        return WorkerLost(message)
+    return SetupError(message, step)
 
 
-def _encode_files(files: Optional[Mapping[str, Union[bytes, str]]]) -> Dict[str, str]:
-    out: Dict[str, str] = {}
+def _policy(policy: PolicyArg, timeout: Any, memory: Any, venv: Any, python: Any, allow_degraded: bool) -> Tuple[str, int, int]:
+    """The effective policy as TOML, its output limit and its wall time in ms."""
+    from . import _stockade
+
+    if memory is not None and not isinstance(memory, (int, str)) or isinstance(memory, bool):
+        raise InputError(f"memory must be bytes (int) or a size like '128M', not {type(memory).__name__}")
+    try:
+        return _stockade.effective_policy(
+            None if policy is None else os.fspath(policy),
+            _seconds(timeout),
+            None if memory is None else str(memory),
+            None if venv is None else os.fspath(venv),
+            None if python is None else os.fspath(python),
+            bool(allow_degraded),
+        )
+    except _stockade.EngineError as exc:
+        raise _engine_error(exc) from None
+
+
+def _spec(code: Any, inputs: Any, files: Any, stdin: Any, timeout: Any) -> str:
+    """The run request (JSON) with the inputs in the typed value encoding."""
+    if not isinstance(code, str):
+        raise InputError(f"code must be a str, not {type(code).__name__}")
+    if inputs is not None and not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must be a mapping, not {type(inputs).__name__}")
+    encoded: Dict[str, Any] = {}
+    for name, value in (inputs or {}).items():
+        if not isinstance(name, str):
+            raise InputError(f"input names must be str, not {type(name).__name__}")
+        try:
+            encoded[name] = _codec.encode(value, root=f"inputs[{name!r}]")
+        except _codec.EncodeError as exc:
+            raise InputError(str(exc)) from None
+    out_files: Dict[str, str] = {}
     for name, data in (files or {}).items():
-        parts = name.split("/")
-        if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
-            raise InputError(f"file name {name!r} must be a relative path without '..'")
+        if not isinstance(name, str):
+            raise InputError(f"file names must be str, not {type(name).__name__}")
         if isinstance(data, str):
             data = data.encode()
-        if not isinstance(data, (bytes, bytearray)):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InputError(f"file {name!r} must be bytes or str, not {type(data).__name__}")
-        out[name] = base64.b64encode(bytes(data)).decode()
-    return out
+        out_files[name] = base64.b64encode(bytes(data)).decode()
+    if stdin is not None:
+        if isinstance(stdin, str):
+            stdin = stdin.encode()
+        if not isinstance(stdin, (bytes, bytearray, memoryview)):
+            raise InputError(f"stdin must be bytes or str, not {type(stdin).__name__}")
+        stdin = base64.b64encode(bytes(stdin)).decode()
+    seconds = _seconds(timeout)
+    spec: Dict[str, Any] = {"code": code, "inputs": encoded, "files": out_files, "stdin": stdin}
+    if seconds is not None:
+        spec["timeout_ms"] = max(1, int(seconds * 1000))
+    try:
+        return json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InputError(str(exc)) from None
 
 
 def run(
@@ -188,101 +229,57 @@ def run(
     timeout: Optional[float] = None,
     memory: Union[None, int, str] = None,
     files: Optional[Mapping[str, Union[bytes, str]]] = None,
+    stdin: Union[None, bytes, str] = None,
     venv: Optional[str] = None,
     python: Optional[str] = None,
     allow_degraded: bool = False,
+    types: Tuple[type, ...] = (),
 ) -> Result:
     """Run ``code`` in a fresh jail and return its :class:`Result`.
 
-    ``inputs`` (JSON-compatible values) are bound as variables in the code's namespace. The
-    returned ``value`` is the variable ``result`` if the code sets it, else the return value of
-    ``main(**inputs)`` if the code defines ``main``. ``files`` are placed in the scratch
-    directory (the code's working directory); files the code writes under ``out/`` come back
-    in ``Result.files``. ``policy`` is a policy file path, a TOML string, or a profile name;
-    ``timeout`` (seconds) and ``memory`` (bytes or ``"128M"``) override it.
+    The code runs as ``__main__`` with ``inputs`` bound as variables (names must be Python
+    identifiers; ``__x__`` names are reserved). Its value is, in this order: the variable
+    ``result`` if the code sets it; else the value of its last statement when that is an
+    expression (as in a notebook); else, if the code defines ``main`` and never calls it itself,
+    ``main(**inputs)``. A coroutine is awaited (top-level ``await`` works too), so a script that
+    ends with ``asyncio.run(main())`` or ``if __name__ == "__main__": main()`` runs once.
+
+    ``files`` are placed in the scratch directory (the code's working directory, which is also
+    on ``sys.path``, so a program of several files imports its own modules); files the code
+    writes under ``out/`` come back in ``Result.files``. ``stdin`` is the code's standard input
+    (empty by default: ``input()`` sees end of file at once). ``policy`` is a policy file path, a
+    TOML string, or a profile name; ``timeout`` (seconds) and ``memory`` (bytes or ``"128M"``)
+    override it. ``types`` are the dataclasses and enums to rebuild in the value.
     """
-    if not isinstance(code, str):
-        raise InputError(f"code must be a str, not {type(code).__name__}")
-    if inputs is not None and not isinstance(inputs, Mapping):
-        raise InputError(f"inputs must be a mapping, not {type(inputs).__name__}")
+    from . import _stockade
+
+    spec = _spec(code, inputs, files, stdin, None)
+    toml, _output, _wall = _policy(policy, timeout, memory, venv, python, allow_degraded)
     try:
-        request = json.dumps({"code": code, "inputs": dict(inputs or {}), "files": _encode_files(files)})
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"inputs must be JSON-compatible: {exc}") from None
-    with tempfile.TemporaryDirectory(prefix="stockade-") as tmp:
-        args = _launcher_args(policy, timeout, memory, venv, python, allow_degraded, tmp)
-        proc = subprocess.run(
-            [sys.executable, "-s", "-S", "-c", _LAUNCH, _PACKAGE_DIR, "exec", *args],
-            input=request.encode(),
-            capture_output=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
-        )
-    return _result(proc)
+        doc = _stockade.run_cold(_launcher(), toml, spec)
+    except _stockade.EngineError as exc:
+        raise _engine_error(exc) from None
+    return _result(doc, types)
 
 
-def _result(proc: "subprocess.CompletedProcess[bytes]") -> Result:
-    err = proc.stderr.decode(errors="replace").strip()
-    doc = _parse_doc(proc, err)
-    return _result_from_doc(doc)
-
-
-def _parse_doc(proc: "subprocess.CompletedProcess[bytes]", err: str) -> Dict[str, Any]:
-    message = err.removeprefix("stockade: ") if err else f"stockade exited with {proc.returncode}"
-    if proc.returncode == 123 or proc.returncode == 2:
-        raise PolicyError(message)
-    try:
-        doc = json.loads(proc.stdout)
-    except ValueError:
-        raise SetupError(message) from None
-    if doc.get("status") == "setup_failed":
-        error = doc.get("error") or {}
-        text = error.get("message") or message
-        if proc.returncode == 122:
-            raise LayerMissing(text, error.get("step"))
-        raise SetupError(text, error.get("step"))
-    return doc
-
-
-def _result_from_doc(doc: Dict[str, Any]) -> Result:
-    """The Result of an answer. Part of an answer is written inside the jail (a run can forge its
-    own record), so a malformed one is an error Result, never an exception in the caller."""
-    try:
-        return _result_from_trusted_shape(doc)
-    except (AttributeError, TypeError, ValueError, KeyError) as exc:
-        return Result(
-            ok=False,
-            status="error",
-            error={"type": "MalformedAnswer", "message": f"the run's answer could not be read: {exc}", "traceback": ""},
-            raw=doc if isinstance(doc, dict) else {},
-        )
-
-
-_ANSWER_TYPES = (("stdout", str), ("stderr", str), ("usage", dict), ("isolation", dict), ("limits", dict),
-                 ("violations", list), ("result", dict))
-
-
-def _result_from_trusted_shape(doc: Dict[str, Any]) -> Result:
-    for key, kind in _ANSWER_TYPES:
-        if doc.get(key) is not None and not isinstance(doc[key], kind):
-            raise TypeError(f"{key} is a {type(doc[key]).__name__}, not a {kind.__name__}")
-    payload = doc.get("result") or {}
-    if not isinstance(payload.get("error"), (dict, type(None))):
-        raise TypeError("result.error is not an object")
-    files = {name: base64.b64decode(data) for name, data in (payload.get("files") or {}).items()}
-    error = payload.get("error")
-    if error is None and doc.get("status") not in ("ok", "error"):
-        error = {"type": doc.get("status"), "message": doc.get("reason") or doc.get("status"), "traceback": ""}
-    if error is None and not payload:
-        error = {
-            "type": "NoResult",
-            "message": "the run ended without a readable result record (it exited before its code finished, "
-            "or replaced the record with one that could not be read)",
-            "traceback": "",
-        }
+def _result(text: str, types: Tuple[type, ...] = ()) -> Result:
+    doc = json.loads(text)
+    answer = doc.get("answer") or {}
+    error = answer.get("error")
+    value = None
+    if answer.get("value") is not None:
+        try:
+            value = _codec.decode(answer["value"], types=types)
+        except _codec.DecodeError as exc:
+            error = error or {"type": "MalformedAnswer", "message": f"the run's value could not be decoded: {exc}", "traceback": ""}
+    status = doc.get("status", "error")
+    if error is None and status not in ("ok", "error"):
+        error = {"type": status, "message": doc.get("reason") or status, "traceback": ""}
+    files = {name: base64.b64decode(data) for name, data in (answer.get("files") or {}).items()}
     return Result(
-        ok=doc.get("status") == "ok" and bool(payload.get("ok", False)),
-        status=doc.get("status", "error"),
-        value=payload.get("value"),
+        ok=status == "ok" and error is None,
+        status=status,
+        value=value,
         stdout=doc.get("stdout", ""),
         stderr=doc.get("stderr", ""),
         error=error,
@@ -290,13 +287,15 @@ def _result_from_trusted_shape(doc: Dict[str, Any]) -> Result:
         usage=doc.get("usage") or {},
         isolation=doc.get("isolation") or {},
         files=files,
+        files_skipped=answer.get("files_skipped") or [],
         exit_code=doc.get("exit_code"),
         signal=doc.get("signal"),
         limits=doc.get("limits") or {},
         stdout_truncated=bool(doc.get("stdout_truncated")),
         stderr_truncated=bool(doc.get("stderr_truncated")),
+        reason=doc.get("reason"),
         raw=doc,
     )
 
 
-from ._pool import Pool, Session, WorkerLost  # noqa: E402  (needs the names above)
+from ._pool import Pool, Session  # noqa: E402  (needs the names above)

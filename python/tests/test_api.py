@@ -39,10 +39,10 @@ def test_json_values_round_trip(value):
 
 
 def test_unencodable_result_names_the_type():
-    r = stockade.run("import datetime\nresult = datetime.date(2024, 1, 1)")
+    r = stockade.run("import threading\nresult = {'lock': threading.Lock()}")
     assert not r.ok
     assert r.error["type"] == "UnencodableResult"
-    assert "date" in r.error["message"]
+    assert "lock" in r.error["message"] and "result['lock']" in r.error["message"], r.error
 
 
 def test_exception_is_a_result_with_a_traceback_without_host_paths():
@@ -66,8 +66,12 @@ def test_files_in_and_out():
 
 
 def test_bad_inputs_get_clear_errors():
-    with pytest.raises(stockade.InputError, match="JSON"):
+    with pytest.raises(stockade.InputError, match="cannot encode"):
         stockade.run("pass", inputs={"x": object()})
+    with pytest.raises(stockade.InputError, match="reserved"):
+        stockade.run("pass", inputs={"__builtins__": {}})
+    with pytest.raises(stockade.InputError, match="surrogate"):
+        stockade.run("pass", inputs={"x": "a\udc80b"})
     with pytest.raises(stockade.InputError):
         stockade.run("pass", files={"../escape": b"x"})
     with pytest.raises(stockade.InputError):

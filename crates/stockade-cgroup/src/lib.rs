@@ -311,6 +311,17 @@ impl RunCgroup {
         }
     }
 
+    /// Start a new peak-memory measurement (a warm jail, before each run): the high-water
+    /// mark is set back to the current use. False when the hierarchy cannot.
+    pub fn reset_memory_peak(&self) -> bool {
+        match &self.memory {
+            Some((Version::V1, dir)) => fs::write(dir.join("memory.max_usage_in_bytes"), "0").is_ok(),
+            // Linux 6.12+: writing to memory.peak resets it for this file description only, so a
+            // v2 peak is read through the same open file; not used here: report the whole jail's.
+            Some((Version::V2, _)) | None => false,
+        }
+    }
+
     /// How many processes the kernel's OOM killer killed in this run.
     #[must_use]
     pub fn oom_kills(&self) -> u64 {

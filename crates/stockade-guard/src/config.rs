@@ -58,6 +58,15 @@ pub struct GuardConfig {
     /// files may fork and signal, which the runs need; everything else is judged as usual.
     #[serde(default)]
     pub internal: Vec<String>,
+    /// The interpreter's standard-library directories (where its `importlib` and `ctypes`
+    /// packages are: frames there are matched by exact path, never by a substring).
+    #[serde(default)]
+    pub stdlib: Vec<String>,
+    /// A seccomp program (raw `sock_filter`s in this file) to install when user code starts
+    /// (`cpython.run_*`): the kernel then refuses what the policy denies even without an audit
+    /// event (see docs/seccomp.md).
+    #[serde(default)]
+    pub seccomp_on_arm: Option<String>,
 }
 
 impl GuardConfig {
@@ -86,6 +95,8 @@ impl GuardConfig {
             signal: Decision::Allow,
             secrets: Vec::new(),
             internal: Vec::new(),
+            stdlib: Vec::new(),
+            seccomp_on_arm: None,
         }
     }
 }

@@ -68,18 +68,53 @@ pub enum Caller {
     User,
 }
 
-/// Which frame counts as the caller for an event class.
+/// Which frame counts as the caller, and when it is trusted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallerScope {
+pub enum CallerScope<'a> {
     /// The innermost Python frame.
     Innermost,
-    /// The first frame outside the import machinery.
-    OutsideImportlib,
+    /// Who is importing this module: the first frame outside the import machinery, where a
+    /// standard-library frame lends its trust only if its own code names the module — a
+    /// function that imports a name it was handed (`pkgutil.resolve_name`, `pydoc.locate`, the
+    /// `unittest` loader, `logging.config`) passes the question on to its caller.
+    Importer(&'a str),
     /// The first frame outside the standard library's ctypes package, trusted only when it is
     /// the import machinery (a module calling ctypes while it is being imported).
     OutsideCtypes,
     /// The innermost frame, trusted only if it is one of stockade's own internal files.
     Internal,
+    /// Trusted only when it is the import system compiling a module's source
+    /// (`SourceLoader.source_to_code`): the one place that may compile under a trusted name.
+    SourceLoader,
+}
+
+/// What the decision needs from the process it runs in; the hook implements it, tests fake it.
+pub trait World {
+    /// Who is asking, in `scope`.
+    fn caller(&mut self, scope: CallerScope<'_>) -> Caller;
+    /// The normalised path an absolute path really names (symlinks in writable places
+    /// resolved as the kernel will).
+    fn resolve(&self, path: &str) -> String {
+        normalise(path, "/")
+    }
+    /// Whether `top` is a module of the run's own (a file it was given, in its scratch or
+    /// next to its script) and no module of the interpreter's has that name.
+    fn own_module(&self, _top: &str) -> bool {
+        false
+    }
+    /// Whether the file at `path` contains `text` verbatim.
+    fn file_contains(&self, _path: &str, _text: &str) -> bool {
+        false
+    }
+}
+
+/// A [`World`] from a closure that answers who the caller is (tests).
+struct ClosureWorld<'a>(&'a mut dyn FnMut(CallerScope<'_>) -> Caller);
+
+impl World for ClosureWorld<'_> {
+    fn caller(&mut self, scope: CallerScope<'_>) -> Caller {
+        (self.0)(scope)
+    }
 }
 
 /// The guard's answer.
@@ -127,6 +162,12 @@ pub fn normalise(path: &str, cwd: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// `path` is `prefix` or below it, by whole components.
+#[must_use]
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    under(path, prefix)
 }
 
 fn under(path: &str, prefix: &str) -> bool {
@@ -203,6 +244,19 @@ const DANGEROUS_PICKLE_MODULES: &[&str] = &[
     "gc",
     "inspect",
 ];
+/// Globals of otherwise dangerous modules that carry no power of their own and that ordinary
+/// programs pickle: `multiprocessing`'s task wrappers and exception carriers (what its workers
+/// unpickle), and `functools.partial` (whose function is unpickled, and judged, on its own).
+const SAFE_PICKLE_GLOBALS: &[(&str, &str)] = &[
+    ("multiprocessing.pool", "mapstar"),
+    ("multiprocessing.pool", "starmapstar"),
+    ("multiprocessing.pool", "ExceptionWithTraceback"),
+    ("multiprocessing.pool", "RemoteTraceback"),
+    ("multiprocessing.pool", "rebuild_exc"),
+    ("multiprocessing.pool", "MaybeEncodingError"),
+    ("functools", "partial"),
+];
+
 const DANGEROUS_BUILTINS: &[&str] = &[
     "eval",
     "exec",
@@ -250,16 +304,6 @@ fn rule_decision(cfg: &GuardConfig, handling: Handling) -> Decision {
     }
 }
 
-/// Where the caller is looked for, per handling.
-#[must_use]
-pub fn caller_scope(handling: Handling) -> CallerScope {
-    match handling {
-        Handling::Import => CallerScope::OutsideImportlib,
-        Handling::Ctypes => CallerScope::OutsideCtypes,
-        _ => CallerScope::Innermost,
-    }
-}
-
 /// Decide one event. `caller` is only called when the decision depends on who called.
 pub fn decide(
     cfg: &GuardConfig,
@@ -268,26 +312,22 @@ pub fn decide(
     args: &[Value],
     cwd: &str,
     own_pid: i64,
-    caller: &mut dyn FnMut(CallerScope) -> Caller,
+    caller: &mut dyn FnMut(CallerScope<'_>) -> Caller,
 ) -> Verdict {
-    decide_resolving(cfg, event, handling, args, cwd, own_pid, caller, &|p| normalise(p, "/"))
+    decide_in(cfg, event, handling, args, cwd, own_pid, &mut ClosureWorld(caller))
 }
 
-/// [`decide`], with `resolve` mapping an absolute (not yet normalised) path to the normalised
-/// path it really names: the hook resolves symlinks the way the kernel will, so a link in the
-/// scratch pointing elsewhere is judged by its target.
-#[allow(clippy::too_many_arguments)]
-pub fn decide_resolving(
+/// [`decide`] against a [`World`].
+pub fn decide_in(
     cfg: &GuardConfig,
     event: &str,
     handling: Handling,
     args: &[Value],
     cwd: &str,
     own_pid: i64,
-    caller: &mut dyn FnMut(CallerScope) -> Caller,
-    resolve: &dyn Fn(&str) -> String,
+    world: &mut dyn World,
 ) -> Verdict {
-    let verdict = decide_inner(cfg, event, handling, args, cwd, own_pid, caller, resolve);
+    let verdict = decide_inner(cfg, event, handling, args, cwd, own_pid, world);
     if verdict == Verdict::Allow && handling != Handling::Allow && records(cfg, handling.class()) {
         return Verdict::Record;
     }
@@ -300,7 +340,7 @@ pub fn records(cfg: &GuardConfig, class: &str) -> bool {
     cfg.record.iter().any(|r| r == "all" || r == class)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_lines)]
 fn decide_inner(
     cfg: &GuardConfig,
     event: &str,
@@ -308,11 +348,10 @@ fn decide_inner(
     args: &[Value],
     cwd: &str,
     own_pid: i64,
-    caller: &mut dyn FnMut(CallerScope) -> Caller,
-    resolve: &dyn Fn(&str) -> String,
+    world: &mut dyn World,
 ) -> Verdict {
     let arg = |i: usize| args.get(i);
-    let path_at = |i: usize| arg(i).and_then(Value::as_str).map(|p| resolve(&join(p, cwd)));
+    let path_at = |world: &dyn World, i: usize| arg(i).and_then(Value::as_str).map(|p| world.resolve(&join(p, cwd)));
     match handling {
         Handling::Allow => Verdict::Allow,
         Handling::Import => {
@@ -322,11 +361,18 @@ fn decide_inner(
             // The list check is cheap and usually passes; walk the stack only when it does not.
             match import_allowed(cfg, name) {
                 Ok(()) => Verdict::Allow,
-                Err(_) if caller(caller_scope(handling)) == Caller::Trusted => Verdict::Allow,
+                Err(_) if world.caller(CallerScope::Importer(name)) == Caller::Trusted => Verdict::Allow,
+                // The run's own modules (files it was given) are more of its own code.
+                Err(_)
+                    if !cfg.import_deny.iter().any(|d| module_under(name, d))
+                        && world.own_module(name.split('.').next().unwrap_or(name)) =>
+                {
+                    Verdict::Allow
+                }
                 Err(reason) => deny(handling, reason),
             }
         }
-        Handling::Read => match path_at(0) {
+        Handling::Read => match path_at(world, 0) {
             Some(p) if !path_allowed(&p, &cfg.read) => deny(handling, format!("reading {p:?} is not allowed")),
             _ => Verdict::Allow,
         },
@@ -348,11 +394,15 @@ fn decide_inner(
             let path_of = |i: usize| -> Option<String> {
                 let raw = arg(i).and_then(Value::as_str)?;
                 if !on_name {
-                    return Some(resolve(&join(raw, cwd)));
+                    return Some(world.resolve(&join(raw, cwd)));
                 }
                 let lexical = normalise(raw, cwd);
                 let (dir, name) = lexical.rsplit_once('/')?;
-                let dir = if dir.is_empty() { "/".to_string() } else { resolve(dir) };
+                let dir = if dir.is_empty() {
+                    "/".to_string()
+                } else {
+                    world.resolve(dir)
+                };
                 Some(if dir == "/" {
                     format!("/{name}")
                 } else {
@@ -369,12 +419,12 @@ fn decide_inner(
             Verdict::Allow
         }
         Handling::CopyFile => {
-            if let Some(p) = path_at(0) {
+            if let Some(p) = path_at(world, 0) {
                 if !path_allowed(&p, &cfg.read) {
                     return deny(Handling::Read, format!("reading {p:?} is not allowed"));
                 }
             }
-            match path_at(1) {
+            match path_at(world, 1) {
                 Some(p) if !path_allowed(&p, &cfg.write) => {
                     deny(Handling::Write, format!("writing {p:?} is not allowed"))
                 }
@@ -388,13 +438,13 @@ fn decide_inner(
             if event == "sqlite3.connect" && (raw == ":memory:" || raw.is_empty()) {
                 return Verdict::Allow;
             }
-            let path = resolve(&join(raw, cwd));
+            let path = world.resolve(&join(raw, cwd));
             // Imports that raise no `import` event (importlib.import_module, _gcd_import) still
             // read the module's source or bytecode: judge that read as the import it is.
             if event == "open" {
                 if let Some(module) = module_of_file(&path, &cfg.trusted) {
                     if let Err(reason) = import_allowed(cfg, &module) {
-                        if caller(CallerScope::OutsideImportlib) == Caller::User {
+                        if world.caller(CallerScope::Importer(&module)) == Caller::User {
                             return deny(Handling::Import, reason);
                         }
                     }
@@ -454,13 +504,28 @@ fn decide_inner(
             }
         }
         Handling::Signal => {
-            if event == "os.kill" && (arg(0).and_then(Value::as_int) == Some(own_pid)) {
+            let target = arg(0).and_then(Value::as_int);
+            if matches!(event, "os.kill" | "stockade.pidfd_send_signal" | "stockade.pidfd_open")
+                && target == Some(own_pid)
+            {
                 return Verdict::Allow;
             }
-            if !cfg.internal.is_empty() && caller(CallerScope::Internal) == Caller::Trusted {
+            // In a jail every process but its init (pid 1) is the run's own: when the policy
+            // lets the run make processes, it may signal them (multiprocessing stops its
+            // workers so).
+            if cfg.process == Decision::Allow
+                && matches!(event, "os.kill" | "stockade.pidfd_send_signal" | "stockade.pidfd_open")
+                && target.is_some_and(|p| p > 1)
+            {
                 return Verdict::Allow;
             }
-            by_decision(cfg.signal, handling, || format!("{event} of another process"))
+            if !cfg.internal.is_empty() && world.caller(CallerScope::Internal) == Caller::Trusted {
+                return Verdict::Allow;
+            }
+            by_decision(cfg.signal, handling, || match target {
+                Some(p) => format!("{event} of process {p}"),
+                None => format!("{event} of another process"),
+            })
         }
         Handling::Deserialize => {
             let module = arg(0).and_then(Value::as_str).unwrap_or("");
@@ -469,6 +534,9 @@ fn decide_inner(
             // judge every component, not just the module.
             let dotted = name.contains('.');
             let parts: Vec<&str> = name.split('.').collect();
+            if SAFE_PICKLE_GLOBALS.contains(&(module, name)) {
+                return Verdict::Allow;
+            }
             let dangerous = DANGEROUS_PICKLE_MODULES.iter().any(|m| module_under(module, m))
                 || (matches!(module, "builtins" | "__builtin__") && DANGEROUS_BUILTINS.contains(&name))
                 || cfg.import_deny.iter().any(|d| module_under(module, d))
@@ -497,7 +565,7 @@ fn decide_inner(
                 // Setting attributes on the code's own classes is ordinary Python.
                 return Verdict::Allow;
             }
-            if caller(caller_scope(handling)) == Caller::Trusted {
+            if world.caller(CallerScope::Innermost) == Caller::Trusted {
                 return Verdict::Allow;
             }
             let what = match (event, arg(1).and_then(Value::as_str)) {
@@ -507,23 +575,33 @@ fn decide_inner(
             by_decision(cfg.introspection, handling, || format!("{what} by user code"))
         }
         Handling::Code | Handling::CodeObjects | Handling::Ctypes => {
-            // Trust is read from code objects' file names, so user code must not be able to
-            // compile code under a trusted name (`<frozen …>`, a standard-library path).
+            // Trust is read from code objects' file names, so no code may be compiled under a
+            // trusted name (`<frozen …>`, a standard-library path, stockade's own files) except
+            // by the import system loading that module's source: not by user code, and not by
+            // a standard-library helper compiling what it was handed (`code.InteractiveInterpreter`).
+            // What is compiled from text that the trusted file itself holds (a traceback
+            // parsing one of its lines to place its carets) carries no more than the file.
             if event == "compile" {
                 if let Some(name) = arg(1).and_then(Value::as_str) {
-                    let spoof = name.starts_with("<frozen")
-                        || cfg.trusted.iter().any(|t| under(name, t))
-                        || cfg.internal.iter().any(|t| t == name);
-                    if spoof && caller(caller_scope(handling)) == Caller::User {
-                        return deny(
-                            handling,
-                            format!("compiling user code under the trusted file name {name:?}"),
-                        );
+                    let frozen = name.starts_with("<frozen");
+                    let spoof =
+                        frozen || cfg.trusted.iter().any(|t| under(name, t)) || cfg.internal.iter().any(|t| t == name);
+                    let verbatim = || {
+                        !frozen
+                            && matches!(arg(0), Some(Value::Str(text)) if !text.trim().is_empty() && world.file_contains(name, text))
+                    };
+                    if spoof && !verbatim() && world.caller(CallerScope::SourceLoader) == Caller::User {
+                        return deny(handling, format!("compiling code under the trusted file name {name:?}"));
                     }
                 }
             }
+            let scope = if handling == Handling::Ctypes {
+                CallerScope::OutsideCtypes
+            } else {
+                CallerScope::Innermost
+            };
             let decision = rule_decision(cfg, handling);
-            if decision == Decision::Allow || caller(caller_scope(handling)) == Caller::Trusted {
+            if decision == Decision::Allow || world.caller(scope) == Caller::Trusted {
                 return Verdict::Allow;
             }
             by_decision(decision, handling, || format!("{event} by user code"))
@@ -531,7 +609,7 @@ fn decide_inner(
         Handling::Process | Handling::Env => {
             if handling == Handling::Process
                 && !cfg.internal.is_empty()
-                && caller(CallerScope::Internal) == Caller::Trusted
+                && world.caller(CallerScope::Internal) == Caller::Trusted
             {
                 return Verdict::Allow;
             }
@@ -625,6 +703,8 @@ mod tests {
             signal: Decision::Deny,
             secrets: vec![],
             internal: vec![],
+            stdlib: vec!["/usr/lib/python3.11".into()],
+            seccomp_on_arm: None,
         }
     }
 

@@ -38,7 +38,23 @@ pub struct Api {
     pub PyFrame_GetCode: unsafe extern "C" fn(*mut PyObject) -> *mut PyObject,
     pub PyFrame_GetBack: unsafe extern "C" fn(*mut PyObject) -> *mut PyObject,
     pub PyObject_GetAttrString: unsafe extern "C" fn(*mut PyObject, *const c_char) -> *mut PyObject,
+    pub PyImport_AppendInittab: unsafe extern "C" fn(*const c_char, unsafe extern "C" fn() -> *mut PyObject) -> c_int,
+    pub PyModule_Create2: unsafe extern "C" fn(*mut c_void, c_int) -> *mut PyObject,
+    pub PyLong_FromUnsignedLongLong: unsafe extern "C" fn(u64) -> *mut PyObject,
+    pub Py_IncRef: unsafe extern "C" fn(*mut PyObject),
+    pub PyOS_BeforeFork: unsafe extern "C" fn(),
+    pub PyOS_AfterFork_Parent: unsafe extern "C" fn(),
+    pub PyOS_AfterFork_Child: unsafe extern "C" fn(),
+    pub PyEval_SaveThread: unsafe extern "C" fn() -> *mut c_void,
+    pub PyEval_RestoreThread: unsafe extern "C" fn(*mut c_void),
+    pub PyImport_ImportModule: unsafe extern "C" fn(*const c_char) -> *mut PyObject,
+    pub PyObject_SetAttrString: unsafe extern "C" fn(*mut PyObject, *const c_char, *mut PyObject) -> c_int,
+    pub PyObject_Call: unsafe extern "C" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
+    pub PyCFunction_NewEx: unsafe extern "C" fn(*mut c_void, *mut PyObject, *mut PyObject) -> *mut PyObject,
+    pub PySys_GetObject: unsafe extern "C" fn(*const c_char) -> *mut PyObject,
     pub PyModule_Type: *mut PyObject,
+    pub PyExc_RuntimeError: *mut *mut PyObject,
+    pub _Py_NoneStruct: *mut PyObject,
 }
 
 // SAFETY: the table holds function pointers and addresses of process-global CPython data; they
@@ -86,8 +102,11 @@ pub fn load() -> Result<&'static Api, String> {
     let api = resolve!(
         PySys_AddAuditHook, PyTuple_Size, PyTuple_GetItem, PyUnicode_AsUTF8AndSize, PyBytes_AsStringAndSize,
         PyLong_AsLongLong, PyErr_Occurred, PyErr_Clear, PyErr_SetString, PyErr_NewException, PyType_GetFlags,
-        Py_DecRef, PyEval_GetFrame, PyFrame_GetCode, PyFrame_GetBack, PyObject_GetAttrString;
-        PyExc_PermissionError, PyModule_Type
+        Py_DecRef, PyEval_GetFrame, PyFrame_GetCode, PyFrame_GetBack, PyObject_GetAttrString,
+        PyImport_AppendInittab, PyModule_Create2, PyLong_FromUnsignedLongLong, Py_IncRef, PyOS_BeforeFork,
+        PyOS_AfterFork_Parent, PyOS_AfterFork_Child, PyEval_SaveThread, PyEval_RestoreThread,
+        PyImport_ImportModule, PyObject_SetAttrString, PyObject_Call, PyCFunction_NewEx, PySys_GetObject;
+        PyExc_PermissionError, PyModule_Type, PyExc_RuntimeError, _Py_NoneStruct
     );
     Ok(API.get_or_init(|| api))
 }
@@ -208,53 +227,137 @@ unsafe fn type_name(ty: *mut PyObject) -> String {
     }
 }
 
-/// Walk frames from the innermost outwards, up to `limit`, and return the first
-/// `(co_filename, co_name)` that `skip` does not skip (the walk stops there).
+/// What a frame walk found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Walk {
+    /// The first frame the walk did not skip: `(co_filename, co_name)`.
+    Found(String, String),
+    /// There is no Python frame at all (a C-level callback, a thread started with a C callable,
+    /// or the runtime itself before any code ran).
+    NoFrame,
+    /// Every frame up to the limit was skipped.
+    Limit,
+}
+
+/// One frame as the walk's `skip` sees it.
+pub struct FrameView {
+    code: *mut PyObject,
+    /// `co_filename`.
+    pub file: String,
+    /// `co_name`.
+    pub name: String,
+}
+
+impl FrameView {
+    /// Whether the frame's code names `module` itself: as a name (`import x`, `x.y`), or in a
+    /// string constant or a tuple of them (`importlib.import_module("x")`, `from . import x`):
+    /// its top-level package, its last component, the whole dotted name, or a prefix ending in
+    /// a dot (`"encodings." + name`). Code that only imports a name it was handed does not.
+    #[must_use]
+    pub fn mentions(&self, module: &str) -> bool {
+        let top = module.split('.').next().unwrap_or(module);
+        let last = module.rsplit('.').next().unwrap_or(module);
+        let matches = |s: &str| {
+            s == top
+                || s == module
+                || s == last
+                || (s.ends_with('.') && module.starts_with(s))
+                || module.starts_with(&format!("{s}."))
+                // `from a.b.c import x` names `a.b.c` and imports `a` and `a.b` on the way.
+                || s.starts_with(&format!("{module}."))
+        };
+        // SAFETY: the walk holds a reference to the code object while `skip` runs (GIL held).
+        unsafe {
+            for attr in [c"co_names", c"co_consts"] {
+                if strings_of(self.code, attr, &matches) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Whether any string in the tuple attribute `attr` of `code` (or in a tuple inside it) matches.
+///
+/// # Safety
+/// GIL held; `code` is a live code object.
+unsafe fn strings_of(code: *mut PyObject, attr: &CStr, matches: &dyn Fn(&str) -> bool) -> bool {
+    let api = api();
+    // SAFETY: GIL held; GetAttrString returns a new reference or null; items are borrowed.
+    unsafe {
+        let tuple = (api.PyObject_GetAttrString)(code, attr.as_ptr());
+        if tuple.is_null() {
+            (api.PyErr_Clear)();
+            return false;
+        }
+        let found = match to_value(tuple, 0) {
+            crate::decide::Value::Tuple(_) => {
+                let n = (api.PyTuple_Size)(tuple).clamp(0, 4096);
+                (0..n).any(|i| {
+                    let item = (api.PyTuple_GetItem)(tuple, i);
+                    match to_value(item, 0) {
+                        crate::decide::Value::Str(s) => matches(&s),
+                        crate::decide::Value::Tuple(items) => items
+                            .iter()
+                            .any(|v| matches!(v, crate::decide::Value::Str(s) if matches(s))),
+                        _ => false,
+                    }
+                })
+            }
+            _ => false,
+        };
+        (api.Py_DecRef)(tuple);
+        found
+    }
+}
+
+/// Walk frames from the innermost outwards, up to `limit`, and return the first one `skip`
+/// does not skip.
 ///
 /// # Safety
 /// GIL held.
-pub unsafe fn first_frame(limit: usize, skip: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
-    // SAFETY: the caller holds the GIL, which is all the walk needs.
-    unsafe { frame_files_until(limit, skip) }
-}
-
-/// # Safety
-/// GIL held.
-unsafe fn frame_files_until(limit: usize, skip: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
+pub unsafe fn first_frame(limit: usize, skip: &dyn Fn(&FrameView) -> bool) -> Walk {
     let api = api();
-    let mut found = None;
+    let attr = |code: *mut PyObject, name: &CStr| -> String {
+        // SAFETY: GIL held; `code` is live; GetAttrString returns a new reference or null.
+        unsafe {
+            let v = (api.PyObject_GetAttrString)(code, name.as_ptr());
+            if v.is_null() {
+                (api.PyErr_Clear)();
+                return String::new();
+            }
+            let text = match to_value(v, 1) {
+                crate::decide::Value::Str(s) => s,
+                _ => String::new(),
+            };
+            (api.Py_DecRef)(v);
+            text
+        }
+    };
     let mut seen = 0usize;
-    // SAFETY: GIL held; PyEval_GetFrame returns a borrowed frame or null; GetBack/GetCode and
-    // GetAttrString return new references, each released below.
+    // SAFETY: GIL held; PyEval_GetFrame returns a borrowed frame or null; GetBack/GetCode
+    // return new references, each released below.
     unsafe {
         let mut frame = (api.PyEval_GetFrame)();
+        if frame.is_null() {
+            return Walk::NoFrame;
+        }
         let mut owned = false;
+        let mut result = Walk::Limit;
         while !frame.is_null() && seen < limit {
             let code = (api.PyFrame_GetCode)(frame);
             if !code.is_null() {
-                let attr = |name: &CStr| {
-                    let v = (api.PyObject_GetAttrString)(code, name.as_ptr());
-                    if v.is_null() {
-                        (api.PyErr_Clear)();
-                        return String::new();
-                    }
-                    let text = match to_value(v, 1) {
-                        crate::decide::Value::Str(s) => s,
-                        _ => String::new(),
-                    };
-                    (api.Py_DecRef)(v);
-                    text
+                let view = FrameView {
+                    code,
+                    file: attr(code, c"co_filename"),
+                    name: attr(code, c"co_name"),
                 };
-                let file = attr(c"co_filename");
-                let keep = !skip(&file);
-                let entry = if keep { Some((file, attr(c"co_name"))) } else { None };
+                let keep = !skip(&view);
                 (api.Py_DecRef)(code);
-                if let Some(entry) = entry {
-                    found = Some(entry);
-                    if owned {
-                        (api.Py_DecRef)(frame);
-                    }
-                    return found;
+                if keep {
+                    result = Walk::Found(view.file, view.name);
+                    break;
                 }
                 seen += 1;
             }
@@ -268,8 +371,51 @@ unsafe fn frame_files_until(limit: usize, skip: &dyn Fn(&str) -> bool) -> Option
         if owned && !frame.is_null() {
             (api.Py_DecRef)(frame);
         }
+        result
     }
-    found
+}
+
+/// The innermost `n` frames' `(co_filename, co_name)`.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn innermost(n: usize) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    // SAFETY: GIL held (caller's contract); the closure records each frame and skips it.
+    let _ = unsafe {
+        first_frame(n, &|f: &FrameView| {
+            OUT.with(|o| o.borrow_mut().push((f.file.clone(), f.name.clone())));
+            true
+        })
+    };
+    OUT.with(|o| std::mem::swap(&mut *o.borrow_mut(), &mut out));
+    out
+}
+
+thread_local! {
+    static OUT: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `name` is in `sys.builtin_module_names`.
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn is_builtin_module(name: &str) -> bool {
+    let api = api();
+    // SAFETY: GIL held; PySys_GetObject returns a borrowed reference or null.
+    unsafe {
+        let names = (api.PySys_GetObject)(c"builtin_module_names".as_ptr());
+        if names.is_null() {
+            return false;
+        }
+        match to_value(names, 0) {
+            crate::decide::Value::Tuple(_) => {
+                let n = (api.PyTuple_Size)(names).clamp(0, 4096);
+                (0..n).any(|i| matches!(to_value((api.PyTuple_GetItem)(names, i), 1), crate::decide::Value::Str(s) if s == name))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The exception type denied events raise: `stockade.PolicyViolation(PermissionError)`.

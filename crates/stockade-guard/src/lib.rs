@@ -18,6 +18,8 @@ pub mod config;
 pub mod decide;
 pub mod events;
 mod ffi;
+mod pidfd;
+mod runner_module;
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -35,11 +37,17 @@ pub const FD_ENV: &str = "STOCKADE_GUARD_FD";
 /// this a run could open `/proc/<zygote>/mem` and rewrite the process every later run is forked
 /// from. Non-dumpable, it is out of reach of everything in the jail (no capability there).
 pub const NONDUMPABLE_ENV: &str = "STOCKADE_NONDUMPABLE";
+/// Environment variable asking the constructor to register the runner's native module
+/// (`_stockade_jail`: the zygote's fork loop, a session's cell channels) as a built-in module of
+/// the interpreter about to start.
+pub const RUNNER_MODULE_ENV: &str = "STOCKADE_RUNNER_MODULE";
 
 struct State {
     config: GuardConfig,
     fd: i32,
     pid: i64,
+    /// The seccomp program to install when user code starts (`GuardConfig::seccomp_on_arm`).
+    on_arm: Option<Vec<u8>>,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -48,6 +56,10 @@ static STATE: OnceLock<State> = OnceLock::new();
 /// come from the interpreter's own start-up (getpath probing for `pyvenv.cfg`, the first
 /// imports): no user code exists yet, so they are allowed without a decision.
 static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set at the first `compile` and `exec` after arming (the program being started).
+static MAIN_COMPILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static MAIN_EXECUTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 thread_local! {
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
@@ -110,22 +122,113 @@ fn is_dispatcher(file: &str, name: &str) -> bool {
         .any(|(suffix, func)| file.ends_with(suffix) && (func.is_empty() || *func == name))
 }
 
-fn caller_for(state: &State, scope: CallerScope) -> Caller {
-    let skip = |f: &str| match scope {
-        CallerScope::Innermost | CallerScope::Internal => false,
-        CallerScope::OutsideImportlib => f.starts_with("<frozen importlib") || f.contains("/importlib/"),
-        CallerScope::OutsideCtypes => f.contains("/ctypes/"),
+/// Frames of the standard library's import machinery: exactly its frozen modules, and the
+/// `importlib` package of this interpreter's standard library (never a user file whose name
+/// merely contains `/importlib/`: user code cannot compile under a trusted name).
+fn is_import_machinery(state: &State, file: &str) -> bool {
+    matches!(
+        file,
+        "<frozen importlib._bootstrap>" | "<frozen importlib._bootstrap_external>" | "<frozen zipimport>"
+    ) || state
+        .config
+        .stdlib
+        .iter()
+        .any(|root| decide::is_under(file, &format!("{root}/importlib")))
+}
+
+/// Standard-library functions that import a module whose name they were handed (a string from
+/// their caller): they lend no trust to that import. `importlib` itself is import machinery.
+const NAME_IMPORTERS: &[(&str, &str)] = &[
+    ("pkgutil.py", "resolve_name"),
+    ("pydoc.py", "locate"),
+    ("pydoc.py", "safeimport"),
+    ("pydoc.py", "importfile"),
+    ("unittest/loader.py", "loadTestsFromName"),
+    ("unittest/loader.py", "loadTestsFromNames"),
+    ("unittest/loader.py", "_get_module_from_name"),
+    ("logging/config.py", "_resolve"),
+    ("logging/config.py", "resolve"),
+    ("logging/config.py", "_import"),
+    ("runpy.py", "_get_module_details"),
+    ("runpy.py", "run_module"),
+    ("doctest.py", "_normalize_module"),
+    ("warnings.py", "_getcategory"),
+    ("xml/sax/__init__.py", "_create_parser"),
+    ("xml/sax/__init__.py", "make_parser"),
+    ("pickle.py", "find_class"),
+    ("multiprocessing/managers.py", "__init__"),
+    ("multiprocessing/spawn.py", "import_main_path"),
+];
+
+fn is_name_importer(state: &State, file: &str, name: &str) -> bool {
+    NAME_IMPORTERS
+        .iter()
+        .any(|(rel, func)| *func == name && state.config.stdlib.iter().any(|root| file == format!("{root}/{rel}")))
+}
+
+/// Whether a frame's file is trusted: a frozen module, or under a trusted directory (the
+/// interpreter's standard library, the venv when the policy trusts it, stockade's own files) —
+/// matched by whole path components.
+fn is_trusted_file(state: &State, file: &str) -> bool {
+    file.starts_with("<frozen ") || state.config.trusted.iter().any(|t| decide::is_under(file, t))
+}
+
+/// How deep a walk goes before it answers "user" (a deeper stack is user code's doing).
+const WALK_LIMIT: usize = 256;
+
+fn caller_for(state: &State, scope: CallerScope<'_>) -> Caller {
+    if scope == CallerScope::SourceLoader {
+        // The import system compiling a module's source: source_to_code calls compile through
+        // _call_with_frames_removed; nothing else qualifies.
+        // SAFETY: the hook runs with the GIL held.
+        let frames = unsafe { ffi::innermost(2) };
+        let ok = frames
+            .first()
+            .is_some_and(|(f, n)| f == "<frozen importlib._bootstrap>" && n == "_call_with_frames_removed")
+            && frames
+                .get(1)
+                .is_some_and(|(f, n)| f == "<frozen importlib._bootstrap_external>" && n == "source_to_code");
+        return if ok { Caller::Trusted } else { Caller::User };
+    }
+    // Once the walk has passed a function that imports a name it was handed, a trusted frame
+    // further out lends its trust only if its own code names the module (else the name came
+    // from further out still: the question goes on to its caller).
+    let handed = Cell::new(false);
+    let skip = |f: &ffi::FrameView| match scope {
+        CallerScope::Innermost | CallerScope::Internal | CallerScope::SourceLoader => false,
+        CallerScope::Importer(module) => {
+            if is_import_machinery(state, &f.file) {
+                return true;
+            }
+            if is_name_importer(state, &f.file, &f.name) {
+                handed.set(true);
+                return true;
+            }
+            handed.get()
+                && is_trusted_file(state, &f.file)
+                && !state.config.internal.contains(&f.file)
+                && !f.mentions(module)
+        }
+        CallerScope::OutsideCtypes => state
+            .config
+            .stdlib
+            .iter()
+            .any(|root| decide::is_under(&f.file, &format!("{root}/ctypes"))),
     };
     // SAFETY: the hook runs with the GIL held.
-    let Some((file, name)) = (unsafe { ffi::first_frame(64, &skip) }) else {
-        // No Python frame at all: the runtime itself (start-up, finalisation).
-        return Caller::Trusted;
+    let (file, name) = match unsafe { ffi::first_frame(WALK_LIMIT, &skip) } {
+        ffi::Walk::Found(file, name) => (file, name),
+        // Once user code runs, "no Python frame" is a C-level callback of its making (a thread
+        // started with a C callable, a finaliser), never the runtime vouching for itself; and a
+        // stack deeper than the walk is the user's doing.
+        ffi::Walk::NoFrame if !ARMED.load(std::sync::atomic::Ordering::Relaxed) => return Caller::Trusted,
+        ffi::Walk::NoFrame | ffi::Walk::Limit => return Caller::User,
     };
     // For ctypes only the import machinery is trusted (a module calling ctypes while it is being
     // imported, as ctypes itself and numpy do); a library that merely passes a user's callable
     // on would otherwise launder a foreign-function call.
     if scope == CallerScope::OutsideCtypes {
-        return if file.starts_with("<frozen importlib") {
+        return if file == "<frozen importlib._bootstrap>" {
             Caller::Trusted
         } else {
             Caller::User
@@ -143,12 +246,70 @@ fn caller_for(state: &State, scope: CallerScope) -> Caller {
     if is_dispatcher(&file, &name) {
         return Caller::User;
     }
-    let trusted = file.starts_with("<frozen ") || state.config.trusted.iter().any(|t| file.starts_with(t.as_str()));
-    if trusted {
+    if is_trusted_file(state, &file) {
         Caller::Trusted
     } else {
         Caller::User
     }
+}
+
+/// The hook's [`decide::World`]: the live interpreter and filesystem.
+struct Live<'a> {
+    state: &'a State,
+}
+
+impl decide::World for Live<'_> {
+    fn caller(&mut self, scope: CallerScope<'_>) -> Caller {
+        caller_for(self.state, scope)
+    }
+
+    fn resolve(&self, path: &str) -> String {
+        real_path(path)
+    }
+
+    fn own_module(&self, top: &str) -> bool {
+        own_module(self.state, top)
+    }
+
+    fn file_contains(&self, path: &str, text: &str) -> bool {
+        // Trusted files are read-only in the jail; a few hundred KiB at most.
+        std::fs::read(path).is_ok_and(|data| {
+            let needle = text.as_bytes();
+            !needle.is_empty() && data.windows(needle.len()).any(|w| w == needle)
+        })
+    }
+}
+
+/// `top` is the run's own module: a `top.py` or a `top/` package in the scratch or next to the
+/// script, while no directory of the interpreter's has one of that name (a file named like a
+/// standard-library module does not turn that module's import into the run's own).
+fn own_module(state: &State, top: &str) -> bool {
+    if top.is_empty() || !top.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return false;
+    }
+    // A built-in module is imported before any file of that name is looked for.
+    // SAFETY: the hook runs with the GIL held.
+    if unsafe { ffi::is_builtin_module(top) } {
+        return false;
+    }
+    let exists_in = |dir: &str| {
+        let base = std::path::Path::new(dir);
+        base.join(format!("{top}.py")).is_file() || base.join(top).join("__init__.py").is_file()
+    };
+    let own = ["/tmp", "/sandbox"].iter().any(|d| exists_in(d));
+    let theirs = state.config.trusted.iter().any(|d| {
+        exists_in(d)
+            || std::fs::read_dir(d).is_ok_and(|mut entries| {
+                entries.any(|e| {
+                    e.ok().is_some_and(|e| {
+                        let n = e.file_name();
+                        let n = n.to_string_lossy();
+                        n == top || n.starts_with(&format!("{top}."))
+                    })
+                })
+            })
+    });
+    own && !theirs
 }
 
 unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data: *mut c_void) -> c_int {
@@ -169,11 +330,37 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     };
     if name.starts_with("cpython.run_") {
         if !ARMED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            IN_HOOK.with(|f| f.set(true));
+            // SAFETY: the hook runs with the GIL held, in an initialised interpreter.
+            let wrapped = unsafe { pidfd::wrap() };
+            IN_HOOK.with(|f| f.set(false));
+            if let Err(e) = wrapped {
+                refuse(&format!("cannot wrap the pidfd functions: {e}"), state.fd);
+            }
+            if let Some(program) = &state.on_arm {
+                // The kernel refuses what the policy denies from here on, with or without an
+                // audit event; if it cannot, nothing of the user's code may run.
+                if let Err(e) = stockade_sys::install_seccomp_bytes(program) {
+                    refuse(&format!("cannot install the process filter: {e}"), state.fd);
+                }
+            }
             emit(state, serde_json::json!({"type": "guard", "state": "armed"}));
         }
         return 0;
     }
     if !ARMED.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
+    // The runtime compiles the program it was told to run right after `cpython.run_*`, from C
+    // (no Python frame): that first compile is the program's own start, not user code
+    // compiling a string.
+    let first = match name {
+        "compile" => !MAIN_COMPILED.swap(true, std::sync::atomic::Ordering::SeqCst),
+        "exec" => !MAIN_EXECUTED.swap(true, std::sync::atomic::Ordering::SeqCst),
+        _ => false,
+    };
+    // SAFETY: the hook runs with the GIL held.
+    if first && matches!(unsafe { ffi::first_frame(1, &|_| false) }, ffi::Walk::NoFrame) {
         return 0;
     }
     if handling == events::Handling::Allow && !decide::records(&state.config, "all") {
@@ -182,6 +369,13 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     IN_HOOK.with(|f| f.set(true));
     // SAFETY: GIL held; `args` is the event's tuple.
     let values = unsafe { ffi::args_of(args, 6) };
+    if quietly_refused(state, name, &values) {
+        let message = "stockade guard: bytecode and zip imports are not read from writable directories";
+        // SAFETY: GIL held; the import system catches this OSError and compiles the source.
+        unsafe { ffi::raise(*ffi::api().PyExc_PermissionError, message) };
+        IN_HOOK.with(|f| f.set(false));
+        return -1;
+    }
     // The working directory is only needed to resolve a relative path.
     let relative = values
         .iter()
@@ -193,7 +387,7 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     } else {
         String::from("/")
     };
-    let verdict = decide::decide_resolving(
+    let verdict = decide::decide_in(
         &state.config,
         name,
         handling,
@@ -206,26 +400,32 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
         } else {
             state.pid
         },
-        &mut |scope| caller_for(state, scope),
-        &real_path,
+        &mut Live { state },
     );
-    let result = match verdict {
+    let result = act(state, name, handling, &values, verdict);
+    IN_HOOK.with(|f| f.set(false));
+    result
+}
+
+/// Carry out a verdict: record it, raise (or kill) when it denies. Returns the hook's answer.
+fn act(state: &State, name: &str, handling: events::Handling, values: &[decide::Value], verdict: Verdict) -> c_int {
+    match verdict {
         Verdict::Allow => 0,
         Verdict::Record => {
-            emit(state, record(name, handling, "allowed", None, None, &values));
+            emit(state, record(name, handling, "allowed", None, None, values));
             0
         }
         Verdict::Deny { rule, reason } if !state.config.enforce => {
             emit(
                 state,
-                record(name, handling, "audited", Some(&rule), Some(&reason), &values),
+                record(name, handling, "audited", Some(&rule), Some(&reason), values),
             );
             0
         }
         Verdict::Deny { rule, reason } => {
             emit(
                 state,
-                record(name, handling, "denied", Some(&rule), Some(&reason), &values),
+                record(name, handling, "denied", Some(&rule), Some(&reason), values),
             );
             if state.config.kill_on_violation {
                 // SAFETY: killing ourselves; the record above already reached the supervisor.
@@ -236,9 +436,59 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
             unsafe { ffi::raise(ffi::violation_type(), &message) };
             -1
         }
-    };
+    }
+}
+
+/// Judge a call that raises no audit event of CPython's own (`os.pidfd_open`,
+/// `signal.pidfd_send_signal`): the guard wraps those functions when user code starts, and the
+/// wrapper asks here first. 0: go ahead; -1: refused (the exception is set).
+pub(crate) fn judge_signal(event: &str, target: Option<i64>) -> c_int {
+    let Some(state) = STATE.get() else { return 0 };
+    if IN_HOOK.with(Cell::get) {
+        return 0;
+    }
+    IN_HOOK.with(|f| f.set(true));
+    let values = vec![target.map_or(decide::Value::None, decide::Value::Int)];
+    // SAFETY: getpid has no preconditions.
+    let own = i64::from(unsafe { libc::getpid() });
+    let verdict = decide::decide_in(
+        &state.config,
+        event,
+        events::Handling::Signal,
+        &values,
+        "/",
+        own,
+        &mut Live { state },
+    );
+    let result = act(state, event, events::Handling::Signal, &values, verdict);
     IN_HOOK.with(|f| f.set(false));
     result
+}
+
+/// Bytecode caches and zip archives in writable directories are never read by the import
+/// system: a `.pyc` (or a zipped module) the code planted could carry a trusted file name in
+/// its code objects, and trust is read from file names. Refused without a violation: the import
+/// system recompiles the source (whose compile the guard judges as usual), so ordinary imports of
+/// the run's own modules keep working.
+fn quietly_refused(state: &State, event: &str, values: &[decide::Value]) -> bool {
+    if event != "open" {
+        return false;
+    }
+    let Some(decide::Value::Str(path)) = values.first() else {
+        return false;
+    };
+    let writable = |p: &str| state.config.write.iter().any(|w| decide::is_under(p, w));
+    if path.ends_with(".pyc") && writable(&decide::normalise(path, "/")) {
+        return true;
+    }
+    // zipimport reads its archive through io.open_code, for reading.
+    let reading = matches!(values.get(1), Some(decide::Value::Str(m)) if m == "r" || m == "rb");
+    if reading && writable(&decide::normalise(path, "/")) {
+        // SAFETY: the hook runs with the GIL held.
+        let frames = unsafe { ffi::innermost(1) };
+        return frames.first().is_some_and(|(f, _)| f == "<frozen zipimport>");
+    }
+    false
 }
 
 /// The normalised path an absolute path really names. Symlinks can only have been planted where
@@ -264,16 +514,23 @@ fn real_path(path: &str) -> String {
     if dotted {
         return canonical(path, lexical);
     }
-    // Only components below the writable prefix can be links the code planted: lstat those
-    // (one syscall for a file directly in the scratch) and fall back to realpath if one is.
-    let mut current = prefix.clone();
-    for component in lexical[prefix.len()..].split('/').filter(|c| !c.is_empty()) {
-        current.push('/');
-        current.push_str(component);
-        match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => return canonical(path, lexical),
-            Ok(_) => {}
-            Err(_) => break, // does not exist (yet): nothing below it can be a link
+    // One kernel walk tells whether a symlink is on the way (openat2 with RESOLVE_NO_SYMLINKS
+    // fails with ELOOP): O(depth) for the whole check, where an lstat per component cost
+    // O(depth²) — 1,000 nested directories took seconds of kernel time. A path that does not
+    // exist yet is judged by its parent.
+    let _ = prefix;
+    let parent =
+        lexical.rsplit_once('/').map_or(
+            "/".to_string(),
+            |(d, _)| if d.is_empty() { "/".into() } else { d.to_string() },
+        );
+    for candidate in [lexical.clone(), parent] {
+        match stockade_sys::open_path(std::path::Path::new(&candidate), false) {
+            Ok(_) => return lexical,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) => {
+                return canonical(path, lexical)
+            }
+            Err(_) => {}
         }
     }
     lexical
@@ -344,7 +601,22 @@ fn install_from_env() {
     };
     // SAFETY: getpid has no preconditions.
     let pid = i64::from(unsafe { libc::getpid() });
-    if STATE.set(State { config, fd, pid }).is_err() {
+    let on_arm = match &config.seccomp_on_arm {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => refuse(&format!("cannot read {path}: {e}"), fd),
+        },
+        None => None,
+    };
+    if STATE
+        .set(State {
+            config,
+            fd,
+            pid,
+            on_arm,
+        })
+        .is_err()
+    {
         return;
     }
     // SAFETY: PySys_AddAuditHook may be called before Py_Initialize; `hook` has the right
@@ -373,8 +645,20 @@ fn make_nondumpable_from_env() {
     }
 }
 
+/// Register the runner's built-in module when the jail asks for it (warm jails).
+fn register_runner_module_from_env() {
+    if std::env::var_os(RUNNER_MODULE_ENV).is_none() {
+        return;
+    }
+    if let Err(e) = runner_module::register() {
+        let fd = std::env::var(FD_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(-1);
+        refuse(&format!("cannot register the runner's module: {e}"), fd);
+    }
+}
+
 extern "C" fn guard_constructor() {
     make_nondumpable_from_env();
+    register_runner_module_from_env();
     install_from_env();
 }
 

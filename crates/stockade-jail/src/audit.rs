@@ -4,34 +4,14 @@
 
 use std::io::Write;
 
-use serde::Serialize;
 use serde_json::{json, Value};
+pub use stockade_protocol::result::Violation;
+use stockade_protocol::result::REPORTED_BY_RUN;
 
 use crate::plan::{AuditSink, Plan};
 
-/// Longest event line accepted from the jail; longer ones are dropped (and counted).
-const MAX_LINE: usize = 8192;
-/// Longest `result` line (the program's returned value and files), whatever the output limit.
-const MAX_RESULT_LINE: usize = 64 << 20;
 /// Distinct violations kept in the result.
 const MAX_VIOLATIONS: usize = 200;
-
-/// One kind of denied (or, in audit mode, would-be-denied) event, with how often it happened.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Violation {
-    /// The audit event, e.g. `os.system`.
-    pub event: String,
-    /// The policy rule that denied it, e.g. `guard.rules.process`.
-    pub rule: String,
-    /// What was refused, in words.
-    pub reason: String,
-    /// `denied` (enforce mode) or `audited` (audit mode: allowed, recorded).
-    pub decision: String,
-    /// The event's arguments, short forms, secrets redacted.
-    pub args: Vec<String>,
-    /// How many times it happened.
-    pub count: u64,
-}
 
 /// What the guard reported about itself.
 #[derive(Debug, Clone, Default)]
@@ -44,26 +24,49 @@ pub struct GuardState {
     pub failed: Option<String>,
 }
 
-/// Collects the guard's events during a run.
-pub(crate) struct Audit {
+/// Collects the guard's events during a run. Everything on this channel is written inside the
+/// run's process (the guard shares it with the code), so lines are capped before decoding and
+/// what they say is reported as the run's own account.
+pub struct Audit {
     sink: Option<Box<dyn Write>>,
     partial: Vec<u8>,
+    /// Violations so far, aggregated.
     pub violations: Vec<Violation>,
+    /// What the guard said about itself.
     pub guard: GuardState,
+    /// Lines that could not be read.
     pub dropped: u64,
-    /// The last `{"type": "result", ...}` record, if the program sent one.
-    pub result: Option<Value>,
-    max_line: usize,
     secrets: Vec<String>,
     run_id: String,
 }
 
 /// Replace every secret value in `text`.
-pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
+#[must_use]
+pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), "[secret]");
+        }
+    }
+    out
+}
+
+/// Replace every occurrence of `needle`.
+#[must_use]
+pub fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
         }
     }
     out
@@ -78,23 +81,28 @@ impl Audit {
                 std::fs::OpenOptions::new().create(true).append(true).open(path)?,
             )),
         };
-        Ok(Audit {
-            sink,
+        let mut audit = Audit::collector(&plan.secrets);
+        audit.sink = sink;
+        audit.run_id = run_id;
+        Ok(audit)
+    }
+
+    /// A collector without an audit log (a warm run's events).
+    #[must_use]
+    pub fn collector(secrets: &[String]) -> Audit {
+        Audit {
+            sink: None,
             partial: Vec::new(),
             violations: Vec::new(),
             guard: GuardState::default(),
             dropped: 0,
-            result: None,
-            max_line: usize::try_from(plan.limits.output)
-                .unwrap_or(usize::MAX)
-                .clamp(MAX_LINE, MAX_RESULT_LINE),
-            secrets: plan.secrets.clone(),
-            run_id,
-        })
+            secrets: secrets.to_vec(),
+            run_id: String::new(),
+        }
     }
 
     /// Write one record now (flushed: nothing waits in a buffer if stockade is killed next).
-    pub(crate) fn write(&mut self, mut record: Value) {
+    pub fn write(&mut self, mut record: Value) {
         let Some(sink) = self.sink.as_mut() else { return };
         if let Value::Object(map) = &mut record {
             map.insert("run_id".into(), Value::String(self.run_id.clone()));
@@ -106,20 +114,20 @@ impl Audit {
     }
 
     /// Feed bytes read from the guard's channel.
-    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+    pub fn feed(&mut self, bytes: &[u8]) {
         self.partial.extend_from_slice(bytes);
         while let Some(pos) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=pos).collect();
             self.line(&line[..line.len() - 1]);
         }
-        if self.partial.len() > self.max_line {
+        if self.partial.len() > stockade_protocol::run::MAX_EVENT_LINE {
             self.partial.clear();
             self.dropped += 1;
         }
     }
 
     fn line(&mut self, line: &[u8]) {
-        if line.len() > self.max_line {
+        if line.len() > stockade_protocol::run::MAX_EVENT_LINE {
             self.dropped += 1;
             return;
         }
@@ -147,10 +155,6 @@ impl Audit {
                     _ => {}
                 }
                 self.write(json!({"type": "guard", "state": value.get("state")}));
-            }
-            Some("result") => {
-                let text = redact(&value.to_string(), &self.secrets);
-                self.result = serde_json::from_str(&text).ok();
             }
             Some("event") => {
                 let field = |k: &str| redact(value.get(k).and_then(Value::as_str).unwrap_or(""), &self.secrets);
@@ -186,6 +190,7 @@ impl Audit {
                             decision,
                             args,
                             count: 1,
+                            reported_by: REPORTED_BY_RUN.to_string(),
                         });
                     } else {
                         self.dropped += 1;

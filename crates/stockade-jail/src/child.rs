@@ -31,13 +31,21 @@ pub(crate) struct ChildFds {
     pub stdout_write: RawFd,
     pub stderr_write: RawFd,
     pub events_write: RawFd,
+    pub answer_write: Option<RawFd>,
+    pub request: Option<RawFd>,
+    pub control: Option<RawFd>,
 }
 
-/// Fixed fd numbers after the close-fds step: 0-2 stdio, 3 the guard's event channel (kept
-/// across exec when the guard is loaded), 4 setup errors, 5 the interpreter's wait status.
+/// Fixed fd numbers after the close-fds step. The interpreter gets 0-2 (stdio), 3 (the
+/// guard's reports), 4 (an API run's answer), 5 (its request), 6 (a warm jail's control
+/// socket) — the numbers `stockade_protocol::run::fds` names. Init keeps 7 (setup reports) and
+/// 8 (the interpreter's wait status); both are close-on-exec.
 const EVENTS_FD: RawFd = 3;
-const ERROR_FD: RawFd = 4;
-const STATUS_FD: RawFd = 5;
+const ANSWER_FD: RawFd = 4;
+const REQUEST_FD: RawFd = 5;
+const CONTROL_FD: RawFd = 6;
+const ERROR_FD: RawFd = 7;
+const STATUS_FD: RawFd = 8;
 
 /// Entry point of the cloned child. Never returns.
 pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
@@ -58,8 +66,30 @@ fn error_fd_is_final() -> bool {
     FINAL_FDS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Wire format: step (1 byte), errno (4 bytes LE), detail (UTF-8, at most 400 bytes), in one
-/// write so it arrives whole (below PIPE_BUF).
+/// One record on the setup-report pipe: a failure, or a layer as it was enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// A step failed; nothing of the user's code ran.
+    Failed { step: Step, errno: i32, detail: String },
+    /// A layer applied, as the kernel enforced it (`layer` is an isolation-report layer name).
+    Enforced { layer: String, detail: String },
+}
+
+const TAG_FAILED: u8 = 1;
+const TAG_ENFORCED: u8 = 2;
+
+/// Wire format: tag (1 byte), length (2 bytes LE), then for a failure step (1 byte), errno (4
+/// bytes LE) and the detail, for an enforced layer `name\0detail` (UTF-8, at most 400 bytes).
+/// One write per record, below PIPE_BUF, so a record arrives whole.
+fn write_record(fd: RawFd, tag: u8, body: &[u8]) {
+    let body = &body[..body.len().min(420)];
+    let mut msg = Vec::with_capacity(3 + body.len());
+    msg.push(tag);
+    msg.extend_from_slice(&u16::try_from(body.len()).unwrap_or(0).to_le_bytes());
+    msg.extend_from_slice(body);
+    let _ = stockade_sys::write_all_raw(fd, &msg);
+}
+
 fn report(fd: RawFd, e: &SetupError) {
     let (step, errno, detail) = match e {
         SetupError::Step { step, detail, source } => {
@@ -67,21 +97,54 @@ fn report(fd: RawFd, e: &SetupError) {
         }
         other => (other.step(), 0, other.to_string()),
     };
-    let mut msg = Vec::with_capacity(420);
-    msg.push(step.code());
-    msg.extend_from_slice(&errno.to_le_bytes());
+    let mut body = Vec::with_capacity(420);
+    body.push(step.code());
+    body.extend_from_slice(&errno.to_le_bytes());
     let mut detail = detail.into_bytes();
     detail.truncate(400);
-    msg.extend_from_slice(&detail);
-    let _ = stockade_sys::write_all_raw(fd, &msg);
+    body.extend_from_slice(&detail);
+    write_record(fd, TAG_FAILED, &body);
 }
 
-/// Decode a child report (supervisor side).
-pub(crate) fn decode_report(buf: &[u8]) -> Option<(Step, i32, String)> {
-    let (&code, rest) = buf.split_first()?;
-    let errno = i32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
-    let detail = String::from_utf8_lossy(rest.get(4..)?).into_owned();
-    Some((Step::from_code(code)?, errno, detail))
+fn report_enforced(layer: &str, detail: &str) {
+    let mut body = Vec::with_capacity(layer.len() + 1 + detail.len());
+    body.extend_from_slice(layer.as_bytes());
+    body.push(0);
+    body.extend_from_slice(detail.as_bytes());
+    write_record(ERROR_FD, TAG_ENFORCED, &body);
+}
+
+/// Decode the setup-report pipe (supervisor side). Malformed bytes end the decoding: they can
+/// only come from stockade's own setup code, which writes whole records.
+pub(crate) fn decode_reports(mut buf: &[u8]) -> Vec<Report> {
+    let mut out = Vec::new();
+    while buf.len() >= 3 {
+        let tag = buf[0];
+        let len = usize::from(u16::from_le_bytes([buf[1], buf[2]]));
+        let Some(body) = buf.get(3..3 + len) else { break };
+        buf = &buf[3 + len..];
+        match tag {
+            TAG_FAILED if body.len() >= 5 => {
+                let Some(step) = Step::from_code(body[0]) else { break };
+                let errno = i32::from_le_bytes([body[1], body[2], body[3], body[4]]);
+                out.push(Report::Failed {
+                    step,
+                    errno,
+                    detail: String::from_utf8_lossy(&body[5..]).into_owned(),
+                });
+            }
+            TAG_ENFORCED => {
+                let text = String::from_utf8_lossy(body);
+                let (layer, detail) = text.split_once('\0').unwrap_or((&text, ""));
+                out.push(Report::Enforced {
+                    layer: layer.to_string(),
+                    detail: detail.to_string(),
+                });
+            }
+            _ => break,
+        }
+    }
+    out
 }
 
 fn wait_for_go(sync_read: RawFd) -> io::Result<()> {
@@ -151,39 +214,58 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     arrange_fds(&fds).at(Step::CloseFds, "arrange fds")?;
     FINAL_FDS.store(true, std::sync::atomic::Ordering::Relaxed);
     apply_rlimits(plan).at(Step::Rlimits, "setrlimit")?;
-    stockade_sys::drop_all_capabilities().at(Step::DropCapabilities, "drop capabilities")?;
+    if plan.keep_caps.is_empty() {
+        stockade_sys::drop_all_capabilities().at(Step::DropCapabilities, "drop capabilities")?;
+    } else {
+        // A pool's zygote: these few, in the jail's own user namespace, survive the exec as
+        // ambient capabilities; each run drops them before its code runs.
+        stockade_sys::keep_only_capabilities(&plan.keep_caps).at(Step::DropCapabilities, "keep capabilities")?;
+    }
     // Nothing in the jail may ptrace init or read its memory through /proc.
     prctl::set_dumpable(false).at(Step::DropCapabilities, "clear dumpable")?;
     // Init is single-threaded (a clone of the single-threaded supervisor); fork checks it.
     let forked = stockade_sys::fork().at(Step::Fork, "fork interpreter")?;
     match forked {
         None => exec_interpreter(plan),
-        Some(python) => init_reap(python),
+        Some(python) => init_reap(plan, python),
     }
 }
 
-/// Move the fds the jail keeps to 0..=4 and close every other one.
+/// Move the fds the jail keeps to their fixed numbers and close every other one.
 fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
     // First lift the keepers above the target range so no dup3 overwrites a keeper.
-    let keep = [
-        fds.stdin_read,
-        fds.stdout_write,
-        fds.stderr_write,
-        fds.events_write,
-        fds.error_write,
-        fds.status_write,
+    let keep: [(RawFd, Option<RawFd>); 9] = [
+        (0, Some(fds.stdin_read)),
+        (1, Some(fds.stdout_write)),
+        (2, Some(fds.stderr_write)),
+        (EVENTS_FD, Some(fds.events_write)),
+        (ANSWER_FD, fds.answer_write),
+        (REQUEST_FD, fds.request),
+        (CONTROL_FD, fds.control),
+        (ERROR_FD, Some(fds.error_write)),
+        (STATUS_FD, Some(fds.status_write)),
     ];
-    let mut lifted = [0; 6];
-    for (slot, fd) in lifted.iter_mut().zip(keep) {
-        *slot = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(64))?;
+    let mut lifted = Vec::with_capacity(keep.len());
+    for (target, fd) in keep {
+        if let Some(fd) = fd {
+            lifted.push((
+                target,
+                nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(64))?,
+            ));
+        }
     }
-    for (target, fd) in lifted.iter().enumerate() {
-        stockade_sys::dup_raw_onto(*fd, target as RawFd)?;
+    for (target, fd) in &lifted {
+        stockade_sys::dup_raw_onto(*fd, *target)?;
     }
-    stockade_sys::close_fds_from(6)?;
-    // The report channel stays open for the code: the guard writes to it when loaded, and a
-    // bootstrap (`stockade exec`) returns the program's result on it.
-    stockade_sys::set_cloexec(EVENTS_FD, false)?;
+    // A number with nothing to hold (no answer, request or control channel in this jail) must
+    // not keep whatever the caller had open there.
+    for target in 0..=STATUS_FD {
+        if !lifted.iter().any(|(t, _)| *t == target) {
+            let _ = nix::unistd::close(target);
+        }
+    }
+    stockade_sys::close_fds_from(STATUS_FD + 1)?;
+    // 0-6 stay open across exec; the guard writes to 3, the runner uses 4-6.
     stockade_sys::set_cloexec(ERROR_FD, true)?;
     stockade_sys::set_cloexec(STATUS_FD, true)?;
     Ok(())
@@ -217,8 +299,16 @@ fn exec_interpreter(plan: &Plan) -> ! {
     let result: Result<Infallible, SetupError> = (|| {
         let _ = nix::unistd::close(STATUS_FD);
         prctl::set_no_new_privs().at(Step::NoNewPrivs, "PR_SET_NO_NEW_PRIVS")?;
-        if let Some(rules) = &plan.landlock {
-            crate::landlock_rules::restrict_self(rules).at(Step::Landlock, "landlock_restrict_self")?;
+        if let (Some(rules), true) = (&plan.landlock, plan.landlock_at_exec) {
+            let enforcement =
+                crate::landlock_rules::restrict_self(rules).at(Step::Landlock, "landlock_restrict_self")?;
+            report_enforced("landlock", &enforcement.describe());
+        }
+        if let Some(bpf) = &plan.seccomp {
+            report_enforced(
+                "seccomp",
+                &format!("seccomp-bpf deny list, {} instructions (docs/seccomp.md)", bpf.len()),
+            );
         }
         if let Some(bpf) = &plan.seccomp {
             // Last: from here on only the exec itself runs under the filter before Python.
@@ -253,10 +343,20 @@ fn exec_interpreter(plan: &Plan) -> ! {
 }
 
 /// Init: reap everything; when the interpreter exits, report its status and exit, which makes
-/// the kernel kill every other process left in the namespace.
-fn init_reap(python: libc::pid_t) -> ! {
-    for fd in [ERROR_FD, EVENTS_FD, 0, 1, 2] {
+/// the kernel kill every other process left in the namespace. Init holds no privilege (its
+/// capabilities are gone, or in a pool it keeps the zygote's few in the jail's own user
+/// namespace) and runs under `no_new_privs` and an allow-list filter of its own.
+fn init_reap(plan: &Plan, python: libc::pid_t) -> ! {
+    for fd in [ERROR_FD, EVENTS_FD, ANSWER_FD, REQUEST_FD, CONTROL_FD, 0, 1, 2] {
         let _ = nix::unistd::close(fd);
+    }
+    if prctl::set_no_new_privs().is_err() {
+        stockade_sys::exit_now(125);
+    }
+    if let Some(bpf) = &plan.init_seccomp {
+        if crate::seccomp::install(bpf).is_err() {
+            stockade_sys::exit_now(125);
+        }
     }
     loop {
         match stockade_sys::wait_any() {

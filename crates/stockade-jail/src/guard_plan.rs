@@ -1,6 +1,6 @@
 //! Policy `[guard]` → the guard's compiled configuration, and where its pieces go in the jail.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use stockade_guard::config::GuardConfig;
 use stockade_policy::Policy;
@@ -15,6 +15,11 @@ pub const LIB_IN_JAIL: &str = "/usr/lib/stockade/libstockade_guard.so";
 pub const CONFIG_IN_JAIL: &str = "/etc/stockade/guard.json";
 /// The fd the guard reports on, in the interpreter process.
 pub const EVENTS_FD: i32 = 3;
+/// The seccomp program the guard installs when user code starts, if the policy denies
+/// processes (see `GuardConfig::seccomp_on_arm`).
+pub const NO_PROCESSES_IN_JAIL: &str = "/etc/stockade/no-processes.bpf";
+/// The seccomp program each pool run installs on itself before its code runs.
+pub const RUN_LOCKDOWN_IN_JAIL: &str = "/etc/stockade/run-lockdown.bpf";
 
 /// The guard library on the host: `$STOCKADE_GUARD_LIB`, else next to the `stockade` binary,
 /// else `../lib/stockade/` relative to it.
@@ -68,42 +73,6 @@ fn expand(entries: &[String], manifest: &Manifest) -> Vec<String> {
     out
 }
 
-/// Top-level importable names installed in the given site-packages directories.
-fn installed_packages(dirs: &[PathBuf]) -> Vec<String> {
-    let mut names = Vec::new();
-    for dir in dirs {
-        // Jail paths relocated under /run/host (see plan::relocate) are read at their host path.
-        let host = dir
-            .strip_prefix("/run/host")
-            .map_or_else(|_| dir.clone(), |rest| Path::new("/").join(rest));
-        let Ok(entries) = std::fs::read_dir(&host) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = e.path();
-            let module = if path.is_dir() {
-                if name.contains('.') || name == "__pycache__" || name.starts_with('_') && name.ends_with("libs") {
-                    continue;
-                }
-                name
-            } else if let Some(stem) = name.strip_suffix(".py") {
-                stem.to_string()
-            } else if name.ends_with(".so") {
-                name.split('.').next().unwrap_or("").to_string()
-            } else {
-                continue;
-            };
-            if !module.is_empty() && module.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                names.push(module);
-            }
-        }
-    }
-    names.sort();
-    names.dedup();
-    names
-}
-
 /// Compile the guard configuration for this policy and interpreter.
 #[must_use]
 pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> GuardConfig {
@@ -112,7 +81,7 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
     let mut import_allow = g.imports.allow.clone();
     if g.imports.venv {
         trusted.extend(to_strings(&manifest.site_paths));
-        import_allow.extend(installed_packages(&manifest.venv_site_paths));
+        import_allow.extend(crate::interpreter::top_level_modules(&manifest.venv_site_paths));
     }
     let record = g.record.iter().map(|c| c.as_str().to_string()).collect();
     GuardConfig {
@@ -122,7 +91,14 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         trusted,
         import_default_allow: g.imports.default == ImportDefault::Allow,
         import_allow,
-        import_deny: g.imports.deny.clone(),
+        // The runner's native module is the runner's alone (its own import is trusted).
+        import_deny: g
+            .imports
+            .deny
+            .iter()
+            .cloned()
+            .chain(std::iter::once("_stockade_jail".to_string()))
+            .collect(),
         read: expand(&g.files.read, manifest),
         write: expand(&g.files.write, manifest),
         connect: g.network.connect.clone(),
@@ -137,5 +113,7 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         signal: g.rules.signal,
         secrets,
         internal: Vec::new(),
+        stdlib: to_strings(&manifest.stdlib_paths),
+        seccomp_on_arm: None,
     }
 }

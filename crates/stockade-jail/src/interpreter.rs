@@ -304,6 +304,50 @@ fn cache_key(executable: &Path, venv: Option<&Path>, preload: &[PathBuf]) -> Str
     format!("{:016x}", h.finish())
 }
 
+/// Top-level importable names installed in the given site-packages directories: the one venv
+/// package scanner (the guard's import allow-list and the pre-screen both use it).
+#[must_use]
+pub fn top_level_modules(dirs: &[PathBuf]) -> Vec<String> {
+    let mut names = Vec::new();
+    for dir in dirs {
+        // Jail paths relocated under /run/host (see plan::relocate) are read at their host path.
+        let host = dir
+            .strip_prefix("/run/host")
+            .map_or_else(|_| dir.clone(), |rest| Path::new("/").join(rest));
+        let Ok(entries) = std::fs::read_dir(&host) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            let module = if path.is_dir() {
+                if name.contains('.') || name == "__pycache__" || name.starts_with('_') && name.ends_with("libs") {
+                    continue;
+                }
+                name
+            } else if let Some(stem) = name.strip_suffix(".py") {
+                stem.to_string()
+            } else if name.ends_with(".so") {
+                name.split('.').next().unwrap_or("").to_string()
+            } else {
+                continue;
+            };
+            if !module.is_empty() && module.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                names.push(module);
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Top-level importable names of a venv's site-packages (by the venv's host path).
+#[must_use]
+pub fn venv_modules(venv: &Path) -> Vec<String> {
+    top_level_modules(&venv_site_packages(venv))
+}
+
 fn venv_site_packages(venv: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for lib in ["lib", "lib64"] {

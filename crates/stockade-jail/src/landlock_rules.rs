@@ -19,6 +19,22 @@ pub enum Enforcement {
     Partial,
 }
 
+impl Enforcement {
+    /// For the isolation report: what the kernel enforced, with its ABI.
+    #[must_use]
+    pub fn describe(self) -> String {
+        let abi = stockade_sys::landlock_abi().unwrap_or(0);
+        match self {
+            Enforcement::Full => format!(
+                "ruleset matching the mount view, fully enforced (kernel ABI {abi}: files, TCP, abstract unix sockets and signals scoped)"
+            ),
+            Enforcement::Partial => format!(
+                "ruleset matching the mount view, partially enforced (kernel ABI {abi} lacks some of the requested rights)"
+            ),
+        }
+    }
+}
+
 fn to_io(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }

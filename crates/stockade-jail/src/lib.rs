@@ -1,8 +1,10 @@
 //! The jail: compile a policy into a [`Plan`], build the sandbox from it, run CPython inside,
 //! supervise it, and report a [`RunResult`].
 //!
-//! Entry point: [`run`]. The caller must be single-threaded (the jail is entered with `clone`).
-//! Multi-threaded front ends start the `stockade` binary instead.
+//! Entry points: [`run`] (one-shot: `stockade run`, one API run) and
+//! [`supervise::spawn`] (a live [`supervise::Jail`] that `stockade-runner` watches: pools,
+//! sessions). The caller must be single-threaded (the jail is entered with `clone`).
+//! Multi-threaded front ends start a supervisor process instead.
 
 pub mod audit;
 mod child;
@@ -12,19 +14,20 @@ pub mod host;
 pub mod interpreter;
 mod landlock_rules;
 mod mounts;
-pub mod outcome;
 pub mod plan;
-mod redact_lines;
 pub mod seccomp;
-mod supervise;
+pub mod supervise;
 
 pub use error::{SetupError, Step};
 pub use host::HostSupport;
-pub use outcome::{RunResult, Status};
-pub use plan::{GeneratedFile, Plan, Program, Request, Serve, StdinMode};
+pub use plan::{GeneratedFile, JailMode, Plan, Program, Request, StdinMode};
+pub use stockade_protocol::{RunResult, Status};
 pub use supervise::isolation_report;
 
-/// Compile and run a request on this host.
+/// The result document's schema tag.
+pub use stockade_protocol::result::SCHEMA;
+
+/// Compile and run a one-shot request on this host.
 pub fn run(request: &Request) -> Result<RunResult, SetupError> {
     let inputs = plan::gather(&request.policy)?;
     let plan = plan::compile(request, &inputs)?;

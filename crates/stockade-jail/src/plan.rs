@@ -41,12 +41,14 @@ pub enum Program {
 }
 
 /// Where the jail's stdin comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StdinMode {
     /// Copy the caller's stdin into the jail through a pipe.
     Forward,
-    /// An empty stdin.
+    /// An empty stdin (end of file at once).
     Null,
+    /// These bytes, then end of file (a sealed memfd).
+    Data(Vec<u8>),
 }
 
 /// A request to run one program under one policy.
@@ -70,21 +72,37 @@ pub struct Request {
     /// stockade's own files in the jail (its runner): trusted like the standard library, and
     /// allowed to fork and signal for the runs.
     pub internal_files: Vec<String>,
-    /// Serve mode (the warm pool): the jail is long-lived and its program (stockade's zygote)
-    /// enforces the per-run wall time, output and CPU limits itself; the supervisor only bounds
-    /// the whole jail by `lifetime` and streams its stdio without a cap.
-    pub serve: Option<Serve>,
+    /// What kind of jail, and so which channels its interpreter gets (docs/engine.md).
+    pub mode: JailMode,
+    /// Modules a pool's zygote imports before serving.
+    pub preload: Vec<String>,
 }
 
-/// Settings of a long-lived jail.
-#[derive(Debug, Clone)]
-pub struct Serve {
-    /// The jail's whole lifetime (None: until its stdin closes).
-    pub lifetime: Option<std::time::Duration>,
-    /// Runs must find nothing of earlier runs (a pool; a session's cells share state on
-    /// purpose): the jail also loses the IPC objects that would outlive a run's processes
-    /// (see [`seccomp::SeccompOptions::deny_ipc_objects`]).
-    pub isolate_runs: bool,
+/// The kind of jail, and the fds its interpreter starts with beyond stdio and the guard's
+/// report channel (fd 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JailMode {
+    /// `stockade run`: a script or `-c` code, stdio only.
+    Script,
+    /// One run of code through the API: stockade's runner reads this request frame from a
+    /// sealed memfd (fd 5) and writes its answer frame on a pipe (fd 4).
+    Api {
+        /// The request frame.
+        request: Vec<u8>,
+    },
+    /// A pool's zygote: long-lived; forks a process with its own namespaces for every run;
+    /// talks to the supervisor on a unix socket (fd 6), which brings each run's fds.
+    Pool,
+    /// A session's interpreter: long-lived; runs cells in itself; fd 6 as for a pool.
+    Session,
+}
+
+impl JailMode {
+    /// Long-lived (pool or session).
+    #[must_use]
+    pub fn is_warm(&self) -> bool {
+        matches!(self, JailMode::Pool | JailMode::Session)
+    }
 }
 
 /// Destination of the audit trail.
@@ -208,8 +226,17 @@ pub struct Plan {
     pub audit_log: Option<AuditSink>,
     /// Hash of the effective policy (for the audit trail).
     pub policy_hash: String,
-    /// Serve mode, if any.
-    pub serve: Option<Serve>,
+    /// The kind of jail.
+    pub mode: JailMode,
+    /// Capabilities (in the jail's user namespace only) the interpreter keeps: a pool's zygote
+    /// keeps `CAP_SYS_ADMIN` and `CAP_SETPCAP` to give each run its own namespaces; the runs
+    /// drop them before any of their code runs. Empty everywhere else.
+    pub keep_caps: Vec<u32>,
+    /// Landlock is applied before `execve` (not in a pool: each run applies it to itself
+    /// after mounting its own scratch, which a landlocked process may not do).
+    pub landlock_at_exec: bool,
+    /// The init's own allow-list filter.
+    pub init_seccomp: Option<seccompiler::BpfProgram>,
     /// The policy's read-only binds as they are made (for the isolation report).
     pub policy_binds: Vec<ResolvedBind>,
 }
@@ -335,9 +362,11 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         },
     )?;
 
-    // A warm pool's zygote needs the library even without the guard: its constructor makes the
-    // zygote non-dumpable (see `stockade_guard::NONDUMPABLE_ENV`).
-    let serving = req.serve.is_some();
+    // A warm jail needs the library even without the guard: it carries the native half of the
+    // runner (the zygote's fork loop, a session's cell channels), and its constructor makes a
+    // pool's zygote non-dumpable (see `stockade_guard::NONDUMPABLE_ENV`).
+    let serving = req.mode.is_warm();
+    let pool = req.mode == JailMode::Pool;
     let guard_lib = if policy.guard.enabled || serving {
         inputs.guard_lib.clone()
     } else {
@@ -345,7 +374,7 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
     };
     if serving && guard_lib.is_none() {
         return Err(SetupError::Request(
-            "a warm pool needs libstockade_guard.so (it keeps the zygote out of its runs' reach), and it was not found next to stockade (build the whole workspace, or set STOCKADE_GUARD_LIB)".into(),
+            "a warm jail needs libstockade_guard.so (it carries the runner's native half and keeps the zygote out of its runs' reach), and it was not found next to stockade (build the whole workspace, or set STOCKADE_GUARD_LIB)".into(),
         ));
     }
     let use_guard = policy.guard.enabled
@@ -421,6 +450,9 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
     env.insert("PYTHONNOUSERSITE".into(), "1".into());
     if serving {
         env.insert("LD_PRELOAD".into(), guard_plan::LIB_IN_JAIL.into());
+        env.insert(stockade_guard::RUNNER_MODULE_ENV.into(), "1".into());
+    }
+    if pool {
         env.insert(stockade_guard::NONDUMPABLE_ENV.into(), "1".into());
     }
     if use_guard {
@@ -430,6 +462,18 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         let mut config = guard_plan::compile(policy, &manifest, secrets.clone());
         config.internal.clone_from(&req.internal_files);
         config.trusted.extend(req.internal_files.iter().cloned());
+        // The kernel refuses new processes too once user code starts — except in a pool's
+        // zygote, which forks the runs: there each run installs the same rules itself.
+        if use_seccomp && !pool && policy.guard.rules.process == stockade_policy::Decision::Deny {
+            let prog =
+                seccomp::compile_no_processes().map_err(|e| SetupError::Request(format!("seccomp filter: {e}")))?;
+            files.push(GeneratedFile {
+                path: PathBuf::from(guard_plan::NO_PROCESSES_IN_JAIL),
+                contents: seccomp::to_bytes(&prog),
+                mode: 0o444,
+            });
+            config.seccomp_on_arm = Some(guard_plan::NO_PROCESSES_IN_JAIL.into());
+        }
         files.push(GeneratedFile {
             path: PathBuf::from(guard_plan::CONFIG_IN_JAIL),
             contents: serde_json::to_vec_pretty(&config).unwrap_or_default(),
@@ -494,6 +538,12 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
             name: "msgqueue",
         },
     ];
+    if pool {
+        // The zygote lives for many runs: its own CPU time must never reach a run's limit.
+        // Each run's process sets RLIMIT_CPU to the policy's value for itself.
+        rlimits[0].soft = libc::RLIM_INFINITY;
+        rlimits[0].hard = libc::RLIM_INFINITY;
+    }
     if !memory_by_cgroup {
         rlimits.push(Rlimit {
             resource: libc::RLIMIT_AS,
@@ -547,17 +597,59 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
             pseudo: vec![PathBuf::from("/proc")],
         }
     });
+    let seccomp_err = |e: seccomp::SeccompError| SetupError::Request(format!("seccomp filter: {e}"));
     let seccomp = if use_seccomp {
         Some(
             seccomp::compile(&seccomp::SeccompOptions {
                 allow_inet: false,
-                deny_ipc_objects: req.serve.as_ref().is_some_and(|s| s.isolate_runs),
+                zygote: pool,
             })
-            .map_err(|e| SetupError::Request(format!("seccomp filter: {e}")))?,
+            .map_err(seccomp_err)?,
         )
     } else {
         None
     };
+    let init_seccomp = if use_seccomp {
+        Some(seccomp::compile_init().map_err(seccomp_err)?)
+    } else {
+        None
+    };
+    if pool {
+        let lockdown = if use_seccomp {
+            let no_processes = policy.guard.enabled && policy.guard.rules.process == stockade_policy::Decision::Deny;
+            let prog = seccomp::compile_run_lockdown(no_processes).map_err(seccomp_err)?;
+            files.push(GeneratedFile {
+                path: PathBuf::from(guard_plan::RUN_LOCKDOWN_IN_JAIL),
+                contents: seccomp::to_bytes(&prog),
+                mode: 0o444,
+            });
+            Some(guard_plan::RUN_LOCKDOWN_IN_JAIL.to_string())
+        } else {
+            None
+        };
+        let strings = |v: &[PathBuf]| v.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>();
+        let config = stockade_protocol::zygote::ZygoteConfig {
+            scratch_bytes: limits.scratch,
+            scratch_inodes: scratch_inodes(limits.scratch),
+            uid: JAIL_UID,
+            gid: JAIL_GID,
+            cpu_seconds: cpu_secs,
+            landlock: landlock.as_ref().map(|l| stockade_protocol::zygote::LandlockPaths {
+                read_only: strings(&l.read_only),
+                read_write: strings(&l.read_write),
+                devices: strings(&l.devices),
+                pseudo: strings(&l.pseudo),
+            }),
+            lockdown_filter: lockdown,
+            net_per_run: host.landlock_abi.is_none_or(|abi| abi < 6),
+            preload: req.preload.clone(),
+        };
+        files.push(GeneratedFile {
+            path: PathBuf::from(stockade_protocol::zygote::CONFIG_PATH),
+            contents: serde_json::to_vec_pretty(&config).unwrap_or_default(),
+            mode: 0o444,
+        });
+    }
 
     Ok(Plan {
         exec_path: cstring(exe, "interpreter path")?,
@@ -568,7 +660,7 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
             extra_binds,
             files,
             scratch_bytes: limits.scratch,
-            scratch_inodes: (limits.scratch / 16384).clamp(1024, 1 << 20),
+            scratch_inodes: scratch_inodes(limits.scratch),
         },
         hostname: policy.isolation.hostname.clone(),
         rlimits,
@@ -578,9 +670,11 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         limits,
         cgroup_limits: stockade_cgroup::Limits {
             memory: limits.memory,
-            pids: u64::from(limits.processes) + 1,
+            // +1 for init; a pool also holds its zygote and the next run's process with its
+            // pid namespace's init.
+            pids: u64::from(limits.processes) + if pool { 5 } else { 1 },
         },
-        stdin: req.stdin,
+        stdin: req.stdin.clone(),
         passthrough: req.passthrough,
         degradation,
         manifest,
@@ -588,9 +682,26 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         secrets,
         audit_log: req.audit_log.clone(),
         policy_hash: policy_hash(policy),
-        serve: req.serve.clone(),
+        mode: req.mode.clone(),
+        keep_caps: if pool {
+            vec![CAP_SYS_ADMIN, CAP_SETPCAP]
+        } else {
+            Vec::new()
+        },
+        landlock_at_exec: !pool,
+        init_seccomp,
         policy_binds: inputs.binds.clone(),
     })
+}
+
+/// `CAP_SETPCAP` (capability.h).
+const CAP_SETPCAP: u32 = 8;
+/// `CAP_SYS_ADMIN` (capability.h).
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// Inodes of a scratch of `bytes`.
+fn scratch_inodes(bytes: u64) -> u64 {
+    (bytes / 16384).clamp(1024, 1 << 20)
 }
 
 /// Jail paths stockade owns: a host path under one of them (a venv in the host's /tmp, say)
@@ -760,7 +871,19 @@ impl Plan {
             self.secrets.len(),
             self.degradation.missing
         );
-        let _ = writeln!(out, "serve: {:?}", self.serve);
+        let _ = writeln!(
+            out,
+            "mode: {}, keep caps {:?}, landlock at exec: {}, init filter: {}",
+            match &self.mode {
+                JailMode::Script => "script".to_string(),
+                JailMode::Api { request } => format!("api ({} byte request)", request.len()),
+                JailMode::Pool => "pool".to_string(),
+                JailMode::Session => "session".to_string(),
+            },
+            self.keep_caps,
+            self.landlock_at_exec,
+            self.init_seccomp.as_ref().map_or(0, Vec::len)
+        );
         out
     }
 }

@@ -50,11 +50,12 @@ pub struct SeccompOptions {
     /// Allow `AF_INET` and `AF_INET6` sockets. Only a network policy that grants network
     /// access should set this; `AF_UNIX` is always allowed and every other family never is.
     pub allow_inet: bool,
-    /// Deny System V IPC (shared memory, message queues, semaphores) and POSIX message queues
-    /// with `EPERM`: objects that outlive the process that made them, kept in the jail's IPC
-    /// namespace. A warm pool's jail serves many runs, and one run must not leave anything
-    /// there for the next (a session's cells share their jail's state on purpose).
-    pub deny_ipc_objects: bool,
+    /// The base filter of a warm pool's jail, whose zygote gives every run its own pid, mount
+    /// and IPC namespaces (docs/engine.md): `unshare` with `CLONE_NEWNS`, `CLONE_NEWIPC`,
+    /// `CLONE_NEWPID` or `CLONE_NEWNET`, `setns` into a pid namespace, and `mount` are allowed
+    /// here. Each run installs [`compile_run_lockdown`] on top before any of its code runs, so
+    /// no run can use them.
+    pub zygote: bool,
 }
 
 /// Errors from compiling or installing the filter.
@@ -174,28 +175,50 @@ const ALWAYS_DENIED: &[(&str, i64)] = &[
     ("setdomainname", libc::SYS_setdomainname),
 ];
 
-/// Syscalls that create or use IPC objects living in the IPC namespace rather than in a
-/// process, denied with `EPERM` when [`SeccompOptions::deny_ipc_objects`] is set.
-/// (`multiprocessing`'s locks and shared memory use files under `/dev/shm`, not these.)
-const IPC_OBJECT_SYSCALLS: &[(&str, i64)] = &[
-    ("shmget", libc::SYS_shmget),
-    ("shmat", libc::SYS_shmat),
-    ("shmdt", libc::SYS_shmdt),
-    ("shmctl", libc::SYS_shmctl),
-    ("msgget", libc::SYS_msgget),
-    ("msgsnd", libc::SYS_msgsnd),
-    ("msgrcv", libc::SYS_msgrcv),
-    ("msgctl", libc::SYS_msgctl),
-    ("semget", libc::SYS_semget),
-    ("semop", libc::SYS_semop),
-    ("semtimedop", libc::SYS_semtimedop),
-    ("semctl", libc::SYS_semctl),
-    ("mq_open", libc::SYS_mq_open),
-    ("mq_unlink", libc::SYS_mq_unlink),
-    ("mq_timedsend", libc::SYS_mq_timedsend),
-    ("mq_timedreceive", libc::SYS_mq_timedreceive),
-    ("mq_notify", libc::SYS_mq_notify),
-    ("mq_getsetattr", libc::SYS_mq_getsetattr),
+/// What the zygote's base filter lets through (see [`SeccompOptions::zygote`]), and a run's
+/// lockdown filter takes away again.
+const ZYGOTE_ONLY: &[(&str, i64)] = &[
+    ("mount", libc::SYS_mount),
+    ("unshare", libc::SYS_unshare),
+    ("setns", libc::SYS_setns),
+];
+
+/// `unshare` flags the zygote's base filter still refuses (the run namespaces need none of
+/// them; a user namespace would bring back capabilities).
+const ZYGOTE_UNSHARE_DENIED: &[(&str, i32)] = &[
+    ("CLONE_NEWUSER", libc::CLONE_NEWUSER),
+    ("CLONE_NEWUTS", libc::CLONE_NEWUTS),
+    ("CLONE_NEWCGROUP", libc::CLONE_NEWCGROUP),
+    ("CLONE_NEWTIME", 0x80),
+];
+
+/// Syscalls that start a process or replace the image. [`compile_no_processes`] refuses them
+/// (and `clone` without `CLONE_THREAD`) when the policy denies processes: the guard installs it
+/// once the interpreter is up, so the kernel refuses what the guard would (a re-exec without
+/// the guard's preload, a script in a memfd) even when no audit event is raised.
+const PROCESS_SYSCALLS: &[(&str, i64)] = &[
+    ("execve", libc::SYS_execve),
+    ("execveat", libc::SYS_execveat),
+    #[cfg(target_arch = "x86_64")]
+    ("fork", libc::SYS_fork),
+    #[cfg(target_arch = "x86_64")]
+    ("vfork", libc::SYS_vfork),
+];
+
+/// What the jail's init (pid 1, a few lines of Rust that reap and report) may call; everything
+/// else fails with `EPERM`.
+const INIT_ALLOWED: &[(&str, i64)] = &[
+    ("wait4", libc::SYS_wait4),
+    ("waitid", libc::SYS_waitid),
+    ("write", libc::SYS_write),
+    ("close", libc::SYS_close),
+    ("exit", libc::SYS_exit),
+    ("exit_group", libc::SYS_exit_group),
+    ("rt_sigreturn", libc::SYS_rt_sigreturn),
+    ("rt_sigprocmask", libc::SYS_rt_sigprocmask),
+    ("restart_syscall", libc::SYS_restart_syscall),
+    ("munmap", libc::SYS_munmap),
+    ("sigaltstack", libc::SYS_sigaltstack),
 ];
 
 /// `open_tree_attr(2)` (Linux 6.15). Not in `libc` yet; the number is the same on every
@@ -252,9 +275,14 @@ pub fn denied_syscalls() -> &'static [&'static str] {
     })
 }
 
-/// Names of the syscalls [`SeccompOptions::deny_ipc_objects`] adds to the `EPERM` group.
-pub fn ipc_object_syscalls() -> impl Iterator<Item = &'static str> {
-    IPC_OBJECT_SYSCALLS.iter().map(|&(name, _)| name)
+/// Names of the syscalls the zygote's base filter allows and a run's lockdown takes away.
+pub fn zygote_only_syscalls() -> impl Iterator<Item = &'static str> {
+    ZYGOTE_ONLY.iter().map(|&(name, _)| name)
+}
+
+/// Names of the syscalls [`compile_no_processes`] refuses outright.
+pub fn process_syscalls() -> impl Iterator<Item = &'static str> {
+    PROCESS_SYSCALLS.iter().map(|&(name, _)| name)
 }
 
 // ===== Compiling =====
@@ -341,17 +369,27 @@ type Rules = Vec<(i64, Vec<SeccompRule>)>;
 
 /// Rules of the `EPERM` group: the fixed deny list plus the argument-dependent rules.
 fn eperm_rules(opts: &SeccompOptions) -> Result<Rules, SeccompError> {
-    let ipc: &[(&str, i64)] = if opts.deny_ipc_objects {
-        IPC_OBJECT_SYSCALLS
-    } else {
-        &[]
-    };
     let mut rules: Rules = ALWAYS_DENIED
         .iter()
         .chain(ARCH_DENIED)
-        .chain(ipc)
+        .filter(|(name, _)| !(opts.zygote && ZYGOTE_ONLY.iter().any(|(z, _)| z == name)))
         .map(|&(_, nr)| (nr, Vec::new()))
         .collect();
+    if opts.zygote {
+        let unshare = ZYGOTE_UNSHARE_DENIED
+            .iter()
+            .map(|&(_, flag)| {
+                let flag = u64::from(flag.unsigned_abs());
+                SeccompRule::new(vec![arg32(0, SeccompCmpOp::MaskedEq(flag), flag)?]).map_err(SeccompError::from)
+            })
+            .collect::<Result<_, _>>()?;
+        rules.push((libc::SYS_unshare, unshare));
+        let pid_ns = u64::from(libc::CLONE_NEWPID.unsigned_abs());
+        rules.push((
+            libc::SYS_setns,
+            vec![SeccompRule::new(vec![arg32(1, SeccompCmpOp::Ne, pid_ns)?])?],
+        ));
+    }
 
     // clone: deny when any namespace flag is set (rules in one chain are OR-ed).
     let clone = CLONE_NAMESPACE_FLAGS
@@ -481,6 +519,74 @@ pub fn compile(opts: &SeccompOptions) -> Result<BpfProgram, SeccompError> {
     prog.push(allow());
     verify(&prog)?;
     Ok(prog)
+}
+
+/// A filter of one `EPERM` group: what a run's process installs on top of the base filter.
+fn single_group(rules: Rules) -> Result<BpfProgram, SeccompError> {
+    let mut prog: BpfProgram = arch_check().to_vec();
+    prog.extend(abi_check());
+    prog.extend(group_body(rules, libc::EPERM)?);
+    prog.push(allow());
+    verify(&prog)?;
+    Ok(prog)
+}
+
+fn process_rules() -> Result<Rules, SeccompError> {
+    let mut rules: Rules = PROCESS_SYSCALLS.iter().map(|&(_, nr)| (nr, Vec::new())).collect();
+    // clone without CLONE_THREAD makes a process; with it, a thread (which stays allowed).
+    let thread = u64::from(libc::CLONE_THREAD.unsigned_abs());
+    rules.push((
+        libc::SYS_clone,
+        vec![SeccompRule::new(vec![arg32(0, SeccompCmpOp::MaskedEq(thread), 0)?])?],
+    ));
+    Ok(rules)
+}
+
+/// The filter a warm run's process adds before any of its code runs: the zygote-only
+/// syscalls (`mount`, `unshare`, `setns`) are refused again, and with `no_processes` also
+/// everything [`compile_no_processes`] refuses.
+pub fn compile_run_lockdown(no_processes: bool) -> Result<BpfProgram, SeccompError> {
+    let mut rules: Rules = ZYGOTE_ONLY.iter().map(|&(_, nr)| (nr, Vec::new())).collect();
+    rules.push((libc::SYS_umount2, Vec::new()));
+    if no_processes {
+        rules.extend(process_rules()?);
+    }
+    single_group(rules)
+}
+
+/// The filter that makes the kernel refuse new processes: `execve`, `execveat`, `fork`,
+/// `vfork`, and `clone` without `CLONE_THREAD` fail with `EPERM` (threads still work; `clone3`
+/// is already `ENOSYS` in the base filter, so glibc falls back to `clone`).
+pub fn compile_no_processes() -> Result<BpfProgram, SeccompError> {
+    single_group(process_rules()?)
+}
+
+/// The jail init's own filter: an allow-list of what reaping and reporting need.
+pub fn compile_init() -> Result<BpfProgram, SeccompError> {
+    let rules: BTreeMap<i64, Vec<SeccompRule>> = INIT_ALLOWED.iter().map(|&(_, nr)| (nr, Vec::new())).collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Errno(libc::EPERM.unsigned_abs()),
+        SeccompAction::Allow,
+        TARGET,
+    )?;
+    let prog = BpfProgram::try_from(filter)?;
+    verify(&prog)?;
+    Ok(prog)
+}
+
+/// A program as the bytes of its `struct sock_filter` array (how it is written into the jail
+/// for the guard and the zygote to install).
+#[must_use]
+pub fn to_bytes(prog: BpfProgramRef<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prog.len() * 8);
+    for insn in prog {
+        out.extend_from_slice(&insn.code.to_ne_bytes());
+        out.push(insn.jt);
+        out.push(insn.jf);
+        out.extend_from_slice(&insn.k.to_ne_bytes());
+    }
+    out
 }
 
 /// Check what the kernel's verifier would reject, so that it fails here in the parent
@@ -694,12 +800,8 @@ mod tests {
     #[test]
     fn fits_and_verifies() {
         for allow_inet in [false, true] {
-            for deny_ipc_objects in [false, true] {
-                let prog = compile(&SeccompOptions {
-                    allow_inet,
-                    deny_ipc_objects,
-                })
-                .unwrap();
+            for zygote in [false, true] {
+                let prog = compile(&SeccompOptions { allow_inet, zygote }).unwrap();
                 assert!(prog.len() < MAX_INSNS / 4, "{} instructions", prog.len());
                 verify(&prog).unwrap();
             }
@@ -748,22 +850,120 @@ mod tests {
     }
 
     #[test]
-    fn ipc_objects_are_denied_only_when_asked() {
-        let pool = compile(&SeccompOptions {
-            deny_ipc_objects: true,
+    fn the_zygote_may_make_run_namespaces_and_a_run_may_not() {
+        let zygote = compile(&SeccompOptions {
+            zygote: true,
             ..SeccompOptions::default()
         })
         .unwrap();
         let plain = default_prog();
-        for &(name, nr) in IPC_OBJECT_SYSCALLS {
-            assert_eq!(call(&pool, nr, [0; 6]), Verdict::Errno(libc::EPERM), "{name}");
-            assert_eq!(call(&plain, nr, [0; 6]), Verdict::Allow, "{name}");
+        let lockdown = compile_run_lockdown(false).unwrap();
+        let flags = |f: i32| u64::from(f.unsigned_abs());
+        let run_ns = flags(libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID | libc::CLONE_NEWNET);
+        assert_eq!(
+            call(&zygote, libc::SYS_unshare, [run_ns, 0, 0, 0, 0, 0]),
+            Verdict::Allow
+        );
+        assert_eq!(
+            call(&plain, libc::SYS_unshare, [run_ns, 0, 0, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(
+            call(&lockdown, libc::SYS_unshare, [run_ns, 0, 0, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        for (name, flag) in ZYGOTE_UNSHARE_DENIED {
+            let f = flags(*flag) | flags(libc::CLONE_NEWNS);
+            assert_eq!(
+                call(&zygote, libc::SYS_unshare, [f, 0, 0, 0, 0, 0]),
+                Verdict::Errno(libc::EPERM),
+                "{name}"
+            );
         }
+        let pid_ns = flags(libc::CLONE_NEWPID);
+        assert_eq!(call(&zygote, libc::SYS_setns, [3, pid_ns, 0, 0, 0, 0]), Verdict::Allow);
+        assert_eq!(
+            call(&zygote, libc::SYS_setns, [3, 0, 0, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(
+            call(&zygote, libc::SYS_setns, [3, flags(libc::CLONE_NEWUSER), 0, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(
+            call(&lockdown, libc::SYS_setns, [3, pid_ns, 0, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
+        assert_eq!(call(&zygote, libc::SYS_mount, [0; 6]), Verdict::Allow);
+        assert_eq!(call(&lockdown, libc::SYS_mount, [0; 6]), Verdict::Errno(libc::EPERM));
+        // clone with a namespace flag stays denied for the zygote too.
+        assert_eq!(
+            call(&zygote, libc::SYS_clone, [pid_ns, 0, 0, 0, 0, 0]),
+            Verdict::Errno(libc::EPERM)
+        );
         // Everything else is unchanged.
-        for nr in [libc::SYS_read, libc::SYS_mmap, libc::SYS_futex, libc::SYS_memfd_create] {
-            assert_eq!(call(&pool, nr, [0; 6]), Verdict::Allow, "{nr}");
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_mmap,
+            libc::SYS_futex,
+            libc::SYS_shmget,
+            libc::SYS_execve,
+        ] {
+            assert_eq!(call(&zygote, nr, [0; 6]), Verdict::Allow, "{nr}");
+            assert_eq!(call(&lockdown, nr, [0; 6]), Verdict::Allow, "{nr}");
         }
-        assert_eq!(call(&pool, libc::SYS_ptrace, [0; 6]), Verdict::Errno(libc::EPERM));
+        assert_eq!(call(&zygote, libc::SYS_ptrace, [0; 6]), Verdict::Errno(libc::EPERM));
+    }
+
+    #[test]
+    fn no_processes_refuses_exec_and_fork_but_not_threads() {
+        let prog = compile_no_processes().unwrap();
+        let locked = compile_run_lockdown(true).unwrap();
+        for p in [&prog, &locked] {
+            for &(name, nr) in PROCESS_SYSCALLS {
+                assert_eq!(call(p, nr, [0; 6]), Verdict::Errno(libc::EPERM), "{name}");
+            }
+            let fork_flags = u64::from(libc::SIGCHLD.unsigned_abs());
+            assert_eq!(
+                call(p, libc::SYS_clone, [fork_flags, 0, 0, 0, 0, 0]),
+                Verdict::Errno(libc::EPERM)
+            );
+            // pthread_create's flags.
+            let thread = (libc::CLONE_VM
+                | libc::CLONE_FS
+                | libc::CLONE_FILES
+                | libc::CLONE_SIGHAND
+                | libc::CLONE_THREAD
+                | libc::CLONE_SYSVSEM
+                | libc::CLONE_SETTLS
+                | libc::CLONE_PARENT_SETTID
+                | libc::CLONE_CHILD_CLEARTID)
+                .unsigned_abs();
+            assert_eq!(
+                call(p, libc::SYS_clone, [u64::from(thread), 0, 0, 0, 0, 0]),
+                Verdict::Allow
+            );
+            assert_eq!(call(p, libc::SYS_read, [0; 6]), Verdict::Allow);
+        }
+    }
+
+    #[test]
+    fn init_may_only_reap_and_report() {
+        let prog = compile_init().unwrap();
+        for &(name, nr) in INIT_ALLOWED {
+            assert_eq!(call(&prog, nr, [0; 6]), Verdict::Allow, "{name}");
+        }
+        for nr in [
+            libc::SYS_execve,
+            libc::SYS_open,
+            libc::SYS_openat,
+            libc::SYS_kill,
+            libc::SYS_socket,
+            libc::SYS_clone,
+        ] {
+            assert_eq!(call(&prog, nr, [0; 6]), Verdict::Errno(libc::EPERM), "{nr}");
+        }
+        assert_eq!(to_bytes(&prog).len(), prog.len() * 8);
     }
 
     #[test]
@@ -979,7 +1179,7 @@ mod tests {
         for name in flags.chain(DENIED_IOCTLS.iter().map(|&(name, _)| name)) {
             assert!(doc.contains(name), "docs/seccomp.md misses {name}");
         }
-        for name in ipc_object_syscalls() {
+        for name in zygote_only_syscalls().chain(process_syscalls()) {
             assert!(doc.contains(&format!("`{name}`")), "docs/seccomp.md misses {name}");
         }
     }

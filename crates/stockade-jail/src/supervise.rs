@@ -1,6 +1,8 @@
-//! The host side of a run: create the cgroups, clone the jail, map its ids, let it go, then
-//! watch it — pumping stdin, capturing and capping output, enforcing the wall clock and the
-//! run's total CPU — and turn what happened into a [`RunResult`].
+//! The host side of a jail: create its cgroups, clone it, map its ids, let it go ([`spawn`]);
+//! and, for a one-shot jail (`stockade run`, one API run), watch it to the end — pumping stdin,
+//! capturing and capping output, reading the guard's reports and the runner's answer with caps,
+//! enforcing the wall clock and the run's total CPU — and classify what happened ([`run`]).
+//! Long-lived jails (pools, sessions) are watched by `stockade-runner`, on the same [`Jail`].
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -9,14 +11,15 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use stockade_protocol::classify::{self, Exit, LimitValues, Observation, Stop};
+use stockade_protocol::result::{AppliedLimits, Isolation, Layer, SetupFailure, Usage, SCHEMA};
+use stockade_protocol::RunResult;
 
 use crate::audit::Audit;
-use crate::child::{self, ChildFds};
+use crate::child::{self, ChildFds, Report};
 use crate::error::{AtStep, SetupError, Step};
 use crate::host::HostSupport;
-use crate::outcome::{AppliedLimits, Isolation, Layer, RunResult, SetupFailure, Status, Usage, SCHEMA};
-use crate::plan::{Plan, StdinMode, JAIL_GID, JAIL_UID};
-use crate::redact_lines::LineRedactor;
+use crate::plan::{JailMode, Plan, StdinMode, JAIL_GID, JAIL_UID};
 
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
@@ -25,113 +28,49 @@ const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWUTS;
 
-/// Why the supervisor stopped the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StopReason {
-    Timeout,
-    Cpu,
-    Output,
-    Signal(i32),
+/// A live jail, as [`spawn`] leaves it: running, in its cgroups, with the supervisor's ends of
+/// its channels.
+pub struct Jail {
+    /// Host pid of the jail's init.
+    pub pid: libc::pid_t,
+    /// A pidfd on init: signal and watch without pid-reuse races.
+    pub pidfd: OwnedFd,
+    /// The jail's cgroups.
+    pub cgroup: stockade_cgroup::RunCgroup,
+    /// The write end of stdin (`StdinMode::Forward` only).
+    pub stdin: Option<OwnedFd>,
+    /// The interpreter's stdout.
+    pub stdout: OwnedFd,
+    /// The interpreter's stderr.
+    pub stderr: OwnedFd,
+    /// The guard's reports (fd 3 in the jail).
+    pub events: OwnedFd,
+    /// The runner's answer (fd 4; API runs).
+    pub answer: Option<OwnedFd>,
+    /// The control socket (fd 6; pools and sessions).
+    pub control: Option<OwnedFd>,
+    /// Setup failures and enforced-layer reports from the jail's setup.
+    pub reports: OwnedFd,
+    /// The interpreter's wait status, from init.
+    pub status: OwnedFd,
+    /// When the clone happened.
+    pub started: Instant,
+    /// The jail's id in audit records and cgroup names.
+    pub id: String,
+    /// While this is open, the jail knows the supervisor lives.
+    _lifeline: OwnedFd,
 }
 
-struct Capture {
-    data: Vec<u8>,
-    limit: usize,
-    truncated: bool,
-    echo: Option<i32>,
-    open: bool,
-    /// Secret values to replace before echoing, and output held back because it might be the
-    /// start of one.
-    secrets: Vec<Vec<u8>>,
-    held: Vec<u8>,
-    /// Serve mode with secrets: the stream is JSON lines, redacted after decoding.
-    lines: Option<LineRedactor>,
-}
-
-impl Capture {
-    fn new(limit: u64, echo: Option<i32>, secrets: &[String], json_lines: bool) -> Capture {
-        let serving = limit == u64::MAX;
-        Capture {
-            lines: (serving && json_lines && !secrets.is_empty()).then(|| LineRedactor::new(secrets)),
-            data: Vec::new(),
-            limit: usize::try_from(limit).unwrap_or(usize::MAX),
-            truncated: false,
-            echo,
-            open: true,
-            secrets: secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
-            held: Vec::new(),
-        }
+impl Jail {
+    /// SIGKILL init: the kernel then kills every process of the jail.
+    pub fn kill(&self) {
+        let _ = stockade_sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
     }
 
-    /// Keep what fits; return false when something had to be cut.
-    fn push(&mut self, bytes: &[u8]) -> bool {
-        if self.limit == usize::MAX {
-            // Serve mode: a stream, not a capture; nothing is kept.
-            if let Some(fd) = self.echo {
-                if let Some(lines) = &mut self.lines {
-                    let mut out = Vec::with_capacity(bytes.len());
-                    lines.push(bytes, &mut out);
-                    let _ = stockade_sys::write_all_raw(fd, &out);
-                } else if self.secrets.is_empty() {
-                    let _ = stockade_sys::write_all_raw(fd, bytes);
-                } else {
-                    self.held.extend_from_slice(bytes);
-                    self.flush_echo(false);
-                }
-            }
-            return true;
-        }
-        let room = self.limit.saturating_sub(self.data.len());
-        let take = bytes.len().min(room);
-        self.data.extend_from_slice(&bytes[..take]);
-        if self.echo.is_some() {
-            self.held.extend_from_slice(&bytes[..take]);
-            self.flush_echo(false);
-        }
-        if take < bytes.len() {
-            self.truncated = true;
-        }
-        !self.truncated
+    /// Wait for init to exit (after [`Jail::kill`], promptly).
+    pub fn reap(&self) -> io::Result<stockade_sys::Reaped> {
+        stockade_sys::wait4(self.pid)
     }
-
-    /// Echo held output with secrets replaced; keep back a possible secret prefix unless final.
-    fn flush_echo(&mut self, last: bool) {
-        let Some(fd) = self.echo else { return };
-        if let (true, Some(lines)) = (last, &mut self.lines) {
-            let mut out = Vec::new();
-            lines.finish(&mut out);
-            let _ = stockade_sys::write_all_raw(fd, &out);
-        }
-        for secret in &self.secrets {
-            self.held = replace_bytes(&self.held, secret, b"[secret]");
-        }
-        let keep = if last {
-            0
-        } else {
-            self.secrets.iter().map(Vec::len).max().unwrap_or(1).saturating_sub(1)
-        };
-        let cut = self.held.len().saturating_sub(keep);
-        let _ = stockade_sys::write_all_raw(fd, &self.held[..cut]);
-        self.held.drain(..cut);
-    }
-}
-
-fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return haystack.to_vec();
-    }
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
-    }
-    out
 }
 
 fn write_file(path: String, contents: &str) -> io::Result<()> {
@@ -141,16 +80,42 @@ fn write_file(path: String, contents: &str) -> io::Result<()> {
         .write_all(contents.as_bytes())
 }
 
-/// Run a plan to completion. Errors are returned only for failures before the jail exists;
-/// everything after (including the jail's own setup failures) is a [`RunResult`].
-pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
-    let start = Instant::now();
+fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_err()
+    {
+        return u64::from(std::process::id()) ^ u64::from(Instant::now().elapsed().subsec_nanos());
+    }
+    u64::from_le_bytes(buf)
+}
+
+/// A sealed memfd holding `data`, read from its start (a request, or a run's stdin).
+pub fn sealed_memfd(data: &[u8]) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag as MFdFlags};
+    let fd = memfd_create(c"stockade", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(data)?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
+    let fd = OwnedFd::from(file);
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_ADD_SEALS(
+            SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL,
+        ),
+    )?;
+    Ok(fd)
+}
+
+/// Build the jail for `plan` and start it: steps 1-5 of docs/pipeline.md on this side, the
+/// child's pipeline (`child::enter`) on the other. Returns once the child was let go.
+pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
+    let started = Instant::now();
     stockade_cgroup::sweep_stale(&host.cgroups);
-    let cgroup_name = format!(
-        "run-{}-{}",
-        std::process::id(),
-        start.elapsed().as_nanos() ^ u128::from(nonce())
-    );
+    let id = format!("{:016x}", random_u64());
+    let cgroup_name = format!("run-{}-{id}", std::process::id());
     let cgroup = stockade_cgroup::RunCgroup::create(&host.cgroups, &cgroup_name, plan.cgroup_limits).map_err(|e| {
         SetupError::Step {
             step: Step::Cgroup,
@@ -166,19 +131,31 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     let (sync_r, sync_w) = stockade_sys::pipe().at(Step::Pipes, "sync pipe")?;
     let (err_r, err_w) = stockade_sys::pipe().at(Step::Pipes, "error pipe")?;
     let (status_r, status_w) = stockade_sys::pipe().at(Step::Pipes, "status pipe")?;
-    let (in_r, in_w) = stockade_sys::pipe().at(Step::Pipes, "stdin pipe")?;
+    let (in_r, in_w) = match &plan.stdin {
+        StdinMode::Data(bytes) => (sealed_memfd(bytes).at(Step::Pipes, "stdin memfd")?, None),
+        StdinMode::Forward => {
+            let (r, w) = stockade_sys::pipe().at(Step::Pipes, "stdin pipe")?;
+            (r, Some(w))
+        }
+        // The write end is dropped below: the code reads end of file at once.
+        StdinMode::Null => (stockade_sys::pipe().at(Step::Pipes, "stdin pipe")?.0, None),
+    };
     let (out_r, out_w) = stockade_sys::pipe().at(Step::Pipes, "stdout pipe")?;
     let (eout_r, eout_w) = stockade_sys::pipe().at(Step::Pipes, "stderr pipe")?;
     let (events_r, events_w) = stockade_sys::pipe().at(Step::Pipes, "guard events pipe")?;
-    let run_id = format!("{:016x}", nonce());
-    let mut audit = Audit::new(plan, run_id.clone()).at(Step::Pipes, "open the audit log")?;
-    audit.write(serde_json::json!({
-        "type": "run-start",
-        "policy_hash": plan.policy_hash,
-        "isolation": isolation_report(plan, host),
-        "limits": applied_limits(plan, host, host.cgroups.cpu.is_some()),
-    }));
-
+    let (answer, request) = match &plan.mode {
+        JailMode::Api { request } => {
+            let (answer_r, answer_w) = stockade_sys::pipe().at(Step::Pipes, "answer pipe")?;
+            let memfd = sealed_memfd(request).at(Step::Pipes, "request memfd")?;
+            (Some((answer_r, answer_w)), Some(memfd))
+        }
+        _ => (None, None),
+    };
+    let control = if plan.mode.is_warm() {
+        Some(stockade_sys::seqpacket_pair().at(Step::Pipes, "control socket")?)
+    } else {
+        None
+    };
     let fds = ChildFds {
         sync_read: sync_r.as_raw_fd(),
         error_write: err_w.as_raw_fd(),
@@ -187,13 +164,18 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         stdout_write: out_w.as_raw_fd(),
         stderr_write: eout_w.as_raw_fd(),
         events_write: events_w.as_raw_fd(),
+        answer_write: answer.as_ref().map(|(_, w)| w.as_raw_fd()),
+        request: request.as_ref().map(AsRawFd::as_raw_fd),
+        control: control.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
     };
     let (pid, pidfd) =
         match stockade_sys::clone_into_namespaces(NAMESPACES).at(Step::Clone, "clone into new namespaces")? {
             stockade_sys::Cloned::Child => child::run(plan, fds),
             stockade_sys::Cloned::Parent { pid, pidfd } => (pid, pidfd),
         };
-    drop((sync_r, err_w, status_w, in_r, out_w, eout_w, events_w));
+    drop((sync_r, err_w, status_w, in_r, out_w, eout_w, events_w, request));
+    let answer = answer.map(|(r, _w)| r);
+    let control = control.map(|(ours, _theirs)| ours);
 
     // Until the go-ahead the child only waits; on any failure here, kill it before returning.
     let kill_child = |e: SetupError| {
@@ -218,62 +200,22 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"C")
         .at(Step::JoinCgroup, "send cgroup joined")
         .map_err(kill_child)?;
-    // Keep `sync_w` open for the whole run: the child checks it to know the supervisor lives.
-
-    // From here a SIGINT/SIGTERM to stockade stops the jail and still produces a result.
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        mask.add(s);
-    }
-    let _ = mask.thread_block();
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
-
-    let output_cap = if plan.serve.is_some() {
-        u64::MAX
-    } else {
-        plan.limits.output
-    };
-    let mut watch = Watch {
-        plan,
-        cgroup: &cgroup,
-        pidfd: &pidfd,
-        // A warm jail answers in JSON lines on stdout (see `redact_lines`).
-        stdout: Capture::new(output_cap, plan.passthrough.then_some(1), &plan.secrets, true),
-        stderr: Capture::new(output_cap, plan.passthrough.then_some(2), &plan.secrets, false),
-        error_report: Vec::new(),
-        audit,
-        status_bytes: Vec::new(),
-        stop: None,
-        deadline: match &plan.serve {
-            None => start + plan.limits.wall_time,
-            Some(serve) => start + serve.lifetime.unwrap_or(Duration::from_secs(100 * 365 * 86_400)),
-        },
-    };
-    let stdin_w = if plan.stdin == StdinMode::Forward {
-        Some(in_w)
-    } else {
-        None
-    };
-    watch.pump([out_r, eout_r, err_r, status_r, events_r], stdin_w, signals.as_ref());
-    let _ = mask.thread_unblock();
-
-    let reaped = stockade_sys::wait4(pid).at(Step::Supervise, "reap jail init")?;
-    let wall = start.elapsed();
-    let result = watch.finish(host, reaped, wall);
-    drop(sync_w);
-    drop(cgroup);
-    Ok(result)
-}
-
-fn nonce() -> u64 {
-    let mut buf = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .is_err()
-    {
-        return u64::from(std::process::id());
-    }
-    u64::from_le_bytes(buf)
+    Ok(Jail {
+        pid,
+        pidfd,
+        cgroup,
+        stdin: in_w,
+        stdout: out_r,
+        stderr: eout_r,
+        events: events_r,
+        answer,
+        control,
+        reports: err_r,
+        status: status_r,
+        started,
+        id,
+        _lifeline: sync_w,
+    })
 }
 
 fn write_id_maps(pid: libc::pid_t, plan: &Plan) -> Result<(), SetupError> {
@@ -295,17 +237,76 @@ fn write_id_maps(pid: libc::pid_t, plan: &Plan) -> Result<(), SetupError> {
     Ok(())
 }
 
-struct Watch<'a> {
-    plan: &'a Plan,
-    cgroup: &'a stockade_cgroup::RunCgroup,
-    pidfd: &'a OwnedFd,
-    stdout: Capture,
-    stderr: Capture,
-    error_report: Vec<u8>,
-    status_bytes: Vec<u8>,
-    audit: Audit,
-    stop: Option<StopReason>,
-    deadline: Instant,
+/// A captured output stream: kept up to its cap, echoed live (secrets replaced) when asked.
+pub struct Capture {
+    /// What was kept.
+    pub data: Vec<u8>,
+    limit: usize,
+    /// Something was cut at the cap.
+    pub truncated: bool,
+    echo: Option<i32>,
+    /// Secret values to replace before echoing, and output held back because it might be the
+    /// start of one.
+    secrets: Vec<Vec<u8>>,
+    held: Vec<u8>,
+}
+
+impl Capture {
+    /// A capture of at most `limit` bytes, echoing to `echo` when given.
+    #[must_use]
+    pub fn new(limit: u64, echo: Option<i32>, secrets: &[String]) -> Capture {
+        Capture {
+            data: Vec::new(),
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            truncated: false,
+            echo,
+            secrets: secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Keep what fits; return false when something had to be cut.
+    pub fn push(&mut self, bytes: &[u8]) -> bool {
+        let room = self.limit.saturating_sub(self.data.len());
+        let take = bytes.len().min(room);
+        self.data.extend_from_slice(&bytes[..take]);
+        if self.echo.is_some() {
+            self.held.extend_from_slice(&bytes[..take]);
+            self.flush_echo(false);
+        }
+        if take < bytes.len() {
+            self.truncated = true;
+        }
+        !self.truncated
+    }
+
+    /// Echo held output with secrets replaced; keep back a possible secret prefix unless final.
+    pub fn flush_echo(&mut self, last: bool) {
+        let Some(fd) = self.echo else { return };
+        for secret in &self.secrets {
+            self.held = crate::audit::replace_bytes(&self.held, secret, b"[secret]");
+        }
+        let keep = if last {
+            0
+        } else {
+            self.secrets.iter().map(Vec::len).max().unwrap_or(1).saturating_sub(1)
+        };
+        let cut = self.held.len().saturating_sub(keep);
+        let _ = stockade_sys::write_all_raw(fd, &self.held[..cut]);
+        self.held.drain(..cut);
+    }
+}
+
+/// Read what is available; Ok(None) on EOF.
+pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        match nix::unistd::read(fd.as_raw_fd(), buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => return Ok(Some(n)),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn set_nonblocking(fd: BorrowedFd<'_>) {
@@ -318,34 +319,105 @@ fn set_nonblocking(fd: BorrowedFd<'_>) {
     }
 }
 
-/// Read what is available; Ok(None) on EOF.
-fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    loop {
-        match nix::unistd::read(fd.as_raw_fd(), buf) {
-            Ok(0) => return Ok(None),
-            Ok(n) => return Ok(Some(n)),
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
+/// Run a one-shot plan (`JailMode::Script` or `JailMode::Api`) to completion. Errors are
+/// returned only for failures before the jail exists; everything after (including the jail's
+/// own setup failures) is a [`RunResult`].
+pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
+    let mut jail = spawn(plan, host)?;
+    let stdin = jail.stdin.take();
+    let mut audit = Audit::new(plan, jail.id.clone()).at(Step::Pipes, "open the audit log")?;
+    audit.write(serde_json::json!({
+        "type": "run-start",
+        "policy_hash": plan.policy_hash,
+        "isolation": isolation_report(plan, host, &[]),
+        "limits": applied_limits(plan, host, host.cgroups.cpu.is_some()),
+    }));
+
+    // From here a SIGINT/SIGTERM to stockade stops the jail and still produces a result.
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        mask.add(s);
     }
+    let _ = mask.thread_block();
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
+
+    let answer_cap = plan
+        .limits
+        .output
+        .saturating_add(stockade_protocol::frame::HEADER_LEN as u64);
+    let mut watch = Watch {
+        plan,
+        jail: &jail,
+        stdout: Capture::new(plan.limits.output, plan.passthrough.then_some(1), &plan.secrets),
+        stderr: Capture::new(plan.limits.output, plan.passthrough.then_some(2), &plan.secrets),
+        reports: Vec::new(),
+        answer: Vec::new(),
+        answer_cap: usize::try_from(answer_cap).unwrap_or(usize::MAX),
+        answer_over: false,
+        audit,
+        status_bytes: Vec::new(),
+        stop: None,
+        deadline: jail.started + plan.limits.wall_time,
+    };
+    watch.pump(stdin, signals.as_ref());
+    let _ = mask.thread_unblock();
+
+    let reaped = jail.reap().at(Step::Supervise, "reap jail init")?;
+    let wall = jail.started.elapsed();
+    Ok(watch.finish(host, reaped, wall))
+}
+
+struct Watch<'a> {
+    plan: &'a Plan,
+    jail: &'a Jail,
+    stdout: Capture,
+    stderr: Capture,
+    reports: Vec<u8>,
+    answer: Vec<u8>,
+    answer_cap: usize,
+    answer_over: bool,
+    status_bytes: Vec<u8>,
+    audit: Audit,
+    stop: Option<Stop>,
+    deadline: Instant,
+}
+
+/// Poll roles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Stdout,
+    Stderr,
+    Reports,
+    Status,
+    Events,
+    Answer,
+    Exited,
+    StdinSource,
+    StdinSink,
+    Signals,
 }
 
 impl Watch<'_> {
-    fn kill(&mut self, reason: StopReason) {
+    fn kill(&mut self, reason: Stop) {
         if self.stop.is_none() {
             self.stop = Some(reason);
         }
-        let _ = stockade_sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        self.jail.kill();
     }
 
     #[allow(clippy::too_many_lines)]
-    fn pump(&mut self, readers: [OwnedFd; 5], stdin_w: Option<OwnedFd>, signals: Option<&SignalFd>) {
-        let [out_r, eout_r, err_r, status_r, events_r] = readers;
-        let mut out_r = Some(out_r);
-        let mut eout_r = Some(eout_r);
-        let mut err_r = Some(err_r);
-        let mut status_r = Some(status_r);
-        let mut events_r = Some(events_r);
+    fn pump(&mut self, stdin_w: Option<OwnedFd>, signals: Option<&SignalFd>) {
+        let jail = self.jail;
+        let mut open: Vec<(Role, BorrowedFd<'_>)> = vec![
+            (Role::Stdout, jail.stdout.as_fd()),
+            (Role::Stderr, jail.stderr.as_fd()),
+            (Role::Reports, jail.reports.as_fd()),
+            (Role::Status, jail.status.as_fd()),
+            (Role::Events, jail.events.as_fd()),
+        ];
+        if let Some(a) = &jail.answer {
+            open.push((Role::Answer, a.as_fd()));
+        }
         let mut stdin_w = stdin_w;
         if let Some(w) = &stdin_w {
             set_nonblocking(w.as_fd());
@@ -357,9 +429,7 @@ impl Watch<'_> {
         let mut buf = vec![0u8; 64 * 1024];
         let cpu_limit_ns = u64::try_from(self.plan.limits.cpu_time.as_nanos()).unwrap_or(u64::MAX);
         loop {
-            let outputs_open =
-                out_r.is_some() || eout_r.is_some() || err_r.is_some() || status_r.is_some() || events_r.is_some();
-            if exited_at.is_some() && !outputs_open {
+            if exited_at.is_some() && open.is_empty() {
                 break;
             }
             // After init is gone every writer is dead; a pipe that still has not reached EOF
@@ -369,14 +439,10 @@ impl Watch<'_> {
             }
             let now = Instant::now();
             if exited_at.is_none() && now >= self.deadline {
-                self.kill(StopReason::Timeout);
+                self.kill(Stop::Timeout);
             }
-            // In serve mode the CPU limit is per run (each run's process has RLIMIT_CPU).
-            if exited_at.is_none()
-                && self.plan.serve.is_none()
-                && self.cgroup.cpu_usage_ns().is_some_and(|ns| ns >= cpu_limit_ns)
-            {
-                self.kill(StopReason::Cpu);
+            if exited_at.is_none() && self.jail.cgroup.cpu_usage_ns().is_some_and(|ns| ns >= cpu_limit_ns) {
+                self.kill(Stop::CpuLimit);
             }
             let mut timeout = self
                 .deadline
@@ -385,109 +451,51 @@ impl Watch<'_> {
             if exited_at.is_some() || self.stop.is_some() {
                 timeout = timeout.max(Duration::from_millis(10));
             }
-            let mut watched: Vec<(u8, BorrowedFd<'_>, PollFlags)> = Vec::with_capacity(8);
-            if let Some(fd) = &out_r {
-                watched.push((1, fd.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(fd) = &eout_r {
-                watched.push((2, fd.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(fd) = &err_r {
-                watched.push((3, fd.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(fd) = &events_r {
-                watched.push((9, fd.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(fd) = &status_r {
-                watched.push((4, fd.as_fd(), PollFlags::POLLIN));
-            }
+            let mut watched: Vec<(Role, BorrowedFd<'_>, PollFlags)> =
+                open.iter().map(|(r, fd)| (*r, *fd, PollFlags::POLLIN)).collect();
             if exited_at.is_none() {
-                watched.push((5, self.pidfd.as_fd(), PollFlags::POLLIN));
+                watched.push((Role::Exited, self.jail.pidfd.as_fd(), PollFlags::POLLIN));
             }
             if let Some(w) = &stdin_w {
                 if pending.is_empty() && stdin_open {
-                    watched.push((6, stdin_src.as_fd(), PollFlags::POLLIN));
+                    watched.push((Role::StdinSource, stdin_src.as_fd(), PollFlags::POLLIN));
                 } else if !pending.is_empty() {
-                    watched.push((7, w.as_fd(), PollFlags::POLLOUT));
+                    watched.push((Role::StdinSink, w.as_fd(), PollFlags::POLLOUT));
                 }
             }
             if let Some(s) = signals {
-                watched.push((8, s.as_fd(), PollFlags::POLLIN));
+                watched.push((Role::Signals, s.as_fd(), PollFlags::POLLIN));
             }
             let mut fds: Vec<PollFd<'_>> = watched.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)).collect();
-            let roles: Vec<u8> = watched.iter().map(|(r, _, _)| *r).collect();
             let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
             match poll(&mut fds, PollTimeout::from(ms)) {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(nix::Error::EINTR) => continue,
                 Err(_) => {
-                    self.kill(StopReason::Signal(0));
+                    self.kill(Stop::Signal(0));
                     break;
                 }
             }
-            let ready: Vec<(u8, PollFlags)> = fds
+            let ready: Vec<Role> = fds
                 .iter()
-                .zip(&roles)
-                .filter_map(|(p, r)| p.revents().filter(|f| !f.is_empty()).map(|f| (*r, f)))
+                .zip(&watched)
+                .filter(|(p, _)| p.revents().is_some_and(|f| !f.is_empty()))
+                .map(|(_, (r, _, _))| *r)
                 .collect();
             drop(fds);
             drop(watched);
-            for (role, _flags) in ready {
+            for role in ready {
                 match role {
-                    1..=4 | 9 => {
-                        let slot = match role {
-                            1 => &mut out_r,
-                            2 => &mut eout_r,
-                            3 => &mut err_r,
-                            9 => &mut events_r,
-                            _ => &mut status_r,
-                        };
-                        let Some(fd) = slot.as_ref() else { continue };
-                        match read_some(fd.as_fd(), &mut buf) {
-                            Ok(Some(n)) => {
-                                let chunk = &buf[..n];
-                                let fits = match role {
-                                    1 => self.stdout.push(chunk),
-                                    2 => self.stderr.push(chunk),
-                                    9 => {
-                                        self.audit.feed(chunk);
-                                        true
-                                    }
-                                    3 => {
-                                        self.error_report.extend_from_slice(chunk);
-                                        self.error_report.truncate(4096);
-                                        true
-                                    }
-                                    _ => {
-                                        self.status_bytes.extend_from_slice(chunk);
-                                        self.status_bytes.truncate(64);
-                                        true
-                                    }
-                                };
-                                if !fits {
-                                    self.kill(StopReason::Output);
-                                }
-                            }
-                            Ok(None) | Err(_) => {
-                                *slot = None;
-                                if role == 1 {
-                                    self.stdout.open = false;
-                                } else if role == 2 {
-                                    self.stderr.open = false;
-                                }
-                            }
-                        }
-                    }
-                    5 => exited_at = Some(Instant::now()),
-                    6 => match read_some(stdin_src.as_fd(), &mut buf) {
+                    Role::Exited => exited_at = Some(Instant::now()),
+                    Role::StdinSource => match read_some(stdin_src.as_fd(), &mut buf) {
                         Ok(Some(n)) => pending.extend_from_slice(&buf[..n]),
                         Ok(None) | Err(_) => {
                             stdin_open = false;
                             stdin_w = None;
                         }
                     },
-                    7 => {
+                    Role::StdinSink => {
                         if let Some(w) = &stdin_w {
                             match nix::unistd::write(w, &pending) {
                                 Ok(n) => {
@@ -504,16 +512,56 @@ impl Watch<'_> {
                             }
                         }
                     }
-                    8 => {
+                    Role::Signals => {
                         if let Some(s) = signals {
                             if let Ok(Some(info)) = s.read_signal() {
-                                self.kill(StopReason::Signal(
-                                    i32::try_from(info.ssi_signo).unwrap_or(libc::SIGTERM),
-                                ));
+                                self.kill(Stop::Signal(i32::try_from(info.ssi_signo).unwrap_or(libc::SIGTERM)));
                             }
                         }
                     }
-                    _ => {}
+                    _ => match open
+                        .iter()
+                        .find(|(r, _)| *r == role)
+                        .map_or(Ok(None), |(_, fd)| read_some(*fd, &mut buf))
+                    {
+                        Ok(Some(n)) => {
+                            let chunk = &buf[..n];
+                            let fits = match role {
+                                Role::Stdout => self.stdout.push(chunk),
+                                Role::Stderr => self.stderr.push(chunk),
+                                Role::Events => {
+                                    self.audit.feed(chunk);
+                                    true
+                                }
+                                Role::Reports => {
+                                    // Bounded: a handful of small records from stockade's own
+                                    // setup code, written before any user code runs.
+                                    if self.reports.len() < 16 * 1024 {
+                                        self.reports.extend_from_slice(chunk);
+                                    }
+                                    true
+                                }
+                                Role::Answer => {
+                                    // Checked before keeping: never more than the cap in memory.
+                                    if self.answer.len() + chunk.len() > self.answer_cap {
+                                        self.answer_over = true;
+                                    } else {
+                                        self.answer.extend_from_slice(chunk);
+                                    }
+                                    true
+                                }
+                                _ => {
+                                    self.status_bytes.extend_from_slice(chunk);
+                                    self.status_bytes.truncate(64);
+                                    true
+                                }
+                            };
+                            if !fits {
+                                self.kill(Stop::OutputLimit);
+                            }
+                        }
+                        Ok(None) | Err(_) => open.retain(|(r, _)| *r != role),
+                    },
                 }
             }
             if stdin_w.is_some() && !stdin_open && pending.is_empty() {
@@ -526,6 +574,7 @@ impl Watch<'_> {
         self.stdout.flush_echo(true);
         self.stderr.flush_echo(true);
         let plan = self.plan;
+        let cgroup = &self.jail.cgroup;
         let python_status = (self.status_bytes.len() >= 4).then(|| {
             i32::from_le_bytes([
                 self.status_bytes[0],
@@ -534,132 +583,75 @@ impl Watch<'_> {
                 self.status_bytes[3],
             ])
         });
-        let (mut exit_code, mut signal) = match python_status {
-            Some(s) if libc::WIFEXITED(s) => (Some(libc::WEXITSTATUS(s)), None),
-            Some(s) if libc::WIFSIGNALED(s) => (None, Some(libc::WTERMSIG(s))),
-            _ => (None, None),
+        let exit = match python_status {
+            Some(s) if libc::WIFEXITED(s) => Exit::Code(libc::WEXITSTATUS(s)),
+            Some(s) if libc::WIFSIGNALED(s) => Exit::Signal(libc::WTERMSIG(s)),
+            _ => Exit::Unknown(libc::WIFSIGNALED(reaped.status).then(|| libc::WTERMSIG(reaped.status))),
         };
-        let cpu_ms = (reaped.user_us + reaped.sys_us) / 1000;
-        let cgroup_cpu_ms = self.cgroup.cpu_usage_ns().map(|ns| ns / 1_000_000);
-        let cpu_limit_ms = u64::try_from(plan.limits.cpu_time.as_millis()).unwrap_or(u64::MAX);
+        let (user_ms, sys_ms) = cpu_ms(cgroup, reaped.user_us / 1000, reaped.sys_us / 1000);
         let stderr_text = String::from_utf8_lossy(&self.stderr.data).into_owned();
-        let oom = self.cgroup.oom_kills() > 0;
-        let pids_hit = self.cgroup.pids_limit_hits() > 0;
-        let mut reason = None;
-        let mut error = None;
-        let setup = child::decode_report(&self.error_report);
-        let status = if let Some(why) = self.audit.guard.failed.clone() {
-            error = Some(SetupFailure {
+        let (file_too_large, memory_error) = classify::stderr_markers(&stderr_text);
+        let reports = child::decode_reports(&self.reports);
+        let setup_failure = if let Some(why) = self.audit.guard.failed.clone() {
+            Some(SetupFailure {
                 step: "guard".into(),
                 message: why,
-            });
-            Status::SetupFailed
-        } else if let Some((step, _errno, detail)) = setup {
-            error = Some(SetupFailure {
-                step: step.name().to_string(),
-                message: detail,
-            });
-            Status::SetupFailed
-        } else if let Some(stop) = self.stop {
-            if python_status.is_none() {
-                // The interpreter died with init, by the SIGKILL stockade sent.
-                signal = Some(libc::SIGKILL);
-            }
-            match stop {
-                StopReason::Timeout => {
-                    reason = Some(format!(
-                        "wall-clock limit of {} ms reached",
-                        plan.limits.wall_time.as_millis()
-                    ));
-                    Status::Timeout
-                }
-                StopReason::Cpu => {
-                    reason = Some(format!(
-                        "CPU-time limit of {cpu_limit_ms} ms reached (all processes of the run)"
-                    ));
-                    Status::CpuLimit
-                }
-                StopReason::Output => {
-                    reason = Some(format!(
-                        "output limit of {} bytes per stream exceeded",
-                        plan.limits.output
-                    ));
-                    Status::OutputLimit
-                }
-                StopReason::Signal(s) => {
-                    reason = Some(format!("stockade received signal {s}"));
-                    Status::Killed
-                }
-            }
-        } else if python_status.is_none() {
-            // Init died without a report: killed from outside.
-            if libc::WIFSIGNALED(reaped.status) {
-                signal = Some(libc::WTERMSIG(reaped.status));
-            }
-            exit_code = None;
-            Status::Killed
-        } else if signal == Some(libc::SIGXCPU) || (signal == Some(libc::SIGKILL) && cpu_ms + 50 >= cpu_limit_ms) {
-            reason = Some(format!("CPU-time limit of {cpu_limit_ms} ms reached"));
-            Status::CpuLimit
-        } else if signal == Some(libc::SIGXFSZ) {
-            reason = Some(format!("file-size limit of {} bytes reached", plan.limits.file_size));
-            Status::FileLimit
-        } else if oom && exit_code != Some(0) {
-            reason = Some(format!(
-                "memory limit of {} bytes reached (OOM kill)",
-                plan.limits.memory
-            ));
-            Status::MemoryLimit
-        } else if pids_hit && exit_code != Some(0) {
-            reason = Some(format!("process/thread limit of {} reached", plan.limits.processes));
-            Status::PidsLimit
-        } else if exit_code.is_some_and(|c| c != 0) && stderr_text.contains("[Errno 27] File too large") {
-            reason = Some(format!(
-                "file-size limit of {} bytes reached (EFBIG)",
-                plan.limits.file_size
-            ));
-            Status::FileLimit
-        } else if exit_code.is_some_and(|c| c != 0)
-            && host.cgroups.memory.is_none()
-            && stderr_text.lines().any(|l| l.starts_with("MemoryError"))
-        {
-            reason = Some(format!(
-                "memory limit of {} bytes reached (RLIMIT_AS)",
-                plan.limits.memory
-            ));
-            Status::MemoryLimit
-        } else if exit_code == Some(0) {
-            Status::Ok
-        } else if exit_code.is_some() {
-            Status::Error
+            })
         } else {
-            Status::Killed
+            reports.iter().find_map(|r| match r {
+                Report::Failed { step, detail, .. } => Some(SetupFailure {
+                    step: step.name().to_string(),
+                    message: detail.clone(),
+                }),
+                Report::Enforced { .. } => None,
+            })
         };
-        let peak_kib = self.cgroup.memory_peak().map_or(reaped.max_rss_kib, |b| b / 1024);
-        let (mut user_ms, mut sys_ms) = (reaped.user_us / 1000, reaped.sys_us / 1000);
-        if let Some((u, s)) = self.cgroup.cpu_user_sys_ms() {
-            // Killed processes are never reaped by init, so wait4 misses them; the cgroup does not.
-            if u + s > user_ms + sys_ms {
-                (user_ms, sys_ms) = (u, s);
-            }
-        }
-        let mut isolation = isolation_report(plan, host);
-        if plan.guard && !self.audit.guard.installed && status != Status::SetupFailed {
+        let classified = classify::classify(&Observation {
+            setup_failure: setup_failure.clone(),
+            stop: self.stop.clone(),
+            exit,
+            cpu_ms: user_ms + sys_ms,
+            oom_kills: cgroup.oom_kills(),
+            pids_limit_hits: cgroup.pids_limit_hits(),
+            memory_by_cgroup: cgroup.limits_memory().is_some(),
+            stderr_file_too_large: file_too_large,
+            stderr_memory_error: memory_error,
+            limits: limit_values(plan),
+        });
+        let enforced: Vec<(String, String)> = reports
+            .iter()
+            .filter_map(|r| match r {
+                Report::Enforced { layer, detail } => Some((layer.clone(), detail.clone())),
+                Report::Failed { .. } => None,
+            })
+            .collect();
+        let mut isolation = isolation_report(plan, host, &enforced);
+        if plan.guard && !self.audit.guard.installed && setup_failure.is_none() {
             if let Some(l) = isolation.layers.iter_mut().find(|l| l.name == "guard") {
                 l.active = false;
                 l.mechanism = "configured, but the hook never reported that it was installed".into();
             }
         }
         let secrets = &plan.secrets;
+        let answer = match &plan.mode {
+            JailMode::Api { .. } => Some(stockade_protocol::run::read_answer(
+                &self.answer,
+                self.answer_over,
+                plan.limits.output,
+                secrets,
+            )),
+            _ => None,
+        };
         let mut audit = self.audit;
-        if let Some(r) = &reason {
-            audit.write(serde_json::json!({"type": "limit", "status": status.name(), "reason": r}));
+        if let Some(r) = &classified.reason {
+            audit.write(serde_json::json!({"type": "limit", "status": classified.status.name(), "reason": r}));
         }
         let result = RunResult {
-            schema: SCHEMA,
-            status,
-            exit_code,
-            signal,
+            schema: SCHEMA.to_string(),
+            status: classified.status,
+            reason: classified.reason,
+            exit_code: classified.exit_code,
+            signal: classified.signal,
             stdout: crate::audit::redact(&String::from_utf8_lossy(&self.stdout.data), secrets),
             stderr: crate::audit::redact(&stderr_text, secrets),
             stdout_truncated: self.stdout.truncated,
@@ -668,15 +660,15 @@ impl Watch<'_> {
                 wall_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
                 user_cpu_ms: user_ms,
                 sys_cpu_ms: sys_ms,
-                peak_memory_kib: peak_kib,
+                peak_memory_kib: cgroup.memory_peak().map_or(reaped.max_rss_kib, |b| b / 1024),
             },
-            limits: applied_limits(plan, host, cgroup_cpu_ms.is_some()),
-            isolation,
-            error,
-            reason,
+            limits: Some(applied_limits(plan, host, cgroup.cpu_usage_ns().is_some())),
+            isolation: Some(isolation),
+            error: setup_failure,
             violations: std::mem::take(&mut audit.violations),
             events_dropped: audit.dropped,
-            result: audit.result.take(),
+            answer,
+            prescreen: None,
         };
         audit.write(serde_json::json!({
             "type": "run-end",
@@ -690,7 +682,33 @@ impl Watch<'_> {
     }
 }
 
-fn applied_limits(plan: &Plan, host: &HostSupport, cgroup_cpu: bool) -> AppliedLimits {
+/// User and system CPU of a jail: the cgroup's (which also counts processes init never reaped)
+/// when it has more than what `wait4` on init saw.
+#[must_use]
+pub fn cpu_ms(cgroup: &stockade_cgroup::RunCgroup, user_ms: u64, sys_ms: u64) -> (u64, u64) {
+    match cgroup.cpu_user_sys_ms() {
+        Some((u, s)) if u + s > user_ms + sys_ms => (u, s),
+        _ => (user_ms, sys_ms),
+    }
+}
+
+/// The plan's limits, for the classifier's reasons.
+#[must_use]
+pub fn limit_values(plan: &Plan) -> LimitValues {
+    let l = &plan.limits;
+    LimitValues {
+        wall_ms: u64::try_from(l.wall_time.as_millis()).unwrap_or(u64::MAX),
+        cpu_ms: u64::try_from(l.cpu_time.as_millis()).unwrap_or(u64::MAX),
+        memory: l.memory,
+        processes: l.processes,
+        file_size: l.file_size,
+        output: l.output,
+    }
+}
+
+/// The limits in force and their mechanisms.
+#[must_use]
+pub fn applied_limits(plan: &Plan, host: &HostSupport, cgroup_cpu: bool) -> AppliedLimits {
     let l = &plan.limits;
     AppliedLimits {
         wall_time_ms: u64::try_from(l.wall_time.as_millis()).unwrap_or(u64::MAX),
@@ -711,9 +729,11 @@ fn applied_limits(plan: &Plan, host: &HostSupport, cgroup_cpu: bool) -> AppliedL
     }
 }
 
-/// The isolation report: every layer, active or not, and by what mechanism.
+/// The isolation report: every layer, active or not, and by what mechanism. `enforced` are the
+/// jail's own reports of what it applied (`(layer, detail)`, e.g. the Landlock ABI the kernel
+/// enforced); they replace the planned text for their layer.
 #[must_use]
-pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
+pub fn isolation_report(plan: &Plan, host: &HostSupport, enforced: &[(String, String)]) -> Isolation {
     let layer = |name: &str, active: bool, mechanism: String| Layer {
         name: name.into(),
         active,
@@ -735,7 +755,7 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
                 plan.ids.host_uid,
                 plan.ids.host_gid,
                 if plan.ids.privileged {
-                    " (unused, unprivileged, unique to this run)"
+                    " (unused, unprivileged, unique to this jail)"
                 } else {
                     " (the caller's own)"
                 }
@@ -777,7 +797,7 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
             "own System V IPC and POSIX message queues".into(),
         ),
         layer("uts-namespace", true, format!("hostname {:?}", plan.hostname)),
-        layer("cgroup-namespace", true, "rooted at the run's own cgroup".into()),
+        layer("cgroup-namespace", true, "rooted at the jail's own cgroup".into()),
         layer(
             "capabilities",
             true,
@@ -828,6 +848,12 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport) -> Isolation {
         true,
         format!("{} + rlimit-nproc", host.pids_mechanism),
     ));
+    for (name, detail) in enforced {
+        if let Some(l) = layers.iter_mut().find(|l| &l.name == name) {
+            l.active = true;
+            l.mechanism.clone_from(detail);
+        }
+    }
     Isolation {
         degraded: !plan.degradation.missing.is_empty(),
         layers,
@@ -840,4 +866,28 @@ fn reason_missing(plan: &Plan, name: &str) -> String {
         .iter()
         .find(|(n, _)| n == name)
         .map_or_else(|| "not applied".into(), |(_, why)| format!("missing: {why}"))
+}
+
+/// The layers a jail reported as enforced, from the bytes of its setup-report pipe.
+#[must_use]
+pub fn enforced_layers(reports: &[u8]) -> Vec<(String, String)> {
+    child::decode_reports(reports)
+        .into_iter()
+        .filter_map(|r| match r {
+            Report::Enforced { layer, detail } => Some((layer, detail)),
+            Report::Failed { .. } => None,
+        })
+        .collect()
+}
+
+/// The setup failure a jail reported, if any, from the bytes of its setup-report pipe.
+#[must_use]
+pub fn setup_failure(reports: &[u8]) -> Option<SetupFailure> {
+    child::decode_reports(reports).into_iter().find_map(|r| match r {
+        Report::Failed { step, detail, .. } => Some(SetupFailure {
+            step: step.name().to_string(),
+            message: detail,
+        }),
+        Report::Enforced { .. } => None,
+    })
 }

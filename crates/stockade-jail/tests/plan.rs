@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use stockade_jail::interpreter::{Manifest, RootEntry};
-use stockade_jail::plan::{self, Inputs, Program, Request, ResolvedBind, Serve, StdinMode};
+use stockade_jail::plan::{self, Inputs, JailMode, Program, Request, ResolvedBind, StdinMode};
 use stockade_jail::HostSupport;
 use stockade_policy::Policy;
 
@@ -55,7 +55,7 @@ fn inputs(euid: u32) -> Inputs {
     }
 }
 
-fn request(policy: Policy, program: Program, serve: Option<Serve>) -> Request {
+fn request(policy: Policy, program: Program, mode: JailMode) -> Request {
     Request {
         policy,
         program,
@@ -65,7 +65,8 @@ fn request(policy: Policy, program: Program, serve: Option<Serve>) -> Request {
         audit_log: None,
         extra_files: Vec::new(),
         internal_files: Vec::new(),
-        serve,
+        mode,
+        preload: vec!["json".into()],
     }
 }
 
@@ -91,7 +92,7 @@ fn strict_script_as_root() {
             name: "job.py".into(),
             source: b"print(1)\n".to_vec(),
         },
-        None,
+        JailMode::Script,
     );
     let plan = plan::compile(&req, &inputs(0)).expect("compiles");
     insta::assert_snapshot!(plan.describe());
@@ -101,28 +102,35 @@ fn strict_script_as_root() {
 fn code_without_guard_as_a_user() {
     let mut p = policy(POLICY);
     p.guard.enabled = false;
-    let req = request(p, Program::Code("print(2)".into()), None);
+    let req = request(p, Program::Code("print(2)".into()), JailMode::Script);
     let plan = plan::compile(&req, &inputs(1000)).expect("compiles");
     insta::assert_snapshot!(plan.describe());
 }
 
 #[test]
 fn warm_pool_jail() {
-    let req = request(
-        policy(POLICY),
-        Program::Code("pass".into()),
-        Some(Serve {
-            lifetime: None,
-            isolate_runs: true,
-        }),
-    );
+    let req = request(policy(POLICY), Program::Code("pass".into()), JailMode::Pool);
     let plan = plan::compile(&req, &inputs(0)).expect("compiles");
     insta::assert_snapshot!(plan.describe());
 }
 
 #[test]
+fn api_run_and_session() {
+    let req = request(
+        policy(POLICY),
+        Program::Code("pass".into()),
+        JailMode::Api {
+            request: b"frame".to_vec(),
+        },
+    );
+    insta::assert_snapshot!("api_run", plan::compile(&req, &inputs(0)).expect("compiles").describe());
+    let req = request(policy(POLICY), Program::Code("pass".into()), JailMode::Session);
+    insta::assert_snapshot!("session", plan::compile(&req, &inputs(0)).expect("compiles").describe());
+}
+
+#[test]
 fn compile_is_pure() {
-    let req = request(policy(POLICY), Program::Code("pass".into()), None);
+    let req = request(policy(POLICY), Program::Code("pass".into()), JailMode::Script);
     let a = plan::compile(&req, &inputs(0)).expect("compiles").describe();
     let b = plan::compile(&req, &inputs(0)).expect("compiles").describe();
     assert_eq!(a, b);
@@ -132,12 +140,12 @@ fn compile_is_pure() {
 fn missing_layers_are_refused_or_recorded() {
     let mut host = inputs(0);
     host.host.landlock_abi = None;
-    let req = request(policy(POLICY), Program::Code("pass".into()), None);
+    let req = request(policy(POLICY), Program::Code("pass".into()), JailMode::Script);
     let err = plan::compile(&req, &host).expect_err("landlock missing");
     assert!(err.to_string().contains("landlock"), "{err}");
     let mut p = policy(POLICY);
     p.isolation.allow_degraded = true;
-    let plan = plan::compile(&request(p, Program::Code("pass".into()), None), &host).expect("degraded");
+    let plan = plan::compile(&request(p, Program::Code("pass".into()), JailMode::Script), &host).expect("degraded");
     assert!(plan.landlock.is_none());
     assert_eq!(plan.degradation.missing[0].0, "landlock");
 }

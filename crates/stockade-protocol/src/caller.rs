@@ -53,18 +53,26 @@ pub struct Hello {
     pub wall_time_ms: u64,
     /// SHA-256 of the effective policy.
     pub policy_hash: String,
-    /// The jail's isolation layers as enforced.
-    pub isolation: Isolation,
+    /// The jail's isolation layers as enforced (None for cold runs: each run has its own).
+    pub isolation: Option<Isolation>,
+    /// The interpreter's `sys.version` (warm jails).
+    #[serde(default)]
+    pub python: Option<String>,
+    /// Warnings from starting the jail (a preload module that failed to import).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
-/// supervisor → caller: the jail could not start, or it is gone.
+/// supervisor → caller: the jail could not start, or it is gone (nonce 0); or one run could not
+/// be started (the run's nonce; the jail serves on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Fatal {
     /// The failed step (`docs/pipeline.md`), or `worker` when a live jail died.
     pub step: String,
     /// What happened.
     pub message: String,
-    /// The kind of failure: `policy`, `layer-missing`, `interpreter-not-found`, `setup`, `lost`.
+    /// The kind of failure: `policy`, `layer-missing`, `interpreter-not-found`, `setup`,
+    /// `lost` (a live jail is gone), `request` (one run's request is invalid).
     pub kind: String,
 }
 

@@ -209,6 +209,7 @@ pub struct SkippedFile {
 /// What a code run returned: present for runs of code through the API (`stockade.run`,
 /// pools, sessions, the service), absent for scripts run by `stockade run`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Answer {
     /// The returned value in the typed value encoding (docs/values.md); null when none.
     #[schemars(with = "serde_json::Value")]

@@ -62,3 +62,46 @@ pub struct Retired {
     /// Why.
     pub reason: String,
 }
+
+/// Where the zygote's configuration is written in a pool's jail.
+pub const CONFIG_PATH: &str = "/etc/stockade/zygote.json";
+
+/// The Landlock ruleset a run applies to itself (paths in the jail).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LandlockPaths {
+    /// Read and execute.
+    pub read_only: Vec<String>,
+    /// Full access (the scratch), no execute.
+    pub read_write: Vec<String>,
+    /// Device files: read and write.
+    pub devices: Vec<String>,
+    /// Pseudo filesystems: read only (`/proc`).
+    pub pseudo: Vec<String>,
+}
+
+/// What the zygote gives every run (written by the host into the read-only jail root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ZygoteConfig {
+    /// The run's scratch: tmpfs size in bytes.
+    pub scratch_bytes: u64,
+    /// The run's scratch: inode limit.
+    pub scratch_inodes: u64,
+    /// The jail's uid and gid (owner of the scratch).
+    pub uid: u32,
+    /// The jail's gid.
+    pub gid: u32,
+    /// Each run process's `RLIMIT_CPU` in seconds (soft; hard is one more).
+    pub cpu_seconds: u64,
+    /// The Landlock ruleset (None when the policy allowed running without Landlock).
+    pub landlock: Option<LandlockPaths>,
+    /// The lockdown seccomp program a run installs before its code (raw `sock_filter`s);
+    /// None when seccomp is not available and the policy allowed that.
+    pub lockdown_filter: Option<String>,
+    /// Give each run its own network namespace too (when Landlock cannot scope abstract unix
+    /// sockets, ABI < 6).
+    pub net_per_run: bool,
+    /// Modules the zygote imports before serving.
+    #[serde(default)]
+    pub preload: Vec<String>,
+}

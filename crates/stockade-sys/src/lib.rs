@@ -197,6 +197,51 @@ pub fn drop_all_capabilities() -> io::Result<()> {
     const SECUREBITS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
     // SAFETY: PR_SET_SECUREBITS takes an integer; it needs CAP_SETPCAP, which we still hold.
     check(unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) } as libc::c_long)?;
+    capset([0; 2], [0; 2], [0; 2])
+}
+
+/// Keep only `caps` (in the current user namespace) and arrange for them to survive `execve` as
+/// ambient capabilities; drop every other one from every set, and lock the securebits as
+/// [`drop_all_capabilities`] does (so no further ambient capability can be raised).
+pub fn keep_only_capabilities(caps: &[u32]) -> io::Result<()> {
+    let last = cap_last_cap();
+    for cap in (0..=last).filter(|c| !caps.contains(c)) {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number; no pointers are involved.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        if rc == -1 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINVAL) {
+                return Err(err);
+            }
+        }
+    }
+    let mask = caps.iter().fold([0u32; 2], |mut m, &c| {
+        m[(c / 32) as usize] |= 1 << (c % 32);
+        m
+    });
+    capset([mask[0], mask[1]], [mask[0], mask[1]], [mask[0], mask[1]])?;
+    for &cap in caps {
+        // SAFETY: PR_CAP_AMBIENT_RAISE takes a capability number; it must be in the permitted
+        // and inheritable sets, which the capset above put it in.
+        check(unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE,
+                cap as libc::c_ulong,
+                0,
+                0,
+            )
+        } as libc::c_long)?;
+    }
+    const SECUREBITS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
+    // SAFETY: PR_SET_SECUREBITS takes an integer; it needs CAP_SETPCAP, which is kept.
+    check(unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0) } as libc::c_long)?;
+    Ok(())
+}
+
+/// `capset(2)` of the calling thread: (effective, permitted, inheritable), each as two 32-bit
+/// words (capabilities 0-31, 32-63).
+fn capset(effective: [u32; 2], permitted: [u32; 2], inheritable: [u32; 2]) -> io::Result<()> {
     #[repr(C)]
     struct CapHeader {
         version: u32,
@@ -214,15 +259,21 @@ pub fn drop_all_capabilities() -> io::Result<()> {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let data = [CapData {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
+    let data = [0, 1].map(|i| CapData {
+        effective: effective[i],
+        permitted: permitted[i],
+        inheritable: inheritable[i],
+    });
     // SAFETY: version 3 expects a header and an array of two data structs; both are live
     // #[repr(C)] locals matching the kernel's layout.
-    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) })?;
-    Ok(())
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) }).map(drop)
+}
+
+/// A connected pair of `SOCK_SEQPACKET` unix sockets, both `O_CLOEXEC`: message boundaries are
+/// kept and fds can ride along (`SCM_RIGHTS`).
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(io::Error::from)
 }
 
 /// Create a pipe whose both ends are `O_CLOEXEC`.
@@ -377,4 +428,172 @@ pub fn scrub_cmdline_and_environ(title: &str) -> io::Result<()> {
     // SAFETY: writes `len` bytes at the start of the argv area, which is at least `len + 1` long.
     unsafe { std::ptr::copy_nonoverlapping(title.as_ptr(), arg_start as *mut u8, len) };
     Ok(())
+}
+
+/// Send one datagram with `fds` attached (`SCM_RIGHTS`) on a unix socket.
+pub fn send_with_fds(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    let iov = [io::IoSlice::new(bytes)];
+    let cmsgs: Vec<ControlMessage<'_>> = if fds.is_empty() {
+        Vec::new()
+    } else {
+        vec![ControlMessage::ScmRights(fds)]
+    };
+    loop {
+        match sendmsg::<UnixAddr>(sock.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(n) if n == bytes.len() => return Ok(()),
+            Ok(_) => return Err(io::Error::other("short datagram write")),
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Receive one datagram (at most `buf.len()` bytes) and the fds attached to it, which arrive
+/// close-on-exec. Returns 0 bytes and no fds at end of stream. A datagram cut short (larger
+/// than `buf`) is an error: a frame is never half read.
+pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+    let mut space = nix::cmsg_space!([RawFd; 8]);
+    loop {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        match recvmsg::<UnixAddr>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(msg) => {
+                let mut fds = Vec::new();
+                for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+                    if let ControlMessageOwned::ScmRights(received) = cmsg {
+                        for fd in received {
+                            // SAFETY: SCM_RIGHTS just installed this fd in our table; nothing
+                            // else owns it.
+                            fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                        }
+                    }
+                }
+                if msg.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) {
+                    return Err(io::Error::other("datagram or its fds were cut short"));
+                }
+                return Ok((msg.bytes, fds));
+            }
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `pidfd_open(2)`: a pidfd for a child of ours.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags (0) and returns a new fd.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) })?;
+    // SAFETY: the kernel just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `wait4(pid, WNOHANG)`: Some when the child has exited (reaped now), None while it runs.
+pub fn try_wait4(pid: libc::pid_t) -> io::Result<Option<Reaped>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data, all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both out-pointers are live locals for the duration of the call.
+    let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    if rc == 0 {
+        return Ok(None);
+    }
+    let micros = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+    Ok(Some(Reaped {
+        status,
+        user_us: micros(usage.ru_utime),
+        sys_us: micros(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss.max(0) as u64,
+    }))
+}
+
+/// Install a seccomp program given as the raw bytes of its `struct sock_filter` array (as the
+/// host wrote it into the jail). `no_new_privs` must already be set.
+pub fn install_seccomp_bytes(program: &[u8]) -> io::Result<()> {
+    const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+    if program.is_empty() || !program.len().is_multiple_of(8) || program.len() / 8 > 4096 {
+        return Err(io::Error::other("not a seccomp program"));
+    }
+    let mut filters: Vec<libc::sock_filter> = program
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: filters.len() as libc::c_ushort,
+        filter: filters.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `filters`, which outlives the call; the kernel copies it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_uint,
+            &prog as *const libc::sock_fprog,
+        )
+    })
+    .map(drop)
+}
+
+/// Block every signal of the calling thread; returns the previous mask.
+pub fn block_all_signals() -> io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain old data; sigfillset/pthread_sigmask write the live locals.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(old)
+    }
+}
+
+/// Restore a mask from [`block_all_signals`].
+pub fn restore_signals(old: &libc::sigset_t) {
+    // SAFETY: `old` is a valid mask; a null out-pointer is allowed.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut());
+    }
+}
+
+/// `fork(2)` for a zygote that may have threads (an imported library's idle workers). Only
+/// sound when the caller has made the process fork-safe for what the child will run: the
+/// Python zygote calls it between `PyOS_BeforeFork` and `PyOS_AfterFork_*`, holding the GIL,
+/// exactly as `os.fork` does.
+pub fn fork_in_zygote() -> io::Result<Option<libc::pid_t>> {
+    // SAFETY: see the contract above; the child only runs code that the interpreter's own fork
+    // hooks made safe, as after `os.fork`.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid)),
+    }
+}
+
+/// `kill(2)` of a child by pid (used on a process we have not reaped, so the pid is ours).
+pub fn kill_child(pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill takes plain integers.
+    check(unsafe { libc::kill(pid, signal) } as libc::c_long).map(drop)
+}
+
+/// `dup3(2)` of a borrowed fd onto a fixed number, close-on-exec off.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    dup_raw_onto(fd.as_raw_fd(), target)
+}
+
+/// Take ownership of a raw fd that a syscall just returned (and nothing else owns).
+#[must_use]
+pub fn own_raw(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller's contract: `fd` is a new, open fd owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }

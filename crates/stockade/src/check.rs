@@ -162,7 +162,7 @@ pub fn cmd_check(args: CheckArgs) -> Result<u8, (u8, CheckFailure)> {
             (None, None) => (!configured).then(Policy::strict),
         };
         if let Some(policy) = policy {
-            apply_policy(&mut settings, &policy);
+            stockade_runner::prescreen::apply_policy(&mut settings, &policy);
         }
     }
 
@@ -252,99 +252,6 @@ pub fn cmd_check(args: CheckArgs) -> Result<u8, (u8, CheckFailure)> {
 
 fn parse_level(flag: &str, value: &str) -> Result<Level, (u8, CheckFailure)> {
     stockade_check::config::parse_level(flag, value).map_err(|e| usage(format!("--{e}")))
-}
-
-/// Functions the guard's `process` class covers (`[guard.rules] process`).
-const PROCESS_CALLS: &[&str] = &[
-    "os.system",
-    "os.popen",
-    "os.exec*",
-    "os.spawn*",
-    "os.posix_spawn*",
-    "os.fork",
-    "os.forkpty",
-    "os.startfile",
-    "pty.spawn",
-    "pty.fork",
-    "subprocess.*",
-    "asyncio.create_subprocess_exec",
-    "asyncio.create_subprocess_shell",
-    "asyncio.subprocess.*",
-    "_posixsubprocess.*",
-];
-
-/// Functions the guard's `signal` class covers when aimed at another process.
-const SIGNAL_CALLS: &[&str] = &[
-    "os.kill",
-    "os.killpg",
-    "signal.pidfd_send_signal",
-    "signal.pthread_kill",
-];
-
-/// The pre-screen refuses what the policy's guard would refuse: imports by the guard's own
-/// matching (longest entry wins, deny beats allow, venv packages), and the functions of the
-/// process, signal and ctypes classes when the guard denies them — so both layers agree.
-pub fn apply_policy(settings: &mut Settings, policy: &Policy) {
-    let guard = &policy.guard;
-    if guard.enabled && guard.mode == stockade_policy::GuardMode::Enforce {
-        let denied = |d: stockade_policy::Decision| d == stockade_policy::Decision::Deny;
-        let mut calls: Vec<&str> = Vec::new();
-        if denied(guard.rules.process) {
-            calls.extend(PROCESS_CALLS);
-        }
-        if denied(guard.rules.signal) {
-            calls.extend(SIGNAL_CALLS);
-        }
-        if denied(guard.rules.ctypes) {
-            calls.extend(["ctypes.*", "_ctypes.*", "cffi.*"]);
-        }
-        settings.forbidden_calls.extend(calls.into_iter().map(str::to_string));
-    }
-    let rules = policy.guard.imports.clone();
-    let venv_packages = venv_top_level_packages(policy);
-    settings.import_policy = Some(std::sync::Arc::new(move |module: &str| {
-        let top = module.split('.').next().unwrap_or(module);
-        if rules.allows(module, venv_packages.iter().any(|p| p == top)) {
-            None
-        } else {
-            Some("the policy's [guard.imports] does not allow it".to_string())
-        }
-    }));
-}
-
-fn venv_top_level_packages(policy: &Policy) -> Vec<String> {
-    let Some(venv) = &policy.python.venv else {
-        return Vec::new();
-    };
-    let mut names = Vec::new();
-    let Ok(lib) = std::fs::read_dir(venv.join("lib")) else {
-        return names;
-    };
-    for python_dir in lib.flatten() {
-        let Ok(entries) = std::fs::read_dir(python_dir.path().join("site-packages")) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let stem = name.strip_suffix(".py").unwrap_or(&name);
-            if !stem.contains('.') && !stem.contains('-') && !stem.starts_with('_') {
-                names.push(stem.to_string());
-            }
-        }
-    }
-    names
-}
-
-/// Pre-screens code about to run under `policy`; returns the reasons it is refused (empty when
-/// accepted).
-pub fn prescreen(name: &str, source: &[u8], policy: &Policy) -> Vec<Finding> {
-    let mut settings = Settings::new(Profile::Prescreen);
-    apply_policy(&mut settings, policy);
-    let findings = match stockade_check::decode_source(source.to_vec()) {
-        Ok(text) => stockade_check::check_source(name, &text, &settings).findings,
-        Err(why) => vec![Finding::engine(RuleId::UnreadableFile, name, "", &why)],
-    };
-    findings.into_iter().filter(Finding::is_active).collect()
 }
 
 fn list_rules(format: Format) -> String {

@@ -10,8 +10,11 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use stockade_jail::{HostSupport, Program, Request, RunResult, SetupError, StdinMode};
+use stockade_jail::{HostSupport, JailMode, Program, Request, RunResult, SetupError, StdinMode};
 use stockade_policy::{parse_duration, parse_size, Policy};
+use stockade_protocol::result::SetupFailure;
+use stockade_protocol::Status;
+use stockade_runner::prepare::{self, Overrides, PolicyFailure, PolicySource};
 
 use crate::check;
 use crate::learn;
@@ -48,29 +51,10 @@ enum Command {
     /// Static security analysis of Python: an OWASP-style audit (default) or, with --prescreen,
     /// the fail-closed pre-screen of untrusted code.
     Check(Box<check::CheckArgs>),
-    /// (For the Python API.) Read a request `{"code", "inputs", "files"}` on stdin, run the code
-    /// with its inputs bound, and print the result document with the returned value.
+    /// (For front ends.) Supervise one jail, driven by typed frames on stdin/stdout
+    /// (stockade-protocol): what the Python package and the HTTP service start per jail.
     #[command(hide = true)]
-    Exec(ExecArgs),
-    /// (For the Python API's Pool.) Start a long-lived jail whose zygote serves runs: one JSON
-    /// request per line on stdin, one JSON response per line on stdout.
-    #[command(hide = true)]
-    Serve(ServeArgs),
-}
-
-#[derive(Args)]
-struct ServeArgs {
-    #[command(flatten)]
-    policy: PolicyArgs,
-    /// Modules the zygote imports before serving (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    preload: Vec<String>,
-    /// The jail's whole lifetime in seconds (default: until stdin closes).
-    #[arg(long, value_parser = parse_duration)]
-    lifetime: Option<std::time::Duration>,
-    /// Session mode: run every request in one persistent interpreter (shared state).
-    #[arg(long)]
-    session: bool,
+    Supervise,
 }
 
 #[derive(Subcommand)]
@@ -87,15 +71,6 @@ enum PolicyCommand {
     /// Print the guard's compiled configuration (JSON) for this policy and interpreter, to run
     /// the guard in an ordinary Python process (see docs/guard.md).
     GuardConfig(PolicyArgs),
-}
-
-#[derive(Args)]
-struct ExecArgs {
-    #[command(flatten)]
-    policy: PolicyArgs,
-    /// Write the audit trail (JSON Lines) to FILE, or `-` for stderr.
-    #[arg(long = "audit-log", value_name = "FILE")]
-    audit_log: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -212,8 +187,7 @@ where
         Command::Doctor { json } => cmd_doctor(json),
         Command::Check(args) => check::cmd_check(*args)
             .map_err(|(code, check::CheckFailure(message))| fail(code, format!("check: {message}"))),
-        Command::Exec(args) => cmd_exec(args),
-        Command::Serve(args) => cmd_serve(args),
+        Command::Supervise => Ok(stockade_runner::supervisor::main()),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
             print!("{}", p.to_toml());
             0
@@ -237,63 +211,36 @@ where
 }
 
 fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
-    let mut policy = match (&args.policy, &args.profile) {
-        (Some(file), _) => Policy::load(file).map_err(|e| fail(exit::POLICY, format!("invalid policy: {e}")))?,
-        (None, Some(name)) => Policy::profile(name).ok_or_else(|| {
-            fail(
-                exit::USAGE,
-                format!("unknown profile {name:?} (known: {})", Policy::PROFILES.join(", ")),
-            )
-        })?,
-        (None, None) => Policy::strict(),
-    };
     if args.policy.is_some() && args.profile.is_some() {
         return Err(fail(
             exit::USAGE,
             "--profile and --policy cannot be combined (use `extends` in the file)",
         ));
     }
-    let l = &mut policy.limits;
-    if let Some(v) = args.timeout {
-        l.wall_time = v;
-    }
-    if let Some(v) = args.cpu {
-        l.cpu_time = v;
-    }
-    if let Some(v) = args.memory {
-        l.memory = v;
-    }
-    if let Some(v) = args.pids {
-        l.processes = v;
-    }
-    if let Some(v) = args.file_size {
-        l.file_size = v;
-    }
-    if let Some(v) = args.scratch {
-        l.scratch = v;
-    }
-    if let Some(v) = args.open_files {
-        l.open_files = v;
-    }
-    if let Some(v) = args.output {
-        l.output = v;
-    }
-    if let Some(p) = &args.python {
-        policy.python.interpreter = Some(absolute(p));
-    }
-    if let Some(v) = &args.venv {
-        policy.python.venv = Some(absolute(v));
-    }
-    if args.allow_degraded {
-        policy.isolation.allow_degraded = true;
-    }
-    if args.no_guard {
-        policy.guard.enabled = false;
-    }
-    policy
-        .validate()
-        .map_err(|e| fail(exit::POLICY, format!("invalid option: {e}")))?;
-    Ok(policy)
+    let source = match (&args.policy, &args.profile) {
+        (Some(file), _) => PolicySource::File(file.clone()),
+        (None, Some(name)) => PolicySource::Profile(name.clone()),
+        (None, None) => PolicySource::Default,
+    };
+    let overrides = Overrides {
+        timeout: args.timeout,
+        cpu: args.cpu,
+        memory: args.memory,
+        pids: args.pids,
+        file_size: args.file_size,
+        scratch: args.scratch,
+        open_files: args.open_files,
+        output: args.output,
+        python: args.python.clone(),
+        venv: args.venv.clone(),
+        allow_degraded: args.allow_degraded,
+        no_guard: args.no_guard,
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    prepare::effective_policy(&source, &overrides, &cwd).map_err(|e| match e {
+        PolicyFailure::Usage(m) => fail(exit::USAGE, m),
+        PolicyFailure::Invalid(m) => fail(exit::POLICY, m),
+    })
 }
 
 /// `--audit-log FILE` (or `-` for stderr).
@@ -308,13 +255,7 @@ fn audit_sink(path: Option<&std::path::Path>) -> Option<stockade_jail::plan::Aud
 }
 
 fn absolute(p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() || p.components().count() == 1 && !p.to_string_lossy().contains('/') && !p.exists() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    }
+    prepare::absolute(p, &std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")))
 }
 
 fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
@@ -354,14 +295,15 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             ))
         }
     };
-    if let Some(refusal) = prescreen_refusal(&policy, &program) {
+    let (name, source) = match &program {
+        Program::Code(code) => ("<string>", code.as_bytes()),
+        Program::Script { name, source } => (name.as_str(), source.as_slice()),
+    };
+    if let Some(refusal) = stockade_runner::prescreen::refusal(&policy, name, source) {
         if args.json {
             print_json(&refusal);
         }
-        return Err(fail(
-            exit::REFUSED,
-            refusal["reason"].as_str().unwrap_or("refused").to_string(),
-        ));
+        return Err(fail(exit::REFUSED, refusal.reason.unwrap_or_else(|| "refused".into())));
     }
     let audit_log = audit_sink(args.audit_log.as_deref());
     let request = Request {
@@ -373,14 +315,13 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
         audit_log,
         extra_files: Vec::new(),
         internal_files: Vec::new(),
-        serve: None,
+        mode: JailMode::Script,
+        preload: Vec::new(),
     };
     match stockade_jail::run(&request) {
         Ok(result) => {
             if args.json {
-                let mut out = std::io::stdout().lock();
-                let _ = serde_json::to_writer_pretty(&mut out, &result);
-                let _ = writeln!(out);
+                print_json(&result);
             } else {
                 report_to_stderr(&result);
             }
@@ -394,234 +335,16 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             };
             let message = error_chain(&e);
             if args.json {
-                print_json(&serde_json::json!({
-                    "schema": stockade_jail::outcome::SCHEMA,
-                    "status": "setup_failed",
-                    "exit_code": null,
-                    "signal": null,
-                    "stdout": "", "stderr": "",
-                    "stdout_truncated": false, "stderr_truncated": false,
-                    "error": {"step": e.step().name(), "message": message},
-                }));
+                print_json(&RunResult::not_run(
+                    Status::SetupFailed,
+                    None,
+                    Some(SetupFailure {
+                        step: e.step().name().to_string(),
+                        message: message.clone(),
+                    }),
+                ));
             }
             Err(fail(code, message))
-        }
-    }
-}
-
-/// Only the policy flags, for [`prescreen_request`].
-#[derive(Parser)]
-struct PolicyOnly {
-    #[command(flatten)]
-    policy: PolicyArgs,
-}
-
-/// For the Python API's Pool and Session, whose runs do not pass through this binary: the
-/// `refused` result document for `code` under the policy these flags select, or None when the
-/// policy has no `[check] prescreen` or the code passes. Err when the flags or policy are invalid.
-pub fn prescreen_request(policy_flags: &[String], code: &str) -> Result<Option<String>, String> {
-    let policy = policy_from_flags(policy_flags)?;
-    Ok(prescreen_refusal(&policy, &Program::Code(code.to_string())).map(|doc| doc.to_string()))
-}
-
-/// Whether the policy these flags select has `[check] prescreen = true`.
-pub fn policy_prescreens(policy_flags: &[String]) -> Result<bool, String> {
-    Ok(policy_from_flags(policy_flags)?.check.prescreen)
-}
-
-fn policy_from_flags(policy_flags: &[String]) -> Result<Policy, String> {
-    let parsed = PolicyOnly::try_parse_from(std::iter::once("stockade").chain(policy_flags.iter().map(String::as_str)))
-        .map_err(|e| e.to_string())?;
-    effective_policy(&parsed.policy).map_err(|f| f.message)
-}
-
-/// With `[check] prescreen = true`, the result document of a run the pre-screen refuses (status
-/// `refused`, the reasons as findings); None when the policy does not ask or the code passes.
-fn prescreen_refusal(policy: &Policy, program: &Program) -> Option<serde_json::Value> {
-    if !policy.check.prescreen {
-        return None;
-    }
-    let (name, source) = match program {
-        Program::Code(code) => ("<string>", code.as_bytes()),
-        Program::Script { name, source } => (name.as_str(), source.as_slice()),
-    };
-    let findings = check::prescreen(name, source, policy);
-    if findings.is_empty() {
-        return None;
-    }
-    let reasons: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{}:{}:{}: {} {}: {}",
-                f.path,
-                f.line,
-                f.column,
-                f.rule.meta().id,
-                f.rule.meta().name,
-                f.message
-            )
-        })
-        .collect();
-    let reason = format!(
-        "refused by the pre-screen ([check] prescreen = true), nothing was run:\n  {}",
-        reasons.join("\n  ")
-    );
-    Some(serde_json::json!({
-        "schema": stockade_jail::outcome::SCHEMA,
-        "status": "refused",
-        "reason": reason,
-        "exit_code": null,
-        "signal": null,
-        "stdout": "", "stderr": "",
-        "stdout_truncated": false, "stderr_truncated": false,
-        "prescreen": findings,
-    }))
-}
-
-const ZYGOTE: &str = include_str!("zygote.py");
-const ZYGOTE_PATH: &str = "/sandbox/__stockade_zygote__.py";
-
-/// The runner's configuration (`/sandbox/zygote.json`).
-fn runner_conf(mode: &str, policy: &Policy, preload: &[String]) -> serde_json::Value {
-    let l = &policy.limits;
-    serde_json::json!({
-        "mode": mode,
-        "preload": preload,
-        "files_limit": l.output,
-        "limits": {
-            "timeout": l.wall_time.as_secs_f64(),
-            "cpu": l.cpu_time.as_secs_f64(),
-            "memory": l.memory,
-            "output": l.output,
-        },
-    })
-}
-
-fn cmd_serve(args: ServeArgs) -> Result<u8, Failure> {
-    let policy = effective_policy(&args.policy)?;
-    let conf = runner_conf(if args.session { "session" } else { "pool" }, &policy, &args.preload);
-    let request = Request {
-        policy,
-        program: Program::Script {
-            name: "__stockade_zygote__.py".into(),
-            source: ZYGOTE.as_bytes().to_vec(),
-        },
-        args: Vec::new(),
-        passthrough: true,
-        stdin: StdinMode::Forward,
-        audit_log: None,
-        extra_files: vec![stockade_jail::GeneratedFile {
-            path: PathBuf::from("/sandbox/zygote.json"),
-            contents: conf.to_string().into_bytes(),
-            mode: 0o444,
-        }],
-        internal_files: vec![ZYGOTE_PATH.into()],
-        serve: Some(stockade_jail::Serve {
-            lifetime: args.lifetime,
-            isolate_runs: !args.session,
-        }),
-    };
-    match stockade_jail::run(&request) {
-        Ok(result) => {
-            let line = serde_json::json!({"type": "exit", "status": result.status.name(), "reason": result.reason,
-                "exit_code": result.exit_code, "signal": result.signal});
-            println!("{line}");
-            Ok(0)
-        }
-        Err(e) => {
-            let message = error_chain(&e);
-            println!(
-                "{}",
-                serde_json::json!({"type": "error", "step": e.step().name(), "message": message})
-            );
-            Err(fail(exit::SETUP, message))
-        }
-    }
-}
-
-fn cmd_exec(args: ExecArgs) -> Result<u8, Failure> {
-    use base64::Engine as _;
-    let policy = effective_policy(&args.policy)?;
-    let mut raw = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut raw)
-        .map_err(|e| fail(exit::USAGE, format!("cannot read the request: {e}")))?;
-    let request: serde_json::Value =
-        serde_json::from_slice(&raw).map_err(|e| fail(exit::USAGE, format!("malformed request: {e}")))?;
-    let code = request["code"]
-        .as_str()
-        .ok_or_else(|| fail(exit::USAGE, "malformed request: `code` must be a string"))?;
-    let inputs = request.get("inputs").cloned().unwrap_or(serde_json::Value::Null);
-    if !(inputs.is_null() || inputs.is_object()) {
-        return Err(fail(exit::USAGE, "malformed request: `inputs` must be an object"));
-    }
-    let file = |path: &str, contents: Vec<u8>| stockade_jail::GeneratedFile {
-        path: PathBuf::from(path),
-        contents,
-        mode: 0o444,
-    };
-    if let Some(files) = request.get("files") {
-        let ok = files.is_null()
-            || files.as_object().is_some_and(|m| {
-                m.iter().all(|(name, data)| {
-                    data.as_str()
-                        .is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_ok())
-                        && !name.is_empty()
-                        && !name.starts_with('/')
-                        && name
-                            .split('/')
-                            .all(|part| !part.is_empty() && part != "." && part != "..")
-                })
-            });
-        if !ok {
-            return Err(fail(
-                exit::USAGE,
-                "malformed request: `files` must map relative names to base64 strings",
-            ));
-        }
-    }
-    if let Some(refusal) = prescreen_refusal(&policy, &Program::Code(code.to_string())) {
-        print_json(&refusal);
-        return Ok(0);
-    }
-    let conf = runner_conf("exec", &policy, &[]);
-    let run_request = serde_json::json!({"code": code, "inputs": inputs, "files": request.get("files")});
-    let extra_files = vec![
-        file("/sandbox/zygote.json", conf.to_string().into_bytes()),
-        file("/sandbox/request.json", run_request.to_string().into_bytes()),
-        // The code under its own name too, so tracebacks show its lines.
-        file("/sandbox/main.py", code.as_bytes().to_vec()),
-    ];
-    let audit_log = audit_sink(args.audit_log.as_deref());
-    let request = Request {
-        policy,
-        program: Program::Script {
-            name: "__stockade_zygote__.py".into(),
-            source: ZYGOTE.as_bytes().to_vec(),
-        },
-        args: Vec::new(),
-        passthrough: false,
-        stdin: StdinMode::Null,
-        audit_log,
-        extra_files,
-        internal_files: vec![ZYGOTE_PATH.into()],
-        serve: None,
-    };
-    match stockade_jail::run(&request) {
-        Ok(result) => {
-            let mut out = std::io::stdout().lock();
-            let _ = serde_json::to_writer(&mut out, &result);
-            let _ = writeln!(out);
-            Ok(0)
-        }
-        Err(e) => {
-            let message = error_chain(&e);
-            print_json(&serde_json::json!({
-                "schema": stockade_jail::outcome::SCHEMA, "status": "setup_failed",
-                "error": {"step": e.step().name(), "message": message},
-            }));
-            Err(fail(exit::SETUP, message))
         }
     }
 }
@@ -671,7 +394,8 @@ fn cmd_learn(args: LearnArgs) -> Result<u8, Failure> {
         audit_log: None,
         extra_files: Vec::new(),
         internal_files: Vec::new(),
-        serve: None,
+        mode: JailMode::Script,
+        preload: Vec::new(),
     };
     let result = stockade_jail::run(&request).map_err(|e| fail(exit::SETUP, error_chain(&e)))?;
     eprint!("{}", result.stderr);
@@ -680,20 +404,10 @@ fn cmd_learn(args: LearnArgs) -> Result<u8, Failure> {
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
+    stockade_runner::supervisor::error_chain(e)
 }
 
-fn print_json(v: &serde_json::Value) {
+fn print_json<T: serde::Serialize>(v: &T) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer_pretty(&mut out, v);
     let _ = writeln!(out);
@@ -701,7 +415,6 @@ fn print_json(v: &serde_json::Value) {
 
 /// Passthrough mode: the script's output has already been streamed; say why stockade stopped it.
 fn report_to_stderr(r: &RunResult) {
-    use stockade_jail::Status;
     let mut err = std::io::stderr().lock();
     match r.status {
         Status::Ok | Status::Error => {}
@@ -726,12 +439,11 @@ fn report_to_stderr(r: &RunResult) {
         let _ = writeln!(
             err,
             "stockade: output cut at {} bytes per stream",
-            r.limits.output_bytes
+            r.limits.as_ref().map_or(0, |l| l.output_bytes)
         );
     }
-    if r.isolation.degraded {
-        let missing: Vec<&str> = r
-            .isolation
+    if let Some(isolation) = r.isolation.as_ref().filter(|i| i.degraded) {
+        let missing: Vec<&str> = isolation
             .layers
             .iter()
             .filter(|l| !l.active)

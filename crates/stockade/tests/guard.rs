@@ -756,9 +756,13 @@ fn bypass_posixsubprocess_fork_exec() {
         &[],
         &[
             ("import_posixsubprocess", Denied("guard.imports")),
-            // No audit event exists for fork_exec: the guard cannot see it. The child runs unguarded
-            // but inside the same jail (no shell, no network, same limits): contained.
-            ("fork_exec_unguarded_child", Harmless("UNGUARDED_SYSTEM_RAN False")),
+            // No audit event exists for fork_exec: the guard cannot see it. But with processes
+            // denied, the guard's filter (installed when user code started) makes the kernel
+            // refuse the fork: refused, not merely contained.
+            (
+                "fork_exec_unguarded_child",
+                Contained("PermissionError: [Errno 1] Operation not permitted"),
+            ),
         ],
     );
 }

@@ -1,0 +1,24 @@
+//! The run engine. One typed call per way to run code, all returning the one result document
+//! (`stockade_protocol::RunResult`):
+//!
+//! - [`cold`]: a fresh jail for one run (`stockade run`, `stockade.run`).
+//! - [`warm`]: a pool worker — a warm jail whose zygote forks every run into its own pid,
+//!   mount and IPC namespaces with a fresh scratch (docs/engine.md says why nothing is shared) —
+//!   or a session, one interpreter whose cells share state.
+//!
+//! Jails are entered with `clone` from a single-threaded process, so multi-threaded front ends
+//! (the Python binding, the HTTP server) run each jail under a supervisor process
+//! ([`supervisor`], the `stockade supervise` command) and talk to it through [`client`] in
+//! typed frames. The runner that executes code inside the jail is `runner.py`, with the value
+//! codec the caller's Python package also uses.
+
+pub mod caller;
+mod channel;
+pub mod client;
+pub mod cold;
+pub mod prepare;
+pub mod prescreen;
+mod procs;
+pub mod runner_files;
+pub mod supervisor;
+pub mod warm;

@@ -1,0 +1,377 @@
+# stockade's runner inside the jail: runs one request of code (mode "api": a cold run; mode
+# "pool": in each process the zygote forks; mode "session": cell after cell in this process).
+#
+# What it reads and writes (docs/engine.md): the request frame from fd 5 (a sealed memfd the
+# supervisor wrote), the answer frame on fd 4 (a pipe the supervisor reads, capped, and checks:
+# this process runs the code, so everything it writes is the run's own account). Status,
+# usage, limits and the guard's reports are not the runner's to give. The same file runs on
+# CPython 3.9 to 3.13: no newer syntax.
+import json
+import os
+import struct
+import sys
+
+sys.dont_write_bytecode = True  # /sandbox is read-only: no __pycache__ attempt for the codec
+import _stockade_codec as codec  # noqa: E402
+
+sys.dont_write_bytecode = False
+
+_ANSWER_FD, _REQUEST_FD = 4, 5
+_HEADER = struct.Struct("<2sBBIQ")  # magic, version, kind, length, nonce (stockade-protocol)
+_KIND_REQUEST, _KIND_ANSWER = 10, 11
+_SCRATCH = "/tmp"
+_RUNNER = os.path.abspath(__file__)
+_CO_COROUTINE = 0x80
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _read_request(fd):
+    """The request frame from the supervisor (trusted, but checked all the same)."""
+    data = _read_all(fd)
+    magic, version, kind, length, _nonce = _HEADER.unpack_from(data)
+    if magic != b"SK" or version != 1 or kind != _KIND_REQUEST or len(data) != _HEADER.size + length:
+        raise SystemExit("stockade runner: malformed request")
+    return json.loads(data[_HEADER.size:])
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _clean(text):
+    """Text that is valid UTF-8 (a lone surrogate from an exception message becomes '?')."""
+    return str(text).encode("utf-8", "replace").decode("utf-8")
+
+
+def _hide_host_paths(text):
+    for prefix in sorted({sys.prefix, sys.base_prefix, sys.exec_prefix}, key=len, reverse=True):
+        if prefix and prefix != "/":
+            text = text.replace(prefix, "<python>")
+    return text
+
+
+def _error(exc):
+    import traceback
+
+    # Drop the runner's own frames: the traceback starts in the run's code.
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == _RUNNER:
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return {
+        "type": _clean(type(exc).__name__),
+        "message": _clean(_hide_host_paths(str(exc))),
+        "traceback": _clean(_hide_host_paths(text)),
+    }
+
+
+def _place_files(files):
+    import base64
+
+    for name, data in files.items():
+        path = os.path.join(_SCRATCH, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+
+
+def _split_final_expression(tree):
+    """The module without its last statement when that is an expression, and that expression
+    (its value is the run's value, as in a notebook); else the module and None."""
+    import ast
+
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = tree.body.pop()
+        return tree, ast.Expression(last.value)
+    return tree, None
+
+
+def _calls_main_itself(tree):
+    """Whether the module's own top level refers to `main` (calls it, `asyncio.run(main())`,
+    `if __name__ == "__main__": main()`): then the runner never calls it a second time."""
+    import ast
+
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "main":
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and node.id == "main" and isinstance(node.ctx, ast.Load):
+                return True
+    return False
+
+
+def _awaited(value):
+    """A coroutine the code left as its value is run to completion, as `asyncio.run` would."""
+    if type(value).__name__ == "coroutine" and hasattr(value, "send"):
+        import asyncio
+
+        return asyncio.run(value)
+    return value
+
+
+def _execute(code, filename, namespace, inputs, call_main):
+    """Run `code` in `namespace` (the inputs already bound) and return its value:
+    the variable `result` if the code set it; else the value of its final expression; else, when
+    `call_main` and the code defines `main` but never refers to it itself, `main(**inputs)`.
+    Top-level `await` works; a coroutine value is awaited."""
+    import ast
+    import linecache
+
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
+    tree = ast.parse(code, filename)
+    main_called = _calls_main_itself(tree)
+    body, last = _split_final_expression(tree)
+    sentinel = namespace.get("result", _MISSING)
+    compiled = compile(body, filename, "exec", flags=flags, dont_inherit=True)
+    if compiled.co_flags & _CO_COROUTINE:
+        _awaited(eval(compiled, namespace))
+    else:
+        exec(compiled, namespace)
+    value = None
+    if last is not None:
+        compiled = compile(last, filename, "eval", flags=flags, dont_inherit=True)
+        value = eval(compiled, namespace)
+        value = _awaited(value)
+    result = namespace.get("result", _MISSING)
+    if result is not _MISSING and result is not sentinel:
+        return result
+    if last is not None:
+        return value
+    if call_main and not main_called and callable(namespace.get("main")):
+        return _awaited(namespace["main"](**inputs))
+    return None
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _collect_files(budget):
+    """Files the code wrote under out/, each as base64, while they fit in `budget` bytes of
+    answer; what does not fit (or cannot be named in UTF-8, or is not a regular file) is listed
+    with the reason."""
+    import base64
+
+    files, skipped = {}, []
+    out_dir = os.path.join(_SCRATCH, "out")
+    if not os.path.isdir(out_dir) or os.path.islink(out_dir):
+        return files, skipped
+    for dirpath, dirnames, names in os.walk(out_dir):
+        dirnames.sort()
+        for raw in sorted(names):
+            path = os.path.join(dirpath, raw)
+            rel = os.path.relpath(path, out_dir)
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                skipped.append({"name": _clean(repr(rel)), "reason": "its name is not valid UTF-8"})
+                continue
+            if os.path.islink(path) or not os.path.isfile(path):
+                skipped.append({"name": rel, "reason": "not a regular file"})
+                continue
+            size = os.path.getsize(path)
+            cost = len(json.dumps(rel)) + 4 * ((size + 2) // 3) + 4
+            if cost > budget:
+                skipped.append({"name": rel, "reason": "over the answer limit (%d bytes)" % size})
+                continue
+            with open(path, "rb") as f:
+                data = f.read(size + 1)
+            if len(data) != size:
+                skipped.append({"name": rel, "reason": "it changed while it was read"})
+                continue
+            files[rel] = base64.b64encode(data).decode("ascii")
+            budget -= cost
+    return files, skipped
+
+
+def _answer(value, error, limit):
+    """The answer frame, at most `limit` bytes: the value (or why it cannot cross), the error,
+    and as many files as fit."""
+    encoded = None
+    if error is None:
+        try:
+            encoded = codec.encode(value, root="result")
+        except codec.EncodeError as exc:
+            error = {"type": "UnencodableResult", "message": _clean(exc), "traceback": ""}
+    body = {"value": encoded, "error": error, "files": {}, "files_skipped": []}
+    head = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if len(head) > limit:
+        size = len(head)
+        body = {
+            "value": None,
+            "error": {
+                "type": "AnswerTooLarge",
+                "message": "the result takes %d bytes encoded, over the answer limit of %d bytes" % (size, limit),
+                "traceback": "",
+            },
+            "files": {},
+            "files_skipped": [],
+        }
+        head = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    files, skipped = _collect_files(limit - len(head) - 1024)
+    body["files"], body["files_skipped"] = files, skipped
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _HEADER.pack(b"SK", 1, _KIND_ANSWER, len(payload), 0) + payload
+
+
+def _run(request, namespace, call_main, keep_result=False):
+    """Run one request in `namespace`; return (answer frame, exit code)."""
+    value, error, code = None, None, 0
+    try:
+        _place_files(request["files"])
+        inputs = {name: codec.decode(obj) for name, obj in request["inputs"].items()}
+        if not keep_result:
+            namespace.pop("result", None)
+        namespace.update(inputs)
+        value = _execute(request["code"], request["filename"], namespace, inputs, call_main)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code:
+            error = {"type": "SystemExit", "message": _clean(exc.code), "traceback": ""}
+    except BaseException as exc:  # the code's own exception is the run's result
+        error = _error(exc)
+        sys.stderr.write(error["traceback"])
+        code = 1
+    _flush()
+    return _answer(value, error, int(request["answer_limit"])), code
+
+
+def _flush():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def _main_module(filename):
+    main = type(sys)("__main__")
+    main.__file__ = filename
+    main.__builtins__ = __builtins__
+    sys.modules["__main__"] = main
+    return main.__dict__
+
+
+def _finish(frame, code):
+    """Answer, then end as a script would: non-daemon threads joined, atexit handlers run, output
+    flushed — but never the answer rewritten after it was sent."""
+    _write_all(_ANSWER_FD, frame)
+    os.close(_ANSWER_FD)
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except BaseException:
+            pass
+    try:
+        import atexit
+
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    _flush()
+    os._exit(code)
+
+
+def _one_run():
+    """fds 0-5 are this run's: read the request, run it as __main__, answer, exit."""
+    request = _read_request(_REQUEST_FD)
+    os.close(_REQUEST_FD)
+    sys.argv[:] = [request["filename"]]
+    # The run's own files (in the scratch, its working directory) are importable.
+    sys.path[0] = _SCRATCH
+    frame, code = _run(request, _main_module(request["filename"]), call_main=True)
+    _finish(frame, code)
+
+
+_WARM = {"code": "x = [i * i for i in range(n)]\nresult = {'x': x, 'n': n}", "inputs": {"n": 8}, "files": {},
+         "filename": "/sandbox/warm-up.py", "answer_limit": 1 << 20}
+
+
+def _warm():
+    """Take a made-up request through a run's whole path (decode, compile, exec, encode), so the
+    interpreter's lazily built state (the AST types, json's caches, specialised bytecode) exists
+    before the zygote forks, not once per run."""
+    main = sys.modules.get("__main__")
+    _run(_WARM, _main_module(_WARM["filename"]), call_main=True)
+    sys.modules["__main__"] = main
+    import linecache
+
+    linecache.cache.pop(_WARM["filename"], None)
+
+
+def _reseed():
+    """Every run starts from the same state, but not the same random numbers."""
+    rnd = sys.modules.get("random")
+    if rnd is not None:
+        rnd.seed()
+    nprandom = sys.modules.get("numpy.random")
+    if nprandom is not None:
+        try:
+            nprandom.seed()
+        except Exception:
+            pass
+
+
+def _pool():
+    import gc
+
+    import _stockade_jail
+
+    warnings = []
+    preload = sys.argv[2].split(",") if len(sys.argv) > 2 and sys.argv[2] else []
+    for name in preload:
+        try:
+            __import__(name)
+        except BaseException as exc:
+            warnings.append("preload %s: %s: %s" % (name, type(exc).__name__, exc))
+    for _ in range(10):
+        _warm()
+    gc.collect()
+    gc.freeze()
+    # Returns only in a run's process (the native loop forks it into its own namespaces).
+    _stockade_jail.serve(sys.version, "\n".join(warnings))
+    _reseed()
+    _stockade_jail.await_run()
+    _one_run()
+
+
+def _session():
+    import _stockade_jail
+
+    namespace = _main_module("/sandbox/session.py")
+    sys.path[0] = _SCRATCH
+    _stockade_jail.session_ready(sys.version)
+    while True:
+        nonce = _stockade_jail.next_cell()
+        if nonce is None:
+            return
+        request = _read_request(_REQUEST_FD)
+        os.close(_REQUEST_FD)
+        frame, code = _run(request, namespace, call_main=False)
+        _write_all(_ANSWER_FD, frame)
+        _stockade_jail.cell_done(nonce, code)
+
+
+if __name__ == "__main__":
+    _mode = sys.argv[1] if len(sys.argv) > 1 else "api"
+    if _mode == "pool":
+        _pool()
+    elif _mode == "session":
+        _session()
+    else:
+        _one_run()
