@@ -1,3 +1,4 @@
+# min-python: 3.10 (match statement)
 # Dataclasses, enums, typing and pattern matching.
 from dataclasses import dataclass, field, asdict
 from enum import Enum, auto

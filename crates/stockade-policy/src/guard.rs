@@ -281,6 +281,7 @@ fn unknown_name(what: &str, found: &str, names: &[&str]) -> String {
 const STRICT_ALLOW: &[&str] = &[
     "__future__",
     "_strptime",
+    "_bootlocale",
     "abc",
     "argparse",
     "array",

@@ -20,9 +20,12 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
-/// A Python interpreter every user can read (the tests also run stockade as `nobody`).
+/// The interpreter the escape and corpus suites run: `$STOCKADE_TEST_PYTHON` (scripts/test
+/// runs both suites once per installed CPython 3.9-3.14), else one every user can read (the
+/// tests also run stockade as `nobody`).
 pub fn system_python() -> &'static str {
-    "/usr/bin/python3.11"
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| std::env::var("STOCKADE_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3.11".into()))
 }
 
 /// Run `stockade run --json --no-guard <args>` (the jail alone) and parse the result document.
@@ -88,8 +91,12 @@ pub fn stdout(r: &serde_json::Value) -> &str {
     r["stdout"].as_str().unwrap_or("")
 }
 
-/// The interpreter `stockade run` uses by default on this host (resolved like stockade does).
+/// The interpreter `stockade run` uses by default on this host (resolved like stockade does),
+/// or `$STOCKADE_TEST_PYTHON`.
 pub fn default_python() -> String {
+    if let Ok(p) = std::env::var("STOCKADE_TEST_PYTHON") {
+        return p;
+    }
     let out = stockade()
         .args(["run", "-c", "import sys; print(sys.executable)"])
         .output()
