@@ -38,7 +38,11 @@ pub(crate) fn descendants(root: i32) -> Vec<i32> {
 pub(crate) fn kill_descendants_except(root: i32, keep: i32, rounds: usize) -> usize {
     let mut total = 0;
     for _ in 0..rounds {
-        let victims: Vec<i32> = descendants(root).into_iter().filter(|p| *p != keep).collect();
+        // Zombies are dead already (their parent reaps them).
+        let victims: Vec<i32> = descendants(root)
+            .into_iter()
+            .filter(|p| *p != keep && !is_zombie(*p))
+            .collect();
         if victims.is_empty() {
             break;
         }
@@ -49,6 +53,17 @@ pub(crate) fn kill_descendants_except(root: i32, keep: i32, rounds: usize) -> us
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     total
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s.get(i + 2..i + 3))
+                .map(|st| st == "Z" || st == "X")
+        })
+        .unwrap_or(true)
 }
 
 /// CPU time of `pid`: its own and that of its reaped children (utime + stime + cutime +

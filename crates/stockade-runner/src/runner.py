@@ -345,6 +345,9 @@ def _pool():
     gc.freeze()
     # Returns only in a run's process (the native loop forks it into its own namespaces).
     _stockade_jail.serve(sys.version, "\n".join(warnings))
+    # The run's environment is a cold run's: the zygote's own switches go.
+    for name in ("STOCKADE_NONDUMPABLE", "STOCKADE_RUNNER_MODULE"):
+        os.environ.pop(name, None)
     _reseed()
     _stockade_jail.await_run()
     _one_run()

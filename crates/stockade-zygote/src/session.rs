@@ -39,6 +39,14 @@ pub fn next_cell() -> Result<Option<u64>, String> {
         match channel::recv(control()) {
             Ok(None) => return Ok(None),
             Ok(Some((f, fds))) if f.kind == Kind::Go && fds.len() == GO_FDS.len() => {
+                // The previous cell's processes were killed when it ended (the supervisor sends
+                // the next cell only once they are dead): reap them, so this cell finds no
+                // trace of them, not even zombies holding pids.
+                while let Ok(status) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                    if status == nix::sys::wait::WaitStatus::StillAlive {
+                        break;
+                    }
+                }
                 crate::serve::install_run_fds(fds)?;
                 return Ok(Some(f.nonce));
             }

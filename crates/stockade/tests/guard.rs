@@ -927,3 +927,106 @@ fn forged_guard_failure_report_is_ignored() {
     assert_eq!(status(&r), "ok", "{r}");
     assert_eq!(stdout(&r), "done\n");
 }
+
+#[test]
+fn bypass_c_thread_without_a_frame() {
+    bypass(
+        "c_thread_no_frame.py",
+        &[],
+        &[
+            // The thread's compile is refused (its exception dies with the thread): the code
+            // never ran, and the refusal is on the record.
+            ("c_thread_frozen_compile", Harmless("the code did not run")),
+            ("direct_frozen_compile", Denied("guard.rules.code")),
+        ],
+    );
+    let r = run_bypass_payload("c_thread_no_frame.py", &[]);
+    assert!(
+        violations(&r).iter().filter(|v| v["event"] == "compile").count() >= 2,
+        "both compiles are on the record: {r}"
+    );
+}
+
+#[test]
+fn bypass_name_string_importers() {
+    let i = || Denied("guard.imports");
+    // A policy that lets the code use these helpers (and still denies ctypes).
+    let p = policy("[guard.imports]\nallow = [\"pkgutil\", \"pydoc\", \"unittest\", \"logging\"]");
+    bypass(
+        "name_string_importers.py",
+        &["--policy", p.path().to_str().unwrap()],
+        &[
+            ("pkgutil_resolve_name", i()),
+            // pydoc and logging wrap the refusal in their own errors; it is on the record.
+            ("pydoc_locate", Contained("module \"ctypes\" is in guard.imports.deny")),
+            ("unittest_loader", i()),
+            ("logging_config", Contained("Unable to configure handler")),
+            ("stdlib_own_import", Contained("ZeroDivisionError")),
+        ],
+    );
+}
+
+#[test]
+fn bypass_deep_stack() {
+    bypass(
+        "deep_stack.py",
+        &[],
+        &[("import_after_300_frames", Denied("guard.imports"))],
+    );
+}
+
+#[test]
+fn pidfd_calls_are_judged_like_kill() {
+    bypass(
+        "pidfd_signals.py",
+        &[],
+        &[
+            ("pidfd_open_init", Denied("guard.rules.signal")),
+            ("pidfd_open_self", Harmless("allowed")),
+            ("pidfd_send_signal_self", Harmless("allowed")),
+        ],
+    );
+}
+
+#[test]
+fn planted_bytecode_is_not_read_and_the_control_shows_it_would_run() {
+    let p = policy("[guard.imports]\nallow = [\"importlib\", \"marshal\"]");
+    bypass(
+        "planted_bytecode.py",
+        &["--policy", p.path().to_str().unwrap()],
+        &[("import_with_planted_pyc", Harmless("the source ran"))],
+    );
+    // Control: without the guard the planted bytecode is what runs (so the payload works).
+    let r = run_bypass_payload("planted_bytecode.py", &["--no-guard"]);
+    assert!(stdout(&r).contains("the planted bytecode ran"), "{r}");
+}
+
+/// Run a payload of tests/bypass with the harness, return the result document.
+fn run_bypass_payload(name: &str, flags: &[&str]) -> Value {
+    let dir = common::repo().join("tests/bypass");
+    let payload = std::fs::read_to_string(dir.join(name)).unwrap();
+    let harness = std::fs::read_to_string(dir.join("_harness.py")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join(name);
+    std::fs::write(&script, format!("{harness}\n{payload}")).unwrap();
+    let out = stockade()
+        .args(["run", "--json", "--timeout", "10"])
+        .args(flags)
+        .arg(&script)
+        .output()
+        .unwrap();
+    parse_result(&out)
+}
+
+#[test]
+fn the_jails_init_runs_under_no_new_privs_and_a_filter() {
+    let r = guarded(
+        "status = open('/proc/1/status').read()\nprint([l for l in status.splitlines() if l.split(':')[0] in ('NoNewPrivs', 'Seccomp')])",
+        &["--no-guard"],
+    );
+    assert_eq!(status(&r), "ok", "{r}");
+    assert!(
+        stdout(&r).contains("'NoNewPrivs:\\t1'") && stdout(&r).contains("'Seccomp:\\t2'"),
+        "{r}"
+    );
+}
