@@ -83,6 +83,12 @@ impl Kind {
         Kind::Retired,
     ];
 
+    /// Every kind, in wire-number order.
+    #[must_use]
+    pub fn all() -> &'static [Kind] {
+        &Kind::ALL
+    }
+
     /// The kind with this wire number.
     #[must_use]
     pub fn from_u8(n: u8) -> Option<Kind> {

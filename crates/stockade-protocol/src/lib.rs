@@ -24,6 +24,7 @@ pub mod frame;
 pub mod names;
 pub mod result;
 pub mod run;
+pub mod schema;
 pub mod zygote;
 
 pub use decision::Decision;
