@@ -624,6 +624,7 @@ impl Watch<'_> {
                 Report::Enforced { layer, detail } => Some((layer.clone(), detail.clone())),
                 Report::Failed { .. } => None,
             })
+            .chain(cgroup_layers(cgroup))
             .collect();
         let mut isolation = isolation_report(plan, host, &enforced);
         if plan.guard && !self.audit.guard.installed && setup_failure.is_none() {
@@ -866,6 +867,27 @@ fn reason_missing(plan: &Plan, name: &str) -> String {
         .iter()
         .find(|(n, _)| n == name)
         .map_or_else(|| "not applied".into(), |(_, why)| format!("missing: {why}"))
+}
+
+/// The memory and process limits as this jail's cgroup enforces them: the controllers it
+/// actually joined, or the rlimit that stands in for a missing one.
+#[must_use]
+pub fn cgroup_layers(cgroup: &stockade_cgroup::RunCgroup) -> Vec<(String, String)> {
+    use stockade_cgroup::Version;
+    let memory = match cgroup.limits_memory() {
+        Some(Version::V1) => "cgroup-v1 memory.limit_in_bytes (joined)",
+        Some(Version::V2) => "cgroup-v2 memory.max (joined)",
+        None => "rlimit-as (no memory cgroup joined)",
+    };
+    let pids = match cgroup.limits_pids() {
+        Some(Version::V1) => "cgroup-v1 pids.max (joined) + rlimit-nproc",
+        Some(Version::V2) => "cgroup-v2 pids.max (joined) + rlimit-nproc",
+        None => "rlimit-nproc (no pids cgroup joined)",
+    };
+    vec![
+        ("memory-limit".to_string(), memory.to_string()),
+        ("process-limit".to_string(), pids.to_string()),
+    ]
 }
 
 /// The layers a jail reported as enforced, from the bytes of its setup-report pipe.

@@ -205,7 +205,8 @@ impl Warm<'_> {
             }
         };
         self.interpreter = crate::procs::descendants(self.jail.pid).first().copied().unwrap_or(0);
-        let enforced: Vec<(String, String)> = stockade_jail_reports(&self.reports);
+        let mut enforced: Vec<(String, String)> = stockade_jail_reports(&self.reports);
+        enforced.extend(supervise::cgroup_layers(&self.jail.cgroup));
         let isolation = supervise::isolation_report(&self.plan, &self.inputs.host, &enforced);
         self.base_isolation = Some(isolation.clone());
         self.idle_cpu_mark = self.cpu_ns();

@@ -666,9 +666,60 @@ fn limits_and_isolation_are_reported() {
         assert_eq!(layer["active"], true, "{layer}");
     }
     assert_eq!(r["isolation"]["degraded"], false);
+    // Limits are reported as the jail's cgroup enforces them, not as the host could.
+    let memory = layers.iter().find(|l| l["name"] == "memory-limit").unwrap();
+    let joined = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" - cgroup ") && l.contains("memory") || l.contains(" - cgroup2 "));
+    if joined {
+        assert!(memory["mechanism"].as_str().unwrap().contains("(joined)"), "{memory}");
+    }
     for key in ["wall_ms", "user_cpu_ms", "sys_cpu_ms", "peak_memory_kib"] {
         assert!(r["usage"][key].is_u64(), "{key}");
     }
+}
+
+#[test]
+fn a_symlinked_read_only_bind_is_resolved_once_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("x.txt"), "through the link").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version = 1\n[[filesystem.read-only]]\nhost = {:?}\njail = \"/data\"\n",
+            link.display().to_string()
+        ),
+    )
+    .unwrap();
+    let r = jail_code(
+        "print(open('/data/x.txt').read())",
+        &["--policy", policy.to_str().unwrap()],
+    );
+    assert_eq!(stdout(&r), "through the link\n", "{r}");
+    let mount = r["isolation"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "mount-namespace")
+        .unwrap()["mechanism"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let real = std::fs::canonicalize(&data).unwrap();
+    assert!(
+        mount.contains(&format!(
+            "{} (the symlink {} resolved) bound at /data",
+            real.display(),
+            link.display()
+        )),
+        "{mount}"
+    );
 }
 
 // ===== Fail closed =====
