@@ -183,6 +183,44 @@ pub struct RunCgroup {
     pids: Option<(Version, PathBuf)>,
     cpu: Option<(Version, PathBuf)>,
     dirs: Vec<PathBuf>,
+    /// Files read again and again (a warm jail's supervisor reads some on every run), kept
+    /// open and read with `pread` at offset 0 instead of a path walk each time.
+    open: Knobs,
+}
+
+/// The open files of [`RunCgroup`]'s counters, each opened on first use.
+#[derive(Debug, Default)]
+struct Knobs {
+    cpu: std::sync::OnceLock<Option<fs::File>>,
+    cpu_stat: std::sync::OnceLock<Option<fs::File>>,
+    oom: std::sync::OnceLock<Option<fs::File>>,
+    pids_events: std::sync::OnceLock<Option<fs::File>>,
+    peak: std::sync::OnceLock<Option<fs::File>>,
+    peak_reset: std::sync::OnceLock<Option<fs::File>>,
+}
+
+/// The whole of a small counter file, read from its start through a file kept open.
+fn read_open(slot: &std::sync::OnceLock<Option<fs::File>>, path: impl FnOnce() -> PathBuf) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let file = slot.get_or_init(|| fs::File::open(path()).ok()).as_ref()?;
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    String::from_utf8(buf[..len].to_vec()).ok()
+}
+
+fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
 }
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
@@ -190,19 +228,6 @@ fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
         path: path.to_owned(),
         value: value.to_string(),
         source,
-    })
-}
-
-fn read_u64(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Read `key value` lines (memory.events, pids.events, memory.oom_control) and return `key`'s value.
-fn read_keyed(path: &Path, key: &str) -> Option<u64> {
-    let text = fs::read_to_string(path).ok()?;
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
     })
 }
 
@@ -232,6 +257,7 @@ impl RunCgroup {
             pids: None,
             cpu: None,
             dirs: Vec::new(),
+            open: Knobs::default(),
         };
         let result = cg.populate(layout, name, limits);
         // On error, `cg` is dropped here and removes what was already made.
@@ -304,18 +330,30 @@ impl RunCgroup {
     /// Peak memory use in bytes, if the hierarchy records it.
     #[must_use]
     pub fn memory_peak(&self) -> Option<u64> {
-        match &self.memory {
-            Some((Version::V1, dir)) => read_u64(&dir.join("memory.max_usage_in_bytes")),
-            Some((Version::V2, dir)) => read_u64(&dir.join("memory.peak")),
-            None => None,
-        }
+        let (v, dir) = self.memory.as_ref()?;
+        let name = match v {
+            Version::V1 => "memory.max_usage_in_bytes",
+            Version::V2 => "memory.peak",
+        };
+        read_open(&self.open.peak, || dir.join(name))?.trim().parse().ok()
     }
 
     /// Start a new peak-memory measurement (a warm jail, before each run): the high-water
     /// mark is set back to the current use. False when the hierarchy cannot.
     pub fn reset_memory_peak(&self) -> bool {
+        use std::os::unix::fs::FileExt;
         match &self.memory {
-            Some((Version::V1, dir)) => fs::write(dir.join("memory.max_usage_in_bytes"), "0").is_ok(),
+            Some((Version::V1, dir)) => self
+                .open
+                .peak_reset
+                .get_or_init(|| {
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(dir.join("memory.max_usage_in_bytes"))
+                        .ok()
+                })
+                .as_ref()
+                .is_some_and(|f| f.write_at(b"0", 0).is_ok()),
             // Linux 6.12+: writing to memory.peak resets it for this file description only, so a
             // v2 peak is read through the same open file; not used here: report the whole jail's.
             Some((Version::V2, _)) | None => false,
@@ -325,28 +363,36 @@ impl RunCgroup {
     /// How many processes the kernel's OOM killer killed in this run.
     #[must_use]
     pub fn oom_kills(&self) -> u64 {
-        match &self.memory {
-            Some((Version::V1, dir)) => read_keyed(&dir.join("memory.oom_control"), "oom_kill").unwrap_or(0),
-            Some((Version::V2, dir)) => read_keyed(&dir.join("memory.events"), "oom_kill").unwrap_or(0),
-            None => 0,
-        }
+        let Some((v, dir)) = &self.memory else { return 0 };
+        let name = match v {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        };
+        read_open(&self.open.oom, || dir.join(name))
+            .and_then(|t| keyed(&t, "oom_kill"))
+            .unwrap_or(0)
     }
 
     /// How many forks or clones failed because the task limit was reached.
     #[must_use]
     pub fn pids_limit_hits(&self) -> u64 {
-        match &self.pids {
-            Some((_, dir)) => read_keyed(&dir.join("pids.events"), "max").unwrap_or(0),
-            None => 0,
-        }
+        let Some((_, dir)) = &self.pids else { return 0 };
+        read_open(&self.open.pids_events, || dir.join("pids.events"))
+            .and_then(|t| keyed(&t, "max"))
+            .unwrap_or(0)
     }
 
     /// Total CPU time (user+system) used by the run so far, in nanoseconds.
     #[must_use]
     pub fn cpu_usage_ns(&self) -> Option<u64> {
         match &self.cpu {
-            Some((Version::V1, dir)) => read_u64(&dir.join("cpuacct.usage")),
-            Some((Version::V2, dir)) => read_keyed(&dir.join("cpu.stat"), "usage_usec").map(|us| us * 1000),
+            Some((Version::V1, dir)) => read_open(&self.open.cpu, || dir.join("cpuacct.usage"))?
+                .trim()
+                .parse()
+                .ok(),
+            Some((Version::V2, dir)) => {
+                keyed(&read_open(&self.open.cpu_stat, || dir.join("cpu.stat"))?, "usage_usec").map(|us| us * 1000)
+            }
             None => None,
         }
     }
@@ -358,14 +404,12 @@ impl RunCgroup {
         match &self.cpu {
             Some((Version::V1, dir)) => {
                 // cpuacct.stat counts USER_HZ ticks, which Linux fixes at 100 per second.
-                let user = read_keyed(&dir.join("cpuacct.stat"), "user")?;
-                let system = read_keyed(&dir.join("cpuacct.stat"), "system")?;
-                Some((user * 10, system * 10))
+                let text = fs::read_to_string(dir.join("cpuacct.stat")).ok()?;
+                Some((keyed(&text, "user")? * 10, keyed(&text, "system")? * 10))
             }
             Some((Version::V2, dir)) => {
-                let user = read_keyed(&dir.join("cpu.stat"), "user_usec")?;
-                let system = read_keyed(&dir.join("cpu.stat"), "system_usec")?;
-                Some((user / 1000, system / 1000))
+                let text = read_open(&self.open.cpu_stat, || dir.join("cpu.stat"))?;
+                Some((keyed(&text, "user_usec")? / 1000, keyed(&text, "system_usec")? / 1000))
             }
             None => None,
         }
@@ -401,6 +445,7 @@ fn remove_dir_patiently(dir: &Path) {
 
 impl Drop for RunCgroup {
     fn drop(&mut self) {
+        self.open = Knobs::default();
         self.kill_all();
         for dir in &self.dirs {
             remove_dir_patiently(dir);

@@ -18,6 +18,7 @@ mod names;
 pub mod registry;
 pub mod report;
 mod rules;
+mod shape;
 mod source;
 pub mod suppress;
 mod taint;
@@ -28,6 +29,7 @@ pub use config::{Config, ConfigError, Settings};
 pub use discover::{discover, Discovered};
 pub use finding::{Finding, Suppression};
 pub use registry::{Level, Profile, Rule, RuleId};
+pub use shape::{code_shape, CodeShape};
 pub use source::LineIndex;
 
 use rayon::prelude::*;

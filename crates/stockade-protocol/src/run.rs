@@ -33,6 +33,21 @@ pub struct Request {
     /// The most bytes the answer frame may take; the runner leaves out files (and says so)
     /// rather than go over.
     pub answer_limit: u64,
+    /// The code's shape, worked out by the supervisor's parser; None when it does not parse
+    /// there (the runner then works it out itself, or the interpreter reports the error).
+    #[serde(default)]
+    pub shape: Option<Shape>,
+}
+
+/// What the runner needs to follow the run contract without parsing the code itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shape {
+    /// Byte range (UTF-8, end exclusive) of the final statement when it is an expression
+    /// statement: its value is the run's value unless the code set `result`.
+    pub final_expression: Option<[u32; 2]>,
+    /// The code's top level, outside a `def main`, refers to `main` (it calls it itself).
+    pub refers_to_main: bool,
 }
 
 /// The runner's answer is the result's [`crate::result::Answer`].

@@ -34,6 +34,10 @@ pub fn request_frame(spec: &RunSpec, filename: &str, answer_limit: u64) -> Vec<u
         files: spec.files.clone(),
         filename: filename.to_string(),
         answer_limit,
+        shape: stockade_check::code_shape(&spec.code).map(|s| run::Shape {
+            final_expression: s.final_expression.map(|(a, b)| [a, b]),
+            refers_to_main: s.refers_to_main,
+        }),
     };
     frame::encode(Kind::Request, 0, &request)
 }

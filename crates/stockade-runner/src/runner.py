@@ -22,6 +22,7 @@ _KIND_REQUEST, _KIND_ANSWER = 10, 11
 _SCRATCH = "/tmp"
 _RUNNER = os.path.abspath(__file__)
 _CO_COROUTINE = 0x80
+_PYCF_ALLOW_TOP_LEVEL_AWAIT = 0x2000  # ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, CPython 3.8+
 
 
 def _read_all(fd):
@@ -119,30 +120,51 @@ def _awaited(value):
     return value
 
 
-def _execute(code, filename, namespace, inputs, call_main):
+def _parts(code, filename, shape):
+    """(body, final expression, whether the code refers to `main` itself) as code objects. With
+    the supervisor's `shape` the code is cut at the final expression's byte offsets; without it
+    (the supervisor's parser did not accept the code), the interpreter's `ast` does the work."""
+    flags = _PYCF_ALLOW_TOP_LEVEL_AWAIT
+    if shape is None:
+        import ast
+
+        tree = ast.parse(code, filename)
+        main_called = _calls_main_itself(tree)
+        body, last = _split_final_expression(tree)
+        last = None if last is None else compile(last, filename, "eval", flags=flags, dont_inherit=True)
+        return compile(body, filename, "exec", flags=flags, dont_inherit=True), last, main_called
+    span = shape["final_expression"]
+    if span is None:
+        return compile(code, filename, "exec", flags=flags, dont_inherit=True), None, shape["refers_to_main"]
+    raw = code.encode("utf-8")
+    head = raw[: span[0]].decode("utf-8")
+    # The expression keeps its line and column: blank lines before it, and an opening
+    # parenthesis at column 0 so that its own indentation is not a syntax error.
+    line_breaks = head.count("\n") + head.count("\r") - head.count("\r\n")
+    column = len(head) - max(head.rfind("\n"), head.rfind("\r")) - 1
+    text = raw[span[0] : span[1]].decode("utf-8")
+    source = "\n" * line_breaks + ("(" + " " * (column - 1) + text + "\n)" if column else text)
+    body = compile(head, filename, "exec", flags=flags, dont_inherit=True)
+    return body, compile(source, filename, "eval", flags=flags, dont_inherit=True), shape["refers_to_main"]
+
+
+def _execute(code, filename, namespace, inputs, call_main, shape=None):
     """Run `code` in `namespace` (the inputs already bound) and return its value:
     the variable `result` if the code set it; else the value of its final expression; else, when
     `call_main` and the code defines `main` but never refers to it itself, `main(**inputs)`.
     Top-level `await` works; a coroutine value is awaited."""
-    import ast
     import linecache
 
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    flags = getattr(ast, "PyCF_ALLOW_TOP_LEVEL_AWAIT", 0)
-    tree = ast.parse(code, filename)
-    main_called = _calls_main_itself(tree)
-    body, last = _split_final_expression(tree)
+    compiled, last, main_called = _parts(code, filename, shape)
     sentinel = namespace.get("result", _MISSING)
-    compiled = compile(body, filename, "exec", flags=flags, dont_inherit=True)
     if compiled.co_flags & _CO_COROUTINE:
         _awaited(eval(compiled, namespace))
     else:
         exec(compiled, namespace)
     value = None
     if last is not None:
-        compiled = compile(last, filename, "eval", flags=flags, dont_inherit=True)
-        value = eval(compiled, namespace)
-        value = _awaited(value)
+        value = _awaited(eval(last, namespace))
     result = namespace.get("result", _MISSING)
     if result is not _MISSING and result is not sentinel:
         return result
@@ -237,7 +259,7 @@ def _run(request, namespace, call_main, keep_result=False):
         if not keep_result:
             namespace.pop("result", None)
         namespace.update(inputs)
-        value = _execute(request["code"], request["filename"], namespace, inputs, call_main)
+        value = _execute(request["code"], request["filename"], namespace, inputs, call_main, request.get("shape"))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if code:
@@ -298,8 +320,10 @@ def _one_run():
     _finish(frame, code)
 
 
-_WARM = {"code": "x = [i * i for i in range(n)]\nresult = {'x': x, 'n': n}", "inputs": {"n": 8}, "files": {},
-         "filename": "/sandbox/warm-up.py", "answer_limit": 1 << 20}
+_WARM_CODE = "x = [i * i for i in range(n)]\n{'x': x, 'n': n}"
+_WARM = {"code": _WARM_CODE, "inputs": {"n": 8}, "files": {}, "filename": "/sandbox/warm-up.py",
+         "answer_limit": 1 << 20,
+         "shape": {"final_expression": [_WARM_CODE.index("{"), len(_WARM_CODE)], "refers_to_main": False}}
 
 
 def _warm():

@@ -163,12 +163,17 @@ pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
     check(unsafe { libc::fcntl(fd, libc::F_SETFD, if on { libc::FD_CLOEXEC } else { 0 }) } as libc::c_long).map(drop)
 }
 
-/// The highest capability number this kernel knows (`/proc/sys/kernel/cap_last_cap`).
-fn cap_last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(63)
+/// The highest capability number this kernel knows (`/proc/sys/kernel/cap_last_cap`), read once
+/// per process (a zygote reads it before it forks, so a run's process, on a fresh `/proc`, does
+/// not look it up again).
+pub fn cap_last_cap() -> u32 {
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(63)
+    })
 }
 
 /// Drop every capability for good: the bounding set, the ambient set, then the
@@ -303,6 +308,15 @@ pub fn write_all_raw(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
+}
+
+/// Give the heap's free pages back to the kernel (`malloc_trim(0)`), so that a process about
+/// to fork many children does not hand each of them resident memory nobody uses.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory; no allocation is moved or invalidated.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Bring the loopback interface up in the current network namespace (`SIOCSIFFLAGS`).

@@ -14,10 +14,20 @@ pub(crate) fn send<T: serde::Serialize>(sock: BorrowedFd<'_>, kind: Kind, nonce:
     stockade_sys::send_with_fds(sock, &frame::encode(kind, nonce, value), &[])
 }
 
+thread_local! {
+    /// One receive buffer for the process, allocated once in the zygote. A run's process
+    /// inherits it, so receiving its fds writes one page instead of zeroing a fresh 64 KiB
+    /// (which, after a fork, is a copy-on-write fault per page).
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; MAX_DATAGRAM]);
+}
+
 /// Receive one frame and its fds; None at end of stream.
 pub(crate) fn recv(sock: BorrowedFd<'_>) -> io::Result<Option<(Frame, Vec<OwnedFd>)>> {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let (n, fds) = stockade_sys::recv_with_fds(sock, &mut buf)?;
+    BUF.with(|buf| recv_into(sock, &mut buf.borrow_mut()))
+}
+
+fn recv_into(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<(Frame, Vec<OwnedFd>)>> {
+    let (n, fds) = stockade_sys::recv_with_fds(sock, buf)?;
     if n == 0 {
         return Ok(None);
     }

@@ -54,6 +54,10 @@ pub fn serve(python: &str, warnings: Vec<String>, hooks: &ForkHooks) -> Result<(
         None => None,
     };
     let jail_pidns = fs::File::open("/proc/self/ns/pid").map_err(|e| format!("cannot open the pid namespace: {e}"))?;
+    let setup = RunSetup::prepare(&conf, lockdown)?;
+    // Heap the interpreter freed while it started stays resident until trimmed, and every run
+    // would copy its page tables and fault on it: give it back before the first fork.
+    stockade_sys::trim_heap();
     channel::send(
         control(),
         Kind::Ready,
@@ -68,10 +72,13 @@ pub fn serve(python: &str, warnings: Vec<String>, hooks: &ForkHooks) -> Result<(
     loop {
         let spare = match fork_run(hooks, jail_pidns.as_fd()) {
             Ok(Forked::Run(sock)) => {
+                // Namespaces, mounts and Landlock first (they need the pre-opened rule paths),
+                // then every fd of the zygote's goes, then capabilities and the lockdown filter.
+                let namespaces = setup.namespaces();
                 // The zygote's own handles are closed below by number, not dropped.
                 std::mem::forget(jail_pidns);
                 // The socket to the zygote at a fixed number; every other fd of the zygote's
-                // (its control socket, the jail's channels) is closed.
+                // (its control socket, the jail's channels, the rule paths) is closed.
                 let placed = stockade_sys::dup_onto(sock.as_fd(), RUN_SOCKET_FD)
                     .and_then(|()| stockade_sys::set_cloexec(RUN_SOCKET_FD, true));
                 drop(sock);
@@ -83,11 +90,13 @@ pub fn serve(python: &str, warnings: Vec<String>, hooks: &ForkHooks) -> Result<(
                 }
                 let _ = stockade_sys::close_fds_from(RUN_SOCKET_FD + 1);
                 let sock = stockade_sys::borrow_raw(RUN_SOCKET_FD);
-                return match setup_run(&conf, lockdown.as_deref()) {
-                    Ok(layers) => {
-                        if channel::send(sock, Kind::Started, 0, &layers).is_err() {
+                return match namespaces.and_then(|partial| setup.lock_down().map(|()| partial)) {
+                    Ok(partial) => {
+                        if stockade_sys::send_with_fds(sock, &setup.report(partial), &[]).is_err() {
                             stockade_sys::exit_now(0);
                         }
+                        // The zygote's own memory stays as it was: nothing is freed here.
+                        std::mem::forget(setup);
                         RUN_SOCKET.store(RUN_SOCKET_FD, Ordering::Relaxed);
                         Ok(())
                     }
@@ -132,7 +141,46 @@ pub fn serve(python: &str, warnings: Vec<String>, hooks: &ForkHooks) -> Result<(
         if channel::send(control(), Kind::Exited, nonce, &exited).is_err() {
             stockade_sys::exit_now(0);
         }
+        if let Err(why) = no_named_sockets(setup.shares_network()) {
+            retire(why);
+        }
     }
+}
+
+/// The worker's network namespace is shared by its runs (unless each has its own): a unix
+/// socket with a name (abstract, or a path in a scratch) can outlive the run that bound it
+/// when its only reference is an in-flight `SCM_RIGHTS` cycle the kernel collects later, and
+/// the next run could list the name in `/proc/net/unix` or find it taken when it binds. So
+/// before the next run starts, the namespace must hold no named socket (the zygote and the
+/// runs' channels are unnamed socketpairs): wait for the kernel's collector a little, then
+/// give the worker up.
+fn no_named_sockets(shared: bool) -> Result<(), String> {
+    if !shared {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    loop {
+        let table = fs::read("/proc/net/unix").map_err(|e| format!("cannot read /proc/net/unix: {e}"))?;
+        let named = named_unix_sockets(&table);
+        if named == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{named} named unix socket(s) of an earlier run outlived it; a fresh worker replaces this one"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// How many sockets in a `/proc/net/unix` table have a name (its eighth column).
+fn named_unix_sockets(table: &[u8]) -> usize {
+    table
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|line| line.split(|&b| b == b' ').filter(|f| !f.is_empty()).nth(7).is_some())
+        .count()
 }
 
 enum Forked {
@@ -295,87 +343,192 @@ fn layer(name: &str, mechanism: String) -> Layer {
     }
 }
 
-/// In the run's process, before any of its code: its own mount and IPC namespaces with a fresh
-/// scratch and `/proc`, a new session, its own CPU limit, the policy's Landlock ruleset, no
-/// capabilities, and the lockdown filter. Returns what it enforced, for the isolation report.
-fn setup_run(conf: &ZygoteConfig, lockdown: Option<&[u8]>) -> Result<Vec<Layer>, String> {
-    fn err(what: &'static str) -> impl Fn(nix::Error) -> String {
-        move |e| format!("{what}: {e}")
-    }
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC;
-    if conf.net_per_run {
-        flags |= CloneFlags::CLONE_NEWNET;
-    }
-    nix::sched::unshare(flags).map_err(err("unshare the run's namespaces"))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(err("make the run's mounts private"))?;
-    let opts = format!(
-        "mode=0700,uid={},gid={},size={},nr_inodes={}",
-        conf.uid, conf.gid, conf.scratch_bytes, conf.scratch_inodes
-    );
-    let hidden = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("tmpfs"), "/tmp", Some("tmpfs"), hidden, Some(opts.as_str())).map_err(err("mount the run's scratch"))?;
-    mount(Some("proc"), "/proc", Some("proc"), hidden, None::<&str>).map_err(err("mount the run's /proc"))?;
-    nix::unistd::chdir("/tmp").map_err(err("chdir /tmp"))?;
-    nix::unistd::setsid().map_err(err("setsid"))?;
-    nix::sys::resource::setrlimit(
-        nix::sys::resource::Resource::RLIMIT_CPU,
-        conf.cpu_seconds,
-        conf.cpu_seconds + 1,
-    )
-    .map_err(err("RLIMIT_CPU"))?;
-    // The worker's memory cgroup holds the zygote too: the OOM killer picks the run first.
-    let _ = fs::write("/proc/self/oom_score_adj", "1000");
-    let mut layers = vec![
-        layer(
-            "pid-namespace",
-            "own pid namespace per run: the run is pid 2, stockade's init pid 1; the zygote is outside it, and every process of the run ends with it".into(),
-        ),
-        layer(
-            "mount-namespace",
-            format!(
-                "own mount namespace per run: a fresh scratch tmpfs at /tmp ({} bytes, {} inodes) and /proc; the jail's read-only root",
-                conf.scratch_bytes, conf.scratch_inodes
-            ),
-        ),
-        layer("ipc-namespace", "own System V IPC and POSIX message queues per run".into()),
-    ];
-    if conf.net_per_run {
-        layers.push(layer(
-            "network-namespace",
-            "own network namespace per run, no interface up".into(),
-        ));
-    }
-    if let Some(paths) = &conf.landlock {
-        layers.push(layer("landlock", landlock_self(paths)?));
-    }
-    stockade_sys::drop_all_capabilities().map_err(|e| format!("drop capabilities: {e}"))?;
-    layers.push(layer(
-        "capabilities",
-        "all dropped (bounding, ambient, effective, permitted, inheritable); securebits locked".into(),
-    ));
-    if let Some(program) = lockdown {
-        stockade_sys::install_seccomp_bytes(program).map_err(|e| format!("install the run's seccomp filter: {e}"))?;
-        layers.push(layer(
-            "seccomp",
-            format!(
-                "the jail's seccomp-bpf deny list plus the run's lockdown ({} instructions: no mount, unshare or setns)",
-                program.len() / 8
-            ),
-        ));
-    }
-    Ok(layers)
+/// Everything a run's process needs for its own setup, prepared once by the zygote: after the
+/// fork every page the run's process writes is a copy-on-write fault, so its setup allocates
+/// and formats nothing, opens no rule path it can be handed, and sends a report encoded here.
+struct RunSetup {
+    flags: CloneFlags,
+    tmpfs_opts: std::ffi::CString,
+    cpu_seconds: u64,
+    landlock: Option<(stockade_protocol::zygote::LandlockPaths, RulePaths)>,
+    lockdown: Option<Vec<u8>>,
+    /// The layers as enforced when every step succeeds (Landlock fully enforced).
+    layers: Vec<Layer>,
+    /// Those layers as the `Started` frame the run's process sends.
+    started: Vec<u8>,
 }
 
-fn landlock_self(paths: &stockade_protocol::zygote::LandlockPaths) -> Result<String, String> {
+const LANDLOCK: &str = "landlock";
+
+impl RunSetup {
+    fn prepare(conf: &ZygoteConfig, lockdown: Option<Vec<u8>>) -> Result<RunSetup, String> {
+        let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC;
+        if conf.net_per_run {
+            flags |= CloneFlags::CLONE_NEWNET;
+        }
+        let tmpfs_opts = std::ffi::CString::new(format!(
+            "mode=0700,uid={},gid={},size={},nr_inodes={}",
+            conf.uid, conf.gid, conf.scratch_bytes, conf.scratch_inodes
+        ))
+        .map_err(|e| format!("scratch options: {e}"))?;
+        let landlock = match &conf.landlock {
+            Some(paths) => Some((paths.clone(), RulePaths::open(paths)?)),
+            None => None,
+        };
+        let mut layers = vec![
+            layer(
+                "pid-namespace",
+                "own pid namespace per run: the run is pid 2, stockade's init pid 1; the zygote is outside it, and every process of the run ends with it".into(),
+            ),
+            layer(
+                "mount-namespace",
+                format!(
+                    "own mount namespace per run: a fresh scratch tmpfs at /tmp ({} bytes, {} inodes) and /proc; the jail's read-only root",
+                    conf.scratch_bytes, conf.scratch_inodes
+                ),
+            ),
+            layer("ipc-namespace", "own System V IPC and POSIX message queues per run".into()),
+        ];
+        if conf.net_per_run {
+            layers.push(layer(
+                "network-namespace",
+                "own network namespace per run, no interface up".into(),
+            ));
+        }
+        if landlock.is_some() {
+            let kernel = stockade_sys::landlock_abi().unwrap_or(0);
+            layers.push(layer(
+                LANDLOCK,
+                format!(
+                    "ruleset applied by the run's own process after its mounts, fully enforced (kernel ABI {kernel}: files, TCP, abstract unix sockets and signals scoped to the run)"
+                ),
+            ));
+        }
+        layers.push(layer(
+            "capabilities",
+            "all dropped (bounding, ambient, effective, permitted, inheritable); securebits locked".into(),
+        ));
+        if let Some(program) = &lockdown {
+            layers.push(layer(
+                "seccomp",
+                format!(
+                    "the jail's seccomp-bpf deny list plus the run's lockdown ({} instructions: no mount, unshare or setns)",
+                    program.len() / 8
+                ),
+            ));
+        }
+        let started = stockade_protocol::frame::encode(Kind::Started, 0, &layers);
+        // Read once here, so that a run's process (on a fresh /proc) does not look it up.
+        let _ = stockade_sys::cap_last_cap();
+        Ok(RunSetup {
+            flags,
+            tmpfs_opts,
+            cpu_seconds: conf.cpu_seconds,
+            landlock,
+            lockdown,
+            layers,
+            started,
+        })
+    }
+
+    /// In the run's process, before any of its code: its own mount and IPC namespaces with a
+    /// fresh scratch and `/proc`, a new session, its own CPU limit and the policy's Landlock
+    /// ruleset. Whether Landlock was only partly enforced (this kernel lacks some rights).
+    fn namespaces(&self) -> Result<bool, String> {
+        fn err(what: &'static str) -> impl Fn(nix::Error) -> String {
+            move |e| format!("{what}: {e}")
+        }
+        nix::sched::unshare(self.flags).map_err(err("unshare the run's namespaces"))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(err("make the run's mounts private"))?;
+        let hidden = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(
+            Some("tmpfs"),
+            "/tmp",
+            Some("tmpfs"),
+            hidden,
+            Some(self.tmpfs_opts.as_c_str()),
+        )
+        .map_err(err("mount the run's scratch"))?;
+        mount(Some("proc"), "/proc", Some("proc"), hidden, None::<&str>).map_err(err("mount the run's /proc"))?;
+        nix::unistd::chdir("/tmp").map_err(err("chdir /tmp"))?;
+        nix::unistd::setsid().map_err(err("setsid"))?;
+        nix::sys::resource::setrlimit(
+            nix::sys::resource::Resource::RLIMIT_CPU,
+            self.cpu_seconds,
+            self.cpu_seconds + 1,
+        )
+        .map_err(err("RLIMIT_CPU"))?;
+        match &self.landlock {
+            Some((paths, rules)) => landlock_self(paths, rules),
+            None => Ok(false),
+        }
+    }
+
+    /// The last of a run's setup, once it holds no fd of the zygote's: no capabilities, and the
+    /// lockdown filter.
+    fn lock_down(&self) -> Result<(), String> {
+        stockade_sys::drop_all_capabilities().map_err(|e| format!("drop capabilities: {e}"))?;
+        if let Some(program) = &self.lockdown {
+            stockade_sys::install_seccomp_bytes(program)
+                .map_err(|e| format!("install the run's seccomp filter: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether runs share the worker's network namespace.
+    fn shares_network(&self) -> bool {
+        !self.flags.contains(CloneFlags::CLONE_NEWNET)
+    }
+
+    /// The `Started` frame for what was enforced.
+    fn report(&self, landlock_partial: bool) -> std::borrow::Cow<'_, [u8]> {
+        if !landlock_partial {
+            return std::borrow::Cow::Borrowed(&self.started);
+        }
+        let kernel = stockade_sys::landlock_abi().unwrap_or(0);
+        let mut layers = self.layers.clone();
+        if let Some(l) = layers.iter_mut().find(|l| l.name == LANDLOCK) {
+            l.mechanism = format!(
+                "ruleset applied by the run's own process, partially enforced (kernel ABI {kernel} lacks some rights)"
+            );
+        }
+        std::borrow::Cow::Owned(stockade_protocol::frame::encode(Kind::Started, 0, &layers))
+    }
+}
+
+/// The rule paths that are the same for every run (the read-only binds and the devices), opened
+/// by the zygote. The scratch and `/proc` are new mounts in each run, so each run opens those.
+struct RulePaths {
+    read_only: Vec<landlock::PathFd>,
+    devices: Vec<landlock::PathFd>,
+}
+
+impl RulePaths {
+    fn open(paths: &stockade_protocol::zygote::LandlockPaths) -> Result<RulePaths, String> {
+        let open = |list: &[String]| -> Result<Vec<landlock::PathFd>, String> {
+            list.iter()
+                .map(|p| landlock::PathFd::new(p).map_err(|e| format!("landlock: open {p}: {e}")))
+                .collect()
+        };
+        Ok(RulePaths {
+            read_only: open(&paths.read_only)?,
+            devices: open(&paths.devices)?,
+        })
+    }
+}
+
+/// Apply the policy's Landlock ruleset to this process; true when the kernel enforced it only
+/// in part.
+fn landlock_self(paths: &stockade_protocol::zygote::LandlockPaths, rules: &RulePaths) -> Result<bool, String> {
     use landlock::{
-        path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
+        path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, Ruleset, RulesetAttr,
         RulesetCreatedAttr, RulesetStatus, Scope, ABI,
     };
     let abi = ABI::V6;
@@ -395,14 +548,24 @@ fn landlock_self(paths: &stockade_protocol::zygote::LandlockPaths) -> Result<Str
         .map_err(e)?
         .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))
         .map_err(e)?
-        .add_rules(path_beneath_rules(&paths.read_only, read))
+        .add_rules(
+            rules
+                .read_only
+                .iter()
+                .map(|fd| Ok::<_, landlock::RulesetError>(PathBeneath::new(fd, read))),
+        )
         .map_err(e)?
         .add_rules(path_beneath_rules(
             &paths.pseudo,
             AccessFs::ReadFile | AccessFs::ReadDir,
         ))
         .map_err(e)?
-        .add_rules(path_beneath_rules(&paths.devices, device))
+        .add_rules(
+            rules
+                .devices
+                .iter()
+                .map(|fd| Ok::<_, landlock::RulesetError>(PathBeneath::new(fd, device))),
+        )
         .map_err(e)?
         .add_rules(path_beneath_rules(
             &paths.read_write,
@@ -411,14 +574,9 @@ fn landlock_self(paths: &stockade_protocol::zygote::LandlockPaths) -> Result<Str
         .map_err(e)?
         .restrict_self()
         .map_err(e)?;
-    let kernel = stockade_sys::landlock_abi().unwrap_or(0);
     match status.ruleset {
-        RulesetStatus::FullyEnforced => Ok(format!(
-            "ruleset applied by the run's own process after its mounts, fully enforced (kernel ABI {kernel}: files, TCP, abstract unix sockets and signals scoped to the run)"
-        )),
-        RulesetStatus::PartiallyEnforced => Ok(format!(
-            "ruleset applied by the run's own process, partially enforced (kernel ABI {kernel} lacks some rights)"
-        )),
+        RulesetStatus::FullyEnforced => Ok(false),
+        RulesetStatus::PartiallyEnforced => Ok(true),
         RulesetStatus::NotEnforced => Err("the kernel did not enforce the Landlock ruleset".into()),
     }
 }
@@ -461,4 +619,24 @@ pub(crate) fn install_run_fds(fds: Vec<OwnedFd>) -> Result<(), String> {
         stockade_sys::dup_onto(fd.as_fd(), target).map_err(|e| format!("install fd {target}: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_unix_sockets;
+
+    #[test]
+    fn named_sockets_are_counted_from_proc_net_unix() {
+        let table = b"Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00000000 0005 03 41204
+0000000000000000: 00000002 00000000 00000000 0005 03 41203
+0000000000000000: 00000002 00000000 00010000 0001 01 41300 @secret-4b1d
+0000000000000000: 00000002 00000000 00010000 0001 01 41301 /tmp/x.sock
+";
+        assert_eq!(named_unix_sockets(table), 2);
+        assert_eq!(
+            named_unix_sockets(b"Num       RefCount Protocol Flags    Type St Inode Path\n"),
+            0
+        );
+    }
 }
