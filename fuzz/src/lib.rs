@@ -1,13 +1,19 @@
 //! The properties the fuzz targets check, each shared by a libFuzzer target and a stable
 //! replay/mutation harness: [`check`] for the policy parser (`fuzz_targets/policy_parse.rs`,
-//! `src/bin/policy_replay.rs`) and [`check_python`] for the Python checker
-//! (`fuzz_targets/check_source.rs`, `src/bin/check_replay.rs`). [`replay`] holds what the two
-//! stable harnesses share.
+//! `src/bin/policy_replay.rs`), [`check_python`] for the Python checker
+//! (`fuzz_targets/check_source.rs`, `src/bin/check_replay.rs`), and [`protocol`] for the
+//! protocol decoders and the guard's event reader (`fuzz_targets/protocol_*.rs`,
+//! `fuzz_targets/guard_events.rs`, `src/bin/{frames,answer,messages,names,events}_replay.rs`).
+//! [`replay`] holds what the stable harnesses share, [`protocol_replay`] the protocol
+//! harnesses' driver, and [`alloc`] a counting allocator for the decoders' memory bounds.
 
 use std::sync::LazyLock;
 use stockade_check::{Finding, Profile, RuleId, Settings};
 use stockade_policy::Policy;
 
+pub mod alloc;
+pub mod protocol;
+pub mod protocol_replay;
 pub mod replay;
 
 /// Feed one input to the parser.
