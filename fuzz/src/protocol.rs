@@ -8,15 +8,13 @@
 //! secrets), so one input is one whole scenario and cargo-fuzz and the stable harness share the
 //! same files (`fuzz/seeds/<target>/`). Past the end of the input every prefix field reads as 0.
 //!
-//! Violations of [`Known`] bugs (reported, not yet fixed) are counted rather than treated as
-//! crashes, so the fuzzers can look past them; `STOCKADE_FUZZ_STRICT=1` makes them crash again
-//! (or `STOCKADE_FUZZ_STRICT=FloatParse,...`, only those).
+//! The regression seeds (`fuzz/seeds/*/regression-*`) are the inputs that found bugs since fixed:
+//! floats one ulp off (serde_json without `float_roundtrip`), file names checked before secrets
+//! were replaced in them, and files grown by short secrets.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
 
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
@@ -44,63 +42,6 @@ pub const TARGETS: [(&str, &str); 5] = [
 pub const MAX_CAP: u32 = 1 << 20;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-// ---------------------------------------------------------------------------------------------
-// Known bugs
-
-/// Bugs the fuzzers found that are reported and not yet fixed outside `fuzz/`. A violation
-/// that is exactly one of these is counted (and printed by the stable harnesses) instead of
-/// crashing; any other violation still crashes. `STOCKADE_FUZZ_STRICT=1` (or a list of names)
-/// makes them crash; once a fix lands, remove its variant and its regression seeds guard it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Known {
-    /// serde_json (without its `float_roundtrip` feature) does not parse every decimal to the
-    /// nearest f64: a float in a message (`RunSpec.inputs`, `Request.inputs`, `Answer.value`,
-    /// `RunResult`) can come out one ulp off, so a value decoded and re-encoded changes.
-    FloatParse,
-    /// `run::read_answer` checks a file name before replacing secrets in it; a secret that
-    /// contains `/`, or is shorter than `[secret]` (8 bytes), can make a kept name longer than
-    /// `names::check_file_name` allows (a component over 255 bytes, or a name over 1024).
-    RedactedNameTooLong,
-    /// `run::read_answer` replaces each secret in a file with `[secret]` (8 bytes): a secret
-    /// shorter than that makes the kept file larger than the one the run wrote (up to 8x).
-    RedactedFileGrows,
-}
-
-impl Known {
-    const ALL: [Known; 3] = [Known::FloatParse, Known::RedactedNameTooLong, Known::RedactedFileGrows];
-}
-
-static KNOWN_HITS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
-
-/// Whether `STOCKADE_FUZZ_STRICT` makes this known bug a crash: `1` for all of them, or a
-/// comma-separated list of names (`RedactedNameTooLong,FloatParse`).
-fn strict(bug: Known) -> bool {
-    static STRICT: OnceLock<String> = OnceLock::new();
-    let v = STRICT.get_or_init(|| std::env::var("STOCKADE_FUZZ_STRICT").unwrap_or_default());
-    v == "1" || v.split(',').any(|name| name.trim() == format!("{bug:?}"))
-}
-
-/// Count a violation of a known bug (or, when `STOCKADE_FUZZ_STRICT` names it, crash on it).
-fn known(bug: Known, what: impl FnOnce() -> String) {
-    if strict(bug) {
-        panic!("known bug {bug:?} (STOCKADE_FUZZ_STRICT): {}", what());
-    }
-    if KNOWN_HITS[bug as usize].fetch_add(1, Relaxed) == 0 {
-        let what: String = what().chars().take(300).collect();
-        eprintln!("stockade-fuzz: first input that hits the known bug {bug:?}: {what}");
-    }
-}
-
-/// How many inputs hit each known bug so far (only the bugs hit).
-#[must_use]
-pub fn known_hits() -> Vec<(Known, u64)> {
-    Known::ALL
-        .iter()
-        .map(|&k| (k, KNOWN_HITS[k as usize].load(Relaxed)))
-        .filter(|&(_, n)| n > 0)
-        .collect()
-}
 
 // ---------------------------------------------------------------------------------------------
 // Input layout helpers
@@ -535,22 +476,18 @@ pub fn check_answer(data: &[u8]) -> String {
         assert!(answer.files.is_empty() && answer.value.is_null());
         return "malformed".into();
     };
+    // Names are checked as the caller will see them: with secrets replaced.
     let given_bytes: usize = given
         .files
         .iter()
-        .filter(|(name, _)| names::check_file_name(name).is_ok())
+        .filter(|(name, _)| names::check_file_name(&stockade_protocol::redact::text(name, &secrets)).is_ok())
         .filter_map(|(_, data)| B64.decode(data).ok())
         .map(|c| c.len())
         .sum();
 
     for name in answer.files.keys() {
         if let Err(e) = names::check_file_name(name) {
-            // The known bug: a secret replaced in a name that passed the check made it too long.
-            if e.why.contains("longer than") && name.contains("[secret]") {
-                known(Known::RedactedNameTooLong, || format!("kept {name:?}: {e}"));
-            } else {
-                panic!("read_answer kept a file name that check_file_name refuses: {e}");
-            }
+            panic!("read_answer kept a file name that check_file_name refuses: {e}");
         }
     }
     let kept_bytes: usize = answer
@@ -562,35 +499,11 @@ pub fn check_answer(data: &[u8]) -> String {
                 .len()
         })
         .sum();
-    // Secrets replaced as documented (each, longest first, by `[secret]`): the most it may keep.
-    let redacted_bytes: usize = given
-        .files
-        .iter()
-        .filter(|(name, _)| names::check_file_name(name).is_ok())
-        .filter_map(|(_, data)| B64.decode(data).ok())
-        .map(|c| {
-            secrets
-                .iter()
-                .fold(c, |c, s| {
-                    stockade_jail::audit::replace_bytes(&c, s.as_bytes(), b"[secret]")
-                })
-                .len()
-        })
-        .sum();
+    // Redaction never makes anything longer (`stockade_protocol::redact`).
     assert!(
-        kept_bytes <= redacted_bytes.max(given_bytes),
-        "read_answer returned {kept_bytes} file bytes, the run gave {given_bytes} ({redacted_bytes} with secrets replaced)"
+        kept_bytes <= given_bytes,
+        "read_answer returned {kept_bytes} file bytes, the run gave {given_bytes} (secrets {secrets:?})"
     );
-    if kept_bytes > given_bytes {
-        // The known bug: a secret shorter than `[secret]` grows each time it is replaced.
-        assert!(
-            secrets.iter().any(|s| s.len() < "[secret]".len()),
-            "read_answer returned {kept_bytes} file bytes, the run gave {given_bytes}, and no secret is short"
-        );
-        known(Known::RedactedFileGrows, || {
-            format!("{kept_bytes} file bytes kept, {given_bytes} given, secrets {secrets:?}")
-        });
-    }
     let redacted_names = answer.files.keys().filter(|n| n.contains("[secret]")).count();
     let longest_name = answer.files.keys().map(String::len).max().unwrap_or(0);
     format!(
@@ -693,15 +606,15 @@ where
             serde_json::to_value(&value).unwrap_or_default(),
             serde_json::to_value(&again).unwrap_or_default(),
         );
-        match float_only_difference(&a, &b) {
-            Some(example) => known(Known::FloatParse, || format!("{kind:?} message: {example}")),
-            None => panic!(
-                "a {kind:?} message changed in a round trip\n--- decoded ---\n{value:?}\n--- again ---\n{again:?}"
-            ),
-        }
+        let floats = float_only_difference(&a, &b)
+            .map(|e| format!(" (a float: {e})"))
+            .unwrap_or_default();
+        panic!(
+            "a {kind:?} message changed in a round trip{floats}\n--- decoded ---\n{value:?}\n--- again ---\n{again:?}"
+        );
     }
     if let Some(example) = misparsed_number(json, &serde_json::to_value(&value).unwrap_or_default()) {
-        known(Known::FloatParse, || format!("{kind:?} message: {example}"));
+        panic!("a {kind:?} message holds a number that is not the nearest f64 of its text: {example}");
     }
     extra(&value);
     "ok".into()

@@ -12,8 +12,7 @@
 //! overwritten with boundary values, frame headers inserted), the harness's tokens, JSON values
 //! swapped after a `:`, and lines duplicated or dropped. An input with a new outcome class joins
 //! the working corpus. A panic writes the input to `fuzz/artifacts/<name>_replay/crash-<hash>`,
-//! prints it and exits 1; inputs that only hit a [`crate::protocol::Known`] bug are counted and
-//! listed at the end.
+//! prints it and exits 1.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -259,10 +258,4 @@ pub fn main(h: &Harness) {
         corpus.classes.len(),
         corpus.inputs.len()
     );
-    for (bug, n) in protocol::known_hits() {
-        eprintln!(
-            "{}: {n} inputs hit the known bug {bug:?} (fuzz/README.md; STOCKADE_FUZZ_STRICT=1 makes it a crash)",
-            h.name
-        );
-    }
 }

@@ -74,7 +74,7 @@ fn emit(state: &State, mut line: serde_json::Value) {
     let mut text = line.to_string();
     for secret in state.config.secrets.iter().filter(|s| s.len() >= 4) {
         if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), "[secret]");
+            text = text.replace(secret.as_str(), &stockade_protocol::redact::marker(secret.len()));
             line = serde_json::from_str(&text).unwrap_or(line);
         }
     }

@@ -40,36 +40,10 @@ pub struct Audit {
     run_id: String,
 }
 
-/// Replace every secret value in `text`.
+/// Replace every secret value in `text` (`stockade_protocol::redact`).
 #[must_use]
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "[secret]");
-        }
-    }
-    out
-}
-
-/// Replace every occurrence of `needle`.
-#[must_use]
-pub fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return haystack.to_vec();
-    }
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
-    }
-    out
+    stockade_protocol::redact::text(text, secrets)
 }
 
 impl Audit {
@@ -116,10 +90,15 @@ impl Audit {
     /// Feed bytes read from the guard's channel.
     pub fn feed(&mut self, bytes: &[u8]) {
         self.partial.extend_from_slice(bytes);
-        while let Some(pos) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=pos).collect();
-            self.line(&line[..line.len() - 1]);
+        // Linear in what was fed: lines are read in place and the remainder moved once.
+        let buf = std::mem::take(&mut self.partial);
+        let mut start = 0;
+        while let Some(len) = buf[start..].iter().position(|&b| b == b'\n') {
+            self.line(&buf[start..start + len]);
+            start += len + 1;
         }
+        self.partial = buf;
+        self.partial.drain(..start);
         if self.partial.len() > stockade_protocol::run::MAX_EVENT_LINE {
             self.partial.clear();
             self.dropped += 1;

@@ -284,7 +284,7 @@ impl Capture {
     pub fn flush_echo(&mut self, last: bool) {
         let Some(fd) = self.echo else { return };
         for secret in &self.secrets {
-            self.held = crate::audit::replace_bytes(&self.held, secret, b"[secret]");
+            self.held = stockade_protocol::redact::bytes(&self.held, secret);
         }
         let keep = if last {
             0

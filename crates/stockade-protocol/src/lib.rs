@@ -22,6 +22,7 @@ pub mod classify;
 mod decision;
 pub mod frame;
 pub mod names;
+pub mod redact;
 pub mod result;
 pub mod run;
 pub mod schema;

@@ -131,6 +131,8 @@ pub fn read_answer(bytes: &[u8], over: bool, limit: u64, secrets: &[String]) -> 
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut kept = std::collections::BTreeMap::new();
     for (name, data) in std::mem::take(&mut answer.files) {
+        // The name as the caller will see it (secrets replaced) is the one checked.
+        let name = redact_str(&name, secrets);
         if let Err(e) = crate::names::check_file_name(&name) {
             answer.files_skipped.push(crate::result::SkippedFile {
                 name: name.chars().take(200).collect(),
@@ -148,7 +150,7 @@ pub fn read_answer(bytes: &[u8], over: bool, limit: u64, secrets: &[String]) -> 
         for s in secrets.iter().filter(|s| !s.is_empty()) {
             contents = replace(&contents, s.as_bytes());
         }
-        kept.insert(redact_str(&name, secrets), b64.encode(contents));
+        kept.insert(name, b64.encode(contents));
     }
     answer.files = kept;
     redact_json(&mut answer.value, secrets);
@@ -164,31 +166,11 @@ pub fn read_answer(bytes: &[u8], over: bool, limit: u64, secrets: &[String]) -> 
 }
 
 fn redact_str(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "[secret]");
-        }
-    }
-    out
+    crate::redact::text(text, secrets)
 }
 
 fn replace(haystack: &[u8], needle: &[u8]) -> Vec<u8> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return haystack.to_vec();
-    }
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(needle) {
-            out.extend_from_slice(b"[secret]");
-            i += needle.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
-    }
-    out
+    crate::redact::bytes(haystack, needle)
 }
 
 /// Replace secrets in every string of a JSON value, keys included (decoded, so an escaped
