@@ -404,6 +404,9 @@ pub fn run_cold(launcher: &Launcher, policy_toml: &str, output: u64, spec: &RunS
 
 struct PoolState {
     idle: std::collections::VecDeque<Supervisor>,
+    /// Pids of supervisors serving a run now (unreaped children of this process while their
+    /// run thread holds them, so the pid cannot be reused before `kill_busy` signals it).
+    busy: Vec<u32>,
     live: usize,
     closed: bool,
     starting: usize,
@@ -432,6 +435,7 @@ impl Pool {
             output,
             state: Mutex::new(PoolState {
                 idle: std::collections::VecDeque::new(),
+                busy: Vec::new(),
                 live: 0,
                 closed: false,
                 starting: 0,
@@ -493,6 +497,26 @@ impl Pool {
         }
     }
 
+    /// Idle workers now.
+    #[must_use]
+    pub fn idle(&self) -> usize {
+        lock(&self.shared.state).idle.len()
+    }
+
+    /// Workers serving a run now.
+    #[must_use]
+    pub fn busy(&self) -> usize {
+        lock(&self.shared.state).busy.len()
+    }
+
+    /// Kill the supervisors of runs in progress (a server's drain deadline): each such run
+    /// ends with a `killed` result.
+    pub fn kill_busy(&self) {
+        for pid in lock(&self.shared.state).busy.clone() {
+            kill_pid(pid);
+        }
+    }
+
     /// Pids of the supervisor processes (tests).
     #[must_use]
     pub fn supervisor_pids(&self) -> Vec<u32> {
@@ -510,6 +534,7 @@ impl Pool {
                 }
                 if let Some(mut s) = st.idle.pop_front() {
                     if s.alive() {
+                        st.busy.push(s.pid());
                         break s;
                     }
                     // Dead while idle: replaced, and another one taken.
@@ -533,6 +558,8 @@ impl Pool {
         let outcome = sup.run(spec, on_event);
         let healthy = sup.alive();
         let mut st = lock(&self.shared.state);
+        let pid = sup.pid();
+        st.busy.retain(|p| *p != pid);
         if healthy && !st.closed {
             st.idle.push_back(sup);
             self.shared.ready.notify_one();
@@ -616,9 +643,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn kill_pid(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// A session: one interpreter whose cells share state. Thread-safe (cells run one at a time).
 pub struct Session {
     sup: Mutex<Option<Supervisor>>,
+    pid: u32,
 }
 
 impl Session {
@@ -626,6 +660,7 @@ impl Session {
     pub fn new(launcher: &Launcher, start: &Start, output: u64) -> Result<Session, ClientError> {
         let sup = Supervisor::start(launcher, start, output, Duration::from_secs(120))?;
         Ok(Session {
+            pid: sup.pid(),
             sup: Mutex::new(Some(sup)),
         })
     }
@@ -640,6 +675,18 @@ impl Session {
     #[must_use]
     pub fn closed(&self) -> bool {
         lock(&self.sup).is_none()
+    }
+
+    /// Whether it is closed, without waiting for a running cell (which means: not closed).
+    #[must_use]
+    pub fn closed_now(&self) -> bool {
+        self.sup.try_lock().map(|g| g.is_none()).unwrap_or(false)
+    }
+
+    /// Whether no cell is running now, without waiting.
+    #[must_use]
+    pub fn try_idle(&self) -> bool {
+        self.sup.try_lock().is_ok()
     }
 
     /// Run one cell. A session lost under the cell gives its result (a cell stopped at a limit
@@ -659,6 +706,20 @@ impl Session {
                 Ok(lost_result("SessionLost", &format!("the session was lost: {why}")))
             }
             other => other,
+        }
+    }
+
+    /// Kill the session's supervisor now, even during a cell (the cell ends `killed`).
+    pub fn kill(&self) {
+        match self.sup.try_lock() {
+            Ok(mut guard) => {
+                if let Some(mut sup) = guard.take() {
+                    sup.kill();
+                }
+            }
+            // A cell holds the lock: the supervisor is this process's unreaped child until
+            // that cell's thread waits for it, so the pid is still ours to signal.
+            Err(_) => kill_pid(self.pid),
         }
     }
 

@@ -55,6 +55,11 @@ enum Command {
     /// (stockade-protocol): what the Python package and the HTTP service start per jail.
     #[command(hide = true)]
     Supervise,
+    /// The multi-tenant HTTP service (docs/serve.md).
+    Serve(Box<crate::serve::ServeArgs>),
+    /// The service's audit store: verify its hash chain, export it.
+    #[command(subcommand)]
+    Audit(crate::serve::AuditCommand),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +193,8 @@ where
         Command::Check(args) => check::cmd_check(*args)
             .map_err(|(code, check::CheckFailure(message))| fail(code, format!("check: {message}"))),
         Command::Supervise => Ok(stockade_runner::supervisor::main()),
+        Command::Serve(args) => crate::serve::cmd_serve(*args).map_err(|m| fail(exit::SETUP, format!("serve: {m}"))),
+        Command::Audit(c) => crate::serve::cmd_audit(c).map_err(|m| fail(exit::SETUP, format!("audit: {m}"))),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
             print!("{}", p.to_toml());
             0

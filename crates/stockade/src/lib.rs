@@ -4,5 +4,6 @@
 mod check;
 mod cli;
 mod learn;
+mod serve;
 
 pub use cli::run;

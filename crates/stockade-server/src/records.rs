@@ -1,0 +1,986 @@
+//! The service's records and their queries: tenants, API keys, runs, violations, sessions.
+//! Admission (every quota that the database counts) is one transaction per request.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use stockade_protocol::result::Violation;
+use stockade_protocol::RunResult;
+
+use crate::audit::{self, Entry};
+use crate::config::{QuotaOverrides, Quotas};
+use crate::roles::Role;
+use crate::store::{now_ms, opt_i64, Page, Store, StoreError, StoreResult};
+
+/// A tenant as the API shows it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Tenant {
+    /// Its id (chosen at creation: lowercase letters, digits, `-`).
+    pub id: String,
+    /// A display name.
+    pub name: String,
+    /// Creation time, ms since the epoch.
+    pub created_at: i64,
+    /// The quotas set for this tenant (absent: the server's defaults).
+    pub quotas: QuotaOverrides,
+    /// The quotas in force.
+    pub effective_quotas: Quotas,
+    /// Whether the tenant has its own policy.
+    pub has_policy: bool,
+}
+
+/// A tenant's row (policy included).
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Created.
+    pub created_at: i64,
+    /// Policy TOML, if set.
+    pub policy: Option<String>,
+    /// Quota overrides.
+    pub quotas: QuotaOverrides,
+}
+
+/// Current usage against the quotas.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TenantUsage {
+    /// Runs queued or running now.
+    pub running: i64,
+    /// Runs started in the last 60 s.
+    pub runs_last_minute: i64,
+    /// CPU seconds used today (UTC).
+    pub cpu_seconds_today: f64,
+    /// Open sessions.
+    pub sessions: i64,
+}
+
+/// An API key as listed (never its secret).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApiKey {
+    /// `k_` + 12 hex digits; the token starts `sk_<these digits>_`.
+    pub id: String,
+    /// The tenant it acts in.
+    pub tenant: String,
+    /// Its role.
+    pub role: Role,
+    /// A label.
+    pub name: String,
+    /// Created, ms since the epoch.
+    pub created_at: i64,
+    /// Who created it (a key id).
+    pub created_by: String,
+    /// When it stops working.
+    pub expires_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// When it was last used (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+}
+
+/// A key row with its hash (for authentication).
+pub struct KeyRow {
+    /// The listed fields.
+    pub key: ApiKey,
+    /// SHA-256 of the secret.
+    pub hash: String,
+}
+
+/// Where a run is in its life.
+pub mod state {
+    /// Accepted, waiting for a worker.
+    pub const QUEUED: &str = "queued";
+    /// Executing.
+    pub const RUNNING: &str = "running";
+    /// Finished: `status` and `result` are set.
+    pub const DONE: &str = "done";
+    /// Accepted by a server that crashed before it finished: no result will come.
+    pub const LOST: &str = "lost";
+}
+
+/// A run as listed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunSummary {
+    /// `r_` + 24 hex digits.
+    pub id: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// The key (or `jwt:<sub>`) that started it.
+    pub key_id: String,
+    /// The session it ran in, if any.
+    pub session_id: Option<String>,
+    /// `queued`, `running`, `done` or `lost`.
+    pub state: String,
+    /// The result's status once done (`killed` for runs stopped by a shutdown).
+    pub status: Option<String>,
+    /// Accepted, ms since the epoch.
+    pub created_at: i64,
+    /// Started executing.
+    pub started_at: Option<i64>,
+    /// Finished.
+    pub finished_at: Option<i64>,
+    /// SHA-256 of the code.
+    pub code_sha256: String,
+    /// Wall time as measured by the supervisor.
+    pub wall_ms: Option<i64>,
+    /// CPU time (user + system).
+    pub cpu_ms: i64,
+    /// Number of guard violations.
+    pub violations: i64,
+}
+
+/// A run with its code and result.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RunRecord {
+    /// The listed fields.
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// The code (secrets masked).
+    pub code: String,
+    /// The result document (the same schema as `stockade.run`), once done.
+    pub result: Option<RunResult>,
+}
+
+/// A guard violation of a run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ViolationRecord {
+    /// `<run id>.<n>`.
+    pub id: String,
+    /// The run.
+    pub run_id: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// The key that started the run.
+    pub key_id: String,
+    /// When the run finished.
+    pub at: i64,
+    /// The rule.
+    pub rule: String,
+    /// The audit event.
+    pub event: String,
+    /// The decision.
+    pub decision: String,
+    /// The whole violation as the result reports it.
+    pub detail: Violation,
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionRecord {
+    /// `s_` + 24 hex digits.
+    pub id: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// The key that opened it.
+    pub key_id: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Opened.
+    pub created_at: i64,
+    /// Last cell.
+    pub last_used_at: i64,
+    /// Closed.
+    pub closed_at: Option<i64>,
+    /// Why it closed (`deleted`, `idle`, `lost`, `shutdown`).
+    pub reason: Option<String>,
+}
+
+/// A quota that refused a request, and when to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `concurrent_runs`, `runs_per_minute`, `cpu_seconds_per_day`, `sessions`.
+    pub quota: &'static str,
+    /// What to tell the client.
+    pub message: String,
+    /// Seconds until it may pass.
+    pub retry_after: u64,
+}
+
+/// A run being admitted.
+pub struct NewRun<'a> {
+    /// Id.
+    pub id: &'a str,
+    /// Tenant.
+    pub tenant: &'a str,
+    /// Key id.
+    pub key_id: &'a str,
+    /// Session.
+    pub session_id: Option<&'a str>,
+    /// This server.
+    pub instance: &'a str,
+    /// SHA-256 of the code.
+    pub code_sha256: &'a str,
+    /// The code, secrets masked.
+    pub code: &'a str,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+fn tenant_row(row: &AnyRow) -> StoreResult<TenantRow> {
+    let quotas: String = row.try_get("quotas")?;
+    Ok(TenantRow {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        policy: row.try_get("policy")?,
+        quotas: serde_json::from_str(&quotas).unwrap_or_default(),
+    })
+}
+
+fn key_row(row: &AnyRow) -> StoreResult<KeyRow> {
+    let role: String = row.try_get("role")?;
+    Ok(KeyRow {
+        key: ApiKey {
+            id: row.try_get("id")?,
+            tenant: row.try_get("tenant")?,
+            role: Role::parse(&role).unwrap_or(Role::Auditor),
+            name: row.try_get("name")?,
+            created_at: row.try_get("created_at")?,
+            created_by: row.try_get("created_by")?,
+            expires_at: opt_i64(row, "expires_at")?,
+            revoked_at: opt_i64(row, "revoked_at")?,
+            last_used_at: opt_i64(row, "last_used_at")?,
+        },
+        hash: row.try_get("hash")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, tenant, key_id, session_id, state, status, created_at, started_at, finished_at, \
+                           code_sha256, wall_ms, cpu_ms, violations";
+
+fn run_summary(row: &AnyRow) -> StoreResult<RunSummary> {
+    Ok(RunSummary {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        key_id: row.try_get("key_id")?,
+        session_id: row.try_get("session_id")?,
+        state: row.try_get("state")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        started_at: opt_i64(row, "started_at")?,
+        finished_at: opt_i64(row, "finished_at")?,
+        code_sha256: row.try_get("code_sha256")?,
+        wall_ms: opt_i64(row, "wall_ms")?,
+        cpu_ms: row.try_get("cpu_ms")?,
+        violations: row.try_get("violations")?,
+    })
+}
+
+fn session_record(row: &AnyRow) -> StoreResult<SessionRecord> {
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        key_id: row.try_get("key_id")?,
+        state: row.try_get("state")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        closed_at: opt_i64(row, "closed_at")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+/// Filters of `GET /v1/runs`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunQuery {
+    /// Only this status (`ok`, `error`, `timeout`, ...).
+    pub status: Option<String>,
+    /// Only this state (`queued`, `running`, `done`, `lost`).
+    pub state: Option<String>,
+    /// Created at or after (ms since the epoch).
+    pub since: Option<i64>,
+    /// Created before (ms since the epoch).
+    pub until: Option<i64>,
+    /// Only runs of this key id.
+    pub key: Option<String>,
+    /// Only runs with (true) or without (false) violations.
+    pub has_violations: Option<bool>,
+    /// An admin's choice of tenant (others: always their own).
+    pub tenant: Option<String>,
+    /// At most this many (1–200; default 50).
+    pub limit: Option<u32>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Filters of `GET /v1/violations`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ViolationQuery {
+    /// Only this rule.
+    pub rule: Option<String>,
+    /// Only this run.
+    pub run_id: Option<String>,
+    /// At or after (ms since the epoch).
+    pub since: Option<i64>,
+    /// Before.
+    pub until: Option<i64>,
+    /// An admin's choice of tenant.
+    pub tenant: Option<String>,
+    /// At most this many (1–200; default 50).
+    pub limit: Option<u32>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Who may see what: the tenant (None: all, for admins) and the key (runners: their own).
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// The tenant, or all.
+    pub tenant: Option<String>,
+    /// Only this key's runs.
+    pub key_id: Option<String>,
+}
+
+/// A query string with `$N` placeholders and its bound values, built in order.
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    I(i64),
+    S(String),
+}
+
+impl Sql {
+    fn new(text: &str) -> Sql {
+        Sql {
+            text: text.to_string(),
+            args: Vec::new(),
+        }
+    }
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+    fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for a in &self.args {
+            q = match a {
+                Arg::I(i) => q.bind(*i),
+                Arg::S(s) => q.bind(s.as_str()),
+            };
+        }
+        q
+    }
+}
+
+fn limit_of(l: Option<u32>) -> i64 {
+    i64::from(l.unwrap_or(50).clamp(1, 200))
+}
+
+/// A cursor `"<time>.<id>"` (opaque to clients).
+fn parse_cursor(c: &str) -> Result<(i64, String), StoreError> {
+    let (t, id) = c.split_once('.').ok_or(StoreError::NotFound)?;
+    Ok((t.parse().map_err(|_| StoreError::NotFound)?, id.to_string()))
+}
+
+impl Store {
+    // ----- tenants -----
+
+    /// Create a tenant.
+    pub async fn create_tenant(&self, id: &str, name: &str, quotas: &QuotaOverrides) -> StoreResult<TenantRow> {
+        let now = now_ms();
+        sqlx::query("INSERT INTO tenants (id, name, created_at, policy, quotas) VALUES ($1, $2, $3, NULL, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .bind(serde_json::to_string(quotas).unwrap_or_default())
+            .execute(&self.pool)
+            .await?;
+        Ok(TenantRow {
+            id: id.into(),
+            name: name.into(),
+            created_at: now,
+            policy: None,
+            quotas: quotas.clone(),
+        })
+    }
+
+    /// One tenant.
+    pub async fn tenant(&self, id: &str) -> StoreResult<TenantRow> {
+        let row = sqlx::query("SELECT id, name, created_at, policy, quotas FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tenant_row(&row)
+    }
+
+    /// Every tenant.
+    pub async fn tenants(&self) -> StoreResult<Vec<TenantRow>> {
+        let rows = sqlx::query("SELECT id, name, created_at, policy, quotas FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(tenant_row).collect()
+    }
+
+    /// Change a tenant's name and quotas.
+    pub async fn update_tenant(&self, id: &str, name: &str, quotas: &QuotaOverrides) -> StoreResult<()> {
+        let n = sqlx::query("UPDATE tenants SET name = $1, quotas = $2 WHERE id = $3")
+            .bind(name)
+            .bind(serde_json::to_string(quotas).unwrap_or_default())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Replace a tenant's policy (None: back to the server's default), with its audit record.
+    pub async fn set_policy(&self, id: &str, policy: Option<&str>, entry: Entry) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE tenants SET policy = $1 WHERE id = $2")
+            .bind(policy)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What the tenant uses now.
+    pub async fn usage(&self, tenant: &str) -> StoreResult<TenantUsage> {
+        let now = now_ms();
+        let running: i64 =
+            sqlx::query("SELECT COUNT(*) FROM runs WHERE tenant = $1 AND state IN ('queued', 'running')")
+                .bind(tenant)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+        let minute: i64 = sqlx::query("SELECT COUNT(*) FROM runs WHERE tenant = $1 AND created_at > $2")
+            .bind(tenant)
+            .bind(now - 60_000)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let cpu: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM runs WHERE tenant = $1 AND created_at >= $2",
+        )
+        .bind(tenant)
+        .bind(now - now.rem_euclid(DAY_MS))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        let sessions: i64 = sqlx::query("SELECT COUNT(*) FROM sessions WHERE tenant = $1 AND state = 'open'")
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        #[allow(clippy::cast_precision_loss)]
+        Ok(TenantUsage {
+            running,
+            runs_last_minute: minute,
+            cpu_seconds_today: cpu as f64 / 1000.0,
+            sessions,
+        })
+    }
+
+    // ----- keys -----
+
+    /// Store a new key, with its audit record.
+    pub async fn create_key(&self, key: &ApiKey, hash: &str, entry: Option<Entry>) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant, role, name, hash, created_at, created_by, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&key.id)
+        .bind(&key.tenant)
+        .bind(key.role.name())
+        .bind(&key.name)
+        .bind(hash)
+        .bind(key.created_at)
+        .bind(&key.created_by)
+        .bind(key.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(e) = entry {
+            audit::append(&mut tx, e).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A key by id.
+    pub async fn key(&self, id: &str) -> StoreResult<KeyRow> {
+        let row = sqlx::query(
+            "SELECT id, tenant, role, name, hash, created_at, created_by, expires_at, revoked_at, last_used_at \
+             FROM api_keys WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        key_row(&row)
+    }
+
+    /// Whether any key exists (first start).
+    pub async fn any_key(&self) -> StoreResult<bool> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(n > 0)
+    }
+
+    /// Keys of a tenant (None: all).
+    pub async fn keys(&self, tenant: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        let mut sql = Sql::new(
+            "SELECT id, tenant, role, name, hash, created_at, created_by, expires_at, revoked_at, last_used_at \
+             FROM api_keys",
+        );
+        if let Some(t) = tenant {
+            let p = sql.arg(Arg::S(t.into()));
+            sql.push(&format!(" WHERE tenant = {p}"));
+        }
+        sql.push(" ORDER BY created_at, id");
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| key_row(r).map(|k| k.key)).collect()
+    }
+
+    /// Revoke a key, with its audit record.
+    pub async fn revoke_key(&self, id: &str, entry: Entry) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Record a key's use (callers limit this to once a minute per key).
+    pub async fn touch_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ----- runs -----
+
+    /// Admit a run against the tenant's quotas and record it as queued — one transaction that
+    /// locks the tenant's row first, so servers sharing the database count together.
+    pub async fn admit_run(&self, run: &NewRun<'_>, q: &Quotas) -> StoreResult<Result<(), Refusal>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        lock_tenant(&mut tx, run.tenant).await?;
+        let running: i64 =
+            sqlx::query("SELECT COUNT(*) FROM runs WHERE tenant = $1 AND state IN ('queued', 'running')")
+                .bind(run.tenant)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        if running >= i64::from(q.concurrent_runs) {
+            return Ok(Err(Refusal {
+                quota: "concurrent_runs",
+                message: format!(
+                    "the tenant already has {running} runs in progress (quota {})",
+                    q.concurrent_runs
+                ),
+                retry_after: 1,
+            }));
+        }
+        let row = sqlx::query(
+            "SELECT COUNT(*), CAST(COALESCE(MIN(created_at), 0) AS BIGINT) FROM runs WHERE tenant = $1 AND created_at > $2",
+        )
+        .bind(run.tenant)
+        .bind(now - 60_000)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (minute, oldest): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if minute >= i64::from(q.runs_per_minute) {
+            let wait = (oldest + 60_000 - now).max(0);
+            return Ok(Err(Refusal {
+                quota: "runs_per_minute",
+                message: format!(
+                    "the tenant started {minute} runs in the last minute (quota {})",
+                    q.runs_per_minute
+                ),
+                retry_after: u64::try_from(wait / 1000 + 1).unwrap_or(1),
+            }));
+        }
+        let day_start = now - now.rem_euclid(DAY_MS);
+        let cpu: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM runs WHERE tenant = $1 AND created_at >= $2",
+        )
+        .bind(run.tenant)
+        .bind(day_start)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if u64::try_from(cpu).unwrap_or(0) >= q.cpu_seconds_per_day.saturating_mul(1000) {
+            return Ok(Err(Refusal {
+                quota: "cpu_seconds_per_day",
+                message: format!("the tenant used its {} CPU seconds for today", q.cpu_seconds_per_day),
+                retry_after: u64::try_from((day_start + DAY_MS - now) / 1000 + 1).unwrap_or(1),
+            }));
+        }
+        sqlx::query(
+            "INSERT INTO runs (id, tenant, key_id, session_id, instance, state, created_at, code_sha256, code) \
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)",
+        )
+        .bind(run.id)
+        .bind(run.tenant)
+        .bind(run.key_id)
+        .bind(run.session_id)
+        .bind(run.instance)
+        .bind(now)
+        .bind(run.code_sha256)
+        .bind(run.code)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// The run started executing.
+    pub async fn run_started(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE runs SET state = 'running', started_at = $1 WHERE id = $2 AND state = 'queued'")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Record a run's result, its violations and its audit record, in one transaction.
+    pub async fn finish_run(&self, id: &str, result: &RunResult, entry: Entry) -> StoreResult<()> {
+        let now = now_ms();
+        let cpu = result.usage.user_cpu_ms.saturating_add(result.usage.sys_cpu_ms);
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT tenant, key_id FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (tenant, key_id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query(
+            "UPDATE runs SET state = 'done', status = $1, finished_at = $2, wall_ms = $3, cpu_ms = $4, \
+             violations = $5, result = $6, started_at = COALESCE(started_at, $7) WHERE id = $8",
+        )
+        .bind(result.status.name())
+        .bind(now)
+        .bind(i64::try_from(result.usage.wall_ms).unwrap_or(i64::MAX))
+        .bind(i64::try_from(cpu).unwrap_or(i64::MAX))
+        .bind(i64::try_from(result.violations.len()).unwrap_or(i64::MAX))
+        .bind(serde_json::to_string(result).unwrap_or_default())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        for (n, v) in result.violations.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO violations (id, run_id, tenant, key_id, at, rule, event, decision, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(format!("{id}.{n}"))
+            .bind(id)
+            .bind(&tenant)
+            .bind(&key_id)
+            .bind(now)
+            .bind(&v.rule)
+            .bind(&v.event)
+            .bind(&v.decision)
+            .bind(serde_json::to_string(v).unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Runs this instance accepted but did not finish (after a crash: `lost`; at the end of a
+    /// drain: `killed`). Returns their ids and tenants.
+    pub async fn unfinished(&self, instance: &str) -> StoreResult<Vec<(String, String, String)>> {
+        let rows =
+            sqlx::query("SELECT id, tenant, key_id FROM runs WHERE instance = $1 AND state IN ('queued', 'running')")
+                .bind(instance)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Mark an unfinished run lost, with its audit record.
+    pub async fn mark_lost(&self, id: &str, entry: Entry) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE runs SET state = 'lost', finished_at = $1 WHERE id = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One run, if `scope` may see it.
+    pub async fn run(&self, id: &str, scope: &Scope) -> StoreResult<RunRecord> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS}, code, result FROM runs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let summary = run_summary(&row)?;
+        if !visible(scope, &summary.tenant, &summary.key_id) {
+            return Err(StoreError::NotFound);
+        }
+        let result: Option<String> = row.try_get("result")?;
+        Ok(RunRecord {
+            summary,
+            code: row.try_get("code")?,
+            result: result.and_then(|r| serde_json::from_str(&r).ok()),
+        })
+    }
+
+    /// Runs matching `q` that `scope` may see, newest first.
+    pub async fn runs(&self, q: &RunQuery, scope: &Scope) -> StoreResult<Page<RunSummary>> {
+        let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
+        let cond = |sql: &mut Sql, col: &str, op: &str, a: Arg| {
+            let p = sql.arg(a);
+            sql.push(&format!(" AND {col} {op} {p}"));
+        };
+        if let Some(t) = &scope.tenant {
+            cond(&mut sql, "tenant", "=", Arg::S(t.clone()));
+        }
+        if let Some(k) = &scope.key_id {
+            cond(&mut sql, "key_id", "=", Arg::S(k.clone()));
+        }
+        if let Some(v) = &q.status {
+            cond(&mut sql, "status", "=", Arg::S(v.clone()));
+        }
+        if let Some(v) = &q.state {
+            cond(&mut sql, "state", "=", Arg::S(v.clone()));
+        }
+        if let Some(v) = q.since {
+            cond(&mut sql, "created_at", ">=", Arg::I(v));
+        }
+        if let Some(v) = q.until {
+            cond(&mut sql, "created_at", "<", Arg::I(v));
+        }
+        if let Some(v) = &q.key {
+            cond(&mut sql, "key_id", "=", Arg::S(v.clone()));
+        }
+        match q.has_violations {
+            Some(true) => sql.push(" AND violations > 0"),
+            Some(false) => sql.push(" AND violations = 0"),
+            None => {}
+        }
+        if let Some(c) = &q.cursor {
+            let (t, id) = parse_cursor(c)?;
+            let a = sql.arg(Arg::I(t));
+            let b = sql.arg(Arg::I(t));
+            let c = sql.arg(Arg::S(id));
+            sql.push(&format!(" AND (created_at < {a} OR (created_at = {b} AND id < {c}))"));
+        }
+        let limit = limit_of(q.limit);
+        let l = sql.arg(Arg::I(limit + 1));
+        sql.push(&format!(" ORDER BY created_at DESC, id DESC LIMIT {l}"));
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut items = rows.iter().map(run_summary).collect::<StoreResult<Vec<_>>>()?;
+        let next = page_end(&mut items, limit, |r| format!("{}.{}", r.created_at, r.id));
+        Ok(Page {
+            items,
+            next_cursor: next,
+        })
+    }
+
+    /// Violations matching `q` that `scope` may see, newest first.
+    pub async fn violations(&self, q: &ViolationQuery, scope: &Scope) -> StoreResult<Page<ViolationRecord>> {
+        let mut sql = Sql::new(
+            "SELECT id, run_id, tenant, key_id, at, rule, event, decision, detail FROM violations WHERE 1 = 1",
+        );
+        let cond = |sql: &mut Sql, col: &str, op: &str, a: Arg| {
+            let p = sql.arg(a);
+            sql.push(&format!(" AND {col} {op} {p}"));
+        };
+        if let Some(t) = &scope.tenant {
+            cond(&mut sql, "tenant", "=", Arg::S(t.clone()));
+        }
+        if let Some(k) = &scope.key_id {
+            cond(&mut sql, "key_id", "=", Arg::S(k.clone()));
+        }
+        if let Some(v) = &q.rule {
+            cond(&mut sql, "rule", "=", Arg::S(v.clone()));
+        }
+        if let Some(v) = &q.run_id {
+            cond(&mut sql, "run_id", "=", Arg::S(v.clone()));
+        }
+        if let Some(v) = q.since {
+            cond(&mut sql, "at", ">=", Arg::I(v));
+        }
+        if let Some(v) = q.until {
+            cond(&mut sql, "at", "<", Arg::I(v));
+        }
+        if let Some(c) = &q.cursor {
+            let (t, id) = parse_cursor(c)?;
+            let a = sql.arg(Arg::I(t));
+            let b = sql.arg(Arg::I(t));
+            let c = sql.arg(Arg::S(id));
+            sql.push(&format!(" AND (at < {a} OR (at = {b} AND id < {c}))"));
+        }
+        let limit = limit_of(q.limit);
+        let l = sql.arg(Arg::I(limit + 1));
+        sql.push(&format!(" ORDER BY at DESC, id DESC LIMIT {l}"));
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let mut items = rows
+            .iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(ViolationRecord {
+                    id: r.try_get("id")?,
+                    run_id: r.try_get("run_id")?,
+                    tenant: r.try_get("tenant")?,
+                    key_id: r.try_get("key_id")?,
+                    at: r.try_get("at")?,
+                    rule: r.try_get("rule")?,
+                    event: r.try_get("event")?,
+                    decision: r.try_get("decision")?,
+                    detail: serde_json::from_str(&detail).map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = page_end(&mut items, limit, |v| format!("{}.{}", v.at, v.id));
+        Ok(Page {
+            items,
+            next_cursor: next,
+        })
+    }
+
+    // ----- sessions -----
+
+    /// Admit a session against the tenant's quota and record it — one locking transaction.
+    pub async fn admit_session(&self, s: &SessionRecord, instance: &str, cap: u32) -> StoreResult<Result<(), Refusal>> {
+        let mut tx = self.pool.begin().await?;
+        lock_tenant(&mut tx, &s.tenant).await?;
+        let open: i64 = sqlx::query("SELECT COUNT(*) FROM sessions WHERE tenant = $1 AND state = 'open'")
+            .bind(&s.tenant)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if open >= i64::from(cap) {
+            return Ok(Err(Refusal {
+                quota: "sessions",
+                message: format!("the tenant has {open} open sessions (quota {cap})"),
+                retry_after: 5,
+            }));
+        }
+        sqlx::query(
+            "INSERT INTO sessions (id, tenant, key_id, instance, state, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, 'open', $5, $6)",
+        )
+        .bind(&s.id)
+        .bind(&s.tenant)
+        .bind(&s.key_id)
+        .bind(instance)
+        .bind(s.created_at)
+        .bind(s.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// One session, if `scope` may see it.
+    pub async fn session(&self, id: &str, scope: &Scope) -> StoreResult<SessionRecord> {
+        let row = sqlx::query(
+            "SELECT id, tenant, key_id, state, created_at, last_used_at, closed_at, reason FROM sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let s = session_record(&row)?;
+        if !visible(scope, &s.tenant, &s.key_id) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(s)
+    }
+
+    /// A cell ran.
+    pub async fn session_used(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Close a session (idempotent).
+    pub async fn close_session(&self, id: &str, reason: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET state = 'closed', closed_at = $1, reason = $2 WHERE id = $3 AND state = 'open'",
+        )
+        .bind(now_ms())
+        .bind(reason)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sessions this instance holds open (closed as `lost` after a crash).
+    pub async fn open_sessions(&self, instance: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM sessions WHERE instance = $1 AND state = 'open'")
+            .bind(instance)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}
+
+async fn lock_tenant(tx: &mut Transaction<'_, Any>, tenant: &str) -> StoreResult<()> {
+    let n = sqlx::query("UPDATE tenants SET admit_seq = admit_seq + 1 WHERE id = $1")
+        .bind(tenant)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+fn visible(scope: &Scope, tenant: &str, key_id: &str) -> bool {
+    scope.tenant.as_deref().is_none_or(|t| t == tenant) && scope.key_id.as_deref().is_none_or(|k| k == key_id)
+}
+
+/// Trim to `limit` and return the cursor of the last item kept when more followed.
+fn page_end<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(50);
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    }
+}
