@@ -881,6 +881,7 @@ async fn create_session(
         last_used_at: now,
         closed_at: None,
         reason: None,
+        instance: app.instance.clone(),
     };
     if let Err(r) = app.store.admit_session(&record, &app.instance, quotas.sessions).await? {
         app.metrics.rate_limited.with_label_values(&[r.quota]).inc();
@@ -930,6 +931,11 @@ async fn live_session(app: &App, who: &Identity, id: &str) -> Result<Arc<crate::
     }
     match app.engine.session(id) {
         Some(s) => Ok(s),
+        None if rec.instance != app.instance => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "session_elsewhere",
+            format!("the session lives on server {:?}; send its cells there", rec.instance),
+        )),
         None => {
             let _ = app.store.close_session(id, "lost").await;
             Err(ApiError::new(

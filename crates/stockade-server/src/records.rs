@@ -184,8 +184,10 @@ pub struct SessionRecord {
     pub last_used_at: i64,
     /// Closed.
     pub closed_at: Option<i64>,
-    /// Why it closed (`deleted`, `idle`, `lost`, `shutdown`).
+    /// Why it closed (`deleted`, `idle`, `lost`, `shutdown`, `failed`).
     pub reason: Option<String>,
+    /// The server instance holding its jail.
+    pub instance: String,
 }
 
 /// A quota that refused a request, and when to retry.
@@ -279,6 +281,7 @@ fn session_record(row: &AnyRow) -> StoreResult<SessionRecord> {
         last_used_at: row.try_get("last_used_at")?,
         closed_at: opt_i64(row, "closed_at")?,
         reason: row.try_get("reason")?,
+        instance: row.try_get("instance")?,
     })
 }
 
@@ -912,7 +915,7 @@ impl Store {
     /// One session, if `scope` may see it.
     pub async fn session(&self, id: &str, scope: &Scope) -> StoreResult<SessionRecord> {
         let row = sqlx::query(
-            "SELECT id, tenant, key_id, state, created_at, last_used_at, closed_at, reason FROM sessions WHERE id = $1",
+            "SELECT id, tenant, key_id, state, created_at, last_used_at, closed_at, reason, instance FROM sessions WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
