@@ -196,7 +196,15 @@ impl JwtVerifier {
         let mut validation = Validation::new(header.alg);
         validation.leeway = 5;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience must also be present, not only match when present.
+        let mut required = vec!["exp", "sub"];
+        if self.issuer.is_some() {
+            required.push("iss");
+        }
+        if self.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
         }
@@ -260,5 +268,33 @@ mod tests {
         assert_eq!(parse_key("sk_short_x"), None);
         assert_eq!(parse_key(&k.token.replace("sk_", "pk_")), None);
         assert_ne!(new_key().token, k.token);
+    }
+}
+
+#[cfg(test)]
+mod jwt_tests {
+    use super::*;
+
+    #[test]
+    fn hs256_round_trip() {
+        std::env::set_var("STOCKADE_TEST_HS", "0123456789abcdef0123456789abcdef");
+        let s = JwtSettings {
+            issuer: Some("https://i".into()),
+            audience: Some("a".into()),
+            hs256_secret_env: Some("STOCKADE_TEST_HS".into()),
+            tenant_claim: "tenant".into(),
+            role_claim: "role".into(),
+            ..JwtSettings::default()
+        };
+        let v = JwtVerifier::from_settings(&s).unwrap().unwrap();
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = serde_json::json!({"sub": "x", "iss": "https://i", "aud": "a", "exp": now + 60, "nbf": now - 1, "tenant": "t", "role": "runner"});
+        let tok = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(v.verify(&tok).map(|c| c.role), Ok(Role::Runner));
     }
 }

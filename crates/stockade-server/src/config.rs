@@ -105,7 +105,7 @@ impl QuotaOverrides {
 }
 
 /// JWT bearer tokens.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct JwtSettings {
     /// Required `iss`.
@@ -126,6 +126,21 @@ pub struct JwtSettings {
     /// The claim naming the role.
     #[serde(default = "default_role_claim")]
     pub role_claim: String,
+}
+
+impl Default for JwtSettings {
+    fn default() -> JwtSettings {
+        JwtSettings {
+            issuer: None,
+            audience: None,
+            hs256_secret_env: None,
+            rs256_public_key: None,
+            eddsa_public_key: None,
+            jwks_file: None,
+            tenant_claim: default_tenant_claim(),
+            role_claim: default_role_claim(),
+        }
+    }
 }
 
 fn default_tenant_claim() -> String {

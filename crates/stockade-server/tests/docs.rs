@@ -9,13 +9,21 @@ fn doc() -> String {
 
 #[test]
 fn the_role_matrix_is_the_codes() {
-    assert!(doc().contains(&matrix_markdown()), "docs/serve.md must hold:\n{}", matrix_markdown());
+    assert!(
+        doc().contains(&matrix_markdown()),
+        "docs/serve.md must hold:\n{}",
+        matrix_markdown()
+    );
 }
 
 fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
     if let toml::Value::Table(t) = v {
         for (k, v) in t {
-            let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             if v.is_table() {
                 keys(&name, v, out);
             } else {
@@ -41,7 +49,10 @@ fn every_setting_is_documented() {
     keys("", &toml::Value::try_from(&s).unwrap(), &mut all);
     let d = doc();
     for k in &all {
-        assert!(d.contains(&format!("| `{k}` |")), "docs/serve.md does not document the setting {k}");
+        assert!(
+            d.contains(&format!("| `{k}` |")),
+            "docs/serve.md does not document the setting {k}"
+        );
     }
     assert!(all.len() > 25);
 }
