@@ -355,6 +355,8 @@ def test_malformed_requests_get_a_json_4xx(srv):
         (b'{"code": "1", "stdin": "***"}', 400, "invalid_request", "stdin"),
         (b'{"code": "1", "inputs": {"1bad": 1}}', 400, "invalid_request", "inputs"),
         (b"[]", 400, "invalid_request", None),
+        (b"[null, null]", 400, "invalid_request", None),
+        (b"\"code\"", 400, "invalid_request", None),
         (b"", 400, "invalid_json", None),
     ]
     for raw, status, code, field in cases:

@@ -1027,7 +1027,7 @@ pub struct TenantRequest {
     #[serde(default)]
     pub name: Option<String>,
     /// Quota overrides.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::error::object")]
     pub quotas: QuotaOverrides,
 }
 
@@ -1039,7 +1039,7 @@ pub struct TenantPatch {
     #[serde(default)]
     pub name: Option<String>,
     /// New quota overrides (replacing the old ones).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::error::opt_object")]
     pub quotas: Option<QuotaOverrides>,
 }
 

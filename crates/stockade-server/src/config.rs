@@ -46,24 +46,30 @@ impl Default for Quotas {
 pub struct QuotaOverrides {
     /// See [`Quotas::concurrent_runs`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub concurrent_runs: Option<u32>,
     /// See [`Quotas::runs_per_minute`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub runs_per_minute: Option<u32>,
     /// See [`Quotas::cpu_seconds_per_day`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub cpu_seconds_per_day: Option<u64>,
     /// See [`Quotas::max_wall_time_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10))]
     pub max_wall_time_ms: Option<u64>,
     /// See [`Quotas::max_memory_bytes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 16777216))]
     pub max_memory_bytes: Option<u64>,
     /// See [`Quotas::sessions`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<u32>,
     /// See [`Quotas::max_body_bytes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024))]
     pub max_body_bytes: Option<u64>,
 }
 

@@ -130,6 +130,12 @@ impl IntoResponse for ApiError {
 
 /// Decode a JSON body into `T`, naming the field at fault.
 pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde would also read a struct from an array (`[null, null]`); a body is an object.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => return Err(ApiError::bad_request("invalid_json", "the body is empty; send a JSON object")),
+        Some(_) => return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object")),
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -160,4 +166,26 @@ pub fn decode_query<T: serde::de::DeserializeOwned>(query: Option<&str>) -> Resu
             err.field(path)
         }
     })
+}
+
+/// `deserialize_with` for a nested struct: only a JSON object (serde would also read one from
+/// an array).
+pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let map = <serde_json::Map<String, serde_json::Value> as serde::Deserialize>::deserialize(d)?;
+    T::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
+}
+
+/// [`object`] for an optional field.
+pub fn opt_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let map = <Option<serde_json::Map<String, serde_json::Value>> as serde::Deserialize>::deserialize(d)?;
+    map.map(|m| T::deserialize(serde_json::Value::Object(m)).map_err(serde::de::Error::custom))
+        .transpose()
 }

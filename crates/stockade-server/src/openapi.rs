@@ -175,7 +175,7 @@ pub fn document() -> Value {
             ok["content"] = ok_content;
         }
         responses.insert(sh.ok.0.to_string(), ok);
-        if r.operation == "create_run" {
+        if r.operation == "create_run" || r.operation == "run_in_session" {
             responses.insert(
                 "202".into(),
                 json!({"description": "Accepted (\"async\": true)", "content": {"application/json": {"schema": schema::<Accepted>(&mut g)}}}),
