@@ -133,8 +133,18 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     // serde would also read a struct from an array (`[null, null]`); a body is an object.
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => {}
-        None => return Err(ApiError::bad_request("invalid_json", "the body is empty; send a JSON object")),
-        Some(_) => return Err(ApiError::bad_request("invalid_request", "the body must be a JSON object")),
+        None => {
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "the body is empty; send a JSON object",
+            ))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "the body must be a JSON object",
+            ))
+        }
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {

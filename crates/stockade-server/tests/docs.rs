@@ -35,16 +35,21 @@ fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_setting_is_documented() {
-    let mut s = Settings::default();
     // Optional keys are absent from the defaults' serialisation: give them values.
-    s.default_policy = Some("/x".into());
-    s.otlp_endpoint = Some("x".into());
-    s.jwt.issuer = Some("x".into());
-    s.jwt.audience = Some("x".into());
-    s.jwt.hs256_secret_env = Some("x".into());
-    s.jwt.rs256_public_key = Some("/x".into());
-    s.jwt.eddsa_public_key = Some("/x".into());
-    s.jwt.jwks_file = Some("/x".into());
+    let s = Settings {
+        default_policy: Some("/x".into()),
+        otlp_endpoint: Some("x".into()),
+        jwt: stockade_server::config::JwtSettings {
+            issuer: Some("x".into()),
+            audience: Some("x".into()),
+            hs256_secret_env: Some("x".into()),
+            rs256_public_key: Some("/x".into()),
+            eddsa_public_key: Some("/x".into()),
+            jwks_file: Some("/x".into()),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
     let mut all = Vec::new();
     keys("", &toml::Value::try_from(&s).unwrap(), &mut all);
     let d = doc();
