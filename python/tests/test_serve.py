@@ -607,3 +607,19 @@ def test_metrics_and_readiness(srv):
     assert srv.req("GET", "/readyz").status == 200
     doc = srv.req("GET", "/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
+
+
+def test_tenants_with_the_same_policy_never_share_a_worker(srv):
+    """Evidence on the host: the server's supervisor children. A second tenant's first run
+    starts workers of its own even though its effective policy is byte-for-byte the same."""
+    pid = srv.proc.pid
+    a = srv.new_key(srv.new_tenant(), "runner")[0]
+    b = srv.new_key(srv.new_tenant(), "runner")[0]
+    assert run(srv, a, "print(1)").status == 200
+    after_a = set(_supervisors_of(pid))
+    assert run(srv, b, "print(1)").status == 200
+    after_b = set(_supervisors_of(pid))
+    assert len(after_b - after_a) >= 1, (after_a, after_b)
+    # and a run of tenant a again uses a's workers, not b's new ones
+    assert run(srv, a, "print(1)").status == 200
+    assert set(_supervisors_of(pid)) >= after_b
