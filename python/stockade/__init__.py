@@ -38,6 +38,16 @@ __all__ = [
     "InputError",
     "SetupError",
     "LayerMissing",
+    "Client",
+    "ClientSession",
+    "AsyncClient",
+    "AsyncClientSession",
+    "ServiceError",
+    "AuthError",
+    "NotFound",
+    "QuotaExceeded",
+    "ServiceUnavailable",
+    "WaitTimeout",
 ]
 
 __version__ = "0.1.0"
@@ -299,3 +309,15 @@ def _result(text: str, types: Tuple[type, ...] = ()) -> Result:
 
 
 from ._pool import Pool, Session  # noqa: E402  (needs the names above)
+from ._client import (  # noqa: E402  (needs the names above)
+    AsyncClient,
+    AsyncClientSession,
+    AuthError,
+    Client,
+    ClientSession,
+    NotFound,
+    QuotaExceeded,
+    ServiceError,
+    ServiceUnavailable,
+    WaitTimeout,
+)
