@@ -623,3 +623,48 @@ def test_tenants_with_the_same_policy_never_share_a_worker(srv):
     # and a run of tenant a again uses a's workers, not b's new ones
     assert run(srv, a, "print(1)").status == 200
     assert set(_supervisors_of(pid)) >= after_b
+
+
+def test_traces_reach_an_otlp_collector(tmp_path):
+    """OTLP/HTTP JSON to a collector on loopback: a server span per request and a run span as
+    its child; no key or code in any attribute."""
+    import http.server
+
+    got = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            got.append((self.path, body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    s = Server(data_dir=str(tmp_path), settings={**FAST, "otlp_endpoint": f"http://127.0.0.1:{httpd.server_address[1]}"}).start()
+    try:
+        secret_code = "print('code-" + os.urandom(6).hex() + "')"
+        assert run(s, None, secret_code).status == 200
+    finally:
+        s.stop()
+        httpd.shutdown()
+    assert got and all(p == "/v1/traces" for p, _ in got)
+    spans = []
+    for _, body in got:
+        for rs in json.loads(body)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                spans += ss["spans"]
+    names = {sp["name"] for sp in spans}
+    assert "POST /v1/runs" in names and "run" in names, names
+    req = next(sp for sp in spans if sp["name"] == "POST /v1/runs")
+    run_span = next(sp for sp in spans if sp["name"] == "run")
+    assert run_span["traceId"] == req["traceId"] and run_span["parentSpanId"] == req["spanId"]
+    attrs = {a["key"]: a["value"] for a in run_span["attributes"]}
+    assert attrs["stockade.run.status"]["stringValue"] == "ok"
+    blob = b"".join(b for _, b in got)
+    assert s.admin_key.encode() not in blob and secret_code.encode() not in blob

@@ -58,6 +58,8 @@ pub struct App {
     pub tasks: TaskTracker,
     /// Set once shutdown begins.
     pub draining: AtomicBool,
+    /// Traces, when `otlp_endpoint` is set.
+    pub telemetry: Option<crate::telemetry::Telemetry>,
     touched: Mutex<HashMap<String, i64>>,
 }
 
@@ -83,6 +85,7 @@ impl App {
             default_policy,
             tasks: TaskTracker::new(),
             draining: AtomicBool::new(false),
+            telemetry: None,
             touched: Mutex::new(HashMap::new()),
         }
     }
@@ -140,10 +143,41 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
         // Unknown route or method: the fallbacks answer (fail closed: no handler runs).
         return next.run(req).await;
     };
+    let span = app.telemetry.as_ref().map(|t| t.request(route.method, route.path));
+    if let Some(s) = &span {
+        req.extensions_mut().insert(crate::telemetry::context_of(s));
+    }
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    let resp = authorized(&app, route, req, next).await;
+    let resp = finish_metrics(&app, route.path, started, resp);
+    if let Some(s) = span {
+        crate::telemetry::end(
+            s,
+            vec![opentelemetry::KeyValue::new(
+                "http.response.status_code",
+                i64::from(resp.status().as_u16()),
+            )],
+        );
+    }
+    // A refusal may leave the body unread, and then the connection cannot carry another
+    // request: say so, rather than let the client find a closed socket.
+    let mut resp = resp;
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut()
+            .insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+async fn authorized(app: &AppState, route: &'static roles::Route, mut req: Request, next: Next) -> Response {
     if route.permission != Permission::Public {
-        let identity = match identify(&app, req.headers()).await {
+        let identity = match identify(app, req.headers()).await {
             Ok(i) => i,
-            Err(e) => return finish_metrics(&app, route.path, started, e.into_response()),
+            Err(e) => return e.into_response(),
         };
         if !identity.role.allows(route.permission) {
             app.metrics.auth_failures.with_label_values(&["forbidden"]).inc();
@@ -154,12 +188,11 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
                 route.method,
                 route.path
             ));
-            return finish_metrics(&app, route.path, started, e.into_response());
+            return e.into_response();
         }
         req.extensions_mut().insert(identity);
     }
-    let resp = next.run(req).await;
-    finish_metrics(&app, route.path, started, resp)
+    next.run(req).await
 }
 
 fn finish_metrics(app: &App, route: &str, started: Instant, resp: Response) -> Response {
@@ -432,6 +465,7 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 async fn create_run(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
+    trace: Option<Extension<opentelemetry::trace::SpanContext>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -444,13 +478,15 @@ async fn create_run(
         tenant: tenant.id.clone(),
         policy,
     };
-    start_run(app, who, &quotas, req, target, None, wants_stream(&headers)).await
+    let trace = trace.map(|Extension(t)| t);
+    start_run(app, who, &quotas, req, target, None, wants_stream(&headers), trace).await
 }
 
 async fn run_in_session(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
+    trace: Option<Extension<opentelemetry::trace::SpanContext>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -467,11 +503,13 @@ async fn run_in_session(
         Target::Session(live),
         Some(id),
         wants_stream(&headers),
+        trace.map(|Extension(t)| t),
     )
     .await
 }
 
 /// Validate, admit, then hand the run to a task of its own; answer as the client asked.
+#[allow(clippy::too_many_arguments)]
 async fn start_run(
     app: AppState,
     who: Identity,
@@ -480,6 +518,7 @@ async fn start_run(
     target: Target,
     session: Option<String>,
     stream: bool,
+    trace: Option<opentelemetry::trace::SpanContext>,
 ) -> Result<Response, ApiError> {
     if app.draining.load(Ordering::SeqCst) {
         return Err(ApiError::new(
@@ -558,6 +597,7 @@ async fn start_run(
         spec,
         secrets,
         session,
+        trace,
     };
     app.tasks.spawn(async move {
         let outcome = job.run(events_tx).await;
@@ -645,10 +685,44 @@ struct RunJob {
     spec: RunSpec,
     secrets: Vec<String>,
     session: Option<String>,
+    trace: Option<opentelemetry::trace::SpanContext>,
 }
 
 impl RunJob {
     async fn run(self, events: Option<mpsc::UnboundedSender<Event>>) -> Result<RunResult, ApiError> {
+        let span = self
+            .app
+            .telemetry
+            .as_ref()
+            .map(|t| t.run(self.trace.as_ref(), &self.run_id, &self.who.tenant));
+        let started = Instant::now();
+        let outcome = self.run_traced(events).await;
+        if let Some(span) = span {
+            use opentelemetry::KeyValue;
+            let status = match &outcome {
+                Ok(r) => r.status.name().to_string(),
+                Err(e) => e.body.code.clone(),
+            };
+            let (wall, violations) = outcome
+                .as_ref()
+                .map_or((0, 0), |r| (r.usage.wall_ms, r.violations.len()));
+            crate::telemetry::end(
+                span,
+                vec![
+                    KeyValue::new("stockade.run.status", status),
+                    KeyValue::new("stockade.run.wall_ms", i64::try_from(wall).unwrap_or(i64::MAX)),
+                    KeyValue::new("stockade.run.violations", i64::try_from(violations).unwrap_or(i64::MAX)),
+                    KeyValue::new(
+                        "stockade.run.total_ms",
+                        i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                    ),
+                ],
+            );
+        }
+        outcome
+    }
+
+    async fn run_traced(self, events: Option<mpsc::UnboundedSender<Event>>) -> Result<RunResult, ApiError> {
         let app = self.app.clone();
         let (permit, waited) = match app.engine.slot().await {
             Ok(p) => p,

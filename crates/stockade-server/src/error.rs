@@ -156,7 +156,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
             "invalid_request"
         };
         let err = ApiError::new(StatusCode::BAD_REQUEST, code, inner.to_string());
-        if path == "." || path.is_empty() {
+        if path == "." || path == "?" || path.is_empty() {
             err
         } else {
             err.field(path)

@@ -16,6 +16,7 @@ pub mod records;
 pub mod roles;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 
 pub use config::Settings;
 pub use server::{open_store, serve, ServeError};

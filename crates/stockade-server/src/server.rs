@@ -78,15 +78,13 @@ pub async fn serve(settings: Settings, launcher: Launcher) -> Result<(), ServeEr
         metrics.clone(),
     );
     let listen = settings.listen.clone();
-    let app = Arc::new(App::new(
-        settings,
-        store,
-        engine,
-        metrics,
-        jwt,
-        instance,
-        default_policy,
-    ));
+    let telemetry = match &settings.otlp_endpoint {
+        Some(e) if !e.is_empty() => Some(crate::telemetry::Telemetry::start(e).map_err(ServeError::Settings)?),
+        _ => None,
+    };
+    let mut app = App::new(settings, store, engine, metrics, jwt, instance, default_policy);
+    app.telemetry = telemetry;
+    let app = Arc::new(app);
     // 3. first start: a tenant and an admin key, shown once
     bootstrap(&app).await?;
     // 4. runs this instance accepted and never finished (a crash): lost, never silently missing
@@ -284,5 +282,12 @@ async fn drain(app: &Arc<App>) {
         }
     }
     app.store.close().await;
+    let a = app.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(t) = &a.telemetry {
+            t.shutdown();
+        }
+    })
+    .await;
     eprintln!("stockade serve: stopped");
 }
