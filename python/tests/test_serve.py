@@ -668,3 +668,18 @@ def test_traces_reach_an_otlp_collector(tmp_path):
     assert attrs["stockade.run.status"]["stringValue"] == "ok"
     blob = b"".join(b for _, b in got)
     assert s.admin_key.encode() not in blob and secret_code.encode() not in blob
+
+
+def test_changing_a_policy_retires_the_old_pool(srv):
+    """A tenant-admin cannot pile up warm workers by changing its policy over and over."""
+    pid = srv.proc.pid
+    t = srv.new_tenant()
+    ta, _ = srv.new_key(t, "tenant-admin")
+    base = len(_supervisors_of(pid))
+    for i in range(4):
+        pol = f"version = 1\n[env]\nset = {{ N = '{i}' }}\n"
+        assert srv.req("PUT", f"/v1/tenants/{t}/policy", key=ta, body={"policy": pol}).status == 200
+        assert run(srv, ta, "import os; print(os.environ['N'])").json()["stdout"] == f"{i}\n"
+    time.sleep(1.0)
+    # one pool of this tenant is left (pool_size 1), not four
+    assert len(_supervisors_of(pid)) - base <= 1, (base, _supervisors_of(pid))

@@ -1214,6 +1214,9 @@ async fn update_tenant(
         })
         .await?;
     let t = app.store.tenant(&id).await?;
+    if let Ok(e) = app.effective(&t) {
+        app.engine.retire(&id, &e.hash);
+    }
     Ok(Json(view(&app, &t)).into_response())
 }
 
@@ -1274,6 +1277,7 @@ async fn put_policy(
         detail: serde_json::json!({ "hash": effective.hash, "default": req.policy.is_none() }),
     };
     app.store.set_policy(&id, req.policy.as_deref(), entry).await?;
+    app.engine.retire(&id, &effective.hash);
     Ok(Json(PolicyView {
         policy: req.policy.as_deref().map(|p| redact::text(p, &effective.secrets)),
         effective: redact::text(&effective.toml, &effective.secrets),

@@ -273,6 +273,22 @@ impl Engine {
         stale
     }
 
+    /// Close the tenant's pools other than the one for `keep` (its policy or quotas changed):
+    /// a tenant cannot pile up warm workers by changing its policy again and again.
+    pub fn retire(&self, tenant: &str, keep: &str) {
+        let old: Vec<Arc<PoolSlot>> = {
+            let mut pools = lock(&self.pools);
+            let keys: Vec<_> = pools.keys().filter(|(t, h)| t == tenant && h != keep).cloned().collect();
+            keys.iter().filter_map(|k| pools.remove(k)).collect()
+        };
+        for p in old {
+            if let Some(pool) = p.pool.get().cloned() {
+                // Idle workers stop now; busy ones when their run ends.
+                tokio::task::spawn_blocking(move || pool.close());
+            }
+        }
+    }
+
     /// Refresh the pool gauges; whether any worker is idle.
     pub fn observe(&self) -> bool {
         let (mut idle, mut busy) = (0, 0);
