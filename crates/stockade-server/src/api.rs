@@ -756,7 +756,12 @@ impl RunJob {
             }
         };
         app.metrics.queue_wait.observe(waited.as_secs_f64());
-        let _ = app.store.run_started(&self.run_id).await;
+        // Not awaited: the run need not wait for its row to say it started (a late update
+        // cannot undo `done`: it only moves `queued` rows).
+        let (store, id) = (app.store.clone(), self.run_id.clone());
+        tokio::spawn(async move {
+            let _ = store.run_started(&id).await;
+        });
         let outcome = app.engine.execute(&self.target, self.spec.clone(), events).await;
         drop(permit);
         let (result, error) = match outcome {

@@ -278,7 +278,11 @@ impl Engine {
     pub fn retire(&self, tenant: &str, keep: &str) {
         let old: Vec<Arc<PoolSlot>> = {
             let mut pools = lock(&self.pools);
-            let keys: Vec<_> = pools.keys().filter(|(t, h)| t == tenant && h != keep).cloned().collect();
+            let keys: Vec<_> = pools
+                .keys()
+                .filter(|(t, h)| t == tenant && h != keep)
+                .cloned()
+                .collect();
             keys.iter().filter_map(|k| pools.remove(k)).collect()
         };
         for p in old {

@@ -592,12 +592,26 @@ impl Store {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         lock_tenant(&mut tx, run.tenant).await?;
-        let running: i64 =
-            sqlx::query("SELECT COUNT(*) FROM runs WHERE tenant = $1 AND state IN ('queued', 'running')")
-                .bind(run.tenant)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+        // One statement for the three counts (each a round trip less on PostgreSQL).
+        let day_start = now - now.rem_euclid(DAY_MS);
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM runs WHERE tenant = $1 AND state IN ('queued', 'running')), \
+               (SELECT COUNT(*) FROM runs WHERE tenant = $2 AND created_at > $3), \
+               (SELECT CAST(COALESCE(MIN(created_at), 0) AS BIGINT) FROM runs WHERE tenant = $4 AND created_at > $5), \
+               (SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM runs WHERE tenant = $6 AND created_at >= $7)",
+        )
+        .bind(run.tenant)
+        .bind(run.tenant)
+        .bind(now - 60_000)
+        .bind(run.tenant)
+        .bind(now - 60_000)
+        .bind(run.tenant)
+        .bind(day_start)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (running, minute, oldest, cpu): (i64, i64, i64, i64) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
         if running >= i64::from(q.concurrent_runs) {
             return Ok(Err(Refusal {
                 quota: "concurrent_runs",
@@ -608,14 +622,6 @@ impl Store {
                 retry_after: 1,
             }));
         }
-        let row = sqlx::query(
-            "SELECT COUNT(*), CAST(COALESCE(MIN(created_at), 0) AS BIGINT) FROM runs WHERE tenant = $1 AND created_at > $2",
-        )
-        .bind(run.tenant)
-        .bind(now - 60_000)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (minute, oldest): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         if minute >= i64::from(q.runs_per_minute) {
             let wait = (oldest + 60_000 - now).max(0);
             return Ok(Err(Refusal {
@@ -627,15 +633,6 @@ impl Store {
                 retry_after: u64::try_from(wait / 1000 + 1).unwrap_or(1),
             }));
         }
-        let day_start = now - now.rem_euclid(DAY_MS);
-        let cpu: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM runs WHERE tenant = $1 AND created_at >= $2",
-        )
-        .bind(run.tenant)
-        .bind(day_start)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
         if u64::try_from(cpu).unwrap_or(0) >= q.cpu_seconds_per_day.saturating_mul(1000) {
             return Ok(Err(Refusal {
                 quota: "cpu_seconds_per_day",
@@ -676,11 +673,16 @@ impl Store {
         let now = now_ms();
         let cpu = result.usage.user_cpu_ms.saturating_add(result.usage.sys_cpu_ms);
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT tenant, key_id FROM runs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (tenant, key_id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+        // Violations rows carry the run's tenant and key; only then are they read.
+        let (tenant, key_id): (String, String) = if result.violations.is_empty() {
+            (String::new(), String::new())
+        } else {
+            let row = sqlx::query("SELECT tenant, key_id FROM runs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            (row.try_get(0)?, row.try_get(1)?)
+        };
         sqlx::query(
             "UPDATE runs SET state = 'done', status = $1, finished_at = $2, wall_ms = $3, cpu_ms = $4, \
              violations = $5, result = $6, started_at = COALESCE(started_at, $7) WHERE id = $8",
