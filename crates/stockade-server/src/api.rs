@@ -138,6 +138,10 @@ pub fn router(app: AppState) -> Router {
 
 async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    // A NUL in an id cannot be stored or looked up as text (PostgreSQL refuses it).
+    if req.uri().path().to_ascii_lowercase().contains("%00") {
+        return ApiError::bad_request("invalid_request", "a NUL character is not allowed in the path").into_response();
+    }
     let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
     let Some(route) = path.as_deref().and_then(|p| roles::route(req.method().as_str(), p)) else {
         // Unknown route or method: the fallbacks answer (fail closed: no handler runs).

@@ -146,16 +146,30 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
             ))
         }
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        let code = if inner.is_syntax() || inner.is_eof() {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() {
             "invalid_json"
         } else {
             "invalid_request"
         };
-        let err = ApiError::new(StatusCode::BAD_REQUEST, code, inner.to_string());
+        ApiError::bad_request(code, e.to_string())
+    })?;
+    // NUL cannot be stored as text (PostgreSQL refuses it) and has no business in code, names
+    // or policies; only a run's input values may carry it (they are never stored).
+    if let serde_json::Value::Object(map) = &value {
+        for (k, v) in map {
+            if k != "inputs" {
+                if let Some(path) = nul_at(v, k) {
+                    return Err(
+                        ApiError::bad_request("invalid_request", "a NUL character is not allowed here").field(path),
+                    );
+                }
+            }
+        }
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let err = ApiError::bad_request("invalid_request", e.into_inner().to_string());
         if path == "." || path == "?" || path.is_empty() {
             err
         } else {
@@ -164,8 +178,31 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     })
 }
 
+fn nul_at(v: &serde_json::Value, path: &str) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_at(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(m) => m.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                Some(path.to_string())
+            } else {
+                nul_at(x, &format!("{path}.{k}"))
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// Decode a query string into `T`.
 pub fn decode_query<T: serde::de::DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(ApiError::bad_request("invalid_query", "a NUL character is not allowed").field(k.into_owned()));
+        }
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.unwrap_or("").as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
