@@ -102,6 +102,12 @@ impl Engine {
         }
     }
 
+    /// A slot now, if one is free.
+    #[must_use]
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
     /// Wait for a slot (at most `queue` others may wait; then `Busy`). Returns the wait.
     pub async fn slot(&self) -> Result<(OwnedSemaphorePermit, Duration), StartError> {
         let t = Instant::now();

@@ -473,7 +473,7 @@ impl Store {
             .await?
             .try_get(0)?;
         let cpu: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM runs WHERE tenant = $1 AND created_at >= $2",
+            "SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM usage_days WHERE tenant = $1 AND day = $2",
         )
         .bind(tenant)
         .bind(now - now.rem_euclid(DAY_MS))
@@ -588,7 +588,7 @@ impl Store {
 
     /// Admit a run against the tenant's quotas and record it as queued — one transaction that
     /// locks the tenant's row first, so servers sharing the database count together.
-    pub async fn admit_run(&self, run: &NewRun<'_>, q: &Quotas) -> StoreResult<Result<(), Refusal>> {
+    pub async fn admit_run(&self, run: &NewRun<'_>, q: &Quotas, running_now: bool) -> StoreResult<Result<(), Refusal>> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         lock_tenant(&mut tx, run.tenant).await?;
@@ -599,7 +599,7 @@ impl Store {
                (SELECT COUNT(*) FROM runs WHERE tenant = $1 AND state IN ('queued', 'running')), \
                (SELECT COUNT(*) FROM runs WHERE tenant = $2 AND created_at > $3), \
                (SELECT CAST(COALESCE(MIN(created_at), 0) AS BIGINT) FROM runs WHERE tenant = $4 AND created_at > $5), \
-               (SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM runs WHERE tenant = $6 AND created_at >= $7)",
+               (SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM usage_days WHERE tenant = $6 AND day = $7)",
         )
         .bind(run.tenant)
         .bind(run.tenant)
@@ -641,15 +641,17 @@ impl Store {
             }));
         }
         sqlx::query(
-            "INSERT INTO runs (id, tenant, key_id, session_id, instance, state, created_at, code_sha256, code) \
-             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8)",
+            "INSERT INTO runs (id, tenant, key_id, session_id, instance, state, created_at, started_at, code_sha256, code) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(run.id)
         .bind(run.tenant)
         .bind(run.key_id)
         .bind(run.session_id)
         .bind(run.instance)
+        .bind(if running_now { state::RUNNING } else { state::QUEUED })
         .bind(now)
+        .bind(running_now.then_some(now))
         .bind(run.code_sha256)
         .bind(run.code)
         .execute(&mut *tx)
@@ -673,16 +675,22 @@ impl Store {
         let now = now_ms();
         let cpu = result.usage.user_cpu_ms.saturating_add(result.usage.sys_cpu_ms);
         let mut tx = self.pool.begin().await?;
-        // Violations rows carry the run's tenant and key; only then are they read.
-        let (tenant, key_id): (String, String) = if result.violations.is_empty() {
-            (String::new(), String::new())
-        } else {
-            let row = sqlx::query("SELECT tenant, key_id FROM runs WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-            (row.try_get(0)?, row.try_get(1)?)
-        };
+        let row = sqlx::query("SELECT tenant, key_id, created_at FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (tenant, key_id, created): (String, String, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        // The CPU counts against the day the run was admitted on (as admission reads it).
+        sqlx::query(
+            "INSERT INTO usage_days (tenant, day, cpu_ms, runs) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (tenant, day) DO UPDATE SET cpu_ms = usage_days.cpu_ms + excluded.cpu_ms, \
+             runs = usage_days.runs + 1",
+        )
+        .bind(&tenant)
+        .bind(created - created.rem_euclid(DAY_MS))
+        .bind(i64::try_from(cpu).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE runs SET state = 'done', status = $1, finished_at = $2, wall_ms = $3, cpu_ms = $4, \
              violations = $5, result = $6, started_at = COALESCE(started_at, $7) WHERE id = $8",

@@ -58,41 +58,57 @@ pub struct Store {
 }
 
 /// The schema, in order; each step runs once (recorded in `schema_migrations`).
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL, \
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS tenants (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at BIGINT NOT NULL, \
          policy TEXT, quotas TEXT NOT NULL, admit_seq BIGINT NOT NULL DEFAULT 0)",
-        "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, role TEXT NOT NULL, \
+            "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, role TEXT NOT NULL, \
          name TEXT NOT NULL, hash TEXT NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL, \
          expires_at BIGINT, revoked_at BIGINT, last_used_at BIGINT)",
-        "CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant)",
-        "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, key_id TEXT NOT NULL, \
+            "CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant)",
+            "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, key_id TEXT NOT NULL, \
          session_id TEXT, instance TEXT NOT NULL, state TEXT NOT NULL, status TEXT, created_at BIGINT NOT NULL, \
          started_at BIGINT, finished_at BIGINT, code_sha256 TEXT NOT NULL, wall_ms BIGINT, \
          cpu_ms BIGINT NOT NULL DEFAULT 0, violations BIGINT NOT NULL DEFAULT 0, code TEXT NOT NULL, result TEXT)",
-        "CREATE INDEX IF NOT EXISTS runs_tenant_created ON runs (tenant, created_at)",
-        "CREATE INDEX IF NOT EXISTS runs_state ON runs (state, instance)",
-        "CREATE TABLE IF NOT EXISTS violations (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, tenant TEXT NOT NULL, \
+            "CREATE INDEX IF NOT EXISTS runs_tenant_created ON runs (tenant, created_at)",
+            "CREATE INDEX IF NOT EXISTS runs_state ON runs (state, instance)",
+            "CREATE TABLE IF NOT EXISTS violations (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, tenant TEXT NOT NULL, \
          key_id TEXT NOT NULL, at BIGINT NOT NULL, rule TEXT NOT NULL, event TEXT NOT NULL, decision TEXT NOT NULL, \
          detail TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS violations_tenant_at ON violations (tenant, at)",
-        "CREATE INDEX IF NOT EXISTS violations_run ON violations (run_id)",
-        "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, key_id TEXT NOT NULL, \
+            "CREATE INDEX IF NOT EXISTS violations_tenant_at ON violations (tenant, at)",
+            "CREATE INDEX IF NOT EXISTS violations_run ON violations (run_id)",
+            "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, tenant TEXT NOT NULL, key_id TEXT NOT NULL, \
          instance TEXT NOT NULL, state TEXT NOT NULL, created_at BIGINT NOT NULL, last_used_at BIGINT NOT NULL, \
          closed_at BIGINT, reason TEXT)",
-        "CREATE INDEX IF NOT EXISTS sessions_tenant_state ON sessions (tenant, state)",
-        "CREATE TABLE IF NOT EXISTS audit (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, tenant TEXT, \
+            "CREATE INDEX IF NOT EXISTS sessions_tenant_state ON sessions (tenant, state)",
+            "CREATE TABLE IF NOT EXISTS audit (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, tenant TEXT, \
          actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT NOT NULL, prev TEXT NOT NULL, \
          hash TEXT NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant, seq)",
-        "CREATE TABLE IF NOT EXISTS audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, \
+            "CREATE INDEX IF NOT EXISTS audit_tenant ON audit (tenant, seq)",
+            "CREATE TABLE IF NOT EXISTS audit_head (id BIGINT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, \
          pruned_seq BIGINT NOT NULL, pruned_hash TEXT NOT NULL)",
-        "INSERT INTO audit_head (id, seq, hash, pruned_seq, pruned_hash) \
+            "INSERT INTO audit_head (id, seq, hash, pruned_seq, pruned_hash) \
          VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0, \
          '0000000000000000000000000000000000000000000000000000000000000000') ON CONFLICT DO NOTHING",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &[
+            // Admission counts a tenant's runs in progress: without this index that read walks
+            // every run the tenant ever had.
+            "CREATE INDEX IF NOT EXISTS runs_tenant_state ON runs (tenant, state)",
+            // CPU per tenant and UTC day, kept as a counter so admission reads one row.
+            "CREATE TABLE IF NOT EXISTS usage_days (tenant TEXT NOT NULL, day BIGINT NOT NULL, \
+             cpu_ms BIGINT NOT NULL, runs BIGINT NOT NULL, PRIMARY KEY (tenant, day))",
+            "INSERT INTO usage_days (tenant, day, cpu_ms, runs) \
+             SELECT tenant, created_at - (created_at % 86400000), CAST(SUM(cpu_ms) AS BIGINT), COUNT(*) FROM runs \
+             GROUP BY tenant, created_at - (created_at % 86400000) ON CONFLICT DO NOTHING",
+        ],
+    ),
+];
 
 /// Milliseconds since the Unix epoch.
 #[must_use]
@@ -121,8 +137,11 @@ impl Store {
             _ => url.to_string(),
         };
         let opts = AnyPoolOptions::new()
+            // SQLite: one connection. Its writers serialise on the file lock anyway, and a
+            // deferred transaction on a second connection can fail at once with SQLITE_BUSY
+            // (busy_timeout does not cover a read lock's upgrade); one connection never does.
             .max_connections(match backend {
-                Backend::Sqlite => 4,
+                Backend::Sqlite => 1,
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(3))

@@ -110,6 +110,11 @@ pub fn cmd_serve(a: ServeArgs) -> Result<u8, String> {
         flags.push((k.trim().to_string(), v.to_string()));
     }
     let settings = load(a.config.as_ref(), &flags)?;
+    // The service's warnings (a store write retried, a database error behind a 503) on stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .try_init();
     let launcher = Launcher::this_executable().map_err(|e| format!("cannot find this executable: {e}"))?;
     runtime()?
         .block_on(stockade_server::serve(settings, launcher))
