@@ -133,3 +133,57 @@ def test_token_roles_are_enforced(env):
     ta = jwt.encode(claims(env, role="tenant-admin"), env["ed"], algorithm="EdDSA")
     assert env["server"].req("GET", "/v1/tenants/default", key=ta).status == 404
     assert env["server"].req("GET", f"/v1/tenants/{env['tenant']}", key=ta).status == 200
+
+
+def test_keys_from_a_jwks_url_and_their_rotation(tmp_path):
+    """RS256 keys served as a JWKS on loopback, fetched at start and refreshed: a token of a
+    rotated-in key is accepted after the refresh, one of the rotated-out key is refused."""
+    import http.server
+    import threading
+
+    from jwt.algorithms import RSAAlgorithm
+
+    k1 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    k2 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def jwks(key, kid):
+        d = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+        d.update({"kid": kid, "alg": "RS256", "use": "sig"})
+        return json.dumps({"keys": [d]}).encode()
+
+    served = {"body": jwks(k1, "one")}
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(served["body"])
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    s = Server(data_dir=str(tmp_path), settings={
+        "pool_size": 1, "jwt.issuer": ISS, "jwt.audience": AUD,
+        "jwt.jwks_url": f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json",
+        "jwt.jwks_refresh_seconds": 1,
+    }).start()
+    try:
+        tenant = s.new_tenant()
+        env = {"tenant": tenant}
+        t1 = jwt.encode(claims(env), k1, algorithm="RS256", headers={"kid": "one"})
+        t2 = jwt.encode(claims(env), k2, algorithm="RS256", headers={"kid": "two"})
+        assert s.req("GET", "/v1/runs", key=t1).status == 200
+        assert s.req("GET", "/v1/runs", key=t2).status == 401
+        served["body"] = jwks(k2, "two")
+        for _ in range(50):
+            if s.req("GET", "/v1/runs", key=t2).status == 200:
+                break
+            time.sleep(0.1)
+        assert s.req("GET", "/v1/runs", key=t2).status == 200
+        assert s.req("GET", "/v1/runs", key=t1).status == 401
+    finally:
+        s.stop()
+        httpd.shutdown()

@@ -61,6 +61,7 @@ pub struct App {
     /// Traces, when `otlp_endpoint` is set.
     pub telemetry: Option<crate::telemetry::Telemetry>,
     touched: Mutex<HashMap<String, i64>>,
+    effective_cache: Mutex<HashMap<(Option<String>, Quotas), Effective>>,
 }
 
 impl App {
@@ -87,6 +88,7 @@ impl App {
             draining: AtomicBool::new(false),
             telemetry: None,
             touched: Mutex::new(HashMap::new()),
+            effective_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,8 +96,30 @@ impl App {
         t.quotas.apply(&self.settings.quotas)
     }
 
+    /// The effective policy, parsed once per (policy text, quotas): every run needs it and
+    /// parsing, validating and rendering a policy costs more than the rest of admission.
     fn effective(&self, t: &TenantRow) -> Result<Effective, ApiError> {
-        policy::effective(t.policy.as_deref(), &self.default_policy, &self.quotas(t)).map_err(|e| ApiError::policy(&e))
+        let quotas = self.quotas(t);
+        let key = (t.policy.clone(), quotas.clone());
+        if let Some(e) = self
+            .effective_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(e.clone());
+        }
+        let e =
+            policy::effective(t.policy.as_deref(), &self.default_policy, &quotas).map_err(|e| ApiError::policy(&e))?;
+        let mut cache = self
+            .effective_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(key, e.clone());
+        Ok(e)
     }
 }
 

@@ -123,9 +123,14 @@ impl AuthFailure {
     }
 }
 
+type Keys = Vec<(Option<String>, Algorithm, DecodingKey)>;
+
 /// Configured JWT verification keys.
 pub struct JwtVerifier {
-    keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
+    keys: Keys,
+    /// Keys fetched from `jwks_url`, replaced whole by each refresh.
+    remote: std::sync::RwLock<Keys>,
+    jwks_url: Option<String>,
     issuer: Option<String>,
     audience: Option<String>,
     tenant_claim: String,
@@ -168,20 +173,20 @@ impl JwtVerifier {
         }
         if let Some(path) = &s.jwks_file {
             let text = std::fs::read_to_string(path).map_err(|e| format!("jwt.jwks_file: {}: {e}", path.display()))?;
-            let set: jsonwebtoken::jwk::JwkSet =
-                serde_json::from_str(&text).map_err(|e| format!("jwt.jwks_file: {}: {e}", path.display()))?;
-            for jwk in &set.keys {
-                let alg = jwk_algorithm(jwk)
-                    .ok_or_else(|| format!("jwt.jwks_file: key {:?} has no usable \"alg\"", jwk.common.key_id))?;
-                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("jwt.jwks_file: {e}"))?;
-                keys.push((jwk.common.key_id.clone(), alg, key));
+            keys.extend(parse_jwks(&text).map_err(|e| format!("jwt.jwks_file: {}: {e}", path.display()))?);
+        }
+        if let Some(url) = &s.jwks_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!("jwt.jwks_url: {url:?} is not an http(s) URL"));
             }
         }
-        if keys.is_empty() {
+        if keys.is_empty() && s.jwks_url.is_none() {
             return Ok(None);
         }
         Ok(Some(JwtVerifier {
             keys,
+            remote: std::sync::RwLock::new(Vec::new()),
+            jwks_url: s.jwks_url.clone(),
             issuer: s.issuer.clone(),
             audience: s.audience.clone(),
             tenant_claim: s.tenant_claim.clone(),
@@ -213,7 +218,8 @@ impl JwtVerifier {
             None => validation.validate_aud = false,
         }
         let mut expired = false;
-        for (kid, alg, key) in &self.keys {
+        let remote = self.remote.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (kid, alg, key) in self.keys.iter().chain(remote.iter()) {
             if *alg != header.alg || (kid.is_some() && header.kid.is_some() && kid != &header.kid) {
                 continue;
             }
@@ -242,6 +248,49 @@ impl JwtVerifier {
             .ok_or(AuthFailure::BadClaims)?;
         Ok(TokenClaims { subject, tenant, role })
     }
+}
+
+impl JwtVerifier {
+    /// The JWKS URL, when keys come from one.
+    #[must_use]
+    pub fn jwks_url(&self) -> Option<&str> {
+        self.jwks_url.as_deref()
+    }
+
+    /// Fetch the JWKS URL now and replace the fetched keys (blocking: call it off the async
+    /// threads). A failed fetch keeps the keys of the last good one. Returns the keys fetched.
+    pub fn refresh(&self) -> Result<usize, String> {
+        let Some(url) = &self.jwks_url else { return Ok(0) };
+        let client = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("jwt.jwks_url: {e}"))?;
+        let resp = client.get(url).send().map_err(|e| format!("jwt.jwks_url: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("jwt.jwks_url: {url}: HTTP {}", resp.status()));
+        }
+        // A key set is small: read at most 1 MiB of it.
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(resp, 1 << 20), &mut body)
+            .map_err(|e| format!("jwt.jwks_url: {e}"))?;
+        let keys = parse_jwks(&String::from_utf8_lossy(&body)).map_err(|e| format!("jwt.jwks_url: {url}: {e}"))?;
+        let n = keys.len();
+        *self.remote.write().unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+        Ok(n)
+    }
+}
+
+/// Keys of a JWKS document; each needs its own usable `alg`.
+fn parse_jwks(text: &str) -> Result<Keys, String> {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let alg = jwk_algorithm(jwk).ok_or_else(|| format!("key {:?} has no usable \"alg\"", jwk.common.key_id))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        keys.push((jwk.common.key_id.clone(), alg, key));
+    }
+    Ok(keys)
 }
 
 fn jwk_algorithm(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Per-tenant quotas; a tenant's own values override these defaults key by key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct Quotas {
     /// Runs (and session cells) of the tenant at the same time.
@@ -126,6 +126,11 @@ pub struct JwtSettings {
     pub eddsa_public_key: Option<PathBuf>,
     /// A JWKS file (keys chosen by `kid`; each key's own `alg`).
     pub jwks_file: Option<PathBuf>,
+    /// A JWKS URL, fetched at start and every `jwks_refresh_seconds`.
+    pub jwks_url: Option<String>,
+    /// How often the JWKS URL is fetched again.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_seconds: u64,
     /// The claim naming the tenant.
     #[serde(default = "default_tenant_claim")]
     pub tenant_claim: String,
@@ -143,10 +148,16 @@ impl Default for JwtSettings {
             rs256_public_key: None,
             eddsa_public_key: None,
             jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_seconds: default_jwks_refresh(),
             tenant_claim: default_tenant_claim(),
             role_claim: default_role_claim(),
         }
     }
+}
+
+fn default_jwks_refresh() -> u64 {
+    300
 }
 
 fn default_tenant_claim() -> String {

@@ -85,6 +85,23 @@ pub async fn serve(settings: Settings, launcher: Launcher) -> Result<(), ServeEr
     let mut app = App::new(settings, store, engine, metrics, jwt, instance, default_policy);
     app.telemetry = telemetry;
     let app = Arc::new(app);
+    // JWKS from a URL: fetched now (a failure is a warning: tokens are refused until it works)
+    // and again every `jwks_refresh_seconds`.
+    if app.jwt.as_ref().is_some_and(|j| j.jwks_url().is_some()) {
+        let a = app.clone();
+        let every = Duration::from_secs(a.settings.jwt.jwks_refresh_seconds.max(1));
+        let first = refresh_jwks(&a).await;
+        tokio::spawn(async move {
+            let _ = first;
+            loop {
+                tokio::time::sleep(every).await;
+                if a.draining.load(Ordering::SeqCst) {
+                    return;
+                }
+                refresh_jwks(&a).await;
+            }
+        });
+    }
     // 3. first start: a tenant and an admin key, shown once
     bootstrap(&app).await?;
     // 4. runs this instance accepted and never finished (a crash): lost, never silently missing
@@ -127,6 +144,15 @@ pub async fn serve(settings: Settings, launcher: Launcher) -> Result<(), ServeEr
     accept_loop(app.clone(), listener, addr).await;
     drain(&app).await;
     Ok(())
+}
+
+async fn refresh_jwks(app: &Arc<App>) {
+    let a = app.clone();
+    let outcome = tokio::task::spawn_blocking(move || a.jwt.as_ref().map(JwtVerifier::refresh)).await;
+    if let Ok(Some(Err(e))) = outcome {
+        tracing::warn!("{e}");
+        eprintln!("stockade serve: {e}");
+    }
 }
 
 async fn bootstrap(app: &App) -> Result<(), ServeError> {

@@ -46,6 +46,7 @@ fn every_setting_is_documented() {
             rs256_public_key: Some("/x".into()),
             eddsa_public_key: Some("/x".into()),
             jwks_file: Some("/x".into()),
+            jwks_url: Some("https://x".into()),
             ..Default::default()
         },
         ..Settings::default()
