@@ -90,9 +90,8 @@ pub async fn serve(settings: Settings, launcher: Launcher) -> Result<(), ServeEr
     if app.jwt.as_ref().is_some_and(|j| j.jwks_url().is_some()) {
         let a = app.clone();
         let every = Duration::from_secs(a.settings.jwt.jwks_refresh_seconds.max(1));
-        let first = refresh_jwks(&a).await;
+        refresh_jwks(&a).await;
         tokio::spawn(async move {
-            let _ = first;
             loop {
                 tokio::time::sleep(every).await;
                 if a.draining.load(Ordering::SeqCst) {
