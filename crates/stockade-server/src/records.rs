@@ -590,28 +590,38 @@ impl Store {
     /// locks the tenant's row first, so servers sharing the database count together.
     pub async fn admit_run(&self, run: &NewRun<'_>, q: &Quotas, running_now: bool) -> StoreResult<Result<(), Refusal>> {
         let now = now_ms();
+        let minute = now.div_euclid(60_000);
         let mut tx = self.pool.begin().await?;
-        lock_tenant(&mut tx, run.tenant).await?;
-        // One statement for the three counts (each a round trip less on PostgreSQL).
+        // Lock the tenant's row and count this run in its rate window in one statement (every
+        // expression on the right reads the row as it was; a refusal rolls the count back).
+        let row = sqlx::query(
+            "UPDATE tenants SET admit_seq = admit_seq + 1, \
+               rate_prev = CASE WHEN rate_minute = $1 THEN rate_prev WHEN rate_minute = $2 THEN rate_cur ELSE 0 END, \
+               rate_cur = CASE WHEN rate_minute = $3 THEN rate_cur + 1 ELSE 1 END, \
+               rate_minute = $4 \
+             WHERE id = $5 RETURNING rate_cur, rate_prev",
+        )
+        .bind(minute)
+        .bind(minute - 1)
+        .bind(minute)
+        .bind(minute)
+        .bind(run.tenant)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let (cur, prev): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         let day_start = now - now.rem_euclid(DAY_MS);
         let row = sqlx::query(
             "SELECT \
                (SELECT COUNT(*) FROM runs WHERE tenant = $1 AND state IN ('queued', 'running')), \
-               (SELECT COUNT(*) FROM runs WHERE tenant = $2 AND created_at > $3), \
-               (SELECT CAST(COALESCE(MIN(created_at), 0) AS BIGINT) FROM runs WHERE tenant = $4 AND created_at > $5), \
-               (SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM usage_days WHERE tenant = $6 AND day = $7)",
+               (SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM usage_days WHERE tenant = $2 AND day = $3)",
         )
         .bind(run.tenant)
-        .bind(run.tenant)
-        .bind(now - 60_000)
-        .bind(run.tenant)
-        .bind(now - 60_000)
         .bind(run.tenant)
         .bind(day_start)
         .fetch_one(&mut *tx)
         .await?;
-        let (running, minute, oldest, cpu): (i64, i64, i64, i64) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        let (running, cpu): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
         if running >= i64::from(q.concurrent_runs) {
             return Ok(Err(Refusal {
                 quota: "concurrent_runs",
@@ -622,15 +632,34 @@ impl Store {
                 retry_after: 1,
             }));
         }
-        if minute >= i64::from(q.runs_per_minute) {
-            let wait = (oldest + 60_000 - now).max(0);
+        // Runs started in the last 60 s, estimated: this minute's (before this run) plus the
+        // previous minute's share of the window still inside it.
+        let into = now.rem_euclid(60_000);
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        let estimate = (cur - 1) as f64 + prev as f64 * (60_000 - into) as f64 / 60_000.0;
+        let limit = f64::from(q.runs_per_minute);
+        if estimate >= limit {
+            // When the previous minute's share has slid far enough out, or this minute ends.
+            #[allow(
+                clippy::cast_precision_loss,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss
+            )]
+            let wait_ms = if prev > 0 && (cur - 1) as f64 + 1.0 <= limit {
+                let frac_needed = 1.0 - (limit - (cur - 1) as f64 - 1.0).max(0.0) / prev as f64;
+                ((frac_needed * 60_000.0) as i64 - into).max(0)
+            } else {
+                60_000 - into
+            };
+            #[allow(clippy::cast_possible_truncation)]
+            let started = estimate.round() as i64;
             return Ok(Err(Refusal {
                 quota: "runs_per_minute",
                 message: format!(
-                    "the tenant started {minute} runs in the last minute (quota {})",
+                    "the tenant started about {started} runs in the last minute (quota {})",
                     q.runs_per_minute
                 ),
-                retry_after: u64::try_from(wait / 1000 + 1).unwrap_or(1),
+                retry_after: u64::try_from(wait_ms / 1000 + 1).unwrap_or(1),
             }));
         }
         if u64::try_from(cpu).unwrap_or(0) >= q.cpu_seconds_per_day.saturating_mul(1000) {

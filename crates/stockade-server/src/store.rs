@@ -108,6 +108,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
              GROUP BY tenant, created_at - (created_at % 86400000) ON CONFLICT DO NOTHING",
         ],
     ),
+    (
+        3,
+        &[
+            // The rate window lives on the tenant's row, which admission locks anyway: runs
+            // admitted in this minute and the one before (a sliding-window estimate), O(1).
+            "ALTER TABLE tenants ADD COLUMN rate_minute BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE tenants ADD COLUMN rate_cur BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE tenants ADD COLUMN rate_prev BIGINT NOT NULL DEFAULT 0",
+        ],
+    ),
 ];
 
 /// Milliseconds since the Unix epoch.
