@@ -203,7 +203,7 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
 
 async fn authorized(app: &AppState, route: &'static roles::Route, mut req: Request, next: Next) -> Response {
     if route.permission != Permission::Public {
-        let identity = match identify(app, req.headers()).await {
+        let (identity, tenant) = match identify(app, req.headers()).await {
             Ok(i) => i,
             Err(e) => return e.into_response(),
         };
@@ -219,6 +219,10 @@ async fn authorized(app: &AppState, route: &'static roles::Route, mut req: Reque
             return e.into_response();
         }
         req.extensions_mut().insert(identity);
+        // The caller's tenant as read with its key: the run handlers need no second lookup.
+        if let Some(t) = tenant {
+            req.extensions_mut().insert(CallerTenant(t));
+        }
     }
     next.run(req).await
 }
@@ -235,7 +239,7 @@ fn finish_metrics(app: &App, route: &str, started: Instant, resp: Response) -> R
     resp
 }
 
-async fn identify(app: &App, headers: &HeaderMap) -> Result<Identity, ApiError> {
+async fn identify(app: &App, headers: &HeaderMap) -> Result<(Identity, Option<TenantRow>), ApiError> {
     let outcome = identify_inner(app, headers).await;
     if let Err((failure, key_id)) = &outcome {
         app.metrics.auth_failures.with_label_values(&[failure.name()]).inc();
@@ -266,7 +270,10 @@ async fn identify(app: &App, headers: &HeaderMap) -> Result<Identity, ApiError> 
     })
 }
 
-async fn identify_inner(app: &App, headers: &HeaderMap) -> Result<Identity, (AuthFailure, Option<String>)> {
+async fn identify_inner(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(Identity, Option<TenantRow>), (AuthFailure, Option<String>)> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or((AuthFailure::Missing, None))?
@@ -278,7 +285,7 @@ async fn identify_inner(app: &App, headers: &HeaderMap) -> Result<Identity, (Aut
         .ok_or((AuthFailure::Malformed, None))?
         .trim();
     if let Some((id, secret)) = auth::parse_key(token) {
-        let row = match app.store.key(&id).await {
+        let (row, tenant) = match app.store.key_with_tenant(&id).await {
             Ok(r) => r,
             Err(StoreError::NotFound) => return Err((AuthFailure::UnknownKey, Some(id))),
             Err(_) => return Err((AuthFailure::UnknownKey, Some(id))),
@@ -306,11 +313,14 @@ async fn identify_inner(app: &App, headers: &HeaderMap) -> Result<Identity, (Aut
         if stale {
             let _ = app.store.touch_key(&id, now).await;
         }
-        return Ok(Identity {
-            tenant: row.key.tenant,
-            role: row.key.role,
-            key_id: id,
-        });
+        return Ok((
+            Identity {
+                tenant: row.key.tenant,
+                role: row.key.role,
+                key_id: id,
+            },
+            tenant,
+        ));
     }
     if token.matches('.').count() == 2 {
         let Some(jwt) = &app.jwt else {
@@ -320,13 +330,32 @@ async fn identify_inner(app: &App, headers: &HeaderMap) -> Result<Identity, (Aut
         if app.store.tenant(&claims.tenant).await.is_err() {
             return Err((AuthFailure::BadClaims, Some(format!("jwt:{}", claims.subject))));
         }
-        return Ok(Identity {
-            tenant: claims.tenant,
-            role: claims.role,
-            key_id: format!("jwt:{}", claims.subject),
-        });
+        return Ok((
+            Identity {
+                tenant: claims.tenant,
+                role: claims.role,
+                key_id: format!("jwt:{}", claims.subject),
+            },
+            None,
+        ));
     }
     Err((AuthFailure::Malformed, None))
+}
+
+/// The caller's own tenant row, read together with its API key.
+#[derive(Clone)]
+struct CallerTenant(TenantRow);
+
+/// The caller's own tenant: from authentication when it came with the key, else the store.
+async fn caller_tenant(
+    app: &App,
+    who: &Identity,
+    known: Option<Extension<CallerTenant>>,
+) -> Result<TenantRow, ApiError> {
+    match known {
+        Some(Extension(CallerTenant(t))) if t.id == who.tenant => Ok(t),
+        _ => own_tenant(app, who, &who.tenant).await,
+    }
 }
 
 /// Who may see what the caller asks about.
@@ -493,11 +522,12 @@ fn wants_stream(headers: &HeaderMap) -> bool {
 async fn create_run(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
+    known: Option<Extension<CallerTenant>>,
     trace: Option<Extension<opentelemetry::trace::SpanContext>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = own_tenant(&app, &who, &who.tenant).await?;
+    let tenant = caller_tenant(&app, &who, known).await?;
     let quotas = app.quotas(&tenant);
     let body = read_body(body, quotas.max_body_bytes.min(app.settings.max_body_bytes)).await?;
     let req: RunRequest = decode(&body)?;
@@ -514,11 +544,12 @@ async fn run_in_session(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
+    known: Option<Extension<CallerTenant>>,
     trace: Option<Extension<opentelemetry::trace::SpanContext>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let tenant = own_tenant(&app, &who, &who.tenant).await?;
+    let tenant = caller_tenant(&app, &who, known).await?;
     let quotas = app.quotas(&tenant);
     let body = read_body(body, quotas.max_body_bytes.min(app.settings.max_body_bytes)).await?;
     let req: RunRequest = decode(&body)?;
@@ -604,14 +635,17 @@ async fn start_run(
     // A free slot taken before admission lets the run be recorded `running` in the same
     // commit (one write less per run); a refusal gives it back.
     let slot = app.engine.try_slot();
-    if let Err(r) = app.store.admit_run(&new, quotas, slot.is_some()).await? {
-        app.metrics.rate_limited.with_label_values(&[r.quota]).inc();
-        return Err(
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", r.message)
-                .field(r.quota)
-                .retry_after(r.retry_after),
-        );
-    }
+    let created_at = match app.store.admit_run(&new, quotas, slot.is_some()).await? {
+        Ok(at) => at,
+        Err(r) => {
+            app.metrics.rate_limited.with_label_values(&[r.quota]).inc();
+            return Err(
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", r.message)
+                    .field(r.quota)
+                    .retry_after(r.retry_after),
+            );
+        }
+    };
     let (events_tx, events_rx) = if stream {
         let (tx, rx) = mpsc::unbounded_channel();
         (Some(tx), Some(rx))
@@ -621,6 +655,12 @@ async fn start_run(
     let (done_tx, done_rx) = oneshot::channel();
     let job = RunJob {
         app: app.clone(),
+        admitted: crate::records::Admitted {
+            id: run_id.clone(),
+            tenant: who.tenant.clone(),
+            key_id: who.key_id.clone(),
+            created_at,
+        },
         who,
         run_id: run_id.clone(),
         code_sha256,
@@ -710,6 +750,7 @@ fn sse(
 /// client is still there.
 struct RunJob {
     app: AppState,
+    admitted: crate::records::Admitted,
     who: Identity,
     run_id: String,
     code_sha256: String,
@@ -876,7 +917,7 @@ impl RunJob {
             }),
         };
         for attempt in 0..30u32 {
-            match app.store.finish_run(&self.run_id, result, entry.clone()).await {
+            match app.store.finish_run(&self.admitted, result, entry.clone()).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!("recording run {}: {e} (attempt {attempt})", self.run_id);

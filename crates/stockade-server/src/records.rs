@@ -219,6 +219,19 @@ pub struct NewRun<'a> {
     pub code: &'a str,
 }
 
+/// A run the store has admitted: what recording its end needs.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// Its id.
+    pub id: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// The key that started it.
+    pub key_id: String,
+    /// When it was admitted (its CPU counts against that day).
+    pub created_at: i64,
+}
+
 const DAY_MS: i64 = 86_400_000;
 
 fn tenant_row(row: &AnyRow) -> StoreResult<TenantRow> {
@@ -533,6 +546,35 @@ impl Store {
         key_row(&row)
     }
 
+    /// A key and its tenant in one query (authentication hands the tenant on to the handler,
+    /// a store round trip less per request).
+    pub async fn key_with_tenant(&self, id: &str) -> StoreResult<(KeyRow, Option<TenantRow>)> {
+        let row = sqlx::query(
+            "SELECT k.id, k.tenant, k.role, k.name, k.hash, k.created_at, k.created_by, k.expires_at, k.revoked_at, \
+             k.last_used_at, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, t.policy AS t_policy, \
+             t.quotas AS t_quotas FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let key = key_row(&row)?;
+        let tenant = match row.try_get::<Option<String>, _>("t_id")? {
+            Some(tid) => {
+                let quotas: String = row.try_get("t_quotas")?;
+                Some(TenantRow {
+                    id: tid,
+                    name: row.try_get("t_name")?,
+                    created_at: row.try_get("t_created_at")?,
+                    policy: row.try_get("t_policy")?,
+                    quotas: serde_json::from_str(&quotas).unwrap_or_default(),
+                })
+            }
+            None => None,
+        };
+        Ok((key, tenant))
+    }
+
     /// Whether any key exists (first start).
     pub async fn any_key(&self) -> StoreResult<bool> {
         let n: i64 = sqlx::query("SELECT COUNT(*) FROM api_keys")
@@ -588,7 +630,12 @@ impl Store {
 
     /// Admit a run against the tenant's quotas and record it as queued — one transaction that
     /// locks the tenant's row first, so servers sharing the database count together.
-    pub async fn admit_run(&self, run: &NewRun<'_>, q: &Quotas, running_now: bool) -> StoreResult<Result<(), Refusal>> {
+    pub async fn admit_run(
+        &self,
+        run: &NewRun<'_>,
+        q: &Quotas,
+        running_now: bool,
+    ) -> StoreResult<Result<i64, Refusal>> {
         let now = now_ms();
         let minute = now.div_euclid(60_000);
         let mut tx = self.pool.begin().await?;
@@ -686,7 +733,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(Ok(now))
     }
 
     /// The run started executing.
@@ -700,22 +747,19 @@ impl Store {
     }
 
     /// Record a run's result, its violations and its audit record, in one transaction.
-    pub async fn finish_run(&self, id: &str, result: &RunResult, entry: Entry) -> StoreResult<()> {
+    pub async fn finish_run(&self, run: &Admitted, result: &RunResult, entry: Entry) -> StoreResult<()> {
+        let (id, tenant, key_id, created) = (run.id.as_str(), &run.tenant, &run.key_id, run.created_at);
         let now = now_ms();
         let cpu = result.usage.user_cpu_ms.saturating_add(result.usage.sys_cpu_ms);
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT tenant, key_id, created_at FROM runs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let (tenant, key_id, created): (String, String, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+
         // The CPU counts against the day the run was admitted on (as admission reads it).
         sqlx::query(
             "INSERT INTO usage_days (tenant, day, cpu_ms, runs) VALUES ($1, $2, $3, 1) \
              ON CONFLICT (tenant, day) DO UPDATE SET cpu_ms = usage_days.cpu_ms + excluded.cpu_ms, \
              runs = usage_days.runs + 1",
         )
-        .bind(&tenant)
+        .bind(tenant)
         .bind(created - created.rem_euclid(DAY_MS))
         .bind(i64::try_from(cpu).unwrap_or(i64::MAX))
         .execute(&mut *tx)
@@ -741,8 +785,8 @@ impl Store {
             )
             .bind(format!("{id}.{n}"))
             .bind(id)
-            .bind(&tenant)
-            .bind(&key_id)
+            .bind(tenant)
+            .bind(key_id)
             .bind(now)
             .bind(&v.rule)
             .bind(&v.event)
@@ -758,14 +802,22 @@ impl Store {
 
     /// Runs this instance accepted but did not finish (after a crash: `lost`; at the end of a
     /// drain: `killed`). Returns their ids and tenants.
-    pub async fn unfinished(&self, instance: &str) -> StoreResult<Vec<(String, String, String)>> {
-        let rows =
-            sqlx::query("SELECT id, tenant, key_id FROM runs WHERE instance = $1 AND state IN ('queued', 'running')")
-                .bind(instance)
-                .fetch_all(&self.pool)
-                .await?;
+    pub async fn unfinished(&self, instance: &str) -> StoreResult<Vec<Admitted>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, key_id, created_at FROM runs WHERE instance = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(instance)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok(Admitted {
+                    id: r.try_get(0)?,
+                    tenant: r.try_get(1)?,
+                    key_id: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                })
+            })
             .collect()
     }
 

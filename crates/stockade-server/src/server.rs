@@ -176,7 +176,8 @@ async fn bootstrap(app: &App) -> Result<(), ServeError> {
 }
 
 async fn recover(app: &App) -> Result<(), ServeError> {
-    for (id, tenant, key) in app.store.unfinished(&app.instance).await? {
+    for run in app.store.unfinished(&app.instance).await? {
+        let (id, tenant, key) = (run.id, run.tenant, run.key_id);
         let entry = Entry {
             tenant: Some(tenant),
             actor: "server".into(),
@@ -290,7 +291,8 @@ async fn drain(app: &Arc<App>) {
     }
     // Anything still unfinished (a task that could not record): killed, on the record.
     if let Ok(rest) = app.store.unfinished(&app.instance).await {
-        for (id, tenant, key) in rest {
+        for run in rest {
+            let (id, tenant, key) = (run.id.clone(), run.tenant.clone(), run.key_id.clone());
             let result = stockade_protocol::RunResult::not_run(
                 stockade_protocol::Status::Killed,
                 Some("the server shut down before the run finished".into()),
@@ -303,7 +305,7 @@ async fn drain(app: &Arc<App>) {
                 target: Some(id.clone()),
                 detail: serde_json::json!({ "status": "killed", "key": key, "why": "shutdown" }),
             };
-            let _ = app.store.finish_run(&id, &result, entry).await;
+            let _ = app.store.finish_run(&run, &result, entry).await;
         }
     }
     app.store.close().await;
