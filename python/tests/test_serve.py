@@ -697,3 +697,20 @@ def test_nul_characters_are_refused_not_a_database_error(srv):
     assert r.status == 400 and r.json()["field"] == "action", r
     r = run(srv, None, "print(len(s))", inputs={"s": "a\x00b"})
     assert r.status == 200 and r.json()["stdout"] == "3\n", r
+
+
+def test_a_full_server_refuses_with_429_even_for_async_runs(tmp_path):
+    s = Server(data_dir=str(tmp_path), settings={**FAST, "max_concurrent_runs": 1, "queue": 0}).start()
+    try:
+        first = run(s, None, "import time; time.sleep(1.5)", **{"async": True})
+        assert first.status == 202
+        for extra in ({"async": True}, {}):
+            r = run(s, None, "print(1)", **extra)
+            assert r.status == 429 and r.json()["code"] == "server_busy" and r.headers["Retry-After"], r
+        # nothing was recorded for the refused ones
+        ids = [x["id"] for x in s.req("GET", "/v1/runs").json()["items"]]
+        assert ids == [first.json()["id"]]
+        time.sleep(1.8)
+        assert run(s, None, "print(1)").status == 200
+    finally:
+        s.stop()

@@ -635,6 +635,17 @@ async fn start_run(
     // A free slot taken before admission lets the run be recorded `running` in the same
     // commit (one write less per run); a refusal gives it back.
     let slot = app.engine.try_slot();
+    // No slot and no room to wait: refuse now, before anything is recorded (an asynchronous
+    // run would otherwise be accepted only to end `killed`).
+    if slot.is_none() && app.engine.queue_full() {
+        app.metrics.rate_limited.with_label_values(&["global_queue"]).inc();
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "server_busy",
+            "every run slot is taken and the queue is full",
+        )
+        .retry_after(1));
+    }
     let created_at = match app.store.admit_run(&new, quotas, slot.is_some()).await? {
         Ok(at) => at,
         Err(r) => {

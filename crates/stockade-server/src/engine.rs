@@ -108,6 +108,12 @@ impl Engine {
         self.permits.clone().try_acquire_owned().ok()
     }
 
+    /// Whether a run that found no free slot would be refused for a full queue.
+    #[must_use]
+    pub fn queue_full(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) >= self.queue
+    }
+
     /// Wait for a slot (at most `queue` others may wait; then `Busy`). Returns the wait.
     pub async fn slot(&self) -> Result<(OwnedSemaphorePermit, Duration), StartError> {
         let t = Instant::now();

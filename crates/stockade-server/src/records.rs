@@ -680,10 +680,11 @@ impl Store {
             }));
         }
         // Runs started in the last 60 s, estimated: this minute's (before this run) plus the
-        // previous minute's share of the window still inside it.
+        // previous minute's share of the window still inside it, as if spread evenly, rounded
+        // up (so a minute's boundary never lets one more run through).
         let into = now.rem_euclid(60_000);
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-        let estimate = (cur - 1) as f64 + prev as f64 * (60_000 - into) as f64 / 60_000.0;
+        let estimate = (cur - 1) as f64 + (prev as f64 * (60_000 - into) as f64 / 60_000.0).ceil();
         let limit = f64::from(q.runs_per_minute);
         if estimate >= limit {
             // When the previous minute's share has slid far enough out, or this minute ends.
