@@ -714,3 +714,27 @@ def test_a_full_server_refuses_with_429_even_for_async_runs(tmp_path):
         assert run(s, None, "print(1)").status == 200
     finally:
         s.stop()
+
+
+def test_cursor_paging_walks_every_record_once(srv):
+    t = srv.new_tenant()
+    k, _ = srv.new_key(t, "tenant-admin")
+    ids = [run(srv, k, f"print({i})").headers["stockade-run-id"] for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        page = srv.req("GET", "/v1/runs?limit=2" + (f"&cursor={cursor}" if cursor else ""), key=k).json()
+        assert len(page["items"]) <= 2
+        seen += [x["id"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ids[::-1], (seen, ids)
+    seqs, cursor = [], None
+    while True:
+        page = srv.req("GET", "/v1/audit?limit=2&action=run.finished" + (f"&cursor={cursor}" if cursor else ""), key=k).json()
+        seqs += [x["seq"] for x in page["items"]]
+        assert all(x["tenant"] == t for x in page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seqs) == 5 and seqs == sorted(seqs)

@@ -960,6 +960,14 @@ fn mask(mut r: RunResult, secrets: &[String]) -> RunResult {
     r
 }
 
+/// A listing's store error: `NotFound` there means a cursor that does not parse.
+fn cursor_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::bad_request("invalid_query", "the cursor is not valid").field("cursor"),
+        e => e.into(),
+    }
+}
+
 async fn get_run(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -980,10 +988,7 @@ async fn list_runs(
 ) -> Result<Response, ApiError> {
     let q: RunQuery = decode_query(q.as_deref())?;
     let scope = scope(&who, q.tenant.as_ref())?;
-    let page = app.store.runs(&q, &scope).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::bad_request("invalid_query", "the cursor is not valid").field("cursor"),
-        e => e.into(),
-    })?;
+    let page = app.store.runs(&q, &scope).await.map_err(cursor_error)?;
     Ok(Json(page).into_response())
 }
 
@@ -994,10 +999,7 @@ async fn list_violations(
 ) -> Result<Response, ApiError> {
     let q: ViolationQuery = decode_query(q.as_deref())?;
     let scope = scope(&who, q.tenant.as_ref())?;
-    let page = app.store.violations(&q, &scope).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::bad_request("invalid_query", "the cursor is not valid").field("cursor"),
-        e => e.into(),
-    })?;
+    let page = app.store.violations(&q, &scope).await.map_err(cursor_error)?;
     Ok(Json(page).into_response())
 }
 
@@ -1008,7 +1010,7 @@ async fn list_audit(
 ) -> Result<Response, ApiError> {
     let q: AuditQuery = decode_query(q.as_deref())?;
     if q.cursor.as_deref().is_some_and(|c| c.parse::<i64>().is_err()) {
-        return Err(ApiError::bad_request("invalid_query", "the cursor is not valid").field("cursor"));
+        return Err(cursor_error(StoreError::NotFound));
     }
     let scope = scope(&who, q.tenant.as_ref())?;
     Ok(Json(app.store.audit_page(&q, scope.tenant.as_deref()).await?).into_response())

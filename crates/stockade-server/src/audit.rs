@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
+use crate::records::{page_end, Arg, Sql};
 use crate::store::{now_ms, Page, Store, StoreResult};
 
 /// A record to append.
@@ -192,35 +193,18 @@ impl Store {
     pub async fn audit_page(&self, q: &AuditQuery, tenant: Option<&str>) -> StoreResult<Page<AuditRecord>> {
         let after: i64 = q.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
         let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 500));
-        let mut text = format!("SELECT {COLUMNS} FROM audit WHERE seq > $1");
-        let mut n = 1;
-        if tenant.is_some() {
-            n += 1;
-            text.push_str(&format!(" AND tenant = ${n}"));
-        }
-        if q.action.is_some() {
-            n += 1;
-            text.push_str(&format!(" AND action = ${n}"));
-        }
-        text.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
-        let mut query = sqlx::query(&text).bind(after);
-        if let Some(t) = tenant {
-            query = query.bind(t);
-        }
-        if let Some(a) = &q.action {
-            query = query.bind(a.as_str());
-        }
-        let rows = query.bind(limit + 1).fetch_all(&self.pool).await?;
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM audit WHERE 1 = 1"));
+        sql.and("seq", ">", Some(Arg::I(after)));
+        sql.and("tenant", "=", tenant.map(|t| Arg::S(t.into())));
+        sql.and("action", "=", q.action.clone().map(Arg::S));
+        let l = sql.arg(Arg::I(limit + 1));
+        sql.push(&format!(" ORDER BY seq LIMIT {l}"));
+        let rows = sql.query().fetch_all(&self.pool).await?;
         let mut items = rows
             .iter()
             .map(|r| record(r).map(|(a, _)| a))
             .collect::<StoreResult<Vec<_>>>()?;
-        let next = if items.len() > usize::try_from(limit).unwrap_or(100) {
-            items.truncate(usize::try_from(limit).unwrap_or(100));
-            items.last().map(|a| a.seq.to_string())
-        } else {
-            None
-        };
+        let next = page_end(&mut items, limit, |a| a.seq.to_string());
         Ok(Page {
             items,
             next_cursor: next,

@@ -352,31 +352,60 @@ pub struct Scope {
 }
 
 /// A query string with `$N` placeholders and its bound values, built in order.
-struct Sql {
+pub(crate) struct Sql {
     text: String,
     args: Vec<Arg>,
 }
 
-enum Arg {
+pub(crate) enum Arg {
     I(i64),
     S(String),
 }
 
 impl Sql {
-    fn new(text: &str) -> Sql {
+    pub(crate) fn new(text: &str) -> Sql {
         Sql {
             text: text.to_string(),
             args: Vec::new(),
         }
     }
-    fn push(&mut self, s: &str) {
+    pub(crate) fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
-    fn arg(&mut self, a: Arg) -> String {
+    pub(crate) fn arg(&mut self, a: Arg) -> String {
         self.args.push(a);
         format!("${}", self.args.len())
     }
-    fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
+    /// `AND col op $n` when there is a value.
+    pub(crate) fn and(&mut self, col: &str, op: &str, value: Option<Arg>) {
+        if let Some(a) = value {
+            let p = self.arg(a);
+            self.push(&format!(" AND {col} {op} {p}"));
+        }
+    }
+
+    /// What `scope` may see: its tenant, and a runner's own key.
+    fn scope(&mut self, scope: &Scope) {
+        self.and("tenant", "=", scope.tenant.clone().map(Arg::S));
+        self.and("key_id", "=", scope.key_id.clone().map(Arg::S));
+    }
+
+    /// Newest first by (`time_col`, id), after `cursor`, at most `limit` + 1 rows (the extra
+    /// one says whether another page follows).
+    fn page(&mut self, time_col: &str, cursor: Option<&str>, limit: i64) -> StoreResult<()> {
+        if let Some(c) = cursor {
+            let (t, id) = parse_cursor(c)?;
+            let a = self.arg(Arg::I(t));
+            let b = self.arg(Arg::I(t));
+            let c = self.arg(Arg::S(id));
+            self.push(&format!(" AND ({time_col} < {a} OR ({time_col} = {b} AND id < {c}))"));
+        }
+        let l = self.arg(Arg::I(limit + 1));
+        self.push(&format!(" ORDER BY {time_col} DESC, id DESC LIMIT {l}"));
+        Ok(())
+    }
+
+    pub(crate) fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments<'_>> {
         let mut q = sqlx::query(&self.text);
         for a in &self.args {
             q = match a {
@@ -590,10 +619,8 @@ impl Store {
             "SELECT id, tenant, role, name, hash, created_at, created_by, expires_at, revoked_at, last_used_at \
              FROM api_keys",
         );
-        if let Some(t) = tenant {
-            let p = sql.arg(Arg::S(t.into()));
-            sql.push(&format!(" WHERE tenant = {p}"));
-        }
+        sql.push(" WHERE 1 = 1");
+        sql.and("tenant", "=", tenant.map(|t| Arg::S(t.into())));
         sql.push(" ORDER BY created_at, id");
         let rows = sql.query().fetch_all(&self.pool).await?;
         rows.iter().map(|r| key_row(r).map(|k| k.key)).collect()
@@ -859,46 +886,19 @@ impl Store {
     /// Runs matching `q` that `scope` may see, newest first.
     pub async fn runs(&self, q: &RunQuery, scope: &Scope) -> StoreResult<Page<RunSummary>> {
         let mut sql = Sql::new(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1 = 1"));
-        let cond = |sql: &mut Sql, col: &str, op: &str, a: Arg| {
-            let p = sql.arg(a);
-            sql.push(&format!(" AND {col} {op} {p}"));
-        };
-        if let Some(t) = &scope.tenant {
-            cond(&mut sql, "tenant", "=", Arg::S(t.clone()));
-        }
-        if let Some(k) = &scope.key_id {
-            cond(&mut sql, "key_id", "=", Arg::S(k.clone()));
-        }
-        if let Some(v) = &q.status {
-            cond(&mut sql, "status", "=", Arg::S(v.clone()));
-        }
-        if let Some(v) = &q.state {
-            cond(&mut sql, "state", "=", Arg::S(v.clone()));
-        }
-        if let Some(v) = q.since {
-            cond(&mut sql, "created_at", ">=", Arg::I(v));
-        }
-        if let Some(v) = q.until {
-            cond(&mut sql, "created_at", "<", Arg::I(v));
-        }
-        if let Some(v) = &q.key {
-            cond(&mut sql, "key_id", "=", Arg::S(v.clone()));
-        }
+        sql.scope(scope);
+        sql.and("status", "=", q.status.clone().map(Arg::S));
+        sql.and("state", "=", q.state.clone().map(Arg::S));
+        sql.and("created_at", ">=", q.since.map(Arg::I));
+        sql.and("created_at", "<", q.until.map(Arg::I));
+        sql.and("key_id", "=", q.key.clone().map(Arg::S));
         match q.has_violations {
             Some(true) => sql.push(" AND violations > 0"),
             Some(false) => sql.push(" AND violations = 0"),
             None => {}
         }
-        if let Some(c) = &q.cursor {
-            let (t, id) = parse_cursor(c)?;
-            let a = sql.arg(Arg::I(t));
-            let b = sql.arg(Arg::I(t));
-            let c = sql.arg(Arg::S(id));
-            sql.push(&format!(" AND (created_at < {a} OR (created_at = {b} AND id < {c}))"));
-        }
         let limit = limit_of(q.limit);
-        let l = sql.arg(Arg::I(limit + 1));
-        sql.push(&format!(" ORDER BY created_at DESC, id DESC LIMIT {l}"));
+        sql.page("created_at", q.cursor.as_deref(), limit)?;
         let rows = sql.query().fetch_all(&self.pool).await?;
         let mut items = rows.iter().map(run_summary).collect::<StoreResult<Vec<_>>>()?;
         let next = page_end(&mut items, limit, |r| format!("{}.{}", r.created_at, r.id));
@@ -913,38 +913,13 @@ impl Store {
         let mut sql = Sql::new(
             "SELECT id, run_id, tenant, key_id, at, rule, event, decision, detail FROM violations WHERE 1 = 1",
         );
-        let cond = |sql: &mut Sql, col: &str, op: &str, a: Arg| {
-            let p = sql.arg(a);
-            sql.push(&format!(" AND {col} {op} {p}"));
-        };
-        if let Some(t) = &scope.tenant {
-            cond(&mut sql, "tenant", "=", Arg::S(t.clone()));
-        }
-        if let Some(k) = &scope.key_id {
-            cond(&mut sql, "key_id", "=", Arg::S(k.clone()));
-        }
-        if let Some(v) = &q.rule {
-            cond(&mut sql, "rule", "=", Arg::S(v.clone()));
-        }
-        if let Some(v) = &q.run_id {
-            cond(&mut sql, "run_id", "=", Arg::S(v.clone()));
-        }
-        if let Some(v) = q.since {
-            cond(&mut sql, "at", ">=", Arg::I(v));
-        }
-        if let Some(v) = q.until {
-            cond(&mut sql, "at", "<", Arg::I(v));
-        }
-        if let Some(c) = &q.cursor {
-            let (t, id) = parse_cursor(c)?;
-            let a = sql.arg(Arg::I(t));
-            let b = sql.arg(Arg::I(t));
-            let c = sql.arg(Arg::S(id));
-            sql.push(&format!(" AND (at < {a} OR (at = {b} AND id < {c}))"));
-        }
+        sql.scope(scope);
+        sql.and("rule", "=", q.rule.clone().map(Arg::S));
+        sql.and("run_id", "=", q.run_id.clone().map(Arg::S));
+        sql.and("at", ">=", q.since.map(Arg::I));
+        sql.and("at", "<", q.until.map(Arg::I));
         let limit = limit_of(q.limit);
-        let l = sql.arg(Arg::I(limit + 1));
-        sql.push(&format!(" ORDER BY at DESC, id DESC LIMIT {l}"));
+        sql.page("at", q.cursor.as_deref(), limit)?;
         let rows = sql.query().fetch_all(&self.pool).await?;
         let mut items = rows
             .iter()
@@ -1070,7 +1045,7 @@ fn visible(scope: &Scope, tenant: &str, key_id: &str) -> bool {
 }
 
 /// Trim to `limit` and return the cursor of the last item kept when more followed.
-fn page_end<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {
+pub(crate) fn page_end<T>(items: &mut Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Option<String> {
     let limit = usize::try_from(limit).unwrap_or(50);
     if items.len() > limit {
         items.truncate(limit);
