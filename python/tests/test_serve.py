@@ -738,3 +738,24 @@ def test_cursor_paging_walks_every_record_once(srv):
         if not cursor:
             break
     assert len(seqs) == 5 and seqs == sorted(seqs)
+
+
+def test_memory_cap_refuses_a_policy_and_idle_pools_are_closed(tmp_path):
+    s = Server(data_dir=str(tmp_path), settings={**FAST, "pool_idle_seconds": 1, "prewarm": "false"}).start(wait_ready=False)
+    try:
+        t = s.new_tenant(quotas={"max_memory_bytes": 256 << 20})
+        r = s.req("PUT", f"/v1/tenants/{t}/policy", body={"policy": "version = 1\n[limits]\nmemory = \"512M\"\n"})
+        assert r.status == 422 and r.json()["field"] == "limits.memory", r
+        assert s.req("PUT", f"/v1/tenants/{t}/policy", body={"policy": "version = 1\n[limits]\nmemory = \"128M\"\n"}).status == 200
+        k, _ = s.new_key(t, "runner")
+        assert run(s, k, "print(1)").status == 200
+        assert len(_supervisors_of(s.proc.pid)) == 1
+        # control above: the pool is there after a run; with no run for pool_idle_seconds it goes
+        for _ in range(50):
+            if not _supervisors_of(s.proc.pid):
+                break
+            time.sleep(0.2)
+        assert _supervisors_of(s.proc.pid) == []
+        assert run(s, k, "print(2)").json()["stdout"] == "2\n"
+    finally:
+        s.stop()
