@@ -29,6 +29,7 @@
 mod error;
 mod guard;
 mod model;
+mod net;
 mod parse;
 mod render;
 mod units;
@@ -42,4 +43,5 @@ pub use model::{
     Bind, Check, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, RESERVED_ENV,
     RESERVED_JAIL_PATHS, VERSION,
 };
+pub use net::{canonical_ip, IpNet, NetAllow, NetHost, NETWORK_MODULES, PROXY_PORT};
 pub use units::{format_duration, format_size, parse_duration, parse_size};

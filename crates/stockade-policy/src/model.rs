@@ -11,6 +11,7 @@ use serde::{Serialize, Serializer};
 
 use crate::error::PolicyError;
 use crate::guard::Guard;
+use crate::net::NetAllow;
 use crate::units::format_duration;
 
 /// The only policy file version this crate understands.
@@ -121,11 +122,57 @@ pub struct Env {
 }
 
 /// Network access.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Network {
     /// The network mode.
     pub mode: NetworkMode,
+    /// Where code may connect through the host proxy (`mode = "proxy"` only).
+    pub allow: Vec<NetAllow>,
+    /// Connections a run may open through the proxy (refused ones included).
+    pub max_connections: u32,
+    /// Bytes a run may move through the proxy, both directions together.
+    pub max_bytes: u64,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            mode: NetworkMode::None,
+            allow: Vec::new(),
+            max_connections: 64,
+            max_bytes: 256 * MIB,
+        }
+    }
+}
+
+impl Network {
+    /// Whether the jail gets the host proxy.
+    #[must_use]
+    pub fn egress(&self) -> bool {
+        self.mode == NetworkMode::Proxy
+    }
+
+    fn check(&self, out: &mut Vec<Issue>) {
+        if self.mode == NetworkMode::None && !self.allow.is_empty() {
+            out.push(Issue::new(
+                &["network", "allow"],
+                "network.allow needs mode = \"proxy\" (or no mode: an allow list implies it)".into(),
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections > 10_000 {
+            out.push(Issue::new(
+                &["network", "max-connections"],
+                "must be from 1 to 10000".into(),
+            ));
+        }
+        if self.max_bytes == 0 || self.max_bytes > 1 << 40 {
+            out.push(Issue::new(
+                &["network", "max-bytes"],
+                "must be from 1 byte to 1T".into(),
+            ));
+        }
+    }
 }
 
 /// How the jail reaches the network.
@@ -136,6 +183,9 @@ pub enum NetworkMode {
     /// A fresh network namespace with only loopback.
     #[default]
     None,
+    /// Loopback only, plus the host proxy on 127.0.0.1:3128 in the jail, which connects to
+    /// what `allow` names.
+    Proxy,
 }
 
 impl NetworkMode {
@@ -143,6 +193,7 @@ impl NetworkMode {
     pub fn as_str(self) -> &'static str {
         match self {
             NetworkMode::None => "none",
+            NetworkMode::Proxy => "proxy",
         }
     }
 }
@@ -290,6 +341,7 @@ impl Policy {
         }
         self.limits.check(out);
         self.env.check(out);
+        self.network.check(out);
         self.filesystem.check(out);
         if let Err(reason) = check_hostname(&self.isolation.hostname) {
             out.push(Issue::new(&["isolation", "hostname"], reason));

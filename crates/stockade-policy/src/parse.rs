@@ -23,6 +23,7 @@ use crate::guard::{check_endpoint, check_guard_path, check_module, Guard};
 use crate::model::{
     check_env_name, key_path, unknown_profile, unsupported_version, Bind, Issue, NetworkMode, Policy, Seg, VERSION,
 };
+use crate::net::{NetAllow, NETWORK_MODULES, PROXY_PORT};
 use crate::units::{parse_duration, parse_size};
 
 #[derive(Deserialize)]
@@ -79,6 +80,9 @@ struct RawEnv {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawNetwork {
     mode: Option<String>,
+    allow: Option<Vec<String>>,
+    max_connections: Option<i64>,
+    max_bytes: Option<RawQuantity>,
 }
 
 #[derive(Deserialize)]
@@ -603,20 +607,7 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
     }
 
     if let Some(network) = raw.network {
-        if let Some(mode) = network.mode {
-            policy.network.mode = match mode.as_str() {
-                "none" => NetworkMode::None,
-                other => {
-                    return Err(Issue::new(
-                        &["network", "mode"],
-                        format!(
-                            "network mode {other:?} is not supported: policy version 1 only has \"none\" \
-                             (loopback only); egress policies are not implemented yet"
-                        ),
-                    ))
-                }
-            };
-        }
+        apply_network(&mut policy, network)?;
     }
 
     if let Some(fs) = raw.filesystem {
@@ -647,6 +638,61 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
         apply_guard(&mut policy.guard, guard)?;
     }
     Ok(policy)
+}
+
+/// `[network]`. An allow list implies `mode = "proxy"`. With the proxy on, the profile's
+/// guard lets code import the network modules and connect to the proxy (and only to it), so
+/// ordinary `urllib`, `requests` or `pip` work; the file's `[guard]` section, applied after
+/// this, can still take that back.
+fn apply_network(policy: &mut Policy, raw: RawNetwork) -> Result<(), Issue> {
+    let net = &mut policy.network;
+    if let Some(mode) = raw.mode {
+        net.mode = match mode.as_str() {
+            "none" => NetworkMode::None,
+            "proxy" => NetworkMode::Proxy,
+            other => {
+                return Err(Issue::new(
+                    &["network", "mode"],
+                    format!("network mode {other:?} is not supported: \"none\" (loopback only) or \"proxy\" (the host proxy, to what network.allow names)"),
+                ))
+            }
+        };
+    } else if raw.allow.is_some() {
+        net.mode = NetworkMode::Proxy;
+    }
+    for (i, entry) in raw.allow.unwrap_or_default().iter().enumerate() {
+        let parsed = NetAllow::parse(entry).map_err(|reason| Issue {
+            path: vec![Seg::key("network"), Seg::key("allow"), Seg::Index(i)],
+            reason,
+            at_key: false,
+        })?;
+        net.allow.push(parsed);
+    }
+    if let Some(n) = raw.max_connections {
+        net.max_connections = u32::try_from(n)
+            .map_err(|_| Issue::new(&["network", "max-connections"], "must be from 1 to 10000".into()))?;
+    }
+    if let Some(q) = raw.max_bytes {
+        if let RawQuantity::Float(_) = q {
+            let e = "a size must be a whole number of bytes or a string such as \"256M\"";
+            return Err(Issue::new(&["network", "max-bytes"], e.to_owned()));
+        }
+        net.max_bytes = parse_size(&q.text()).map_err(|e| Issue::new(&["network", "max-bytes"], e))?;
+    }
+    if net.egress() {
+        let imports = &mut policy.guard.imports;
+        imports.deny.retain(|m| !NETWORK_MODULES.contains(&m.as_str()));
+        for m in NETWORK_MODULES {
+            if !imports.allow.iter().any(|a| a == m) {
+                imports.allow.push((*m).to_owned());
+            }
+        }
+        let proxy = format!("127.0.0.1:{PROXY_PORT}");
+        if !policy.guard.network.connect.contains(&proxy) {
+            policy.guard.network.connect.push(proxy);
+        }
+    }
+    Ok(())
 }
 
 /// The key path `guard.{path}` with an optional array index.
@@ -952,8 +998,36 @@ unset = ["PATH"]
         assert!(parse("version = 1\n[network]\nmode = \"none\"\n").is_ok());
         for mode in ["host", "egress", "None"] {
             let e = err(&format!("version = 1\n[network]\nmode = \"{mode}\"\n"));
-            assert!(e.reason.contains("egress policies are not implemented yet"));
+            assert!(e.reason.contains("\"none\" (loopback only) or \"proxy\""), "{e}");
         }
+    }
+
+    #[test]
+    fn network_allow_implies_the_proxy_and_opens_the_guard_to_it() {
+        let p = parse("version = 1\n[network]\nallow = [\"pypi.org:443\", \"127.0.0.1:8080\"]\nmax-bytes = \"1M\"\n")
+            .unwrap();
+        assert!(p.network.egress());
+        assert_eq!(p.network.allow.len(), 2);
+        assert_eq!(p.network.max_bytes, 1 << 20);
+        assert!(p.guard.imports.allow.iter().any(|m| m == "socket"));
+        assert!(!p.guard.imports.deny.iter().any(|m| m == "socket"));
+        assert_eq!(p.guard.network.connect, vec![format!("127.0.0.1:{PROXY_PORT}")]);
+        // The file's own guard section still wins.
+        let p =
+            parse("version = 1\n[network]\nallow = [\"pypi.org:443\"]\n[guard.imports]\ndeny = [\"ssl\"]\n").unwrap();
+        assert!(p.guard.imports.deny.iter().any(|m| m == "ssl"));
+        assert!(!p.guard.imports.allow.iter().any(|m| m == "ssl"));
+        // Without the proxy nothing changes.
+        let p = parse("version = 1\n").unwrap();
+        assert!(p.guard.imports.deny.iter().any(|m| m == "socket"));
+        // Errors point at the entry.
+        let e = err("version = 1\n[network]\nallow = [\"pypi.org:443\", \"0177.0.0.1:80\"]\n");
+        assert_eq!(e.key.as_deref(), Some("network.allow[1]"), "{e}");
+        assert!(e.reason.contains("dotted decimal"), "{e}");
+        let e = err("version = 1\n[network]\nmode = \"none\"\nallow = [\"pypi.org:443\"]\n");
+        assert!(e.reason.contains("mode = \"proxy\""), "{e}");
+        let e = err("version = 1\n[network]\nallow = []\nmax-connections = 0\n");
+        assert_eq!(e.key.as_deref(), Some("network.max-connections"), "{e}");
     }
 
     #[test]
