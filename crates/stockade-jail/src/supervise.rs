@@ -670,6 +670,7 @@ impl Watch<'_> {
             events_dropped: audit.dropped,
             answer,
             prescreen: None,
+            network: None,
         };
         audit.write(serde_json::json!({
             "type": "run-end",

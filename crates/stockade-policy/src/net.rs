@@ -170,10 +170,10 @@ fn parse_host(host: &str) -> Result<NetHost, String> {
     Ok(NetHost::Name(host.to_ascii_lowercase()))
 }
 
-/// A DNS name: labels of letters, digits and hyphens (1-63 bytes, no hyphen at either end),
+/// Check a DNS name: labels of letters, digits and hyphens (1-63 bytes, no hyphen at either end),
 /// at most 253 bytes, and a last label that is not all digits (so `127.1` or `0x7f.1` can
 /// never be read as a name here and as an address by a resolver).
-fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 253 {
         return Err(format!("{name:?} is not a host name (1 to 253 characters)"));
     }

@@ -146,6 +146,9 @@ pub struct SetupFailure {
 /// Who reported a violation. Guard decisions are made inside the run's own process, which the
 /// run controls: they explain what the code tried, and the run can add to or suppress them.
 pub const REPORTED_BY_RUN: &str = "run";
+/// Violations the supervisor observed itself, outside the run (the egress proxy's refusals):
+/// these are facts, not the run's account.
+pub const REPORTED_BY_SUPERVISOR: &str = "supervisor";
 
 /// One kind of denied (or, in audit mode, would-be-denied) event, with how often it happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -162,13 +165,57 @@ pub struct Violation {
     pub args: Vec<String>,
     /// How many times it happened.
     pub count: u64,
-    /// Always `"run"`: the guard reports from inside the run's process (evidence, not proof).
+    /// `"run"`: the guard reported it from inside the run's process (evidence, not proof);
+    /// `"supervisor"`: the supervisor observed it outside the run (the egress proxy).
     #[serde(default = "reported_by_run")]
     pub reported_by: String,
 }
 
 fn reported_by_run() -> String {
     REPORTED_BY_RUN.to_string()
+}
+
+/// One connection through the egress proxy, as the proxy on the host saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Flow {
+    /// The host the code asked for (a name, or an address as written in the request).
+    pub host: String,
+    /// The port it asked for.
+    pub port: u16,
+    /// The address the proxy connected to (or refused after resolving); null when it never
+    /// got that far.
+    pub address: Option<String>,
+    /// `CONNECT`, or the method of a plain-HTTP request (`GET`, `POST`, ...).
+    pub method: String,
+    /// `allowed` or `denied`.
+    pub decision: String,
+    /// The `network.allow` entry that matched, or the rule that refused: `network.allow`,
+    /// `network.address`, `network.sni`, `network.max-connections`, `network.max-bytes`,
+    /// `network.request`, `network.upstream`.
+    pub rule: String,
+    /// Why it was refused or ended early, in words; empty for a flow that ended normally.
+    pub reason: String,
+    /// Bytes from the code to the destination (request bodies and tunnelled bytes).
+    pub bytes_up: u64,
+    /// Bytes from the destination to the code.
+    pub bytes_down: u64,
+    /// When the flow started, in ms since the run started.
+    pub start_ms: u64,
+    /// How long it lasted, in ms.
+    pub duration_ms: u64,
+}
+
+/// The run's network use through the egress proxy (`network.mode = "proxy"` only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NetworkUse {
+    /// Every flow, in the order they started (at most 1,000 kept).
+    pub flows: Vec<Flow>,
+    /// Flows beyond the ones kept.
+    pub flows_dropped: u64,
+    /// Connections the code opened to the proxy.
+    pub connections: u64,
+    /// Bytes moved both ways, all flows together.
+    pub bytes: u64,
 }
 
 /// An exception (or a stockade error about the answer) as the caller sees it.
@@ -278,6 +325,9 @@ pub struct RunResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<serde_json::Value>")]
     pub prescreen: Option<serde_json::Value>,
+    /// Connections through the egress proxy (absent when the policy gives no network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkUse>,
 }
 
 impl RunResult {
@@ -302,6 +352,7 @@ impl RunResult {
             events_dropped: 0,
             answer: None,
             prescreen: None,
+            network: None,
         }
     }
 

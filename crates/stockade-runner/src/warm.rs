@@ -906,6 +906,7 @@ impl Warm<'_> {
             events_dropped: a.audit.dropped,
             answer: Some(answer),
             prescreen: None,
+            network: None,
         };
         self.caller.send(Kind::Result, a.nonce, &result);
         if self.mode == Mode::Session {
