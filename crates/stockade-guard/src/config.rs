@@ -35,6 +35,11 @@ pub struct GuardConfig {
     pub connect: Vec<String>,
     /// Allowed `host:port` for bind.
     pub bind: Vec<String>,
+    /// URL-level requests (`urllib.Request`) go through the host's egress proxy, which decides
+    /// them against `network.allow` and reports its refusals itself; the guard lets them pass.
+    /// Sockets are still checked against `connect` (the proxy's own address).
+    #[serde(default)]
+    pub urls_via_proxy: bool,
     /// Per-class decisions.
     pub process: Decision,
     /// compile/exec/eval of strings by user code.
@@ -85,6 +90,7 @@ impl GuardConfig {
             write: vec!["/".into()],
             connect: vec!["*:*".into()],
             bind: vec!["*:*".into()],
+            urls_via_proxy: false,
             process: Decision::Allow,
             code: Decision::Allow,
             code_objects: Decision::Allow,

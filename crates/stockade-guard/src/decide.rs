@@ -492,6 +492,8 @@ fn decide_inner(
                     }
                 }
                 NetTarget::Host(h) if host_port_allowed(list, &h, port) => Verdict::Allow,
+                // The proxy on the host decides where a URL may go (and reports its refusals).
+                NetTarget::Host(_) if cfg.urls_via_proxy && event == "urllib.Request" => Verdict::Allow,
                 NetTarget::Host(h) => deny(
                     handling,
                     match port {
@@ -693,6 +695,7 @@ mod tests {
             write: vec!["/tmp".into()],
             connect: vec!["127.0.0.1:8080".into()],
             bind: vec![],
+            urls_via_proxy: false,
             process: Decision::Deny,
             code: Decision::Audit,
             code_objects: Decision::Deny,

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 pub use stockade_protocol::result::Violation;
-use stockade_protocol::result::REPORTED_BY_RUN;
+use stockade_protocol::result::{NetworkUse, REPORTED_BY_RUN, REPORTED_BY_SUPERVISOR};
 
 use crate::plan::{AuditSink, Plan};
 
@@ -85,6 +85,40 @@ impl Audit {
         let line = redact(&record.to_string(), &self.secrets);
         let _ = sink.write_all(format!("{line}\n").as_bytes());
         let _ = sink.flush();
+    }
+
+    /// The egress proxy's account of the run: every flow a line of the trail (`"type": "flow"`),
+    /// and each refused one a violation that the supervisor observed (not the run's account).
+    pub fn flows(&mut self, net: &NetworkUse) {
+        for f in &net.flows {
+            let mut line = serde_json::to_value(f).unwrap_or_default();
+            if let Value::Object(map) = &mut line {
+                map.insert("type".into(), json!("flow"));
+            }
+            self.write(line);
+            if f.decision != "denied" {
+                continue;
+            }
+            let args = vec![format!("{} {}:{}", f.method, f.host, f.port)];
+            let event = "network.connect".to_string();
+            if let Some(v) = self
+                .violations
+                .iter_mut()
+                .find(|v| v.event == event && v.rule == f.rule && v.args == args)
+            {
+                v.count += 1;
+            } else if self.violations.len() < MAX_VIOLATIONS {
+                self.violations.push(Violation {
+                    event,
+                    rule: f.rule.clone(),
+                    reason: redact(&f.reason, &self.secrets),
+                    decision: "denied".into(),
+                    args: args.iter().map(|a| redact(a, &self.secrets)).collect(),
+                    count: 1,
+                    reported_by: REPORTED_BY_SUPERVISOR.to_string(),
+                });
+            }
+        }
     }
 
     /// Feed bytes read from the guard's channel.

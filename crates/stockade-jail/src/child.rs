@@ -34,6 +34,8 @@ pub(crate) struct ChildFds {
     pub answer_write: Option<RawFd>,
     pub request: Option<RawFd>,
     pub control: Option<RawFd>,
+    /// Where the egress proxy's listening socket is sent (`network.mode = "proxy"`).
+    pub egress: Option<RawFd>,
 }
 
 /// Fixed fd numbers after the close-fds step. The interpreter gets 0-2 (stdio), 3 (the
@@ -204,6 +206,9 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     mounts::pivot_into_new_root().at(Step::PivotRoot, "new root")?;
     nix::unistd::sethostname(&plan.hostname).at(Step::Hostname, "sethostname")?;
     stockade_sys::loopback_up().at(Step::Loopback, "bring lo up")?;
+    if let Some(fd) = fds.egress {
+        hand_over_proxy_socket(fd).at(Step::Loopback, "egress proxy socket")?;
+    }
     nix::unistd::setsid().at(Step::Session, "setsid")?;
     // Nothing may be forked or run before the supervisor has moved us into the run's cgroups
     // (it does so while we built the root). The new cgroup namespace is then rooted there, so
@@ -229,6 +234,18 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
         None => exec_interpreter(plan),
         Some(python) => init_reap(plan, python),
     }
+}
+
+/// Bind the egress proxy's socket on 127.0.0.1 in this (the jail's) network namespace, send it
+/// to the supervisor, which serves it from the host, and keep no copy: nothing of the proxy is
+/// left in the jail, and its port is taken before any code of the run exists.
+fn hand_over_proxy_socket(channel: RawFd) -> io::Result<()> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, stockade_policy::PROXY_PORT))?;
+    let channel = stockade_sys::borrow_raw(channel);
+    stockade_sys::send_with_fds(channel, b"L", &[std::os::fd::AsRawFd::as_raw_fd(&listener)])?;
+    drop(listener);
+    let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&channel));
+    Ok(())
 }
 
 /// Move the fds the jail keeps to their fixed numbers and close every other one.

@@ -103,6 +103,7 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         write: expand(&g.files.write, manifest),
         connect: g.network.connect.clone(),
         bind: g.network.bind.clone(),
+        urls_via_proxy: policy.network.egress(),
         process: g.rules.process,
         code: g.rules.code,
         code_objects: g.rules.code_objects,

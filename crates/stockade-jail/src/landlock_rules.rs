@@ -4,8 +4,8 @@
 use std::io;
 
 use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope, ABI,
+    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 use crate::plan::LandlockPlan;
@@ -67,6 +67,12 @@ pub(crate) fn restrict_self(plan: &LandlockPlan) -> io::Result<Enforcement> {
             &plan.read_write,
             all & !(AccessFs::MakeChar | AccessFs::MakeBlock | AccessFs::Execute),
         ))
+        .map_err(to_io)?
+        .add_rules(
+            plan.connect_ports
+                .iter()
+                .map(|&port| Ok::<_, landlock::RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))),
+        )
         .map_err(to_io)?
         .restrict_self()
         .map_err(to_io)?;

@@ -163,6 +163,9 @@ pub struct LandlockPlan {
     pub devices: Vec<PathBuf>,
     /// Read-only pseudo filesystems (/proc).
     pub pseudo: Vec<PathBuf>,
+    /// TCP ports the code may connect to (the egress proxy's, with `network.mode = "proxy"`);
+    /// every other TCP connect and every TCP bind is refused.
+    pub connect_ports: Vec<u16>,
 }
 
 /// One rlimit.
@@ -237,6 +240,10 @@ pub struct Plan {
     pub landlock_at_exec: bool,
     /// The init's own allow-list filter.
     pub init_seccomp: Option<seccompiler::BpfProgram>,
+    /// The policy's `[network]` section when the jail gets the egress proxy
+    /// (`network.mode = "proxy"`): the jail binds the proxy's socket during its setup and hands
+    /// it to the supervisor, which serves it.
+    pub egress: Option<stockade_policy::Network>,
     /// The policy's read-only binds as they are made (for the isolation report).
     pub policy_binds: Vec<ResolvedBind>,
 }
@@ -448,6 +455,23 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         env.insert("PYTHONPATH".into(), site.join(":"));
     }
     env.insert("PYTHONNOUSERSITE".into(), "1".into());
+    if policy.network.egress() {
+        // Every client library reads one of these; the jail has no resolver and no route, so
+        // a client that ignores them reaches nothing.
+        let proxy = format!("http://127.0.0.1:{}", stockade_policy::PROXY_PORT);
+        for name in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            env.insert(name.into(), proxy.clone());
+        }
+        env.remove("NO_PROXY");
+        env.remove("no_proxy");
+    }
     if serving {
         env.insert("LD_PRELOAD".into(), guard_plan::LIB_IN_JAIL.into());
         env.insert(stockade_guard::RUNNER_MODULE_ENV.into(), "1".into());
@@ -575,6 +599,11 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         extra_binds.push((lib.clone(), PathBuf::from(guard_plan::LIB_IN_JAIL)));
     }
     extra_binds.extend(relocated);
+    let egress_ports: Vec<u16> = if policy.network.egress() {
+        vec![stockade_policy::PROXY_PORT]
+    } else {
+        Vec::new()
+    };
     let landlock = use_landlock.then(|| {
         let mut read_only: Vec<PathBuf> = manifest
             .entries
@@ -595,13 +624,14 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
             read_write: vec![PathBuf::from(SCRATCH_DIR)],
             devices: DEVICES.iter().map(|d| Path::new("/dev").join(d)).collect(),
             pseudo: vec![PathBuf::from("/proc")],
+            connect_ports: egress_ports.clone(),
         }
     });
     let seccomp_err = |e: seccomp::SeccompError| SetupError::Request(format!("seccomp filter: {e}"));
     let seccomp = if use_seccomp {
         Some(
             seccomp::compile(&seccomp::SeccompOptions {
-                allow_inet: false,
+                allow_tcp4: policy.network.egress(),
                 zygote: pool,
             })
             .map_err(seccomp_err)?,
@@ -627,6 +657,15 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         } else {
             None
         };
+        // Without Landlock's scoping (ABI 6) runs of a worker get a network namespace each; the
+        // proxy's socket lives in the worker's, so a proxy policy needs the scoping.
+        let net_per_run = host.landlock_abi.is_none_or(|abi| abi < 6);
+        if net_per_run && policy.network.egress() {
+            return Err(SetupError::LayerMissing {
+                layer: "landlock".into(),
+                reason: "network.mode = \"proxy\" in a pool or session needs Landlock ABI 6 (Linux 6.12+), which scopes abstract unix sockets and signals to each run; cold runs work without it".into(),
+            });
+        }
         let strings = |v: &[PathBuf]| v.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>();
         let config = stockade_protocol::zygote::ZygoteConfig {
             scratch_bytes: limits.scratch,
@@ -639,9 +678,10 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
                 read_write: strings(&l.read_write),
                 devices: strings(&l.devices),
                 pseudo: strings(&l.pseudo),
+                connect_ports: l.connect_ports.clone(),
             }),
             lockdown_filter: lockdown,
-            net_per_run: host.landlock_abi.is_none_or(|abi| abi < 6),
+            net_per_run,
             preload: req.preload.clone(),
         };
         files.push(GeneratedFile {
@@ -690,6 +730,7 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         },
         landlock_at_exec: !pool,
         init_seccomp,
+        egress: policy.network.egress().then(|| policy.network.clone()),
         policy_binds: inputs.binds.clone(),
     })
 }

@@ -47,9 +47,10 @@ use seccompiler::{
 /// What the filter allows beyond the fixed deny list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeccompOptions {
-    /// Allow `AF_INET` and `AF_INET6` sockets. Only a network policy that grants network
-    /// access should set this; `AF_UNIX` is always allowed and every other family never is.
-    pub allow_inet: bool,
+    /// Allow `AF_INET` `SOCK_STREAM` sockets (TCP over IPv4): what code needs to reach the
+    /// egress proxy on 127.0.0.1:3128 (`network.mode = "proxy"`). Other IPv4 socket types,
+    /// IPv6 and every other family stay refused; `AF_UNIX` is always allowed.
+    pub allow_tcp4: bool,
     /// The base filter of a warm pool's jail, whose zygote gives every run its own pid, mount
     /// and IPC namespaces (docs/engine.md): `unshare` with `CLONE_NEWNS`, `CLONE_NEWIPC`,
     /// `CLONE_NEWPID` or `CLONE_NEWNET`, `setns` into a pid namespace, and `mount` are allowed
@@ -440,17 +441,28 @@ fn eperm_rules(opts: &SeccompOptions) -> Result<Rules, SeccompError> {
 /// address families. The error is the one the kernel gives for a family it lacks, which
 /// callers already handle (for example when probing for IPv6).
 fn socket_rules(opts: &SeccompOptions) -> Result<Rules, SeccompError> {
-    let mut allowed = vec![libc::AF_UNIX];
-    if opts.allow_inet {
-        allowed.extend([libc::AF_INET, libc::AF_INET6]);
-    }
+    let unix = u64::from(libc::AF_UNIX.unsigned_abs());
+    let inet = u64::from(libc::AF_INET.unsigned_abs());
     let mut rules = Rules::new();
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
-        let not_allowed = allowed
-            .iter()
-            .map(|&family| arg32(0, SeccompCmpOp::Ne, u64::from(family.unsigned_abs())))
-            .collect::<Result<_, _>>()?;
-        rules.push((nr, vec![SeccompRule::new(not_allowed)?]));
+        let mut any_of = Vec::new();
+        if opts.allow_tcp4 && nr == libc::SYS_socket {
+            any_of.push(SeccompRule::new(vec![
+                arg32(0, SeccompCmpOp::Ne, unix)?,
+                arg32(0, SeccompCmpOp::Ne, inet)?,
+            ])?);
+            // AF_INET with any type but SOCK_STREAM (the low 4 bits; the high ones are
+            // SOCK_NONBLOCK and SOCK_CLOEXEC).
+            for ty in (0..16u64).filter(|t| *t != u64::from(libc::SOCK_STREAM.unsigned_abs())) {
+                any_of.push(SeccompRule::new(vec![
+                    arg32(0, SeccompCmpOp::Eq, inet)?,
+                    arg32(1, SeccompCmpOp::MaskedEq(0xf), ty)?,
+                ])?);
+            }
+        } else {
+            any_of.push(SeccompRule::new(vec![arg32(0, SeccompCmpOp::Ne, unix)?])?);
+        }
+        rules.push((nr, any_of));
     }
     Ok(rules)
 }
@@ -799,9 +811,9 @@ mod tests {
 
     #[test]
     fn fits_and_verifies() {
-        for allow_inet in [false, true] {
+        for allow_tcp4 in [false, true] {
             for zygote in [false, true] {
-                let prog = compile(&SeccompOptions { allow_inet, zygote }).unwrap();
+                let prog = compile(&SeccompOptions { allow_tcp4, zygote }).unwrap();
                 assert!(prog.len() < MAX_INSNS / 4, "{} instructions", prog.len());
                 verify(&prog).unwrap();
             }
@@ -1059,28 +1071,41 @@ mod tests {
         let unix = libc::AF_UNIX as u64;
         let inet = libc::AF_INET as u64;
         let inet6 = libc::AF_INET6 as u64;
+        let (stream, dgram, raw) = (libc::SOCK_STREAM as u64, libc::SOCK_DGRAM as u64, libc::SOCK_RAW as u64);
+        let flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u64;
         let others = [libc::AF_NETLINK, libc::AF_PACKET, libc::AF_ALG, libc::AF_VSOCK].map(|f| f as u64);
-        for allow_inet in [false, true] {
+        let refused = || Verdict::Errno(libc::EAFNOSUPPORT);
+        for allow_tcp4 in [false, true] {
             let prog = compile(&SeccompOptions {
-                allow_inet,
+                allow_tcp4,
                 ..SeccompOptions::default()
             })
             .unwrap();
             for nr in [libc::SYS_socket, libc::SYS_socketpair] {
-                let verdict = |family: u64| call(&prog, nr, [family, 1, 0, 0, 0, 0]);
-                assert_eq!(verdict(unix), Verdict::Allow);
+                let verdict = |family: u64, ty: u64| call(&prog, nr, [family, ty, 0, 0, 0, 0]);
+                assert_eq!(verdict(unix, stream), Verdict::Allow);
+                assert_eq!(verdict(unix, dgram), Verdict::Allow);
                 // High bits of `int family` are dropped by the kernel; they must not matter.
-                assert_eq!(verdict(unix | 1 << 32), Verdict::Allow);
-                let inet_verdict = if allow_inet {
-                    Verdict::Allow
-                } else {
-                    Verdict::Errno(libc::EAFNOSUPPORT)
+                assert_eq!(verdict(unix | 1 << 32, stream), Verdict::Allow);
+                let tcp4 = || {
+                    if allow_tcp4 && nr == libc::SYS_socket {
+                        Verdict::Allow
+                    } else {
+                        refused()
+                    }
                 };
-                assert_eq!(verdict(inet), inet_verdict);
-                assert_eq!(verdict(inet6), inet_verdict);
+                assert_eq!(verdict(inet, stream), tcp4());
+                assert_eq!(verdict(inet, stream | flags), tcp4());
+                assert_eq!(verdict(inet | 1 << 32, stream), tcp4());
+                for ty in [dgram, raw, dgram | flags, raw | 1 << 32, 0, 15] {
+                    assert_eq!(verdict(inet, ty), refused(), "AF_INET type {ty:#x}");
+                }
+                for ty in [stream, dgram] {
+                    assert_eq!(verdict(inet6, ty), refused());
+                }
                 for family in others {
-                    assert_eq!(verdict(family), Verdict::Errno(libc::EAFNOSUPPORT));
-                    assert_eq!(verdict(family | 1 << 32), Verdict::Errno(libc::EAFNOSUPPORT));
+                    assert_eq!(verdict(family, raw), refused());
+                    assert_eq!(verdict(family | 1 << 32, raw), refused());
                 }
             }
         }

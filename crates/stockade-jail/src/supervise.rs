@@ -49,6 +49,8 @@ pub struct Jail {
     pub answer: Option<OwnedFd>,
     /// The control socket (fd 6; pools and sessions).
     pub control: Option<OwnedFd>,
+    /// Where the jail sends the egress proxy's listening socket during its setup.
+    pub egress: Option<OwnedFd>,
     /// Setup failures and enforced-layer reports from the jail's setup.
     pub reports: OwnedFd,
     /// The interpreter's wait status, from init.
@@ -65,6 +67,20 @@ impl Jail {
     /// SIGKILL init: the kernel then kills every process of the jail.
     pub fn kill(&self) {
         let _ = stockade_sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+    }
+
+    /// Receive the egress proxy's listening socket from the jail's setup (blocks until the
+    /// setup sends it; None when the jail has no proxy or its setup failed first).
+    pub fn take_egress_listener(&mut self) -> io::Result<Option<OwnedFd>> {
+        let Some(channel) = self.egress.take() else {
+            return Ok(None);
+        };
+        let mut buf = [0u8; 4];
+        let (n, mut fds) = stockade_sys::recv_with_fds(channel.as_fd(), &mut buf)?;
+        if n == 0 || fds.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(fds.swap_remove(0)))
     }
 
     /// Wait for init to exit (after [`Jail::kill`], promptly).
@@ -156,6 +172,11 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     } else {
         None
     };
+    let egress = if plan.egress.is_some() {
+        Some(stockade_sys::seqpacket_pair().at(Step::Pipes, "egress socket channel")?)
+    } else {
+        None
+    };
     let fds = ChildFds {
         sync_read: sync_r.as_raw_fd(),
         error_write: err_w.as_raw_fd(),
@@ -167,6 +188,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
         answer_write: answer.as_ref().map(|(_, w)| w.as_raw_fd()),
         request: request.as_ref().map(AsRawFd::as_raw_fd),
         control: control.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
+        egress: egress.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
     };
     let (pid, pidfd) =
         match stockade_sys::clone_into_namespaces(NAMESPACES).at(Step::Clone, "clone into new namespaces")? {
@@ -176,6 +198,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     drop((sync_r, err_w, status_w, in_r, out_w, eout_w, events_w, request));
     let answer = answer.map(|(r, _w)| r);
     let control = control.map(|(ours, _theirs)| ours);
+    let egress = egress.map(|(ours, _theirs)| ours);
 
     // Until the go-ahead the child only waits; on any failure here, kill it before returning.
     let kill_child = |e: SetupError| {
@@ -210,6 +233,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
         events: events_r,
         answer,
         control,
+        egress,
         reports: err_r,
         status: status_r,
         started,
@@ -325,6 +349,18 @@ fn set_nonblocking(fd: BorrowedFd<'_>) {
 pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     let mut jail = spawn(plan, host)?;
     let stdin = jail.stdin.take();
+    let egress = match (&plan.egress, jail.take_egress_listener()) {
+        (Some(net), Ok(Some(listener))) => Some(
+            stockade_egress::Egress::start(listener, stockade_egress::Rules::from_policy(net))
+                .inspect_err(|_| {
+                    jail.kill();
+                    let _ = jail.reap();
+                })
+                .at(Step::Supervise, "start the egress proxy")?,
+        ),
+        // The setup failed before it made the socket: its report says why.
+        _ => None,
+    };
     let mut audit = Audit::new(plan, jail.id.clone()).at(Step::Pipes, "open the audit log")?;
     audit.write(serde_json::json!({
         "type": "run-start",
@@ -364,7 +400,13 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
 
     let reaped = jail.reap().at(Step::Supervise, "reap jail init")?;
     let wall = jail.started.elapsed();
-    Ok(watch.finish(host, reaped, wall))
+    let network = egress.map(|e| e.end_run());
+    if let Some(net) = &network {
+        watch.audit.flows(net);
+    }
+    let mut result = watch.finish(host, reaped, wall);
+    result.network = network;
+    Ok(result)
 }
 
 struct Watch<'a> {
@@ -791,7 +833,17 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport, enforced: &[(String, St
         layer(
             "network-namespace",
             true,
-            "own network namespace; loopback only, no route out".into(),
+            match &plan.egress {
+                None => "own network namespace; loopback only, no route out".into(),
+                Some(net) => format!(
+                    "own network namespace; loopback only, no route out; the host's egress proxy on 127.0.0.1:{} connects to {} allow-list entr{} ({} connections, {} bytes per run)",
+                    stockade_policy::PROXY_PORT,
+                    net.allow.len(),
+                    if net.allow.len() == 1 { "y" } else { "ies" },
+                    net.max_connections,
+                    net.max_bytes
+                ),
+            },
         ),
         layer(
             "ipc-namespace",

@@ -77,6 +77,9 @@ pub struct LandlockPaths {
     pub devices: Vec<String>,
     /// Pseudo filesystems: read only (`/proc`).
     pub pseudo: Vec<String>,
+    /// TCP ports runs may connect to (the egress proxy's); no other TCP connect or bind.
+    #[serde(default)]
+    pub connect_ports: Vec<u16>,
 }
 
 /// What the zygote gives every run (written by the host into the read-only jail root).

@@ -528,8 +528,8 @@ impl RulePaths {
 /// in part.
 fn landlock_self(paths: &stockade_protocol::zygote::LandlockPaths, rules: &RulePaths) -> Result<bool, String> {
     use landlock::{
-        path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, Ruleset, RulesetAttr,
-        RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+        path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, Ruleset,
+        RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
     };
     let abi = ABI::V6;
     let all = AccessFs::from_all(abi);
@@ -571,6 +571,13 @@ fn landlock_self(paths: &stockade_protocol::zygote::LandlockPaths, rules: &RuleP
             &paths.read_write,
             all & !(AccessFs::MakeChar | AccessFs::MakeBlock | AccessFs::Execute),
         ))
+        .map_err(e)?
+        .add_rules(
+            paths
+                .connect_ports
+                .iter()
+                .map(|&port| Ok::<_, landlock::RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))),
+        )
         .map_err(e)?
         .restrict_self()
         .map_err(e)?;
