@@ -71,9 +71,29 @@ pub fn serve(start: &Start, policy: Policy, caller: &mut Caller) -> u8 {
         Ok(p) => p,
         Err(e) => return fatal(caller, &e),
     };
-    let jail = match supervise::spawn(&plan, &inputs.host) {
+    let mut jail = match supervise::spawn(&plan, &inputs.host) {
         Ok(j) => j,
         Err(e) => return fatal(caller, &e),
+    };
+    // The proxy's threads start after the clone: this process spawns no other jail.
+    let egress = match (&plan.egress, jail.take_egress_listener()) {
+        (Some(net), Ok(Some(listener))) => {
+            match stockade_egress::Egress::start(listener, stockade_egress::Rules::from_policy(net)) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    jail.kill();
+                    let _ = jail.reap();
+                    let e = stockade_jail::SetupError::Step {
+                        step: stockade_jail::Step::Supervise,
+                        detail: "start the egress proxy".into(),
+                        source: e,
+                    };
+                    return fatal(caller, &e);
+                }
+            }
+        }
+        // The setup failed before it made the socket: its report says why.
+        _ => None,
     };
     let lifetime_end = start.lifetime_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut warm = Warm {
@@ -82,6 +102,7 @@ pub fn serve(start: &Start, policy: Policy, caller: &mut Caller) -> u8 {
         plan,
         inputs,
         jail,
+        egress,
         caller,
         queue: VecDeque::new(),
         active: None,
@@ -138,6 +159,8 @@ struct Warm<'a> {
     plan: Plan,
     inputs: Inputs,
     jail: Jail,
+    /// The egress proxy serving this jail (`network.mode = "proxy"`); one account per run.
+    egress: Option<stockade_egress::Egress>,
     caller: &'a mut Caller,
     queue: VecDeque<(u64, RunSpec)>,
     active: Option<Active>,
@@ -542,6 +565,9 @@ impl Warm<'_> {
                 cpu_seconds: limits.cpu_time.as_secs().max(1),
             },
         );
+        if let Some(egress) = &self.egress {
+            egress.begin_run();
+        }
         let sent = stockade_sys::send_with_fds(self.control(), &go, &raw);
         drop(theirs);
         let now = Instant::now();
@@ -880,6 +906,10 @@ impl Warm<'_> {
         } else {
             None
         };
+        let network = self.egress.as_ref().map(stockade_egress::Egress::end_run);
+        if let Some(net) = &network {
+            a.audit.flows(net);
+        }
         let mut plan_limits =
             supervise::applied_limits(&self.plan, &self.inputs.host, self.jail.cgroup.cpu_usage_ns().is_some());
         plan_limits.wall_time_ms = u64::try_from(a.wall_limit.as_millis()).unwrap_or(u64::MAX);
@@ -906,7 +936,7 @@ impl Warm<'_> {
             events_dropped: a.audit.dropped,
             answer: Some(answer),
             prescreen: None,
-            network: None,
+            network,
         };
         self.caller.send(Kind::Result, a.nonce, &result);
         if self.mode == Mode::Session {
