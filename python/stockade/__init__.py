@@ -105,7 +105,11 @@ class Result:
 
     ``files_skipped`` lists files of ``out/`` the answer does not carry, and why.
     ``violations`` are the guard's decisions as reported from inside the run's process
-    (evidence, not proof: everything else here was observed from outside the run).
+    (evidence, not proof: everything else here was observed from outside the run), and the
+    egress proxy's refusals (``reported_by == "supervisor"``: observed on the host).
+    ``network`` (None unless the policy's ``network.mode`` is ``"proxy"``) is the proxy's
+    account: ``flows`` (host, port, address, method, decision, rule, reason, bytes each way,
+    start and duration), ``connections`` and ``bytes``.
     """
 
     ok: bool
@@ -125,6 +129,7 @@ class Result:
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     reason: Optional[str] = None
+    network: Optional[Dict[str, Any]] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -304,6 +309,7 @@ def _result(text: str, types: Tuple[type, ...] = ()) -> Result:
         stdout_truncated=bool(doc.get("stdout_truncated")),
         stderr_truncated=bool(doc.get("stderr_truncated")),
         reason=doc.get("reason"),
+        network=doc.get("network"),
         raw=doc,
     )
 

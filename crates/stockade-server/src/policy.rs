@@ -29,6 +29,7 @@ const HOST_KEYS: &[(&str, &str)] = &[
     ("filesystem.read-only", "mounts server paths into the jail"),
     ("env.pass", "copies the server's environment into the jail"),
     ("isolation.allow-degraded", "runs without a protection layer"),
+    ("network.mode", "lets code connect out from the server's network (the egress proxy)"),
 ];
 
 /// Parse and check a policy a client submitted. `by_admin`: the service's admin may use the
@@ -42,6 +43,7 @@ pub fn validate(text: &str, quotas: &Quotas, by_admin: bool) -> Result<Policy, P
             !policy.filesystem.read_only.is_empty(),
             !policy.env.pass.is_empty(),
             policy.isolation.allow_degraded,
+            policy.network.egress(),
         ];
         for ((key, why), set) in HOST_KEYS.iter().zip(present) {
             if set {
