@@ -284,7 +284,11 @@ impl Capture {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             truncated: false,
             echo,
-            secrets: secrets.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            secrets: secrets
+                .iter()
+                .flat_map(|s| stockade_protocol::redact::forms(s))
+                .map(String::into_bytes)
+                .collect(),
             held: Vec::new(),
         }
     }

@@ -147,9 +147,7 @@ pub fn read_answer(bytes: &[u8], over: bool, limit: u64, secrets: &[String]) -> 
             });
             continue;
         };
-        for s in secrets.iter().filter(|s| !s.is_empty()) {
-            contents = replace(&contents, s.as_bytes());
-        }
+        contents = crate::redact::all_bytes(&contents, secrets);
         kept.insert(name, b64.encode(contents));
     }
     answer.files = kept;
@@ -167,10 +165,6 @@ pub fn read_answer(bytes: &[u8], over: bool, limit: u64, secrets: &[String]) -> 
 
 fn redact_str(text: &str, secrets: &[String]) -> String {
     crate::redact::text(text, secrets)
-}
-
-fn replace(haystack: &[u8], needle: &[u8]) -> Vec<u8> {
-    crate::redact::bytes(haystack, needle)
 }
 
 /// Replace secrets in every string of a JSON value, keys included (decoded, so an escaped
