@@ -40,7 +40,7 @@ pub use guard::{
     GUARD_PATH_PLACEHOLDERS,
 };
 pub use model::{
-    Bind, Check, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, RESERVED_ENV,
+    Bind, Check, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, SecretSpec, RESERVED_ENV,
     RESERVED_JAIL_PATHS, VERSION,
 };
 pub use net::{canonical_ip, check_name as check_host_name, IpNet, NetAllow, NetHost, NETWORK_MODULES, PROXY_PORT};

@@ -54,6 +54,9 @@ pub struct Policy {
     pub env: Env,
     /// Network access.
     pub network: Network,
+    /// Credentials the code uses without holding them: the jail's variable holds a
+    /// placeholder; the egress proxy puts the value into requests to the named hosts.
+    pub secrets: BTreeMap<String, SecretSpec>,
     /// Extra mounts.
     pub filesystem: Filesystem,
     /// Isolation switches.
@@ -175,6 +178,37 @@ impl Network {
     }
 }
 
+/// One `[secrets]` entry: where the value comes from on the host, and the only hosts it is sent to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct SecretSpec {
+    /// `env:NAME`: the supervisor's (the caller's) environment variable `NAME`.
+    pub from: String,
+    /// Host names (or `*.suffix` patterns) whose requests get the value, in headers only.
+    pub hosts: Vec<String>,
+}
+
+impl SecretSpec {
+    /// The host variable the value is read from.
+    #[must_use]
+    pub fn env_var(&self) -> Option<&str> {
+        self.from.strip_prefix("env:")
+    }
+
+    /// Whether requests to `host` (lower case) get the value.
+    #[must_use]
+    pub fn sent_to(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| match h.strip_prefix("*.") {
+            Some(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host.ends_with(suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
+            None => h == host,
+        })
+    }
+}
+
 /// How the jail reaches the network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -264,6 +298,7 @@ impl Policy {
                 secret: Vec::new(),
             },
             network: Network::default(),
+            secrets: BTreeMap::new(),
             filesystem: Filesystem::default(),
             isolation: Isolation {
                 allow_degraded: false,
@@ -342,6 +377,7 @@ impl Policy {
         self.limits.check(out);
         self.env.check(out);
         self.network.check(out);
+        self.check_secrets(out);
         self.filesystem.check(out);
         if let Err(reason) = check_hostname(&self.isolation.hostname) {
             out.push(Issue::new(&["isolation", "hostname"], reason));
@@ -389,6 +425,73 @@ impl Limits {
             (16..=1_048_576).contains(&self.open_files),
             "must be between 16 and 1048576",
         );
+    }
+}
+
+impl Policy {
+    fn check_secrets(&self, out: &mut Vec<Issue>) {
+        for (name, spec) in &self.secrets {
+            let at = |key: &str| vec![Seg::key("secrets"), Seg::key(name), Seg::key(key)];
+            if let Err(reason) = check_env_name(name) {
+                out.push(Issue::new(&["secrets", name], reason).at_key());
+                continue;
+            }
+            if self.env.set.contains_key(name) || self.env.pass.contains(name) {
+                out.push(Issue {
+                    path: vec![Seg::key("secrets"), Seg::key(name)],
+                    reason: format!(
+                        "`{name}` is also in env.set or env.pass; a variable is a secret or an ordinary one"
+                    ),
+                    at_key: true,
+                });
+            }
+            match spec.env_var() {
+                Some(var) if check_env_name(var).is_ok() || var.starts_with("LD_") => {}
+                _ => out.push(Issue {
+                    path: at("from"),
+                    reason: format!("{:?}: a secret comes from a host variable, \"env:NAME\"", spec.from),
+                    at_key: false,
+                }),
+            }
+            if !self.network.egress() {
+                out.push(Issue {
+                    path: at("hosts"),
+                    reason: "a secret is sent by the egress proxy: it needs network.mode = \"proxy\" (an allow list)"
+                        .into(),
+                    at_key: false,
+                });
+            }
+            if spec.hosts.is_empty() {
+                out.push(Issue {
+                    path: at("hosts"),
+                    reason: "name at least one host the value is sent to".into(),
+                    at_key: false,
+                });
+            }
+            for (i, host) in spec.hosts.iter().enumerate() {
+                let bare = host.strip_prefix("*.").unwrap_or(host);
+                let problem = crate::net::check_name(bare).err().or_else(|| {
+                    let allowed = self
+                        .network
+                        .allow
+                        .iter()
+                        .any(|a| match (&a.host, host.strip_prefix("*.")) {
+                            (crate::net::NetHost::Name(n), None) => n == host,
+                            (crate::net::NetHost::Suffix(s), None) => host.ends_with(&format!(".{s}")),
+                            (crate::net::NetHost::Suffix(s), Some(h)) => h == s || h.ends_with(&format!(".{s}")),
+                            _ => false,
+                        });
+                    (!allowed && self.network.egress()).then(|| format!("{host:?} is not in network.allow"))
+                });
+                if let Some(reason) = problem {
+                    out.push(Issue {
+                        path: vec![Seg::key("secrets"), Seg::key(name), Seg::key("hosts"), Seg::Index(i)],
+                        reason,
+                        at_key: false,
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -21,7 +21,8 @@ use serde::Deserialize;
 use crate::error::PolicyError;
 use crate::guard::{check_endpoint, check_guard_path, check_module, Guard};
 use crate::model::{
-    check_env_name, key_path, unknown_profile, unsupported_version, Bind, Issue, NetworkMode, Policy, Seg, VERSION,
+    check_env_name, key_path, unknown_profile, unsupported_version, Bind, Issue, NetworkMode, Policy, SecretSpec, Seg,
+    VERSION,
 };
 use crate::net::{NetAllow, NETWORK_MODULES, PROXY_PORT};
 use crate::units::{parse_duration, parse_size};
@@ -35,6 +36,7 @@ struct RawPolicy {
     limits: Option<RawLimits>,
     env: Option<RawEnv>,
     network: Option<RawNetwork>,
+    secrets: Option<BTreeMap<String, RawSecret>>,
     filesystem: Option<RawFilesystem>,
     isolation: Option<RawIsolation>,
     check: Option<RawCheck>,
@@ -74,6 +76,13 @@ struct RawEnv {
     pass: Option<Vec<String>>,
     unset: Option<Vec<String>>,
     secret: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSecret {
+    from: String,
+    hosts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -608,6 +617,16 @@ fn apply(raw: RawPolicy) -> Result<Policy, Issue> {
 
     if let Some(network) = raw.network {
         apply_network(&mut policy, network)?;
+    }
+    for (name, secret) in raw.secrets.unwrap_or_default() {
+        let hosts = secret.hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+        policy.secrets.insert(
+            name,
+            SecretSpec {
+                from: secret.from,
+                hosts,
+            },
+        );
     }
 
     if let Some(fs) = raw.filesystem {

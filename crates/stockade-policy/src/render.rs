@@ -139,6 +139,20 @@ impl Policy {
             ));
         }
 
+        if !self.secrets.is_empty() {
+            line(String::new());
+            line("[secrets]".into());
+            for (name, spec) in &self.secrets {
+                let hosts: Vec<String> = spec.hosts.iter().map(|h| toml_string(h)).collect();
+                line(format!(
+                    "{} = {{ from = {}, hosts = [{}] }}",
+                    toml_key(name),
+                    toml_string(&spec.from),
+                    hosts.join(", ")
+                ));
+            }
+        }
+
         line(String::new());
         line("[filesystem]".into());
         // The file's list is appended to the profile's; only print what the profile lacks.

@@ -30,6 +30,7 @@ const HOST_KEYS: &[(&str, &str)] = &[
     ("env.pass", "copies the server's environment into the jail"),
     ("isolation.allow-degraded", "runs without a protection layer"),
     ("network.mode", "lets code connect out from the server's network (the egress proxy)"),
+    ("secrets", "reads the server's environment"),
 ];
 
 /// Parse and check a policy a client submitted. `by_admin`: the service's admin may use the
@@ -44,6 +45,7 @@ pub fn validate(text: &str, quotas: &Quotas, by_admin: bool) -> Result<Policy, P
             !policy.env.pass.is_empty(),
             policy.isolation.allow_degraded,
             policy.network.egress(),
+            !policy.secrets.is_empty(),
         ];
         for ((key, why), set) in HOST_KEYS.iter().zip(present) {
             if set {
