@@ -537,3 +537,117 @@ print(r.status_code)
         assert tls.handshakes == 2
     finally:
         tls.close()
+
+
+# ----- secrets: the value never enters the jail -----
+
+
+class EchoOrigin(Origin):
+    """An origin that answers with the Authorization header it received."""
+
+    def __init__(self, tls_context=None):
+        super().__init__(tls_context)
+        origin = self
+        handler = self.server.RequestHandlerClass
+
+        def do_GET(h):
+            auth = h.headers.get("Authorization", "")
+            origin.requests.append((h.path, dict(h.headers)))
+            body = f"you sent: {auth}".encode()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(body)))
+            h.send_header("X-Echo", auth)
+            h.end_headers()
+            h.wfile.write(body)
+
+        handler.do_GET = do_GET
+
+
+def test_secret_reaches_only_its_host_and_echoes_come_back_masked(tmp_path, hosts_file, monkeypatch):
+    token = "sk-test-" + os.urandom(12).hex()
+    ca_pem, ctx = make_ca(tmp_path, ["api.test", "other.test"])
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    monkeypatch.setenv("STOCKADE_EGRESS_CA_FILE", str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("HOST_API_TOKEN", token)
+    api, other, plain = EchoOrigin(ctx), EchoOrigin(ctx), EchoOrigin()
+    try:
+        code = f"""
+import os, urllib.request, urllib.error
+tok = os.environ["API_TOKEN"]
+print("placeholder" if tok.startswith("stockade-placeholder-") else "value?")
+def get(url):
+    req = urllib.request.Request(url, headers={{"Authorization": "Bearer " + tok}})
+    try:
+        r = urllib.request.urlopen(req, timeout=10)
+        return r.read().decode() + " | " + r.headers["X-Echo"]
+    except urllib.error.HTTPError as e:
+        return str(e.code) + " " + e.read().decode().strip()
+    except Exception as e:
+        return "failed " + type(e).__name__
+print(get("https://api.test:{api.port}/with-secret"))
+print(get("https://other.test:{other.port}/elsewhere"))
+print(get("http://127.0.0.1:{plain.port}/plain"))
+print(tok == get("https://api.test:{api.port}/again").split("Bearer ")[1].split(" |")[0])
+"""
+        pol = policy(f"api.test:{api.port}", f"other.test:{other.port}", f"127.0.0.1:{api.port}",
+                     f"127.0.0.1:{other.port}", f"127.0.0.1:{plain.port}",
+                     extra=f'[secrets]\nAPI_TOKEN = {{ from = "env:HOST_API_TOKEN", hosts = ["api.test"] }}\n')
+        r = stockade.run(code, policy=pol)
+        assert r.ok, r
+        out = r.stdout.splitlines()
+        assert out[0] == "placeholder"
+        # The host got the value; the code saw its placeholder echoed back, in body and header.
+        got = [{k.lower(): v for k, v in h.items()}.get("authorization") for p, h in api.requests]
+        assert got == [f"Bearer {token}"] * 2
+        assert out[1].startswith("you sent: Bearer stockade-placeholder-") and " | Bearer stockade-placeholder-" in out[1]
+        assert out[4] == "True"
+        # Anywhere else the placeholder is refused: over TLS (the proxy terminates it) and in
+        # plain HTTP; those origins got nothing.
+        assert out[2].startswith("403") and "API_TOKEN" in out[2], out
+        assert out[3].startswith("403") and "API_TOKEN" in out[3], out
+        assert other.requests == [] and plain.requests == []
+        refused = [f for f in flows(r, None) if f["rule"] == "secrets.placeholder"]
+        assert len(refused) == 2, flows(r)
+        # The value appears nowhere in what came back.
+        assert token not in repr(r.raw)
+        layer = [l for l in r.isolation["layers"] if l["name"] == "network-namespace"][0]
+        assert "1 secret(s)" in layer["mechanism"]
+    finally:
+        api.close()
+        other.close()
+        plain.close()
+
+
+def test_a_secret_needs_its_host_variable(monkeypatch):
+    monkeypatch.delenv("HOST_MISSING_TOKEN", raising=False)
+    pol = policy("api.test:443", extra='[secrets]\nT = { from = "env:HOST_MISSING_TOKEN", hosts = ["api.test"] }\n')
+    with pytest.raises(stockade.SetupError) as e:
+        stockade.run("print(1)", policy=pol)
+    assert "HOST_MISSING_TOKEN is not set" in str(e.value)
+
+
+def test_env_secrets_are_masked_in_their_encodings(monkeypatch):
+    value = "hunter2-" + os.urandom(8).hex()
+    monkeypatch.setenv("HOST_PW", value)
+    code = """
+import os, base64, binascii
+v = os.environ["PW"]
+print(v)
+print(base64.b64encode(v.encode()).decode())
+print(base64.urlsafe_b64encode(("user:" + v).encode()).decode())
+print("".join(c if c.isalnum() or c in "-._~" else "%%%02X" % ord(c) for c in v + "/?&"))
+print(binascii.hexlify(v.encode()).decode().upper())
+os.makedirs("out", exist_ok=True)
+open("out/f.txt", "w").write(base64.b64encode(("x" + v).encode()).decode())
+raise RuntimeError(v.encode().hex())
+"""
+    pol = f'version = 1\n[python]\ninterpreter = "{PY}"\n[env]\npass = ["PW"]\nsecret = ["PW"]\n'
+    monkeypatch.setenv("PW", value)
+    r = stockade.run(code, policy=pol)
+    import base64 as b64
+    import binascii as ba
+    forms = [value, b64.b64encode(value.encode()).decode()[:16], ba.hexlify(value.encode()).decode()]
+    everything = repr(r.raw) + r.files.get("f.txt", b"").decode()
+    for f in forms:
+        assert f not in everything, f
+    assert r.stdout.count("[secret]") == 5, r.stdout

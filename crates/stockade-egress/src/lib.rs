@@ -10,19 +10,95 @@
 //! address; the proxy then connects to that address. Each flow is counted against the run's
 //! limits and recorded ([`stockade_protocol::result::Flow`]).
 
+pub mod ca;
 mod flows;
 mod proxy;
 mod resolve;
 pub mod rules;
+pub mod secrets;
 mod tls;
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use ca::Ca;
 pub use resolve::{Resolver, HOSTS_ENV};
 pub use rules::Rules;
+pub use secrets::Secrets;
 use stockade_protocol::result::NetworkUse;
+
+/// Where the jail finds the CA bundle it trusts (the host's roots, plus the jail's own CA when
+/// the proxy terminates TLS for secrets).
+pub const JAIL_BUNDLE_PATH: &str = stockade_policy::JAIL_BUNDLE;
+
+/// Everything the proxy of one jail needs, made with the jail's plan.
+#[derive(Debug, Clone)]
+pub struct EgressConfig {
+    /// The allow list and limits.
+    pub rules: Rules,
+    /// `[secrets]` with their values and this jail's placeholders.
+    pub secrets: Secrets,
+    /// The jail's CA, when there are secrets (their hosts' TLS is terminated).
+    pub ca: Option<Arc<Ca>>,
+}
+
+impl EgressConfig {
+    /// The proxy of a policy with `network.mode = "proxy"`; secret values come from `env` (the
+    /// caller's environment).
+    pub fn new(
+        policy: &stockade_policy::Policy,
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<EgressConfig, String> {
+        let secrets = Secrets::resolve(policy, env)?;
+        let ca = if secrets.is_empty() {
+            None
+        } else {
+            Some(Arc::new(Ca::generate().map_err(|e| format!("the jail's CA: {e}"))?))
+        };
+        Ok(EgressConfig {
+            rules: Rules::from_policy(&policy.network),
+            secrets,
+            ca,
+        })
+    }
+
+    /// The CA bundle the jail trusts (PEM).
+    #[must_use]
+    pub fn jail_bundle(&self) -> String {
+        ca::jail_bundle(self.ca.as_ref().map(|c| c.cert_pem()).as_deref())
+    }
+
+    /// Variables the jail's environment gets: the proxy, the CA bundle, each secret's placeholder.
+    #[must_use]
+    pub fn jail_env(&self) -> Vec<(String, String)> {
+        let proxy = format!("http://127.0.0.1:{}", stockade_policy::PROXY_PORT);
+        let mut env: Vec<(String, String)> = [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ]
+        .iter()
+        .map(|k| ((*k).to_owned(), proxy.clone()))
+        .collect();
+        for k in ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"] {
+            env.push((k.to_owned(), JAIL_BUNDLE_PATH.to_owned()));
+        }
+        for s in self.secrets.all() {
+            env.push((s.name.clone(), s.placeholder.clone()));
+        }
+        env
+    }
+
+    /// The values to mask wherever output leaves the jail.
+    #[must_use]
+    pub fn secret_values(&self) -> Vec<String> {
+        self.secrets.all().iter().map(|s| s.value.clone()).collect()
+    }
+}
 
 use flows::RunLedger;
 use proxy::Shared;
@@ -38,10 +114,16 @@ pub struct Egress {
 }
 
 impl Egress {
-    /// Serve `listener` (the jail's listening socket) with `rules`, on a small runtime of its own.
+    /// Serve `listener` (the jail's listening socket) with `config`, on a small runtime of its own.
     /// The first run's account starts now.
-    pub fn start(listener: OwnedFd, rules: Rules) -> std::io::Result<Egress> {
+    pub fn start(listener: OwnedFd, config: &EgressConfig) -> std::io::Result<Egress> {
+        let rules = config.rules.clone();
         let resolver = Resolver::from_env()?;
+        let upstream_tls = if config.secrets.is_empty() {
+            None
+        } else {
+            Some(ca::upstream_config().map_err(std::io::Error::other)?)
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(2)
@@ -58,6 +140,9 @@ impl Egress {
         let shared = Arc::new(Shared {
             rules: rules.clone(),
             resolver,
+            secrets: config.secrets.clone(),
+            ca: config.ca.clone(),
+            upstream_tls,
         });
         let accept_current = current.clone();
         runtime.spawn(async move {

@@ -24,9 +24,11 @@ use stockade_protocol::result::Flow;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::ca::Ca;
 use crate::flows::{OpenTask, RunLedger};
 use crate::resolve::Resolver;
 use crate::rules::{self, Rules, Target};
+use crate::secrets::{self, Secrets};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +40,10 @@ const MAX_REQUEST_HEAD: usize = 64 * 1024;
 pub(crate) struct Shared {
     pub rules: Rules,
     pub resolver: Resolver,
+    pub secrets: Secrets,
+    pub ca: Option<Arc<Ca>>,
+    /// How upstream servers are verified when the proxy terminates TLS (secrets only).
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -244,18 +250,34 @@ async fn handle(
         };
         let task_ledger = ledger.clone();
         let open = OpenTask::new(&ledger);
+        let task_shared = shared.clone();
         tokio::spawn(async move {
             let _open = open;
             let cancel = task_ledger.cancel.clone();
+            let work = async {
+                // With secrets, every named host's TLS is terminated: the hosts that get a value
+                // get it swapped in, and a placeholder on its way anywhere else is seen and
+                // refused (inside a tunnel it could not be).
+                match sni.as_deref() {
+                    Some(name) if !task_shared.secrets.is_empty() => {
+                        intercept(req, upstream, name, &flow, &task_shared).await;
+                    }
+                    _ => tunnel(req, upstream, sni, &flow, &task_shared.secrets).await,
+                }
+            };
             tokio::select! {
-                () = tunnel(req, upstream, sni, &flow) => {}
+                () = work => {}
                 () = cancel.cancelled() => flow.end_early("run", "the run ended"),
             }
             flow.record(&task_ledger, "allowed");
         });
         return Ok(Response::new(full(String::new())));
     }
-    Ok(forward(req, upstream, &host, port, flow, ledger).await)
+    let target_name = match &target {
+        Target::Name(n) => n.clone(),
+        Target::Ip(ip) => ip.to_string(),
+    };
+    Ok(forward(req, upstream, &host, port, flow, ledger, &shared.secrets, &target_name).await)
 }
 
 /// The address to connect to: the literal, or the first address the name resolves to that the
@@ -290,7 +312,7 @@ async fn vetted_address(shared: &Shared, target: &Target, port: u16) -> Result<S
 
 /// A CONNECT tunnel: bytes both ways, except that a TLS ClientHello must name the CONNECT host
 /// (no SNI when the host is an address) before any of it goes upstream.
-async fn tunnel(req: Request<Incoming>, upstream: Metered, sni: Option<String>, flow: &FlowState) {
+async fn tunnel(req: Request<Incoming>, upstream: Metered, sni: Option<String>, flow: &FlowState, secrets: &Secrets) {
     let Ok(upgraded) = hyper::upgrade::on(req).await else {
         flow.end_early("network.request", "the client went away before the tunnel opened");
         return;
@@ -313,8 +335,10 @@ async fn tunnel(req: Request<Incoming>, upstream: Metered, sni: Option<String>, 
                         return false;
                     }
                 }
-                if uw.write_all(&first).await.is_ok() {
-                    let _ = tokio::io::copy(&mut cr, &mut uw).await;
+                let host = sni.clone().unwrap_or_default();
+                if let Err(why) = copy_scanning(&mut cr, &mut uw, first, secrets, &host).await {
+                    flow.end_early("secrets.placeholder", &why);
+                    return false;
                 }
             }
             Err(_) => {}
@@ -386,6 +410,7 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Forward one absolute-URI request to the vetted address, in origin form, on a connection of
 /// its own (closed after the response), and stream the response back.
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     mut req: Request<Incoming>,
     upstream: Metered,
@@ -393,7 +418,12 @@ async fn forward(
     port: u16,
     flow: Arc<FlowState>,
     ledger: Arc<RunLedger>,
+    secrets: &Secrets,
+    target: &str,
 ) -> Response<Body> {
+    if let Err(why) = substitute(&mut req, secrets, target) {
+        return refuse(&ledger, &flow, StatusCode::FORBIDDEN, "secrets.placeholder", &why);
+    }
     let path = req
         .uri()
         .path_and_query()
@@ -447,7 +477,7 @@ async fn forward(
         task_flow.record(&task_ledger, "allowed");
     });
     match sender.send_request(req).await {
-        Ok(resp) => resp.map(BodyExt::boxed),
+        Ok(resp) => scrub_response(resp, secrets, target),
         Err(e) => {
             flow.end_early("network.upstream", &e.to_string());
             let mut resp = Response::new(full(format!("stockade egress proxy: the destination failed: {e}\n")));
@@ -510,5 +540,282 @@ impl AsyncWrite for Metered {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Put each secret's value in place of its placeholder in the request's headers, for the
+/// secrets `host` may receive; refuse a request that carries any other secret's placeholder
+/// (in its target or its headers).
+fn substitute(req: &mut Request<Incoming>, secrets: &Secrets, host: &str) -> Result<(), String> {
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let mut seen = req.uri().to_string().into_bytes();
+    for (name, value) in req.headers() {
+        seen.extend_from_slice(name.as_str().as_bytes());
+        seen.push(b':');
+        seen.extend_from_slice(value.as_bytes());
+        seen.push(b'\n');
+    }
+    if let Some(s) = secrets.misplaced(&seen, host) {
+        return Err(format!(
+            "the request carries the placeholder of {}, which is only sent to {}",
+            s.name,
+            host_list(s)
+        ));
+    }
+    for s in secrets.all().iter().filter(|s| s.sent_to(host)) {
+        for value in req.headers_mut().values_mut() {
+            if secrets::contains(value.as_bytes(), s.placeholder.as_bytes()) {
+                let swapped = secrets::replace(value.as_bytes(), s.placeholder.as_bytes(), s.value.as_bytes());
+                if let Ok(v) = HeaderValue::from_bytes(&swapped) {
+                    *value = v;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn host_list(s: &secrets::Secret) -> String {
+    format!("the hosts secrets.{} names", s.name)
+}
+
+/// The response with each value `host` received swapped back for its placeholder, in headers
+/// and body (streamed; its length may change, so it is sent without Content-Length).
+fn scrub_response(resp: Response<Incoming>, secrets: &Secrets, host: &str) -> Response<Body> {
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = secrets
+        .all()
+        .iter()
+        .filter(|s| s.sent_to(host))
+        .map(|s| (s.value.clone().into_bytes(), s.placeholder.clone().into_bytes()))
+        .collect();
+    if pairs.is_empty() {
+        return resp.map(BodyExt::boxed);
+    }
+    let (mut parts, body) = resp.into_parts();
+    for value in parts.headers.values_mut() {
+        let mut bytes = value.as_bytes().to_vec();
+        for (from, to) in &pairs {
+            bytes = secrets::replace(&bytes, from, to);
+        }
+        if let Ok(v) = HeaderValue::from_bytes(&bytes) {
+            *value = v;
+        }
+    }
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    let keep = pairs.iter().map(|(f, _)| f.len()).max().unwrap_or(1) - 1;
+    let body = Scrubbed {
+        inner: body,
+        pairs,
+        carry: Vec::new(),
+        keep,
+        done: false,
+    };
+    Response::from_parts(parts, BodyExt::boxed(body))
+}
+
+/// A response body with values swapped for placeholders across chunk boundaries: the last
+/// `keep` bytes of each chunk wait for the next, since a value may continue there.
+struct Scrubbed {
+    inner: Incoming,
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    carry: Vec<u8>,
+    keep: usize,
+    done: bool,
+}
+
+impl hyper::body::Body for Scrubbed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else { continue };
+                    let this = &mut *self;
+                    let mut buf = std::mem::take(&mut this.carry);
+                    buf.extend_from_slice(&data);
+                    for (from, to) in &this.pairs {
+                        buf = secrets::replace(&buf, from, to);
+                    }
+                    let cut = buf.len().saturating_sub(this.keep);
+                    this.carry = buf.split_off(cut);
+                    if !buf.is_empty() {
+                        return Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(buf)))));
+                    }
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    let rest = std::mem::take(&mut self.carry);
+                    if !rest.is_empty() {
+                        return Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(rest)))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copy the code's bytes upstream (starting with `first`), refusing a placeholder that may not
+/// go to `host` (a plaintext tunnel; inside TLS nothing can be read, and a placeholder is
+/// worthless without the proxy anyway).
+async fn copy_scanning<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    r: &mut R,
+    w: &mut W,
+    first: Vec<u8>,
+    secrets: &Secrets,
+    host: &str,
+) -> Result<(), String> {
+    let keep = secrets.longest_placeholder().saturating_sub(1);
+    let mut tail: Vec<u8> = Vec::new();
+    let mut chunk = first;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if !secrets.is_empty() {
+            let mut window = std::mem::take(&mut tail);
+            window.extend_from_slice(&chunk);
+            if let Some(s) = secrets.misplaced(&window, host) {
+                return Err(format!(
+                    "the tunnel carried the placeholder of {}, which is only sent to {}",
+                    s.name,
+                    host_list(s)
+                ));
+            }
+            tail = window[window.len().saturating_sub(keep)..].to_vec();
+        }
+        if w.write_all(&chunk).await.is_err() {
+            return Ok(());
+        }
+        let n = match r.read(&mut buf).await {
+            Ok(n) => n,
+            Err(_) => return Ok(()),
+        };
+        chunk = buf[..n].to_vec();
+    }
+}
+
+/// A CONNECT to a named host when the jail has secrets: the proxy terminates the code's TLS with a
+/// certificate from the jail's CA (the ClientHello must name the host), opens its own TLS to
+/// the vetted address (verifying the server normally), and relays HTTP/1.1 requests one by one
+/// with the secrets swapped in and out.
+async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: &FlowState, shared: &Shared) {
+    let (Some(ca), Some(client_config)) = (&shared.ca, &shared.upstream_tls) else {
+        flow.end_early("network.upstream", "no CA for the secrets' hosts");
+        return;
+    };
+    let server_config = match ca.server_config(host) {
+        Ok(c) => c,
+        Err(e) => {
+            flow.end_early("network.upstream", &format!("issuing a certificate for {host}: {e}"));
+            return;
+        }
+    };
+    let Ok(upgraded) = hyper::upgrade::on(req).await else {
+        flow.end_early("network.request", "the client went away before the tunnel opened");
+        return;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
+    let client = match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(TokioIo::new(upgraded))).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            flow.end_early("network.sni", &format!("the code's TLS handshake failed: {e}"));
+            return;
+        }
+        Err(_) => {
+            flow.end_early("network.request", "the code sent no TLS handshake");
+            return;
+        }
+    };
+    let sni = client.get_ref().1.server_name().map(str::to_ascii_lowercase);
+    if sni.as_deref().map(|s| s.trim_end_matches('.')) != Some(host) {
+        let why = match sni {
+            Some(s) => format!("the TLS ClientHello names {s:?}, not the CONNECT host {host:?}"),
+            None => format!("the TLS ClientHello names no server; the CONNECT host is {host:?}"),
+        };
+        flow.end_early("network.sni", &why);
+        return;
+    }
+    let Ok(server_name) = rustls::pki_types::ServerName::try_from(host.to_owned()) else {
+        flow.end_early("network.upstream", "not a server name");
+        return;
+    };
+    let connector = tokio_rustls::TlsConnector::from(client_config.clone());
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(server_name, upstream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            flow.end_early("network.upstream", &format!("TLS to {host}: {e}"));
+            return;
+        }
+        Err(_) => {
+            flow.end_early(
+                "network.upstream",
+                &format!("TLS to {host} took over {}s", CONNECT_TIMEOUT.as_secs()),
+            );
+            return;
+        }
+    };
+    let (sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            flow.end_early("network.upstream", &format!("HTTP to {host}: {e}"));
+            return;
+        }
+    };
+    let sender = Arc::new(tokio::sync::Mutex::new(sender));
+    let relay = async {
+        let service = hyper::service::service_fn(|mut req: Request<Incoming>| {
+            let sender = sender.clone();
+            async move {
+                if let Err(why) = substitute(&mut req, &shared.secrets, host) {
+                    flow.end_early("secrets.placeholder", &why);
+                    let mut resp = Response::new(full(format!(
+                        "stockade egress proxy: refused by secrets.placeholder: {why}\n"
+                    )));
+                    *resp.status_mut() = StatusCode::FORBIDDEN;
+                    return Ok::<_, Infallible>(resp);
+                }
+                for h in HOP_BY_HOP {
+                    req.headers_mut().remove(*h);
+                }
+                let mut sender = sender.lock().await;
+                if sender.ready().await.is_err() {
+                    let mut resp =
+                        Response::new(full(format!("stockade egress proxy: {host} closed the connection\n")));
+                    *resp.status_mut() = StatusCode::BAD_GATEWAY;
+                    return Ok(resp);
+                }
+                Ok(match sender.send_request(req).await {
+                    Ok(resp) => scrub_response(resp, &shared.secrets, host),
+                    Err(e) => {
+                        let mut resp = Response::new(full(format!("stockade egress proxy: {host} failed: {e}\n")));
+                        *resp.status_mut() = StatusCode::BAD_GATEWAY;
+                        resp
+                    }
+                })
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_REQUEST_HEAD)
+            .serve_connection(TokioIo::new(client), service)
+            .await;
+    };
+    tokio::select! {
+        () = relay => {}
+        r = conn => if let Err(e) = r { flow.end_early("network.upstream", &e.to_string()) },
     }
 }

@@ -243,7 +243,7 @@ pub struct Plan {
     /// The policy's `[network]` section when the jail gets the egress proxy
     /// (`network.mode = "proxy"`): the jail binds the proxy's socket during its setup and hands
     /// it to the supervisor, which serves it.
-    pub egress: Option<stockade_policy::Network>,
+    pub egress: Option<stockade_egress::EgressConfig>,
     /// The policy's read-only binds as they are made (for the isolation report).
     pub policy_binds: Vec<ResolvedBind>,
 }
@@ -280,7 +280,8 @@ pub struct Inputs {
     pub manifest: Manifest,
     /// The guard/preload library on the host, if found.
     pub guard_lib: Option<PathBuf>,
-    /// The values of the environment variables the policy names (`env.pass`, `env.secret`).
+    /// The values of the environment variables the policy names (`env.pass`, `env.secret`, and
+    /// the host variables of `[secrets]`).
     pub env: BTreeMap<String, String>,
     /// The policy's read-only binds, resolved.
     pub binds: Vec<ResolvedBind>,
@@ -296,11 +297,18 @@ pub fn gather(policy: &Policy) -> Result<Inputs, SetupError> {
     let guard_lib = guard_plan::find_library();
     let preload: Vec<PathBuf> = guard_lib.iter().cloned().collect();
     let manifest = interpreter::manifest(&executable, policy.python.venv.as_deref(), &preload)?;
+    // `[secrets]` values are read here too; only the egress proxy gets them, never the jail.
+    let secret_sources: Vec<String> = policy
+        .secrets
+        .values()
+        .filter_map(|s| s.env_var().map(str::to_owned))
+        .collect();
     let env = policy
         .env
         .pass
         .iter()
         .chain(&policy.env.secret)
+        .chain(&secret_sources)
         .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
         .collect();
     let mut binds = Vec::new();
@@ -392,7 +400,7 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
                     .into()
             }),
         )?;
-    let secrets: Vec<String> = secret_values(policy, &inputs.env);
+    let mut secrets: Vec<String> = secret_values(policy, &inputs.env);
 
     // argv: the interpreter, no site (site-packages are added through PYTHONPATH instead, so
     // no .pth file runs code at start-up), no user site, then the program.
@@ -455,23 +463,23 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         env.insert("PYTHONPATH".into(), site.join(":"));
     }
     env.insert("PYTHONNOUSERSITE".into(), "1".into());
-    if policy.network.egress() {
-        // Every client library reads one of these; the jail has no resolver and no route, so
-        // a client that ignores them reaches nothing.
-        let proxy = format!("http://127.0.0.1:{}", stockade_policy::PROXY_PORT);
-        for name in [
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "http_proxy",
-            "https_proxy",
-            "all_proxy",
-        ] {
-            env.insert(name.into(), proxy.clone());
-        }
+    let egress = if policy.network.egress() {
+        let config = stockade_egress::EgressConfig::new(policy, &inputs.env).map_err(SetupError::Request)?;
+        // Every client library reads one of the proxy variables; the jail has no resolver and
+        // no route, so a client that ignores them reaches nothing. Secrets are placeholders.
+        env.extend(config.jail_env());
         env.remove("NO_PROXY");
         env.remove("no_proxy");
-    }
+        files.push(GeneratedFile {
+            path: PathBuf::from(stockade_egress::JAIL_BUNDLE_PATH),
+            contents: config.jail_bundle().into_bytes(),
+            mode: 0o444,
+        });
+        secrets.extend(config.secret_values());
+        Some(config)
+    } else {
+        None
+    };
     if serving {
         env.insert("LD_PRELOAD".into(), guard_plan::LIB_IN_JAIL.into());
         env.insert(stockade_guard::RUNNER_MODULE_ENV.into(), "1".into());
@@ -730,7 +738,7 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         },
         landlock_at_exec: !pool,
         init_seccomp,
-        egress: policy.network.egress().then(|| policy.network.clone()),
+        egress,
         policy_binds: inputs.binds.clone(),
     })
 }

@@ -355,7 +355,7 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     let stdin = jail.stdin.take();
     let egress = match (&plan.egress, jail.take_egress_listener()) {
         (Some(net), Ok(Some(listener))) => Some(
-            stockade_egress::Egress::start(listener, stockade_egress::Rules::from_policy(net))
+            stockade_egress::Egress::start(listener, net)
                 .inspect_err(|_| {
                     jail.kill();
                     let _ = jail.reap();
@@ -839,14 +839,23 @@ pub fn isolation_report(plan: &Plan, host: &HostSupport, enforced: &[(String, St
             true,
             match &plan.egress {
                 None => "own network namespace; loopback only, no route out".into(),
-                Some(net) => format!(
-                    "own network namespace; loopback only, no route out; the host's egress proxy on 127.0.0.1:{} connects to {} allow-list entr{} ({} connections, {} bytes per run)",
-                    stockade_policy::PROXY_PORT,
-                    net.allow.len(),
-                    if net.allow.len() == 1 { "y" } else { "ies" },
-                    net.max_connections,
-                    net.max_bytes
-                ),
+                Some(egress) => {
+                    let net = &egress.rules;
+                    let secrets = egress.secrets.all().len();
+                    format!(
+                        "own network namespace; loopback only, no route out; the host's egress proxy on 127.0.0.1:{} connects to {} allow-list entr{} ({} connections, {} bytes per run){}",
+                        stockade_policy::PROXY_PORT,
+                        net.allow.len(),
+                        if net.allow.len() == 1 { "y" } else { "ies" },
+                        net.max_connections,
+                        net.max_bytes,
+                        if secrets == 0 {
+                            String::new()
+                        } else {
+                            format!("; {secrets} secret(s) held by the proxy, placeholders in the jail")
+                        }
+                    )
+                }
             },
         ),
         layer(

@@ -43,5 +43,7 @@ pub use model::{
     Bind, Check, Env, Filesystem, Isolation, Limits, Network, NetworkMode, Policy, Python, SecretSpec, RESERVED_ENV,
     RESERVED_JAIL_PATHS, VERSION,
 };
-pub use net::{canonical_ip, check_name as check_host_name, IpNet, NetAllow, NetHost, NETWORK_MODULES, PROXY_PORT};
+pub use net::{
+    canonical_ip, check_name as check_host_name, IpNet, NetAllow, NetHost, JAIL_BUNDLE, NETWORK_MODULES, PROXY_PORT,
+};
 pub use units::{format_duration, format_size, parse_duration, parse_size};

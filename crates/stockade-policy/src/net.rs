@@ -15,6 +15,10 @@ use serde::{Serialize, Serializer};
 /// namespace; nothing on the host listens there).
 pub const PROXY_PORT: u16 = 3128;
 
+/// The CA bundle a jail with the proxy trusts (the host's roots, plus the jail's own CA when
+/// the proxy terminates TLS for `[secrets]`).
+pub const JAIL_BUNDLE: &str = "/etc/stockade/ca-bundle.pem";
+
 /// Modules the `strict` profile denies that network code needs; a policy with the proxy on
 /// moves them to the profile's allow list.
 pub const NETWORK_MODULES: &[&str] = &["socket", "_socket", "ssl", "_ssl", "select", "http", "urllib"];

@@ -24,7 +24,7 @@ use crate::model::{
     check_env_name, key_path, unknown_profile, unsupported_version, Bind, Issue, NetworkMode, Policy, SecretSpec, Seg,
     VERSION,
 };
-use crate::net::{NetAllow, NETWORK_MODULES, PROXY_PORT};
+use crate::net::{NetAllow, JAIL_BUNDLE, NETWORK_MODULES, PROXY_PORT};
 use crate::units::{parse_duration, parse_size};
 
 #[derive(Deserialize)]
@@ -709,6 +709,10 @@ fn apply_network(policy: &mut Policy, raw: RawNetwork) -> Result<(), Issue> {
         let proxy = format!("127.0.0.1:{PROXY_PORT}");
         if !policy.guard.network.connect.contains(&proxy) {
             policy.guard.network.connect.push(proxy);
+        }
+        let bundle = JAIL_BUNDLE.to_owned();
+        if !policy.guard.files.read.contains(&bundle) {
+            policy.guard.files.read.push(bundle);
         }
     }
     Ok(())

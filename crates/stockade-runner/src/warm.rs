@@ -77,21 +77,19 @@ pub fn serve(start: &Start, policy: Policy, caller: &mut Caller) -> u8 {
     };
     // The proxy's threads start after the clone: this process spawns no other jail.
     let egress = match (&plan.egress, jail.take_egress_listener()) {
-        (Some(net), Ok(Some(listener))) => {
-            match stockade_egress::Egress::start(listener, stockade_egress::Rules::from_policy(net)) {
-                Ok(e) => Some(e),
-                Err(e) => {
-                    jail.kill();
-                    let _ = jail.reap();
-                    let e = stockade_jail::SetupError::Step {
-                        step: stockade_jail::Step::Supervise,
-                        detail: "start the egress proxy".into(),
-                        source: e,
-                    };
-                    return fatal(caller, &e);
-                }
+        (Some(net), Ok(Some(listener))) => match stockade_egress::Egress::start(listener, net) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                jail.kill();
+                let _ = jail.reap();
+                let e = stockade_jail::SetupError::Step {
+                    step: stockade_jail::Step::Supervise,
+                    detail: "start the egress proxy".into(),
+                    source: e,
+                };
+                return fatal(caller, &e);
             }
-        }
+        },
         // The setup failed before it made the socket: its report says why.
         _ => None,
     };
