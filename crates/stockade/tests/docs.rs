@@ -85,6 +85,22 @@ fn result_md_documents_every_field_and_status() {
     });
     r.answer = Some(stockade_protocol::result::Answer::error("x", "y"));
     r.prescreen = Some(serde_json::json!([]));
+    r.network = Some(stockade_protocol::result::NetworkUse {
+        flows: vec![stockade_protocol::result::Flow {
+            host: String::new(),
+            port: 0,
+            address: None,
+            method: String::new(),
+            decision: String::new(),
+            rule: String::new(),
+            reason: String::new(),
+            bytes_up: 0,
+            bytes_down: 0,
+            start_ms: 0,
+            duration_ms: 0,
+        }],
+        ..Default::default()
+    });
     let value = serde_json::to_value(&r).unwrap();
     let top: BTreeSet<String> = value.as_object().unwrap().keys().cloned().collect();
     // Every key of the document is a row of the field table (`key` in its first cell).
@@ -100,7 +116,10 @@ fn result_md_documents_every_field_and_status() {
         })
         .collect();
     assert_eq!(top, documented, "docs/result.md's field table vs the result document");
-    for nested in ["usage", "limits", "answer"] {
+    for key in value["network"]["flows"][0].as_object().unwrap().keys() {
+        assert!(table.contains(&format!("`{key}`")), "docs/result.md does not mention network.flows[].{key}");
+    }
+    for nested in ["usage", "limits", "answer", "network"] {
         for key in value[nested].as_object().unwrap().keys() {
             assert!(
                 table.contains(&format!("`{key}`")),
