@@ -651,3 +651,93 @@ raise RuntimeError(v.encode().hex())
     for f in forms:
         assert f not in everything, f
     assert r.stdout.count("[secret]") == 5, r.stdout
+
+
+# ----- packages at run time -----
+
+
+def _wheel_index(root, name="tinypkg", version="1.0"):
+    """A PEP 503 simple index in `root` with one pure-Python wheel."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        f"{name}/__init__.py": f"def hello():\n    return 'hello from {name}'\n",
+        f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text)}")
+    record.append(f"{name}-{version}.dist-info/RECORD,,")
+    files[f"{name}-{version}.dist-info/RECORD"] = "\n".join(record) + "\n"
+    wheel = f"{name}-{version}-py3-none-any.whl"
+    pkg = root / "simple" / name
+    pkg.mkdir(parents=True)
+    with zipfile.ZipFile(pkg / wheel, "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+    (pkg / "index.html").write_text(f'<html><body><a href="{wheel}">{wheel}</a></body></html>')
+
+
+class FileOrigin(Origin):
+    """An origin that serves the files under `root` (and counts requests)."""
+
+    def __init__(self, root):
+        super().__init__()
+        origin = self
+        handler = self.server.RequestHandlerClass
+
+        def do_GET(h):
+            origin.requests.append((h.path, dict(h.headers)))
+            path = root / h.path.lstrip("/")
+            if path.is_dir():
+                path = path / "index.html"
+            if not path.is_file():
+                h.send_response(404)
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            body = path.read_bytes()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(body)))
+            h.send_header("Content-Type", "text/html" if path.suffix == ".html" else "application/octet-stream")
+            h.end_headers()
+            h.wfile.write(body)
+
+        handler.do_GET = do_GET
+
+
+def test_pip_install_in_a_session_through_the_proxy(tmp_path, net_venv):
+    _wheel_index(tmp_path)
+    index = FileOrigin(tmp_path)
+    elsewhere = Listener()
+    try:
+        pol = (f'version = 1\n[python]\ninterpreter = "{PY}"\nvenv = "{net_venv}"\n'
+               f'[env]\nset = {{ PIP_INDEX_URL = "http://127.0.0.1:{index.port}/simple/", PIP_TRUSTED_HOST = "127.0.0.1" }}\n'
+               f'[network]\nallow = ["127.0.0.1:{index.port}"]\n')
+        install = """
+from pip._internal.cli.main import main as pip
+print("pip", pip(["install", "--quiet", "--disable-pip-version-check", "--no-cache-dir"] + ARGS))
+"""
+        with stockade.Session(policy=pol) as s:
+            r = s.run("import tinypkg")
+            assert not r.ok and "tinypkg" in r.error["message"]
+            r = s.run(install.replace("ARGS", '["tinypkg"]'))
+            assert r.ok and r.stdout.strip() == "pip 0", r
+            r = s.run("import tinypkg\nprint(tinypkg.hello(), tinypkg.__file__)")
+            assert r.ok, r
+            assert r.stdout.strip() == "hello from tinypkg /tmp/packages/tinypkg/__init__.py"
+            # An index the policy does not name is refused by the proxy.
+            other = f'["--index-url", "http://127.0.0.1:{elsewhere.port}/simple/", "othermod"]'
+            r = s.run(install.replace("ARGS", other))
+            assert r.stdout.strip() != "pip 0", r
+            assert any(f["rule"] == "network.allow" for f in flows(r, "denied"))
+        assert any(p.endswith(".whl") for p, _ in index.requests)
+        time.sleep(0.3)
+        assert elsewhere.hits == 0
+    finally:
+        index.close()
+        elsewhere.close()

@@ -280,8 +280,12 @@ impl decide::World for Live<'_> {
     }
 }
 
-/// `top` is the run's own module: a `top.py` or a `top/` package in the scratch or next to the
-/// script, while no directory of the interpreter's has one of that name (a file named like a
+/// Where packages installed at run time go (`stockade_policy::PACKAGES_DIR`; the jail's plan
+/// tests hold the two equal — the guard library links no policy code).
+pub const PACKAGES_DIR: &str = "/tmp/packages";
+
+/// `top` is the run's own module: a `top.py` or a `top/` package in the scratch, next to the
+/// script or among the packages installed at run time, while no directory of the interpreter's has one of that name (a file named like a
 /// standard-library module does not turn that module's import into the run's own).
 fn own_module(state: &State, top: &str) -> bool {
     if top.is_empty() || !top.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -296,7 +300,8 @@ fn own_module(state: &State, top: &str) -> bool {
         let base = std::path::Path::new(dir);
         base.join(format!("{top}.py")).is_file() || base.join(top).join("__init__.py").is_file()
     };
-    let own = ["/tmp", "/sandbox"].iter().any(|d| exists_in(d));
+    // The scratch, the script's directory, and the packages installed at run time.
+    let own = ["/tmp", "/sandbox", PACKAGES_DIR].iter().any(|d| exists_in(d));
     let theirs = state.config.trusted.iter().any(|d| {
         exists_in(d)
             || std::fs::read_dir(d).is_ok_and(|mut entries| {

@@ -118,3 +118,11 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         seccomp_on_arm: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_guard_and_the_policy_agree_on_the_packages_directory() {
+        assert_eq!(stockade_guard::PACKAGES_DIR, stockade_policy::PACKAGES_DIR);
+    }
+}

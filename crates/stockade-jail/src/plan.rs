@@ -454,11 +454,19 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
     for (k, v) in &policy.env.set {
         env.insert(k.clone(), v.clone());
     }
-    let site: Vec<String> = manifest
+    let mut site: Vec<String> = manifest
         .site_paths
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
+    if policy.network.egress() {
+        // Packages installed at run time (pip through the proxy) go to the scratch, last on
+        // the path; the guard treats what is there as the run's own modules.
+        site.push(stockade_policy::PACKAGES_DIR.to_owned());
+        if !policy.env.set.contains_key("PIP_TARGET") {
+            env.insert("PIP_TARGET".into(), stockade_policy::PACKAGES_DIR.to_owned());
+        }
+    }
     if !site.is_empty() {
         env.insert("PYTHONPATH".into(), site.join(":"));
     }

@@ -19,6 +19,10 @@ pub const PROXY_PORT: u16 = 3128;
 /// the proxy terminates TLS for `[secrets]`).
 pub const JAIL_BUNDLE: &str = "/etc/stockade/ca-bundle.pem";
 
+/// Where packages installed at run time go (`PIP_TARGET`), in the scratch and last on
+/// `sys.path`, when the jail has the proxy; the guard treats them as the run's own modules.
+pub const PACKAGES_DIR: &str = "/tmp/packages";
+
 /// Modules the `strict` profile denies that network code needs; a policy with the proxy on
 /// moves them to the profile's allow list.
 pub const NETWORK_MODULES: &[&str] = &["socket", "_socket", "ssl", "_ssl", "select", "http", "urllib"];

@@ -19,6 +19,7 @@ sys.dont_write_bytecode = False
 _ANSWER_FD, _REQUEST_FD = 4, 5
 _HEADER = struct.Struct("<2sBBIQ")  # magic, version, kind, length, nonce (stockade-protocol)
 _KIND_REQUEST, _KIND_ANSWER = 10, 11
+_PACKAGES = "/tmp/packages"
 _SCRATCH = "/tmp"
 _RUNNER = os.path.abspath(__file__)
 _CO_COROUTINE = 0x80
@@ -252,10 +253,23 @@ def _answer(value, error, limit):
     return _HEADER.pack(b"SK", 1, _KIND_ANSWER, len(payload), 0) + payload
 
 
+def _packages_dir():
+    """With the egress proxy, packages installed at run time (pip, PIP_TARGET) go to
+    /tmp/packages, last on sys.path: make it exist before the code runs, so the import system
+    looks in it rather than remembering it missing."""
+    if _PACKAGES in sys.path:
+        try:
+            os.makedirs(_PACKAGES, exist_ok=True)
+        except OSError:
+            return
+        sys.path_importer_cache.pop(_PACKAGES, None)
+
+
 def _run(request, namespace, call_main, keep_result=False):
     """Run one request in `namespace`; return (answer frame, exit code)."""
     value, error, code = None, None, 0
     try:
+        _packages_dir()
         _place_files(request["files"])
         inputs = {name: codec.decode(obj) for name, obj in request["inputs"].items()}
         if not keep_result:
