@@ -492,8 +492,11 @@ fn decide_inner(
                     }
                 }
                 NetTarget::Host(h) if host_port_allowed(list, &h, port) => Verdict::Allow,
-                // The proxy on the host decides where a URL may go (and reports its refusals).
-                NetTarget::Host(_) if cfg.urls_via_proxy && event == "urllib.Request" => Verdict::Allow,
+                // The proxy on the host decides where an http(s) URL may go (and reports its
+                // refusals); other schemes (file:, ftp:, data:) are decided as before.
+                NetTarget::Host(_) if cfg.urls_via_proxy && event == "urllib.Request" && is_http_url(args) => {
+                    Verdict::Allow
+                }
                 NetTarget::Host(h) => deny(
                     handling,
                     match port {
@@ -642,6 +645,11 @@ pub fn module_of_file(path: &str, roots: &[String]) -> Option<String> {
         return None;
     }
     Some(parts.join("."))
+}
+
+fn is_http_url(args: &[Value]) -> bool {
+    let url = args.first().and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    url.starts_with("http://") || url.starts_with("https://")
 }
 
 enum NetTarget {
@@ -809,6 +817,33 @@ mod tests {
             Verdict::Allow
         );
         assert!(denied(&run("socket.bind", &[sock, addr("0.0.0.0", 80)], Caller::User)));
+    }
+
+    #[test]
+    fn with_the_proxy_http_urls_are_the_proxys_to_decide() {
+        let mut c = cfg();
+        c.urls_via_proxy = true;
+        let run = |url: &str| {
+            let h = crate::events::handling("urllib.Request").unwrap();
+            decide(&c, "urllib.Request", h, &[s(url)], "/tmp", 7, &mut |_| Caller::User)
+        };
+        assert_eq!(run("https://example.com/x"), Verdict::Allow);
+        assert_eq!(run("HTTP://example.com:8080/"), Verdict::Allow);
+        // Other schemes are not the proxy's: decided by the lists as before.
+        assert!(denied(&run("ftp://example.com/x")));
+        assert!(denied(&run("file://example.com/etc/passwd")));
+        // Sockets still only reach the addresses in guard.network.connect.
+        let h = crate::events::handling("socket.getaddrinfo").unwrap();
+        let v = decide(
+            &c,
+            "socket.getaddrinfo",
+            h,
+            &[s("example.com"), Value::Int(443)],
+            "/tmp",
+            7,
+            &mut |_| Caller::User,
+        );
+        assert!(denied(&v));
     }
 
     #[test]
