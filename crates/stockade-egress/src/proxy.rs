@@ -76,6 +76,8 @@ struct FlowState {
     reason: Mutex<String>,
     up: AtomicU64,
     down: AtomicU64,
+    /// Refused after it started (a ClientHello, a request inside it, a leak).
+    denied: std::sync::atomic::AtomicBool,
 }
 
 impl FlowState {
@@ -90,6 +92,7 @@ impl FlowState {
             reason: Mutex::new(String::new()),
             up: AtomicU64::new(0),
             down: AtomicU64::new(0),
+            denied: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -106,7 +109,20 @@ impl FlowState {
         }
     }
 
+    /// The flow was refused after it started: it is recorded as denied, with this rule.
+    fn deny(&self, rule: &str, reason: &str) {
+        if !self.denied.swap(true, Ordering::AcqRel) {
+            Self::set(&self.rule, rule);
+            Self::set(&self.reason, reason);
+        }
+    }
+
     fn record(&self, ledger: &RunLedger, decision: &str) {
+        let decision = if self.denied.load(Ordering::Acquire) {
+            "denied"
+        } else {
+            decision
+        };
         let get = |m: &Mutex<String>| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         ledger.record(Flow {
             host: self.host.clone(),
@@ -131,9 +147,14 @@ impl FlowState {
 /// A refusal: the flow is recorded as denied and the code gets `status` with a body that says
 /// why.
 fn refuse(ledger: &RunLedger, flow: &FlowState, status: StatusCode, rule: &str, reason: &str) -> Response<Body> {
-    FlowState::set(&flow.rule, rule);
-    FlowState::set(&flow.reason, reason);
+    let resp = refusal(flow, status, rule, reason);
     flow.record(ledger, "denied");
+    resp
+}
+
+/// The response for a refusal (the flow is marked denied; the caller records it).
+fn refusal(flow: &FlowState, status: StatusCode, rule: &str, reason: &str) -> Response<Body> {
+    flow.deny(rule, reason);
     let body = format!(
         "stockade egress proxy: {} {}:{} refused by {rule}: {reason}\n",
         flow.method, flow.host, flow.port
@@ -331,13 +352,12 @@ async fn tunnel(req: Request<Incoming>, upstream: Metered, sni: Option<String>, 
             Ok(_) => {
                 if first[0] == 0x16 {
                     if let Err(why) = check_client_hello(&mut cr, &mut first, sni.as_deref()).await {
-                        flow.end_early("network.sni", &why);
+                        flow.deny("network.sni", &why);
                         return false;
                     }
                 }
-                let host = sni.clone().unwrap_or_default();
-                if let Err(why) = copy_scanning(&mut cr, &mut uw, first, secrets, &host).await {
-                    flow.end_early("secrets.placeholder", &why);
+                if let Err(leak) = copy_scanning(&mut cr, &mut uw, first, secrets).await {
+                    flow.deny(leak.rule, &leak.reason);
                     return false;
                 }
             }
@@ -421,8 +441,11 @@ async fn forward(
     secrets: &Secrets,
     target: &str,
 ) -> Response<Body> {
-    if let Err(why) = substitute(&mut req, secrets, target) {
-        return refuse(&ledger, &flow, StatusCode::FORBIDDEN, "secrets.placeholder", &why);
+    // Plain HTTP is never given a value (it would travel in clear to an unverified server), so
+    // a placeholder in it is refused even on its way to one of its secret's hosts.
+    let _ = target;
+    if let Some(leak) = secrets.leak(&request_head(&req), None) {
+        return refuse(&ledger, &flow, StatusCode::FORBIDDEN, leak.rule, &leak.reason);
     }
     let path = req
         .uri()
@@ -457,6 +480,7 @@ async fn forward(
     }
     req.headers_mut()
         .insert("connection", HeaderValue::from_static("close"));
+    let req = checked(req, secrets, None, flow.clone());
     let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
         Ok(pair) => pair,
         Err(e) => {
@@ -477,7 +501,7 @@ async fn forward(
         task_flow.record(&task_ledger, "allowed");
     });
     match sender.send_request(req).await {
-        Ok(resp) => scrub_response(resp, secrets, target),
+        Ok(resp) => scrub_response(resp, secrets, false, &flow),
         Err(e) => {
             flow.end_early("network.upstream", &e.to_string());
             let mut resp = Response::new(full(format!("stockade egress proxy: the destination failed: {e}\n")));
@@ -543,56 +567,144 @@ impl AsyncWrite for Metered {
     }
 }
 
-/// Put each secret's value in place of its placeholder in the request's headers, for the
-/// secrets `host` may receive; refuse a request that carries any other secret's placeholder
-/// (in its target or its headers).
-fn substitute(req: &mut Request<Incoming>, secrets: &Secrets, host: &str) -> Result<(), String> {
-    if secrets.is_empty() {
-        return Ok(());
-    }
-    let mut seen = req.uri().to_string().into_bytes();
+/// The request's target and headers, as the leak check reads them.
+fn request_head<B>(req: &Request<B>) -> Vec<u8> {
+    let mut head = req.uri().to_string().into_bytes();
+    head.push(b'\n');
     for (name, value) in req.headers() {
-        seen.extend_from_slice(name.as_str().as_bytes());
-        seen.push(b':');
-        seen.extend_from_slice(value.as_bytes());
-        seen.push(b'\n');
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.push(b':');
+        head.extend_from_slice(value.as_bytes());
+        head.push(b'\n');
     }
-    if let Some(s) = secrets.misplaced(&seen, host) {
-        return Err(format!(
-            "the request carries the placeholder of {}, which is only sent to {}",
-            s.name,
-            host_list(s)
-        ));
-    }
+    head
+}
+
+/// Put each secret's value in place of its placeholder in the request's headers, for the
+/// secrets `host` may receive (only inside TLS the proxy terminated). Returns whether a value
+/// went in.
+fn swap_in(req: &mut Request<Incoming>, secrets: &Secrets, host: &str) -> bool {
+    let mut swapped = false;
     for s in secrets.all().iter().filter(|s| s.sent_to(host)) {
         for value in req.headers_mut().values_mut() {
             if secrets::contains(value.as_bytes(), s.placeholder.as_bytes()) {
-                let swapped = secrets::replace(value.as_bytes(), s.placeholder.as_bytes(), s.value.as_bytes());
-                if let Ok(v) = HeaderValue::from_bytes(&swapped) {
+                let new = secrets::replace(value.as_bytes(), s.placeholder.as_bytes(), s.value.as_bytes());
+                if let Ok(v) = HeaderValue::from_bytes(&new) {
                     *value = v;
+                    swapped = true;
                 }
             }
         }
     }
-    Ok(())
+    swapped
 }
 
-fn host_list(s: &secrets::Secret) -> String {
-    format!("the hosts secrets.{} names", s.name)
+/// The request with its body checked for leaks as it streams (`to`: the host the proxy
+/// terminated TLS for, where placeholders of its secrets may go).
+fn checked(req: Request<Incoming>, secrets: &Secrets, to: Option<&str>, flow: Arc<FlowState>) -> Request<Checked> {
+    let (parts, body) = req.into_parts();
+    Request::from_parts(
+        parts,
+        Checked {
+            inner: body,
+            secrets: secrets.clone(),
+            to: to.map(str::to_owned),
+            keep: secrets.longest_needle().saturating_sub(1),
+            carry: Vec::new(),
+            done: false,
+            flow,
+        },
+    )
 }
 
-/// The response with each value `host` received swapped back for its placeholder, in headers
-/// and body (streamed; its length may change, so it is sent without Content-Length).
-fn scrub_response(resp: Response<Incoming>, secrets: &Secrets, host: &str) -> Response<Body> {
+/// A request body on its way out, stopped (the request fails) when it carries a value or a
+/// placeholder it may not; the last bytes of each chunk wait for the next, since a value may
+/// continue there.
+struct Checked {
+    inner: Incoming,
+    secrets: Secrets,
+    to: Option<String>,
+    keep: usize,
+    carry: Vec<u8>,
+    done: bool,
+    flow: Arc<FlowState>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl hyper::body::Body for Checked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            let this = &mut *self;
+            let end = match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        this.carry.extend_from_slice(&data);
+                        false
+                    }
+                    Err(_) => continue,
+                },
+                Poll::Ready(None) => {
+                    this.done = true;
+                    true
+                }
+            };
+            if let Some(leak) = this.secrets.leak(&this.carry, this.to.as_deref()) {
+                this.flow.deny(leak.rule, &leak.reason);
+                this.done = true;
+                return Poll::Ready(Some(Err(leak.reason.into())));
+            }
+            let cut = if end {
+                this.carry.len()
+            } else {
+                this.carry.len().saturating_sub(this.keep)
+            };
+            let rest = this.carry.split_off(cut);
+            let out = std::mem::replace(&mut this.carry, rest);
+            if !out.is_empty() {
+                return Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from(out)))));
+            }
+        }
+    }
+}
+
+/// The response with every secret value swapped back for its placeholder, in headers and body
+/// (streamed; its length may change, so it goes without Content-Length). When a value went out
+/// in the request (`value_sent`), a compressed response is refused: the value could hide in it.
+fn scrub_response(resp: Response<Incoming>, secrets: &Secrets, value_sent: bool, flow: &FlowState) -> Response<Body> {
+    if secrets.is_empty() {
+        return resp.map(BodyExt::boxed);
+    }
+    let encoding = resp
+        .headers()
+        .get(hyper::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty() && v != "identity");
+    if let (true, Some(enc)) = (value_sent, &encoding) {
+        let why = format!("the response is {enc}-encoded, so it cannot be checked for the secret's value");
+        return refusal(flow, StatusCode::BAD_GATEWAY, "secrets.value", &why);
+    }
+    if encoding.is_some() {
+        // No value went out; nothing of it can come back, however it is encoded.
+        return resp.map(BodyExt::boxed);
+    }
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = secrets
         .all()
         .iter()
-        .filter(|s| s.sent_to(host))
         .map(|s| (s.value.clone().into_bytes(), s.placeholder.clone().into_bytes()))
         .collect();
-    if pairs.is_empty() {
-        return resp.map(BodyExt::boxed);
-    }
     let (mut parts, body) = resp.into_parts();
     for value in parts.headers.values_mut() {
         let mut bytes = value.as_bytes().to_vec();
@@ -666,17 +778,16 @@ impl hyper::body::Body for Scrubbed {
     }
 }
 
-/// Copy the code's bytes upstream (starting with `first`), refusing a placeholder that may not
-/// go to `host` (a plaintext tunnel; inside TLS nothing can be read, and a placeholder is
-/// worthless without the proxy anyway).
+/// Copy the code's bytes upstream through a tunnel the proxy does not terminate (starting with
+/// `first`), stopping at a value or a placeholder (in plaintext; inside TLS nothing can be
+/// read, and with secrets every named host's TLS is terminated instead).
 async fn copy_scanning<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     r: &mut R,
     w: &mut W,
     first: Vec<u8>,
     secrets: &Secrets,
-    host: &str,
-) -> Result<(), String> {
-    let keep = secrets.longest_placeholder().saturating_sub(1);
+) -> Result<(), secrets::Leak> {
+    let keep = secrets.longest_needle().saturating_sub(1);
     let mut tail: Vec<u8> = Vec::new();
     let mut chunk = first;
     let mut buf = vec![0u8; 16 * 1024];
@@ -687,12 +798,8 @@ async fn copy_scanning<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         if !secrets.is_empty() {
             let mut window = std::mem::take(&mut tail);
             window.extend_from_slice(&chunk);
-            if let Some(s) = secrets.misplaced(&window, host) {
-                return Err(format!(
-                    "the tunnel carried the placeholder of {}, which is only sent to {}",
-                    s.name,
-                    host_list(s)
-                ));
+            if let Some(leak) = secrets.leak(&window, None) {
+                return Err(leak);
             }
             tail = window[window.len().saturating_sub(keep)..].to_vec();
         }
@@ -707,11 +814,35 @@ async fn copy_scanning<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-/// A CONNECT to a named host when the jail has secrets: the proxy terminates the code's TLS with a
-/// certificate from the jail's CA (the ClientHello must name the host), opens its own TLS to
-/// the vetted address (verifying the server normally), and relays HTTP/1.1 requests one by one
-/// with the secrets swapped in and out.
-async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: &FlowState, shared: &Shared) {
+/// Whether a request inside a tunnel to `host` names only `host` (its target, if absolute, and
+/// its Host header): a shared front end routes by them, so a value for `host` must not travel
+/// under another name.
+fn names_only(req: &Request<Incoming>, host: &str) -> Result<(), String> {
+    if let Some(a) = req.uri().authority() {
+        if !a.host().trim_end_matches('.').eq_ignore_ascii_case(host) {
+            return Err(format!("the request inside the tunnel to {host} names {}", a.host()));
+        }
+    }
+    for value in req.headers().get_all(HOST) {
+        let text = value.to_str().unwrap_or("");
+        let name = match text.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or(""),
+            None => text.rsplit_once(':').map_or(text, |(h, _)| h),
+        };
+        if !name.trim_end_matches('.').eq_ignore_ascii_case(host) {
+            return Err(format!("the request inside the tunnel to {host} has Host: {text}"));
+        }
+    }
+    Ok(())
+}
+
+/// A CONNECT to a named host when the jail has secrets: the proxy terminates the code's TLS
+/// with a certificate from the jail's CA (the ClientHello must name the host), opens its own
+/// TLS to the vetted address (verifying the server normally), and relays HTTP/1.1 requests one
+/// by one: each must name only this host; values go into the headers of requests to their
+/// secrets' hosts (which then must not answer compressed); nothing carries a value, or a
+/// placeholder this host may not get. The first refusal ends the tunnel.
+async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: &Arc<FlowState>, shared: &Shared) {
     let (Some(ca), Some(client_config)) = (&shared.ca, &shared.upstream_tls) else {
         flow.end_early("network.upstream", "no CA for the secrets' hosts");
         return;
@@ -731,7 +862,7 @@ async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: 
     let client = match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(TokioIo::new(upgraded))).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            flow.end_early("network.sni", &format!("the code's TLS handshake failed: {e}"));
+            flow.deny("network.sni", &format!("the code's TLS handshake failed: {e}"));
             return;
         }
         Err(_) => {
@@ -745,7 +876,7 @@ async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: 
             Some(s) => format!("the TLS ClientHello names {s:?}, not the CONNECT host {host:?}"),
             None => format!("the TLS ClientHello names no server; the CONNECT host is {host:?}"),
         };
-        flow.end_early("network.sni", &why);
+        flow.deny("network.sni", &why);
         return;
     }
     let Ok(server_name) = rustls::pki_types::ServerName::try_from(host.to_owned()) else {
@@ -767,7 +898,7 @@ async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: 
             return;
         }
     };
-    let (sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
+    let (sender, conn) = match hyper::client::conn::http1::handshake::<_, Checked>(TokioIo::new(upstream)).await {
         Ok(pair) => pair,
         Err(e) => {
             flow.end_early("network.upstream", &format!("HTTP to {host}: {e}"));
@@ -779,17 +910,29 @@ async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: 
         let service = hyper::service::service_fn(|mut req: Request<Incoming>| {
             let sender = sender.clone();
             async move {
-                if let Err(why) = substitute(&mut req, &shared.secrets, host) {
-                    flow.end_early("secrets.placeholder", &why);
-                    let mut resp = Response::new(full(format!(
-                        "stockade egress proxy: refused by secrets.placeholder: {why}\n"
-                    )));
-                    *resp.status_mut() = StatusCode::FORBIDDEN;
-                    return Ok::<_, Infallible>(resp);
+                if flow.denied.load(Ordering::Acquire) {
+                    return Ok::<_, Infallible>(refusal(
+                        flow,
+                        StatusCode::FORBIDDEN,
+                        "network.request",
+                        "an earlier request on this tunnel was refused",
+                    ));
+                }
+                if let Err(why) = names_only(&req, host) {
+                    return Ok(refusal(flow, StatusCode::FORBIDDEN, "network.request", &why));
+                }
+                if let Some(leak) = shared.secrets.leak(&request_head(&req), Some(host)) {
+                    return Ok(refusal(flow, StatusCode::FORBIDDEN, leak.rule, &leak.reason));
                 }
                 for h in HOP_BY_HOP {
                     req.headers_mut().remove(*h);
                 }
+                let value_sent = swap_in(&mut req, &shared.secrets, host);
+                if value_sent {
+                    req.headers_mut()
+                        .insert(hyper::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+                }
+                let req = checked(req, &shared.secrets, Some(host), flow.clone());
                 let mut sender = sender.lock().await;
                 if sender.ready().await.is_err() {
                     let mut resp =
@@ -798,7 +941,7 @@ async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: 
                     return Ok(resp);
                 }
                 Ok(match sender.send_request(req).await {
-                    Ok(resp) => scrub_response(resp, &shared.secrets, host),
+                    Ok(resp) => scrub_response(resp, &shared.secrets, value_sent, flow),
                     Err(e) => {
                         let mut resp = Response::new(full(format!("stockade egress proxy: {host} failed: {e}\n")));
                         *resp.status_mut() = StatusCode::BAD_GATEWAY;

@@ -19,6 +19,8 @@ pub struct Secret {
     pub placeholder: String,
     /// The value, which never enters the jail.
     pub value: String,
+    /// The value and its common encodings (none of which may leave in a request).
+    forms: Vec<String>,
     spec: SecretSpec,
 }
 
@@ -72,6 +74,7 @@ impl Secrets {
                 name: name.clone(),
                 placeholder,
                 value: value.clone(),
+                forms: stockade_protocol::redact::forms(value),
                 spec: spec.clone(),
             });
         }
@@ -96,19 +99,53 @@ impl Secrets {
         self.list.iter().any(|s| s.sent_to(host))
     }
 
-    /// The secret whose placeholder is in `bytes` and which may not go to `host`, if any.
+    /// Why `bytes`, on their way out, may not go: they carry a value (in any of its
+    /// encodings: the code should only ever hold placeholders), or a placeholder anywhere but
+    /// in a request to one of its secret's hosts over TLS the proxy terminated (`to`).
     #[must_use]
-    pub fn misplaced(&self, bytes: &[u8], host: &str) -> Option<&Secret> {
-        self.list
-            .iter()
-            .find(|s| !s.sent_to(host) && contains(bytes, s.placeholder.as_bytes()))
+    pub fn leak(&self, bytes: &[u8], to: Option<&str>) -> Option<Leak> {
+        for s in &self.list {
+            if s.forms.iter().any(|f| contains(bytes, f.as_bytes())) {
+                return Some(Leak {
+                    rule: "secrets.value",
+                    reason: format!(
+                        "the request carries the value of {} (code only ever holds its placeholder)",
+                        s.name
+                    ),
+                });
+            }
+            if contains(bytes, s.placeholder.as_bytes()) && !to.is_some_and(|h| s.sent_to(h)) {
+                return Some(Leak {
+                    rule: "secrets.placeholder",
+                    reason: format!(
+                        "the request carries the placeholder of {}, which is only sent to the hosts secrets.{} names, over TLS",
+                        s.name, s.name
+                    ),
+                });
+            }
+        }
+        None
     }
 
-    /// The longest placeholder (what a stream scan must keep back between chunks).
+    /// The longest string [`Secrets::leak`] looks for (what a stream scan keeps back between
+    /// chunks, less one).
     #[must_use]
-    pub fn longest_placeholder(&self) -> usize {
-        self.list.iter().map(|s| s.placeholder.len()).max().unwrap_or(0)
+    pub fn longest_needle(&self) -> usize {
+        self.list
+            .iter()
+            .flat_map(|s| s.forms.iter().map(String::len).chain([s.placeholder.len()]))
+            .max()
+            .unwrap_or(0)
     }
+}
+
+/// Why outgoing bytes were stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    /// `secrets.value` or `secrets.placeholder`.
+    pub rule: &'static str,
+    /// In words (names the secret, never its value).
+    pub reason: String,
 }
 
 /// Whether `needle` occurs in `haystack`.

@@ -451,6 +451,12 @@ fn socket_rules(opts: &SeccompOptions) -> Result<Rules, SeccompError> {
                 arg32(0, SeccompCmpOp::Ne, unix)?,
                 arg32(0, SeccompCmpOp::Ne, inet)?,
             ])?);
+            // AF_INET SOCK_STREAM with a protocol other than TCP (MPTCP, SCTP): only TCP.
+            any_of.push(SeccompRule::new(vec![
+                arg32(0, SeccompCmpOp::Eq, inet)?,
+                arg32(2, SeccompCmpOp::Ne, 0)?,
+                arg32(2, SeccompCmpOp::Ne, u64::from(libc::IPPROTO_TCP.unsigned_abs()))?,
+            ])?);
             // AF_INET with any type but SOCK_STREAM (the low 4 bits; the high ones are
             // SOCK_NONBLOCK and SOCK_CLOEXEC).
             for ty in (0..16u64).filter(|t| *t != u64::from(libc::SOCK_STREAM.unsigned_abs())) {
@@ -1096,6 +1102,11 @@ mod tests {
                 };
                 assert_eq!(verdict(inet, stream), tcp4());
                 assert_eq!(verdict(inet, stream | flags), tcp4());
+                let with_protocol = |proto: u64| call(&prog, nr, [inet, stream, proto, 0, 0, 0]);
+                assert_eq!(with_protocol(libc::IPPROTO_TCP as u64), tcp4());
+                for proto in [libc::IPPROTO_MPTCP as u64, libc::IPPROTO_SCTP as u64, 17, 255] {
+                    assert_eq!(with_protocol(proto), refused(), "protocol {proto}");
+                }
                 assert_eq!(verdict(inet | 1 << 32, stream), tcp4());
                 for ty in [dgram, raw, dgram | flags, raw | 1 << 32, 0, 15] {
                     assert_eq!(verdict(inet, ty), refused(), "AF_INET type {ty:#x}");

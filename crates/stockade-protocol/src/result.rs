@@ -191,7 +191,7 @@ pub struct Flow {
     pub decision: String,
     /// The `network.allow` entry that matched, or the rule that refused: `network.allow`,
     /// `network.address`, `network.sni`, `network.max-connections`, `network.max-bytes`,
-    /// `network.request`, `network.upstream`.
+    /// `network.request`, `network.upstream`, `secrets.value`, `secrets.placeholder`.
     pub rule: String,
     /// Why it was refused or ended early, in words; empty for a flow that ended normally.
     pub reason: String,
