@@ -741,3 +741,48 @@ print("pip", pip(["install", "--quiet", "--disable-pip-version-check", "--no-cac
     finally:
         index.close()
         elsewhere.close()
+
+
+# ----- every supported CPython -----
+
+INTERPRETERS = [os.path.expanduser("~/.pyenv/versions/%s" % p) for p in (
+    "3.9.18/bin/python3.9", "3.10.13/bin/python3.10", "3.11.7/bin/python3.11",
+    "3.12.1/bin/python3.12", "3.13.0/bin/python3.13")]
+
+
+@pytest.mark.parametrize("python", INTERPRETERS, ids=lambda p: p.split("/")[-1])
+def test_the_proxy_works_the_same_on_every_cpython(python, origin, tmp_path):
+    """urllib, http.client through a tunnel, TLS and a refusal, compared with the same code bare
+    (straight to the origin, no proxy) on the same interpreter."""
+    if not os.path.exists(python):
+        pytest.skip(f"{python} is not installed")
+    other = Listener()
+    try:
+        code = f"""
+import http.client, os, urllib.request, urllib.error
+via = "HTTP_PROXY" in os.environ
+print(urllib.request.urlopen("http://127.0.0.1:{origin.port}/u").read().decode())
+c = http.client.HTTPConnection("127.0.0.1", 3128 if via else {origin.port}, timeout=10)
+if via:
+    c.set_tunnel("127.0.0.1", {origin.port})
+c.request("GET", "/t")
+print(c.getresponse().read().decode())
+if via:
+    try:
+        urllib.request.urlopen("http://127.0.0.1:{other.port}/")
+    except urllib.error.HTTPError as e:
+        print("refused", e.code)
+else:
+    print("refused", 403)
+"""
+        bare = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin"})
+        assert bare.returncode == 0, bare.stderr
+        pol = (f'version = 1\n[python]\ninterpreter = "{python}"\n[network]\n'
+               f'allow = ["127.0.0.1:{origin.port}"]\n')
+        r = stockade.run(code, policy=pol)
+        assert r.ok, r
+        assert r.stdout == bare.stdout == "hello /u\nhello /t\nrefused 403\n"
+        assert other.hits == 0
+    finally:
+        other.close()
