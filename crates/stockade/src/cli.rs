@@ -60,6 +60,27 @@ enum Command {
     /// The service's audit store: verify its hash chain, export it.
     #[command(subcommand)]
     Audit(crate::serve::AuditCommand),
+    /// A Model Context Protocol server with tools to run Python in jails (docs/mcp.md).
+    Mcp(Box<McpArgs>),
+}
+
+/// Flags of `stockade mcp`.
+#[derive(Args)]
+struct McpArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// `stdio` (one client on stdin/stdout) or `http` (streamable HTTP on --listen).
+    #[arg(long, default_value = "stdio", value_parser = ["stdio", "http"])]
+    transport: String,
+    /// Address for `--transport http`; off loopback, STOCKADE_MCP_TOKEN must be set.
+    #[arg(long, default_value = "127.0.0.1:8322", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// Warm workers for run_python.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pool_size: usize,
+    /// Sessions one client may have open at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    max_sessions: usize,
 }
 
 #[derive(Subcommand)]
@@ -195,6 +216,7 @@ where
         Command::Supervise => Ok(stockade_runner::supervisor::main()),
         Command::Serve(args) => crate::serve::cmd_serve(*args).map_err(|m| fail(exit::SETUP, format!("serve: {m}"))),
         Command::Audit(c) => crate::serve::cmd_audit(c).map_err(|m| fail(exit::SETUP, format!("audit: {m}"))),
+        Command::Mcp(args) => cmd_mcp(*args),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
             print!("{}", p.to_toml());
             0
@@ -215,6 +237,29 @@ where
             f.code
         }
     }
+}
+
+/// `stockade mcp`: thin over `stockade-mcp`.
+fn cmd_mcp(args: McpArgs) -> Result<u8, Failure> {
+    let policy = effective_policy(&args.policy)?;
+    let launcher = stockade_runner::client::Launcher::this_executable()
+        .map_err(|e| fail(exit::SETUP, format!("mcp: locating this executable: {e}")))?;
+    let engine = std::sync::Arc::new(stockade_mcp::Engine::new(
+        launcher,
+        policy.to_toml(),
+        policy.limits.output,
+        args.pool_size,
+        args.max_sessions,
+    ));
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| fail(exit::SETUP, format!("mcp: runtime: {e}")))?;
+    let token = std::env::var("STOCKADE_MCP_TOKEN").ok().filter(|t| !t.is_empty());
+    let served = runtime.block_on(async {
+        match args.transport.as_str() {
+            "http" => stockade_mcp::http::serve(engine, args.listen, token).await,
+            _ => stockade_mcp::serve_stdio(engine).await,
+        }
+    });
+    served.map(|()| 0).map_err(|m| fail(exit::SETUP, format!("mcp: {m}")))
 }
 
 fn effective_policy(args: &PolicyArgs) -> Result<Policy, Failure> {
