@@ -117,7 +117,10 @@ fn result_md_documents_every_field_and_status() {
         .collect();
     assert_eq!(top, documented, "docs/result.md's field table vs the result document");
     for key in value["network"]["flows"][0].as_object().unwrap().keys() {
-        assert!(table.contains(&format!("`{key}`")), "docs/result.md does not mention network.flows[].{key}");
+        assert!(
+            table.contains(&format!("`{key}`")),
+            "docs/result.md does not mention network.flows[].{key}"
+        );
     }
     for nested in ["usage", "limits", "answer", "network"] {
         for key in value[nested].as_object().unwrap().keys() {
