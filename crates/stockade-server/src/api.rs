@@ -34,7 +34,7 @@ use crate::engine::{Engine, StartError, Target};
 use crate::error::{decode, decode_query, ApiError};
 use crate::metrics::Metrics;
 use crate::policy::{self, Effective};
-use crate::records::{ApiKey, NewRun, RunQuery, Scope, SessionRecord, TenantRow, ViolationQuery};
+use crate::records::{ApiKey, KeyRow, NewRun, RunQuery, Scope, SessionRecord, TenantRow, ViolationQuery};
 use crate::roles::{self, Permission, Role};
 use crate::store::{now_ms, Store, StoreError};
 
@@ -61,6 +61,7 @@ pub struct App {
     /// Traces, when `otlp_endpoint` is set.
     pub telemetry: Option<crate::telemetry::Telemetry>,
     touched: Mutex<HashMap<String, i64>>,
+    keys: KeyCache,
     effective_cache: Mutex<HashMap<(Option<String>, Quotas), Effective>>,
 }
 
@@ -88,6 +89,7 @@ impl App {
             draining: AtomicBool::new(false),
             telemetry: None,
             touched: Mutex::new(HashMap::new()),
+            keys: KeyCache::default(),
             effective_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -124,6 +126,59 @@ impl App {
 }
 
 type AppState = Arc<App>;
+
+/// How long authentication trusts an API key and its tenant as last read from the store. A
+/// revocation, or a change of a tenant's quotas or policy, made through this server empties the
+/// cache at once; one made through another server sharing the database takes effect here within
+/// this time.
+const KEY_CACHE: Duration = Duration::from_secs(1);
+
+/// A key and its tenant, as the store gave them.
+type KnownKey = (KeyRow, Option<TenantRow>);
+
+/// API keys (with their tenant) as the store last gave them, so that a run's authentication
+/// costs no store read. Unknown keys are never kept.
+#[derive(Default)]
+struct KeyCache {
+    entries: Mutex<HashMap<String, (Instant, Arc<KnownKey>)>>,
+    /// Bumped by every [`KeyCache::forget`]: a read that began before it is not kept.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl KeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Arc<KnownKey>)>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<KnownKey>> {
+        self.lock()
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < KEY_CACHE)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// The key from the store, unless it changed since `generation` was read.
+    fn put(&self, id: &str, generation: u64, e: Arc<KnownKey>) {
+        let mut entries = self.lock();
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if entries.len() >= 4096 {
+            entries.retain(|_, (at, _)| at.elapsed() < KEY_CACHE);
+            if entries.len() >= 4096 {
+                entries.clear();
+            }
+        }
+        entries.insert(id.to_string(), (Instant::now(), e));
+    }
+
+    /// Drop everything (a key was revoked, a tenant changed).
+    fn forget(&self) {
+        let mut entries = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
+    }
+}
 
 /// The router: every route of [`roles::ROUTES`], behind the authentication middleware.
 pub fn router(app: AppState) -> Router {
@@ -285,11 +340,21 @@ async fn identify_inner(
         .ok_or((AuthFailure::Malformed, None))?
         .trim();
     if let Some((id, secret)) = auth::parse_key(token) {
-        let (row, tenant) = match app.store.key_with_tenant(&id).await {
-            Ok(r) => r,
-            Err(StoreError::NotFound) => return Err((AuthFailure::UnknownKey, Some(id))),
-            Err(_) => return Err((AuthFailure::UnknownKey, Some(id))),
+        let found = match app.keys.get(&id) {
+            Some(e) => e,
+            None => {
+                let generation = app.keys.generation.load(Ordering::SeqCst);
+                match app.store.key_with_tenant(&id).await {
+                    Ok(r) => {
+                        let r = Arc::new(r);
+                        app.keys.put(&id, generation, r.clone());
+                        r
+                    }
+                    Err(_) => return Err((AuthFailure::UnknownKey, Some(id))),
+                }
+            }
         };
+        let (row, tenant) = (&found.0, found.1.clone());
         if !auth::secret_matches(secret, &row.hash) {
             return Err((AuthFailure::UnknownKey, Some(id)));
         }
@@ -315,7 +380,7 @@ async fn identify_inner(
         }
         return Ok((
             Identity {
-                tenant: row.key.tenant,
+                tenant: row.key.tenant.clone(),
                 role: row.key.role,
                 key_id: id,
             },
@@ -1310,6 +1375,7 @@ async fn update_tenant(
         .validate()
         .map_err(|(k, m)| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_quota", m).field(k))?;
     app.store.update_tenant(&id, &name, &quotas).await?;
+    app.keys.forget();
     app.store
         .audit(Entry {
             tenant: Some(id.clone()),
@@ -1383,6 +1449,7 @@ async fn put_policy(
         detail: serde_json::json!({ "hash": effective.hash, "default": req.policy.is_none() }),
     };
     app.store.set_policy(&id, req.policy.as_deref(), entry).await?;
+    app.keys.forget();
     app.engine.retire(&id, &effective.hash);
     Ok(Json(PolicyView {
         policy: req.policy.as_deref().map(|p| redact::text(p, &effective.secrets)),
@@ -1529,6 +1596,7 @@ async fn revoke_key(
         StoreError::NotFound => ApiError::new(StatusCode::CONFLICT, "conflict", "the key is already revoked"),
         e => e.into(),
     })?;
+    app.keys.forget();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1536,4 +1604,48 @@ async fn revoke_key(
 #[must_use]
 pub fn method(m: &str) -> Method {
     Method::from_bytes(m.as_bytes()).unwrap_or(Method::GET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KeyCache, KnownKey, KEY_CACHE};
+    use crate::records::{ApiKey, KeyRow};
+    use crate::roles::Role;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    fn known(id: &str) -> Arc<KnownKey> {
+        let key = ApiKey {
+            id: id.into(),
+            tenant: "t".into(),
+            role: Role::Runner,
+            name: "n".into(),
+            created_at: 0,
+            created_by: "x".into(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        };
+        Arc::new((KeyRow { key, hash: "h".into() }, None))
+    }
+
+    #[test]
+    fn the_key_cache_forgets_at_once_and_never_keeps_a_read_from_before_forgetting() {
+        let cache = KeyCache::default();
+        let g = cache.generation.load(Ordering::SeqCst);
+        cache.put("k_1", g, known("k_1"));
+        assert!(cache.get("k_1").is_some());
+        // A revocation (or a tenant change) on this server: gone at once.
+        cache.forget();
+        assert!(cache.get("k_1").is_none());
+        // A store read that began before the revocation and ends after it is not kept.
+        cache.put("k_1", g, known("k_1"));
+        assert!(cache.get("k_1").is_none());
+        let g = cache.generation.load(Ordering::SeqCst);
+        cache.put("k_2", g, known("k_2"));
+        assert!(cache.get("k_2").is_some());
+        // And nothing is trusted longer than KEY_CACHE.
+        std::thread::sleep(KEY_CACHE + std::time::Duration::from_millis(50));
+        assert!(cache.get("k_2").is_none());
+    }
 }

@@ -65,11 +65,12 @@ struct Hashed<'a> {
     detail: &'a str,
 }
 
-/// The hash of a record whose detail is stored as `detail` (its JSON text).
-#[allow(clippy::too_many_arguments)]
-fn chain_hash(
-    prev: &str,
-    seq: i64,
+const SEQ_PREFIX: &str = "{\"seq\":";
+
+/// The canonical JSON of a record after its seq: `{"seq":` + seq + this is the hashed body.
+/// (PostgreSQL's one-statement append finishes the hash in SQL from it, once the head's lock
+/// has given it the seq and the previous hash; a test checks it against serde's whole body.)
+pub(crate) fn hashed_suffix(
     at: i64,
     tenant: Option<&str>,
     actor: &str,
@@ -78,7 +79,7 @@ fn chain_hash(
     detail: &str,
 ) -> String {
     let body = serde_json::to_string(&Hashed {
-        seq,
+        seq: 0,
         at,
         tenant,
         actor,
@@ -87,11 +88,40 @@ fn chain_hash(
         detail,
     })
     .unwrap_or_default();
+    body[SEQ_PREFIX.len() + 1..].to_string()
+}
+
+/// `SHA-256(prev ‖ "\n" ‖ {"seq":<seq><suffix>)`.
+fn chain_hash(prev: &str, seq: i64, suffix: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
-    h.update(body.as_bytes());
+    h.update(SEQ_PREFIX.as_bytes());
+    h.update(seq.to_string().as_bytes());
+    h.update(suffix.as_bytes());
     hex::encode(h.finalize())
+}
+
+/// A record ready to be chained: its time, detail text and hashed suffix.
+pub(crate) struct Prepared {
+    pub(crate) at: i64,
+    pub(crate) detail: String,
+    pub(crate) suffix: String,
+}
+
+/// Serialise `e` for appending now.
+pub(crate) fn prepare(e: &Entry) -> Prepared {
+    let at = now_ms();
+    let detail = serde_json::to_string(&e.detail).unwrap_or_else(|_| "null".into());
+    let suffix = hashed_suffix(
+        at,
+        e.tenant.as_deref(),
+        &e.actor,
+        &e.action,
+        e.target.as_deref(),
+        &detail,
+    );
+    Prepared { at, detail, suffix }
 }
 
 /// Append `e` inside `tx` (the caller's transaction, so a record and what it records commit
@@ -101,37 +131,47 @@ pub async fn append(tx: &mut Transaction<'_, Any>, e: Entry) -> StoreResult<i64>
         .fetch_one(&mut **tx)
         .await?;
     let (seq, prev): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
-    let at = now_ms();
-    let detail = serde_json::to_string(&e.detail).unwrap_or_else(|_| "null".into());
-    let hash = chain_hash(
-        &prev,
-        seq,
-        at,
-        e.tenant.as_deref(),
-        &e.actor,
-        &e.action,
-        e.target.as_deref(),
-        &detail,
-    );
+    let p = prepare(&e);
+    let hash = chain_hash(&prev, seq, &p.suffix);
     sqlx::query(
         "INSERT INTO audit (seq, at, tenant, actor, action, target, detail, prev, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(seq)
-    .bind(at)
+    .bind(p.at)
     .bind(e.tenant.as_deref())
     .bind(&e.actor)
     .bind(&e.action)
     .bind(e.target.as_deref())
-    .bind(&detail)
+    .bind(&p.detail)
     .bind(&prev)
     .bind(&hash)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+    sqlx::query("UPDATE audit_head SET hash = $1, prev = $2 WHERE id = 1")
         .bind(&hash)
+        .bind(&prev)
         .execute(&mut **tx)
         .await?;
+    Ok(seq)
+}
+
+/// [`append`] on SQLite's own connection (inside the caller's `BEGIN IMMEDIATE` transaction).
+pub(crate) fn append_sqlite(tx: &rusqlite::Transaction<'_>, e: &Entry) -> StoreResult<i64> {
+    let (seq, prev): (i64, String) = tx
+        .prepare_cached("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let p = prepare(e);
+    let hash = chain_hash(&prev, seq, &p.suffix);
+    tx.prepare_cached(
+        "INSERT INTO audit (seq, at, tenant, actor, action, target, detail, prev, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(rusqlite::params![
+        seq, p.at, e.tenant, e.actor, e.action, e.target, p.detail, prev, hash
+    ])?;
+    tx.prepare_cached("UPDATE audit_head SET hash = ?1, prev = ?2 WHERE id = 1")?
+        .execute(rusqlite::params![hash, prev])?;
     Ok(seq)
 }
 
@@ -251,9 +291,7 @@ impl Store {
                         format!("record {} does not follow record {}", r.seq, r.seq - 1),
                     ));
                 }
-                let h = chain_hash(
-                    &prev,
-                    r.seq,
+                let suffix = hashed_suffix(
                     r.at,
                     r.tenant.as_deref(),
                     &r.actor,
@@ -261,6 +299,7 @@ impl Store {
                     r.target.as_deref(),
                     &detail,
                 );
+                let h = chain_hash(&prev, r.seq, &suffix);
                 if h != r.hash {
                     return Ok(fail(
                         records,
@@ -337,6 +376,37 @@ impl Store {
                 let line = serde_json::to_string(&r).unwrap_or_default();
                 writeln!(out, "{line}").map_err(|e| crate::store::StoreError::Unavailable(e.to_string()))?;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chain_hash, hashed_suffix, Hashed};
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn the_suffix_hash_is_the_hash_of_the_whole_canonical_body() {
+        for (seq, tenant, target, detail) in [
+            (1, Some("t"), Some("r_1"), r#"{"a":"\"quoted\"\n"}"#),
+            (9_876_543_210, None, None, "null"),
+            (42, Some("ü-tenant"), Some("x"), "{\"k\":\"\u{2028} é\"}"),
+        ] {
+            let body = serde_json::to_string(&Hashed {
+                seq,
+                at: 1_700_000_000_123,
+                tenant,
+                actor: "k_1",
+                action: "run.finished",
+                target,
+                detail,
+            })
+            .unwrap();
+            let mut h = Sha256::new();
+            h.update(b"prevhash\n");
+            h.update(body.as_bytes());
+            let suffix = hashed_suffix(1_700_000_000_123, tenant, "k_1", "run.finished", target, detail);
+            assert_eq!(chain_hash("prevhash", seq, &suffix), hex::encode(h.finalize()));
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::Metrics;
 use crate::policy::Effective;
-use crate::store::now_ms;
+use crate::store::{blocking, now_ms};
 
 struct PoolSlot {
     pool: tokio::sync::OnceCell<client::Pool>,
@@ -185,7 +185,7 @@ impl Engine {
             Target::Pool { tenant, policy } => {
                 let (slot, pool) = self.pool(tenant, policy).await?;
                 slot.running.fetch_add(1, Ordering::SeqCst);
-                let outcome = tokio::task::spawn_blocking(move || pool.run(&spec, &mut on_event)).await;
+                let outcome = blocking(move || pool.run(&spec, &mut on_event)).await;
                 slot.running.fetch_sub(1, Ordering::SeqCst);
                 slot.last_used.store(now_ms(), Ordering::Relaxed);
                 outcome.map_err(|e| ClientError::Lost(e.to_string()))?
@@ -193,7 +193,7 @@ impl Engine {
             Target::Session(s) => {
                 s.last_used.store(now_ms(), Ordering::Relaxed);
                 let session = s.session.clone();
-                let outcome = tokio::task::spawn_blocking(move || session.run(&spec, &mut on_event)).await;
+                let outcome = blocking(move || session.run(&spec, &mut on_event)).await;
                 s.last_used.store(now_ms(), Ordering::Relaxed);
                 outcome.map_err(|e| ClientError::Lost(e.to_string()))?
             }

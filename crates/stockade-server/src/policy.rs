@@ -29,7 +29,10 @@ const HOST_KEYS: &[(&str, &str)] = &[
     ("filesystem.read-only", "mounts server paths into the jail"),
     ("env.pass", "copies the server's environment into the jail"),
     ("isolation.allow-degraded", "runs without a protection layer"),
-    ("network.mode", "lets code connect out from the server's network (the egress proxy)"),
+    (
+        "network.mode",
+        "lets code connect out from the server's network (the egress proxy)",
+    ),
     ("secrets", "reads the server's environment"),
 ];
 

@@ -578,15 +578,15 @@ impl Store {
     /// A key and its tenant in one query (authentication hands the tenant on to the handler,
     /// a store round trip less per request).
     pub async fn key_with_tenant(&self, id: &str) -> StoreResult<(KeyRow, Option<TenantRow>)> {
-        let row = sqlx::query(
-            "SELECT k.id, k.tenant, k.role, k.name, k.hash, k.created_at, k.created_by, k.expires_at, k.revoked_at, \
-             k.last_used_at, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, t.policy AS t_policy, \
-             t.quotas AS t_quotas FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        if let Some(sqlite) = &self.sqlite {
+            let id = id.to_string();
+            return sqlite.call(move |c| key_with_tenant_sqlite(c, &id)).await;
+        }
+        let row = sqlx::query(KEY_WITH_TENANT)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let key = key_row(&row)?;
         let tenant = match row.try_get::<Option<String>, _>("t_id")? {
             Some(tid) => {
@@ -655,8 +655,9 @@ impl Store {
 
     // ----- runs -----
 
-    /// Admit a run against the tenant's quotas and record it as queued — one transaction that
-    /// locks the tenant's row first, so servers sharing the database count together.
+    /// Admit a run against the tenant's quotas and record it as queued (or running, when it
+    /// already holds a slot) — one transaction that locks the tenant's row first, so servers
+    /// sharing the database count together. Returns when it was admitted.
     pub async fn admit_run(
         &self,
         run: &NewRun<'_>,
@@ -664,104 +665,58 @@ impl Store {
         running_now: bool,
     ) -> StoreResult<Result<i64, Refusal>> {
         let now = now_ms();
-        let minute = now.div_euclid(60_000);
-        let mut tx = self.pool.begin().await?;
-        // Lock the tenant's row and count this run in its rate window in one statement (every
-        // expression on the right reads the row as it was; a refusal rolls the count back).
+        let state = if running_now { state::RUNNING } else { state::QUEUED };
+        let started = running_now.then_some(now);
+        if let Some(sqlite) = &self.sqlite {
+            let (q, row) = (q.clone(), OwnedRun::of(run));
+            return sqlite
+                .call(move |c| admit_sqlite(c, &row, &q, now, state, started))
+                .await;
+        }
+        // PostgreSQL: one round trip, the function made by `store::PG_FUNCTIONS`.
         let row = sqlx::query(
-            "UPDATE tenants SET admit_seq = admit_seq + 1, \
-               rate_prev = CASE WHEN rate_minute = $1 THEN rate_prev WHEN rate_minute = $2 THEN rate_cur ELSE 0 END, \
-               rate_cur = CASE WHEN rate_minute = $3 THEN rate_cur + 1 ELSE 1 END, \
-               rate_minute = $4 \
-             WHERE id = $5 RETURNING rate_cur, rate_prev",
-        )
-        .bind(minute)
-        .bind(minute - 1)
-        .bind(minute)
-        .bind(minute)
-        .bind(run.tenant)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let (cur, prev): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        let day_start = now - now.rem_euclid(DAY_MS);
-        let row = sqlx::query(
-            "SELECT \
-               (SELECT COUNT(*) FROM runs WHERE tenant = $1 AND state IN ('queued', 'running')), \
-               (SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM usage_days WHERE tenant = $2 AND day = $3)",
+            "SELECT o_refused, o_cur, o_prev, o_running, o_cpu FROM \
+             stockade_admit_run_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(run.tenant)
-        .bind(run.tenant)
-        .bind(day_start)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (running, cpu): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        if running >= i64::from(q.concurrent_runs) {
-            return Ok(Err(Refusal {
-                quota: "concurrent_runs",
-                message: format!(
-                    "the tenant already has {running} runs in progress (quota {})",
-                    q.concurrent_runs
-                ),
-                retry_after: 1,
-            }));
-        }
-        // Runs started in the last 60 s, estimated: this minute's (before this run) plus the
-        // previous minute's share of the window still inside it, as if spread evenly, rounded
-        // up (so a minute's boundary never lets one more run through).
-        let into = now.rem_euclid(60_000);
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
-        let estimate = (cur - 1) as f64 + (prev as f64 * (60_000 - into) as f64 / 60_000.0).ceil();
-        let limit = f64::from(q.runs_per_minute);
-        if estimate >= limit {
-            // When the previous minute's share has slid far enough out, or this minute ends.
-            #[allow(
-                clippy::cast_precision_loss,
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss
-            )]
-            let wait_ms = if prev > 0 && (cur - 1) as f64 + 1.0 <= limit {
-                let frac_needed = 1.0 - (limit - (cur - 1) as f64 - 1.0).max(0.0) / prev as f64;
-                ((frac_needed * 60_000.0) as i64 - into).max(0)
-            } else {
-                60_000 - into
-            };
-            #[allow(clippy::cast_possible_truncation)]
-            let started = estimate.round() as i64;
-            return Ok(Err(Refusal {
-                quota: "runs_per_minute",
-                message: format!(
-                    "the tenant started about {started} runs in the last minute (quota {})",
-                    q.runs_per_minute
-                ),
-                retry_after: u64::try_from(wait_ms / 1000 + 1).unwrap_or(1),
-            }));
-        }
-        if u64::try_from(cpu).unwrap_or(0) >= q.cpu_seconds_per_day.saturating_mul(1000) {
-            return Ok(Err(Refusal {
-                quota: "cpu_seconds_per_day",
-                message: format!("the tenant used its {} CPU seconds for today", q.cpu_seconds_per_day),
-                retry_after: u64::try_from((day_start + DAY_MS - now) / 1000 + 1).unwrap_or(1),
-            }));
-        }
-        sqlx::query(
-            "INSERT INTO runs (id, tenant, key_id, session_id, instance, state, created_at, started_at, code_sha256, code) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
+        .bind(now)
+        .bind(i64::from(q.concurrent_runs))
+        .bind(i64::from(q.runs_per_minute))
+        .bind(i64::try_from(q.cpu_seconds_per_day.saturating_mul(1000)).unwrap_or(i64::MAX))
         .bind(run.id)
-        .bind(run.tenant)
         .bind(run.key_id)
         .bind(run.session_id)
         .bind(run.instance)
-        .bind(if running_now { state::RUNNING } else { state::QUEUED })
-        .bind(now)
-        .bind(running_now.then_some(now))
+        .bind(state)
+        .bind(started)
         .bind(run.code_sha256)
         .bind(run.code)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(now))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let refused: Option<String> = row.try_get(0)?;
+        let counts = Counts {
+            now,
+            cur: row.try_get(1)?,
+            prev: row.try_get(2)?,
+            running: row.try_get(3)?,
+            cpu: row.try_get(4)?,
+        };
+        Ok(match refused {
+            None => Ok(now),
+            // The function decided as `check` does; the message and wait come from here.
+            Some(quota) => Err(check(&counts, q)
+                .filter(|r| r.quota == quota)
+                .unwrap_or_else(|| Refusal {
+                    quota: match quota.as_str() {
+                        "concurrent_runs" => "concurrent_runs",
+                        "runs_per_minute" => "runs_per_minute",
+                        _ => "cpu_seconds_per_day",
+                    },
+                    message: format!("the tenant is over its {quota} quota"),
+                    retry_after: 1,
+                })),
+        })
     }
 
     /// The run started executing.
@@ -774,57 +729,68 @@ impl Store {
         Ok(())
     }
 
-    /// Record a run's result, its violations and its audit record, in one transaction.
+    /// Record a run's result, its CPU in the day's counter, its violations and its audit
+    /// record, in one transaction.
     pub async fn finish_run(&self, run: &Admitted, result: &RunResult, entry: Entry) -> StoreResult<()> {
-        let (id, tenant, key_id, created) = (run.id.as_str(), &run.tenant, &run.key_id, run.created_at);
-        let now = now_ms();
-        let cpu = result.usage.user_cpu_ms.saturating_add(result.usage.sys_cpu_ms);
-        let mut tx = self.pool.begin().await?;
-
-        // The CPU counts against the day the run was admitted on (as admission reads it).
-        sqlx::query(
-            "INSERT INTO usage_days (tenant, day, cpu_ms, runs) VALUES ($1, $2, $3, 1) \
-             ON CONFLICT (tenant, day) DO UPDATE SET cpu_ms = usage_days.cpu_ms + excluded.cpu_ms, \
-             runs = usage_days.runs + 1",
-        )
-        .bind(tenant)
-        .bind(created - created.rem_euclid(DAY_MS))
-        .bind(i64::try_from(cpu).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE runs SET state = 'done', status = $1, finished_at = $2, wall_ms = $3, cpu_ms = $4, \
-             violations = $5, result = $6, started_at = COALESCE(started_at, $7) WHERE id = $8",
-        )
-        .bind(result.status.name())
-        .bind(now)
-        .bind(i64::try_from(result.usage.wall_ms).unwrap_or(i64::MAX))
-        .bind(i64::try_from(cpu).unwrap_or(i64::MAX))
-        .bind(i64::try_from(result.violations.len()).unwrap_or(i64::MAX))
-        .bind(serde_json::to_string(result).unwrap_or_default())
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        for (n, v) in result.violations.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO violations (id, run_id, tenant, key_id, at, rule, event, decision, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(format!("{id}.{n}"))
-            .bind(id)
-            .bind(tenant)
-            .bind(key_id)
-            .bind(now)
-            .bind(&v.rule)
-            .bind(&v.event)
-            .bind(&v.decision)
-            .bind(serde_json::to_string(v).unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
+        let end = RunEnd::of(run, result);
+        if let Some(sqlite) = &self.sqlite {
+            return sqlite.call(move |c| finish_sqlite(c, &end, &entry)).await;
         }
-        audit::append(&mut tx, entry).await?;
-        tx.commit().await?;
+        // PostgreSQL: one statement, so one round trip and its own transaction. Only the audit
+        // head's UPDATE reads what another server may be changing, and an UPDATE that waited
+        // for the row's lock works on the row as committed, so the chain stays one chain; the
+        // hash is finished in SQL from the record's canonical JSON after its seq.
+        let p = audit::prepare(&entry);
+        let violations = serde_json::Value::Array(
+            end.violations
+                .iter()
+                .map(|v| serde_json::json!({"id": v.0, "rule": v.1, "event": v.2, "decision": v.3, "detail": v.4}))
+                .collect(),
+        );
+        sqlx::query(
+            r#"WITH u AS (
+                 INSERT INTO usage_days (tenant, day, cpu_ms, runs) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (tenant, day) DO UPDATE SET cpu_ms = usage_days.cpu_ms + excluded.cpu_ms,
+                 runs = usage_days.runs + 1),
+               r AS (
+                 UPDATE runs SET state = 'done', status = $4, finished_at = $5, wall_ms = $6, cpu_ms = $7,
+                 violations = $8, result = $9, started_at = COALESCE(started_at, $10) WHERE id = $11),
+               v AS (
+                 INSERT INTO violations (id, run_id, tenant, key_id, at, rule, event, decision, detail)
+                 SELECT x.id, $12, $13, $14, $15, x.rule, x.event, x.decision, x.detail
+                 FROM json_to_recordset(CAST($16 AS JSON)) AS x(id TEXT, rule TEXT, event TEXT, decision TEXT, detail TEXT)),
+               h AS (
+                 UPDATE audit_head SET seq = seq + 1, prev = hash,
+                 hash = encode(sha256(convert_to(hash || E'\n{"seq":' || CAST(seq + 1 AS TEXT), 'UTF8') || $17), 'hex')
+                 WHERE id = 1 RETURNING seq, prev, hash)
+             INSERT INTO audit (seq, at, tenant, actor, action, target, detail, prev, hash)
+             SELECT h.seq, $18, $19, $20, $21, $22, $23, h.prev, h.hash FROM h"#,
+        )
+        .bind(&end.tenant)
+        .bind(end.day)
+        .bind(end.cpu)
+        .bind(end.status)
+        .bind(end.now)
+        .bind(end.wall)
+        .bind(end.cpu)
+        .bind(end.violation_count)
+        .bind(&end.result)
+        .bind(end.now)
+        .bind(&end.id)
+        .bind(&end.id)
+        .bind(&end.tenant)
+        .bind(&end.key_id)
+        .bind(end.now)
+        .bind(violations.to_string())
+        .bind(p.suffix.into_bytes())
+        .bind(p.at)
+        .bind(entry.tenant.as_deref())
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(entry.target.as_deref())
+        .bind(&p.detail)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -1026,6 +992,295 @@ impl Store {
             .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
+}
+
+const KEY_WITH_TENANT: &str =
+    "SELECT k.id, k.tenant, k.role, k.name, k.hash, k.created_at, k.created_by, k.expires_at, k.revoked_at, \
+     k.last_used_at, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, t.policy AS t_policy, \
+     t.quotas AS t_quotas FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.id = $1";
+
+/// What admission read under the tenant's lock.
+#[derive(Clone, Copy)]
+struct Counts {
+    now: i64,
+    /// This minute's runs, this one included.
+    cur: i64,
+    /// The previous minute's.
+    prev: i64,
+    /// Runs queued or running.
+    running: i64,
+    /// CPU ms of the day.
+    cpu: i64,
+}
+
+/// Whether a quota refuses the run, checked in this order (PostgreSQL's admission function
+/// mirrors it).
+fn check(c: &Counts, q: &Quotas) -> Option<Refusal> {
+    let Counts {
+        now,
+        cur,
+        prev,
+        running,
+        cpu,
+    } = *c;
+    if running >= i64::from(q.concurrent_runs) {
+        return Some(Refusal {
+            quota: "concurrent_runs",
+            message: format!(
+                "the tenant already has {running} runs in progress (quota {})",
+                q.concurrent_runs
+            ),
+            retry_after: 1,
+        });
+    }
+    // Runs started in the last 60 s, estimated: this minute's (before this run) plus the
+    // previous minute's share of the window still inside it, as if spread evenly, rounded
+    // up (so a minute's boundary never lets one more run through).
+    let into = now.rem_euclid(60_000);
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+    let estimate = (cur - 1) as f64 + (prev as f64 * (60_000 - into) as f64 / 60_000.0).ceil();
+    let limit = f64::from(q.runs_per_minute);
+    if estimate >= limit {
+        // When the previous minute's share has slid far enough out, or this minute ends.
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let wait_ms = if prev > 0 && (cur - 1) as f64 + 1.0 <= limit {
+            let frac_needed = 1.0 - (limit - (cur - 1) as f64 - 1.0).max(0.0) / prev as f64;
+            ((frac_needed * 60_000.0) as i64 - into).max(0)
+        } else {
+            60_000 - into
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let started = estimate.round() as i64;
+        return Some(Refusal {
+            quota: "runs_per_minute",
+            message: format!(
+                "the tenant started about {started} runs in the last minute (quota {})",
+                q.runs_per_minute
+            ),
+            retry_after: u64::try_from(wait_ms / 1000 + 1).unwrap_or(1),
+        });
+    }
+    if u64::try_from(cpu).unwrap_or(0) >= q.cpu_seconds_per_day.saturating_mul(1000) {
+        let day_start = now - now.rem_euclid(DAY_MS);
+        return Some(Refusal {
+            quota: "cpu_seconds_per_day",
+            message: format!("the tenant used its {} CPU seconds for today", q.cpu_seconds_per_day),
+            retry_after: u64::try_from((day_start + DAY_MS - now) / 1000 + 1).unwrap_or(1),
+        });
+    }
+    None
+}
+
+/// A [`NewRun`] owned, to move to SQLite's thread.
+struct OwnedRun {
+    id: String,
+    tenant: String,
+    key_id: String,
+    session_id: Option<String>,
+    instance: String,
+    code_sha256: String,
+    code: String,
+}
+
+impl OwnedRun {
+    fn of(r: &NewRun<'_>) -> OwnedRun {
+        OwnedRun {
+            id: r.id.into(),
+            tenant: r.tenant.into(),
+            key_id: r.key_id.into(),
+            session_id: r.session_id.map(Into::into),
+            instance: r.instance.into(),
+            code_sha256: r.code_sha256.into(),
+            code: r.code.into(),
+        }
+    }
+}
+
+fn admit_sqlite(
+    c: &mut rusqlite::Connection,
+    run: &OwnedRun,
+    q: &Quotas,
+    now: i64,
+    state: &str,
+    started: Option<i64>,
+) -> StoreResult<Result<i64, Refusal>> {
+    let minute = now.div_euclid(60_000);
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Lock the tenant's row and count this run in its rate window in one statement (every
+    // expression on the right reads the row as it was; a refusal rolls the count back).
+    let (cur, prev): (i64, i64) = tx
+        .prepare_cached(
+            "UPDATE tenants SET admit_seq = admit_seq + 1, \
+               rate_prev = CASE WHEN rate_minute = ?1 THEN rate_prev WHEN rate_minute = ?2 THEN rate_cur ELSE 0 END, \
+               rate_cur = CASE WHEN rate_minute = ?1 THEN rate_cur + 1 ELSE 1 END, \
+               rate_minute = ?1 \
+             WHERE id = ?3 RETURNING rate_cur, rate_prev",
+        )?
+        .query_row(rusqlite::params![minute, minute - 1, run.tenant], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (running, cpu): (i64, i64) = tx
+        .prepare_cached(
+            "SELECT \
+               (SELECT COUNT(*) FROM runs WHERE tenant = ?1 AND state IN ('queued', 'running')), \
+               (SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM usage_days WHERE tenant = ?1 AND day = ?2)",
+        )?
+        .query_row(rusqlite::params![run.tenant, now - now.rem_euclid(DAY_MS)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let counts = Counts {
+        now,
+        cur,
+        prev,
+        running,
+        cpu,
+    };
+    if let Some(r) = check(&counts, q) {
+        return Ok(Err(r));
+    }
+    tx.prepare_cached(
+        "INSERT INTO runs (id, tenant, key_id, session_id, instance, state, created_at, started_at, code_sha256, code) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(rusqlite::params![
+        run.id,
+        run.tenant,
+        run.key_id,
+        run.session_id,
+        run.instance,
+        state,
+        now,
+        started,
+        run.code_sha256,
+        run.code
+    ])?;
+    tx.commit()?;
+    Ok(Ok(now))
+}
+
+/// What recording a run's end writes (owned, to move to SQLite's thread).
+struct RunEnd {
+    id: String,
+    tenant: String,
+    key_id: String,
+    /// The UTC day the run was admitted on (its CPU counts against that day, as admission
+    /// reads it).
+    day: i64,
+    now: i64,
+    status: &'static str,
+    wall: i64,
+    cpu: i64,
+    violation_count: i64,
+    result: String,
+    /// Each violation: id, rule, event, decision, the whole violation as JSON.
+    violations: Vec<(String, String, String, String, String)>,
+}
+
+impl RunEnd {
+    fn of(run: &Admitted, result: &RunResult) -> RunEnd {
+        let cpu = result.usage.user_cpu_ms.saturating_add(result.usage.sys_cpu_ms);
+        RunEnd {
+            id: run.id.clone(),
+            tenant: run.tenant.clone(),
+            key_id: run.key_id.clone(),
+            day: run.created_at - run.created_at.rem_euclid(DAY_MS),
+            now: now_ms(),
+            status: result.status.name(),
+            wall: i64::try_from(result.usage.wall_ms).unwrap_or(i64::MAX),
+            cpu: i64::try_from(cpu).unwrap_or(i64::MAX),
+            violation_count: i64::try_from(result.violations.len()).unwrap_or(i64::MAX),
+            result: serde_json::to_string(result).unwrap_or_default(),
+            violations: result
+                .violations
+                .iter()
+                .enumerate()
+                .map(|(n, v)| {
+                    (
+                        format!("{}.{n}", run.id),
+                        v.rule.clone(),
+                        v.event.clone(),
+                        v.decision.clone(),
+                        serde_json::to_string(v).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+fn finish_sqlite(c: &mut rusqlite::Connection, end: &RunEnd, entry: &Entry) -> StoreResult<()> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.prepare_cached(
+        "INSERT INTO usage_days (tenant, day, cpu_ms, runs) VALUES (?1, ?2, ?3, 1) \
+         ON CONFLICT (tenant, day) DO UPDATE SET cpu_ms = usage_days.cpu_ms + excluded.cpu_ms, \
+         runs = usage_days.runs + 1",
+    )?
+    .execute(rusqlite::params![end.tenant, end.day, end.cpu])?;
+    tx.prepare_cached(
+        "UPDATE runs SET state = 'done', status = ?1, finished_at = ?2, wall_ms = ?3, cpu_ms = ?4, \
+         violations = ?5, result = ?6, started_at = COALESCE(started_at, ?2) WHERE id = ?7",
+    )?
+    .execute(rusqlite::params![
+        end.status,
+        end.now,
+        end.wall,
+        end.cpu,
+        end.violation_count,
+        end.result,
+        end.id
+    ])?;
+    for (vid, rule, event, decision, detail) in &end.violations {
+        tx.prepare_cached(
+            "INSERT INTO violations (id, run_id, tenant, key_id, at, rule, event, decision, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(rusqlite::params![
+            vid, end.id, end.tenant, end.key_id, end.now, rule, event, decision, detail
+        ])?;
+    }
+    audit::append_sqlite(&tx, entry)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn key_with_tenant_sqlite(c: &mut rusqlite::Connection, id: &str) -> StoreResult<(KeyRow, Option<TenantRow>)> {
+    let mut stmt = c.prepare_cached(&KEY_WITH_TENANT.replace("$1", "?1"))?;
+    let row = stmt.query_row([id], |r| {
+        let role: String = r.get("role")?;
+        let key = KeyRow {
+            key: ApiKey {
+                id: r.get("id")?,
+                tenant: r.get("tenant")?,
+                role: Role::parse(&role).unwrap_or(Role::Auditor),
+                name: r.get("name")?,
+                created_at: r.get("created_at")?,
+                created_by: r.get("created_by")?,
+                expires_at: r.get("expires_at")?,
+                revoked_at: r.get("revoked_at")?,
+                last_used_at: r.get("last_used_at")?,
+            },
+            hash: r.get("hash")?,
+        };
+        let tenant = match r.get::<_, Option<String>>("t_id")? {
+            Some(tid) => {
+                let quotas: String = r.get("t_quotas")?;
+                Some(TenantRow {
+                    id: tid,
+                    name: r.get("t_name")?,
+                    created_at: r.get("t_created_at")?,
+                    policy: r.get("t_policy")?,
+                    quotas: serde_json::from_str(&quotas).unwrap_or_default(),
+                })
+            }
+            None => None,
+        };
+        Ok((key, tenant))
+    })?;
+    Ok(row)
 }
 
 async fn lock_tenant(tx: &mut Transaction<'_, Any>, tenant: &str) -> StoreResult<()> {

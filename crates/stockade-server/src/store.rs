@@ -6,8 +6,17 @@
 //! transaction that first locks a row: admission (concurrency, rate, CPU per day, sessions)
 //! locks the tenant's row, and an audit append locks the chain's head. On SQLite the first write
 //! of a transaction takes the database's write lock, which serialises the same way.
+//!
+//! The three transactions of every run (authentication, admission, the run's end) have a
+//! faster path per backend, because statement-by-statement they cost more than the HTTP
+//! service around them: on SQLite they run as one call each on a connection of their own
+//! ([`SqliteConn`]), on PostgreSQL as one round trip each (a function for admission, one
+//! statement for the end). Everything else goes through sqlx statement by
+//! statement.
 
 use std::time::Duration;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -36,6 +45,21 @@ pub enum StoreError {
     Conflict,
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        match &e {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                StoreError::Conflict
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         match &e {
@@ -55,6 +79,94 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     /// Which backend.
     pub backend: Backend,
+    /// SQLite: the connection of the hot paths, on its own thread.
+    pub(crate) sqlite: Option<Arc<SqliteConn>>,
+}
+
+/// The SQLite connection of the hot paths: a call runs a whole transaction on it, on the
+/// calling thread ([`blocking`]) — no hand-off between threads at all, where sqlx's SQLite
+/// driver sends each statement to its worker thread and back (42 % of the server's samples
+/// were those context switches; a thread of its own still cost two per call).
+///
+/// Two connections write the file, this one and sqlx's (for everything but the hot paths):
+/// this one starts every transaction with `BEGIN IMMEDIATE`, and every sqlx transaction's first
+/// statement writes, so each waits for the other under `busy_timeout`; neither ever upgrades a
+/// read lock, the case that fails at once with `SQLITE_BUSY`.
+///
+/// Its commits never checkpoint the WAL themselves (a checkpoint inside a commit is
+/// milliseconds on that run's path): a thread does, with a connection of its own, every 50 ms
+/// after writes, without blocking the writers (`PASSIVE`).
+pub(crate) struct SqliteConn {
+    conn: Arc<std::sync::Mutex<rusqlite::Connection>>,
+    writes: Arc<std::sync::atomic::AtomicU64>,
+    /// Dropped with this: the checkpointer then stops.
+    _checkpoints: std::sync::mpsc::Sender<()>,
+}
+
+impl SqliteConn {
+    fn open(path: &str) -> StoreResult<SqliteConn> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let checkpointer = rusqlite::Connection::open(path)?;
+        checkpointer.busy_timeout(Duration::from_secs(10))?;
+        let writes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let counted = writes.clone();
+        std::thread::Builder::new()
+            .name("stockade-sqlite-checkpoint".into())
+            .spawn(move || {
+                let mut seen = 0;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Duration::from_millis(50))
+                {
+                    let now = counted.load(std::sync::atomic::Ordering::Relaxed);
+                    if now != seen {
+                        seen = now;
+                        if let Err(e) = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                            tracing::warn!("SQLite checkpoint: {e}");
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(SqliteConn {
+            conn: Arc::new(std::sync::Mutex::new(conn)),
+            writes,
+            _checkpoints: stop,
+        })
+    }
+
+    /// Run `f` on the connection (one transaction: a few statements, well under a millisecond).
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (conn, writes) = (self.conn.clone(), self.writes.clone());
+        blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let out = f(&mut c);
+            writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+}
+
+/// Run a blocking call. On the multi-threaded runtime it runs right here, on this worker
+/// thread, while tokio hands the thread's other tasks to another: no hand-off to a blocking
+/// thread and back (two wake-ups, a measurable part of what the service adds to a run). On a
+/// current-thread runtime (tests) it goes to a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        Ok(tokio::task::block_in_place(f))
+    } else {
+        tokio::task::spawn_blocking(f).await
+    }
 }
 
 /// The schema, in order; each step runs once (recorded in `schema_migrations`).
@@ -118,7 +230,64 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE tenants ADD COLUMN rate_prev BIGINT NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        4,
+        &[
+            // The hash before the head's: PostgreSQL's one-statement append sets it from the
+            // old hash in the UPDATE that locks the head, and RETURNING hands it to the INSERT.
+            "ALTER TABLE audit_head ADD COLUMN prev TEXT NOT NULL DEFAULT ''",
+            "UPDATE audit_head SET prev = COALESCE((SELECT a.prev FROM audit a WHERE a.seq = audit_head.seq), '')",
+        ],
+    ),
 ];
+
+/// PostgreSQL only: admission as one function call, so one round trip (see `admit_run`).
+/// Replaced on every start (under the migration lock), so it always matches this binary; the
+/// version in its name changes with its arguments. In a PL/pgSQL function each statement takes
+/// a new snapshot, so the counts read after `FOR UPDATE` see every run admitted by whoever held
+/// the tenant's lock before — one statement with CTEs would count from before the lock.
+/// The decision mirrors `records::check` (same order, same float arithmetic).
+const PG_FUNCTIONS: &[&str] = &[r#"
+CREATE OR REPLACE FUNCTION stockade_admit_run_v1(
+    p_tenant TEXT, p_now BIGINT, p_concurrent BIGINT, p_per_minute BIGINT, p_cpu_ms BIGINT,
+    p_id TEXT, p_key TEXT, p_session TEXT, p_instance TEXT, p_state TEXT, p_started BIGINT,
+    p_sha TEXT, p_code TEXT)
+RETURNS TABLE (o_refused TEXT, o_cur BIGINT, o_prev BIGINT, o_running BIGINT, o_cpu BIGINT)
+LANGUAGE plpgsql AS $f$
+DECLARE
+    v_minute BIGINT := p_now / 60000;
+    v_into BIGINT := p_now % 60000;
+    v_day BIGINT := p_now - p_now % 86400000;
+    v_t RECORD;
+BEGIN
+    SELECT t.rate_minute, t.rate_cur, t.rate_prev INTO v_t FROM tenants t WHERE t.id = p_tenant FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    o_prev := CASE WHEN v_t.rate_minute = v_minute THEN v_t.rate_prev
+                   WHEN v_t.rate_minute = v_minute - 1 THEN v_t.rate_cur ELSE 0 END;
+    o_cur := CASE WHEN v_t.rate_minute = v_minute THEN v_t.rate_cur + 1 ELSE 1 END;
+    SELECT (SELECT COUNT(*) FROM runs r WHERE r.tenant = p_tenant AND r.state IN ('queued', 'running')),
+           (SELECT CAST(COALESCE(SUM(u.cpu_ms), 0) AS BIGINT) FROM usage_days u
+             WHERE u.tenant = p_tenant AND u.day = v_day)
+        INTO o_running, o_cpu;
+    IF o_running >= p_concurrent THEN
+        o_refused := 'concurrent_runs';
+    ELSIF CAST(o_cur - 1 AS FLOAT8)
+          + CEIL(CAST(o_prev AS FLOAT8) * CAST(60000 - v_into AS FLOAT8) / CAST(60000 AS FLOAT8))
+          >= CAST(p_per_minute AS FLOAT8) THEN
+        o_refused := 'runs_per_minute';
+    ELSIF GREATEST(o_cpu, 0) >= p_cpu_ms THEN
+        o_refused := 'cpu_seconds_per_day';
+    ELSE
+        UPDATE tenants SET admit_seq = admit_seq + 1, rate_minute = v_minute, rate_cur = o_cur,
+            rate_prev = o_prev WHERE id = p_tenant;
+        INSERT INTO runs (id, tenant, key_id, session_id, instance, state, created_at, started_at, code_sha256, code)
+            VALUES (p_id, p_tenant, p_key, p_session, p_instance, p_state, p_now, p_started, p_sha, p_code);
+    END IF;
+    RETURN NEXT;
+END
+$f$"#];
 
 /// Milliseconds since the Unix epoch.
 #[must_use]
@@ -155,6 +324,19 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(3))
+            // sqlx pings a connection before lending it (and again when it comes back): on
+            // PostgreSQL a round trip more on every request's path. Only a connection idle for
+            // a while is checked first (after an outage those are the dead ones); one that
+            // fails in use is closed by the check on its return.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= Duration::from_secs(1) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -174,8 +356,28 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| StoreError::Unavailable(redact_url(&e.to_string())))?;
-        let store = Store { pool, backend };
+        let mut store = Store {
+            pool,
+            backend,
+            sqlite: None,
+        };
         store.migrate().await?;
+        if backend == Backend::Sqlite {
+            // The file sqlx opened (and migrated), by its absolute path.
+            let file: String = sqlx::query("PRAGMA database_list")
+                .fetch_all(&store.pool)
+                .await?
+                .iter()
+                .find(|r| r.try_get::<String, _>(1).is_ok_and(|n| n == "main"))
+                .and_then(|r| r.try_get::<String, _>(2).ok())
+                .unwrap_or_default();
+            if file.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "SQLite needs a file (sqlite://PATH), not an in-memory database".into(),
+                ));
+            }
+            store.sqlite = Some(Arc::new(SqliteConn::open(&file)?));
+        }
         Ok(store)
     }
 
@@ -212,6 +414,11 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+            }
+            if self.backend == Backend::Postgres {
+                for f in PG_FUNCTIONS {
+                    sqlx::raw_sql(f).execute(&mut *conn).await?;
+                }
             }
             Ok::<(), sqlx::Error>(())
         }
