@@ -44,6 +44,7 @@ pub use model::{
     RESERVED_JAIL_PATHS, VERSION,
 };
 pub use net::{
-    canonical_ip, check_name as check_host_name, IpNet, NetAllow, NetHost, JAIL_BUNDLE, NETWORK_MODULES, PACKAGES_DIR, PROXY_PORT,
+    canonical_ip, check_name as check_host_name, IpNet, NetAllow, NetHost, JAIL_BUNDLE, NETWORK_MODULES, PACKAGES_DIR,
+    PROXY_PORT,
 };
 pub use units::{format_duration, format_size, parse_duration, parse_size};
