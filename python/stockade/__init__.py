@@ -48,6 +48,7 @@ __all__ = [
     "QuotaExceeded",
     "ServiceUnavailable",
     "WaitTimeout",
+    "HostFunctions",
 ]
 
 __version__ = "0.1.0"
@@ -130,6 +131,7 @@ class Result:
     stderr_truncated: bool = False
     reason: Optional[str] = None
     network: Optional[Dict[str, Any]] = None
+    calls: List[Dict[str, Any]] = field(default_factory=list)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -197,7 +199,7 @@ def _policy(policy: PolicyArg, timeout: Any, memory: Any, venv: Any, python: Any
         raise _engine_error(exc) from None
 
 
-def _spec(code: Any, inputs: Any, files: Any, stdin: Any, timeout: Any) -> str:
+def _spec(code: Any, inputs: Any, files: Any, stdin: Any, timeout: Any, functions: Any = None) -> str:
     """The run request (JSON) with the inputs in the typed value encoding."""
     if not isinstance(code, str):
         raise InputError(f"code must be a str, not {type(code).__name__}")
@@ -230,6 +232,11 @@ def _spec(code: Any, inputs: Any, files: Any, stdin: Any, timeout: Any) -> str:
     spec: Dict[str, Any] = {"code": code, "inputs": encoded, "files": out_files, "stdin": stdin}
     if seconds is not None:
         spec["timeout_ms"] = max(1, int(seconds * 1000))
+    if functions is not None:
+        clash = sorted(set(functions.functions) & set(encoded))
+        if clash:
+            raise InputError(f"{clash[0]!r} is both an input and a function")
+        spec["functions"] = functions.spec()
     try:
         return json.dumps(spec, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -249,6 +256,7 @@ def run(
     python: Optional[str] = None,
     allow_degraded: bool = False,
     types: Tuple[type, ...] = (),
+    functions: Union[None, Mapping[str, Any], "HostFunctions"] = None,
 ) -> Result:
     """Run ``code`` in a fresh jail and return its :class:`Result`.
 
@@ -265,13 +273,18 @@ def run(
     (empty by default: ``input()`` sees end of file at once). ``policy`` is a policy file path, a
     TOML string, or a profile name; ``timeout`` (seconds) and ``memory`` (bytes or ``"128M"``)
     override it. ``types`` are the dataclasses and enums to rebuild in the value.
+
+    ``functions`` (name → callable, or a :class:`HostFunctions` with limits) are host functions:
+    the code calls them like its own functions; each call crosses the boundary as data and the
+    callable runs here, in this process, with the caller's privileges (see docs/functions.md).
     """
     from . import _stockade
 
-    spec = _spec(code, inputs, files, stdin, None)
+    host = _functions.coerce(functions)
+    spec = _spec(code, inputs, files, stdin, None, host)
     toml, _output, _wall = _policy(policy, timeout, memory, venv, python, allow_degraded)
     try:
-        doc = _stockade.run_cold(_launcher(), toml, spec)
+        doc = _stockade.run_cold(_launcher(), toml, spec, _functions.Dispatcher(host) if host else None)
     except _stockade.EngineError as exc:
         raise _engine_error(exc) from None
     return _result(doc, types)
@@ -310,10 +323,13 @@ def _result(text: str, types: Tuple[type, ...] = ()) -> Result:
         stderr_truncated=bool(doc.get("stderr_truncated")),
         reason=doc.get("reason"),
         network=doc.get("network"),
+        calls=doc.get("calls") or [],
         raw=doc,
     )
 
 
+from . import _functions  # noqa: E402
+from ._functions import HostFunctions  # noqa: E402
 from ._pool import Pool, Session  # noqa: E402  (needs the names above)
 from ._client import (  # noqa: E402  (needs the names above)
     AsyncClient,

@@ -83,16 +83,18 @@ class Pool:
         stdin: Union[None, bytes, str] = None,
         timeout: Optional[float] = None,
         types: Tuple[type, ...] = (),
+        functions: Any = None,
     ) -> Result:
         """Run ``code`` in a fresh process of a warm jail; same contract as :func:`stockade.run`
-        (``timeout`` can only shorten the policy's wall time)."""
-        from . import _stockade
+        (``timeout`` can only shorten the policy's wall time; ``functions`` are host functions)."""
+        from . import _functions, _stockade
 
         if self._closed:
             raise StockadeError("the pool is closed")
-        spec = _spec(code, inputs, files, stdin, timeout)
+        host = _functions.coerce(functions)
+        spec = _spec(code, inputs, files, stdin, timeout, host)
         try:
-            return _result(self._native.run(spec), types)
+            return _result(self._native.run(spec, _functions.Dispatcher(host) if host else None), types)
         except _stockade.EngineError as exc:
             raise _engine_error(exc) from None
 
@@ -160,14 +162,16 @@ class Session:
         stdin: Union[None, bytes, str] = None,
         timeout: Optional[float] = None,
         types: Tuple[type, ...] = (),
+        functions: Any = None,
     ) -> Result:
         """Run one cell; its ``result`` variable (if set), else the value of its last expression,
-        is the returned value."""
-        from . import _stockade
+        is the returned value. ``functions`` are host functions for this cell."""
+        from . import _functions, _stockade
 
-        spec = _spec(code, inputs, None, stdin, timeout if timeout is not None else self._timeout)
+        host = _functions.coerce(functions)
+        spec = _spec(code, inputs, None, stdin, timeout if timeout is not None else self._timeout, host)
         try:
-            return _result(self._native.run(spec), types)
+            return _result(self._native.run(spec, _functions.Dispatcher(host) if host else None), types)
         except _stockade.EngineError as exc:
             if exc.args and exc.args[0] == "lost":
                 raise StockadeError("the session is closed") from None

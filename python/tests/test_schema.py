@@ -54,6 +54,8 @@ def test_the_runner_frames_as_the_protocol_does(runner):
     assert runner._HEADER.format == FRAMES["struct"]
     assert runner._KIND_REQUEST == FRAMES["kinds"]["Request"]
     assert runner._KIND_ANSWER == FRAMES["kinds"]["Answer"]
+    assert runner._KIND_CALL == FRAMES["kinds"]["Call"]
+    assert runner._KIND_REPLY == FRAMES["kinds"]["Reply"]
 
 
 def test_the_runner_reads_every_required_request_field(runner):

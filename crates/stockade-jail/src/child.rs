@@ -36,11 +36,14 @@ pub(crate) struct ChildFds {
     pub control: Option<RawFd>,
     /// Where the egress proxy's listening socket is sent (`network.mode = "proxy"`).
     pub egress: Option<RawFd>,
+    /// The run's end of its host-function socket (API runs).
+    pub calls: Option<RawFd>,
 }
 
 /// Fixed fd numbers after the close-fds step. The interpreter gets 0-2 (stdio), 3 (the
 /// guard's reports), 4 (an API run's answer), 5 (its request), 6 (a warm jail's control
-/// socket) — the numbers `stockade_protocol::run::fds` names. Init keeps 7 (setup reports) and
+/// socket), 9 (an API run's host-function socket) — the numbers `stockade_protocol::run::fds`
+/// names. Init keeps 7 (setup reports) and
 /// 8 (the interpreter's wait status); both are close-on-exec.
 const EVENTS_FD: RawFd = 3;
 const ANSWER_FD: RawFd = 4;
@@ -48,6 +51,7 @@ const REQUEST_FD: RawFd = 5;
 const CONTROL_FD: RawFd = 6;
 const ERROR_FD: RawFd = 7;
 const STATUS_FD: RawFd = 8;
+const CALLS_FD: RawFd = stockade_protocol::run::fds::CALLS;
 
 /// Entry point of the cloned child. Never returns.
 pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
@@ -251,7 +255,7 @@ fn hand_over_proxy_socket(channel: RawFd) -> io::Result<()> {
 /// Move the fds the jail keeps to their fixed numbers and close every other one.
 fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
     // First lift the keepers above the target range so no dup3 overwrites a keeper.
-    let keep: [(RawFd, Option<RawFd>); 9] = [
+    let keep: [(RawFd, Option<RawFd>); 10] = [
         (0, Some(fds.stdin_read)),
         (1, Some(fds.stdout_write)),
         (2, Some(fds.stderr_write)),
@@ -261,6 +265,7 @@ fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
         (CONTROL_FD, fds.control),
         (ERROR_FD, Some(fds.error_write)),
         (STATUS_FD, Some(fds.status_write)),
+        (CALLS_FD, fds.calls),
     ];
     let mut lifted = Vec::with_capacity(keep.len());
     for (target, fd) in keep {
@@ -276,13 +281,13 @@ fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
     }
     // A number with nothing to hold (no answer, request or control channel in this jail) must
     // not keep whatever the caller had open there.
-    for target in 0..=STATUS_FD {
+    for target in 0..=CALLS_FD {
         if !lifted.iter().any(|(t, _)| *t == target) {
             let _ = nix::unistd::close(target);
         }
     }
-    stockade_sys::close_fds_from(STATUS_FD + 1)?;
-    // 0-6 stay open across exec; the guard writes to 3, the runner uses 4-6.
+    stockade_sys::close_fds_from(CALLS_FD + 1)?;
+    // 0-6 and 9 stay open across exec; the guard writes to 3, the runner uses 4-6 and 9.
     stockade_sys::set_cloexec(ERROR_FD, true)?;
     stockade_sys::set_cloexec(STATUS_FD, true)?;
     Ok(())
@@ -364,7 +369,9 @@ fn exec_interpreter(plan: &Plan) -> ! {
 /// capabilities are gone, or in a pool it keeps the zygote's few in the jail's own user
 /// namespace) and runs under `no_new_privs` and an allow-list filter of its own.
 fn init_reap(plan: &Plan, python: libc::pid_t) -> ! {
-    for fd in [ERROR_FD, EVENTS_FD, ANSWER_FD, REQUEST_FD, CONTROL_FD, 0, 1, 2] {
+    for fd in [
+        ERROR_FD, EVENTS_FD, ANSWER_FD, REQUEST_FD, CONTROL_FD, CALLS_FD, 0, 1, 2,
+    ] {
         let _ = nix::unistd::close(fd);
     }
     if prctl::set_no_new_privs().is_err() {

@@ -7,6 +7,7 @@
 //! Multi-threaded front ends start a supervisor process instead.
 
 pub mod audit;
+pub mod calls;
 mod child;
 pub mod error;
 pub mod guard_plan;
@@ -29,7 +30,15 @@ pub use stockade_protocol::result::SCHEMA;
 
 /// Compile and run a one-shot request on this host.
 pub fn run(request: &Request) -> Result<RunResult, SetupError> {
+    run_with_calls(request, None)
+}
+
+/// [`run`], with host functions: the run's calls go to `broker` (the caller answers them).
+pub fn run_with_calls(
+    request: &Request,
+    calls: Option<(stockade_protocol::calls::Functions, &mut dyn calls::Broker)>,
+) -> Result<RunResult, SetupError> {
     let inputs = plan::gather(&request.policy)?;
     let plan = plan::compile(request, &inputs)?;
-    supervise::run(&plan, &inputs.host)
+    supervise::run_with_calls(&plan, &inputs.host, calls)
 }

@@ -51,6 +51,8 @@ pub struct Jail {
     pub control: Option<OwnedFd>,
     /// Where the jail sends the egress proxy's listening socket during its setup.
     pub egress: Option<OwnedFd>,
+    /// The supervisor's end of an API run's host-function socket (fd 9 in the run).
+    pub calls: Option<OwnedFd>,
     /// Setup failures and enforced-layer reports from the jail's setup.
     pub reports: OwnedFd,
     /// The interpreter's wait status, from init.
@@ -177,6 +179,12 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     } else {
         None
     };
+    let calls = if matches!(plan.mode, JailMode::Api { .. }) {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().at(Step::Pipes, "host function socket")?;
+        Some((OwnedFd::from(ours), OwnedFd::from(theirs)))
+    } else {
+        None
+    };
     let fds = ChildFds {
         sync_read: sync_r.as_raw_fd(),
         error_write: err_w.as_raw_fd(),
@@ -189,6 +197,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
         request: request.as_ref().map(AsRawFd::as_raw_fd),
         control: control.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
         egress: egress.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
+        calls: calls.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
     };
     let (pid, pidfd) =
         match stockade_sys::clone_into_namespaces(NAMESPACES).at(Step::Clone, "clone into new namespaces")? {
@@ -199,6 +208,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     let answer = answer.map(|(r, _w)| r);
     let control = control.map(|(ours, _theirs)| ours);
     let egress = egress.map(|(ours, _theirs)| ours);
+    let calls = calls.map(|(ours, _theirs)| ours);
 
     // Until the go-ahead the child only waits; on any failure here, kill it before returning.
     let kill_child = |e: SetupError| {
@@ -234,6 +244,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
         answer,
         control,
         egress,
+        calls,
         reports: err_r,
         status: status_r,
         started,
@@ -351,7 +362,23 @@ fn set_nonblocking(fd: BorrowedFd<'_>) {
 /// returned only for failures before the jail exists; everything after (including the jail's
 /// own setup failures) is a [`RunResult`].
 pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
+    run_with_calls(plan, host, None)
+}
+
+/// [`run`], with the run's host-function calls going to `broker`.
+pub fn run_with_calls(
+    plan: &Plan,
+    host: &HostSupport,
+    calls: Option<(stockade_protocol::calls::Functions, &mut dyn crate::calls::Broker)>,
+) -> Result<RunResult, SetupError> {
     let mut jail = spawn(plan, host)?;
+    let (host_calls, broker) = match (calls, jail.calls.take()) {
+        (Some((functions, broker)), Some(sock)) => (
+            Some(crate::calls::HostCalls::new(sock, functions).at(Step::Pipes, "host function socket")?),
+            Some(broker),
+        ),
+        _ => (None, None),
+    };
     let stdin = jail.stdin.take();
     let egress = match (&plan.egress, jail.take_egress_listener()) {
         (Some(net), Ok(Some(listener))) => Some(
@@ -398,6 +425,8 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
         status_bytes: Vec::new(),
         stop: None,
         deadline: jail.started + plan.limits.wall_time,
+        calls: host_calls,
+        broker,
     };
     watch.pump(stdin, signals.as_ref());
     let _ = mask.thread_unblock();
@@ -408,12 +437,18 @@ pub fn run(plan: &Plan, host: &HostSupport) -> Result<RunResult, SetupError> {
     if let Some(net) = &network {
         watch.audit.flows(net);
     }
+    let calls = watch
+        .calls
+        .take()
+        .map(crate::calls::HostCalls::finish)
+        .unwrap_or_default();
     let mut result = watch.finish(host, reaped, wall);
     result.network = network;
+    result.calls = calls;
     Ok(result)
 }
 
-struct Watch<'a> {
+struct Watch<'a, 'b> {
     plan: &'a Plan,
     jail: &'a Jail,
     stdout: Capture,
@@ -426,6 +461,9 @@ struct Watch<'a> {
     audit: Audit,
     stop: Option<Stop>,
     deadline: Instant,
+    /// An API run's host-function channel, and where its calls go.
+    calls: Option<crate::calls::HostCalls>,
+    broker: Option<&'b mut dyn crate::calls::Broker>,
 }
 
 /// Poll roles.
@@ -440,10 +478,12 @@ enum Role {
     Exited,
     StdinSource,
     StdinSink,
+    Calls,
+    Broker,
     Signals,
 }
 
-impl Watch<'_> {
+impl Watch<'_, '_> {
     fn kill(&mut self, reason: Stop) {
         if self.stop.is_none() {
             self.stop = Some(reason);
@@ -490,10 +530,16 @@ impl Watch<'_> {
             if exited_at.is_none() && self.jail.cgroup.cpu_usage_ns().is_some_and(|ns| ns >= cpu_limit_ns) {
                 self.kill(Stop::CpuLimit);
             }
+            if let Some(c) = &mut self.calls {
+                c.expire(now);
+            }
             let mut timeout = self
                 .deadline
                 .saturating_duration_since(now)
                 .min(Duration::from_millis(100));
+            if let Some(t) = self.calls.as_ref().and_then(crate::calls::HostCalls::next_deadline) {
+                timeout = timeout.min(t.saturating_duration_since(now));
+            }
             if exited_at.is_some() || self.stop.is_some() {
                 timeout = timeout.max(Duration::from_millis(10));
             }
@@ -511,6 +557,21 @@ impl Watch<'_> {
             }
             if let Some(s) = signals {
                 watched.push((Role::Signals, s.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(c) = &self.calls {
+                let mut flags = PollFlags::empty();
+                if c.wants_read() && exited_at.is_none() {
+                    flags |= PollFlags::POLLIN;
+                }
+                if c.wants_write() {
+                    flags |= PollFlags::POLLOUT;
+                }
+                if !flags.is_empty() {
+                    watched.push((Role::Calls, c.fd(), flags));
+                }
+                if let Some(fd) = self.broker.as_ref().and_then(|b| b.replies_fd()) {
+                    watched.push((Role::Broker, fd, PollFlags::POLLIN));
+                }
             }
             let mut fds: Vec<PollFd<'_>> = watched.iter().map(|(_, fd, flags)| PollFd::new(*fd, *flags)).collect();
             let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
@@ -555,6 +616,19 @@ impl Watch<'_> {
                                     stdin_w = None;
                                     pending.clear();
                                 }
+                            }
+                        }
+                    }
+                    Role::Calls => {
+                        if let (Some(c), Some(b)) = (&mut self.calls, &mut self.broker) {
+                            c.flush();
+                            c.on_readable(&mut **b);
+                        }
+                    }
+                    Role::Broker => {
+                        if let (Some(c), Some(b)) = (&mut self.calls, &mut self.broker) {
+                            for reply in b.read_replies() {
+                                c.reply(reply);
                             }
                         }
                     }
@@ -717,6 +791,7 @@ impl Watch<'_> {
             answer,
             prescreen: None,
             network: None,
+            calls: Vec::new(),
         };
         audit.write(serde_json::json!({
             "type": "run-end",

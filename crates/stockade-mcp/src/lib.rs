@@ -193,6 +193,7 @@ fn spec(
         stdin: None,
         timeout_ms,
         stream: false,
+        functions: None,
     };
     spec.validate().map_err(Failed::Tool)?;
     Ok(spec)

@@ -98,6 +98,9 @@ pub struct RunSpec {
     /// Send stdout, stderr and violations as they happen, before the result.
     #[serde(default)]
     pub stream: bool,
+    /// Host functions the code may call (the caller answers each `Call` with a `Reply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub functions: Option<crate::calls::Functions>,
 }
 
 impl RunSpec {
@@ -116,6 +119,9 @@ impl RunSpec {
             base64::engine::general_purpose::STANDARD
                 .decode(stdin)
                 .map_err(|e| format!("stdin is not base64: {e}"))?;
+        }
+        if let Some(f) = &self.functions {
+            f.validate()?;
         }
         if self.timeout_ms == Some(0) {
             return Err("timeout must be more than 0".into());

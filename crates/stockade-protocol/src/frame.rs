@@ -60,10 +60,14 @@ pub enum Kind {
     Kill = 16,
     /// zygote → supervisor: it stopped serving, and why ([`crate::zygote::Retired`]).
     Retired = 17,
+    /// run → supervisor → caller: a host function call ([`crate::calls::Call`]).
+    Call = 18,
+    /// caller → supervisor → run: its reply ([`crate::calls::Reply`]).
+    Reply = 19,
 }
 
 impl Kind {
-    const ALL: [Kind; 17] = [
+    const ALL: [Kind; 19] = [
         Kind::Start,
         Kind::Hello,
         Kind::Run,
@@ -81,6 +85,8 @@ impl Kind {
         Kind::Exited,
         Kind::Kill,
         Kind::Retired,
+        Kind::Call,
+        Kind::Reply,
     ];
 
     /// Every kind, in wire-number order.

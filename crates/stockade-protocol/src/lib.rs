@@ -18,6 +18,7 @@
 //! process) is read with a size cap checked before decoding and is labelled as the run's own.
 
 pub mod caller;
+pub mod calls;
 pub mod classify;
 mod decision;
 pub mod frame;

@@ -328,6 +328,9 @@ pub struct RunResult {
     /// Connections through the egress proxy (absent when the policy gives no network).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkUse>,
+    /// Host function calls, as the supervisor saw them (absent when the run had none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<crate::calls::CallRecord>,
 }
 
 impl RunResult {
@@ -353,6 +356,7 @@ impl RunResult {
             answer: None,
             prescreen: None,
             network: None,
+            calls: Vec::new(),
         }
     }
 

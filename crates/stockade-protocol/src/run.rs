@@ -15,6 +15,8 @@ pub mod fds {
     pub const ANSWER: i32 = 4;
     /// The request: one [`super::super::frame::Kind::Request`] frame in a sealed memfd.
     pub const REQUEST: i32 = 5;
+    /// Host function calls: a stream socket, `Call` frames out and `Reply` frames in.
+    pub const CALLS: i32 = 9;
 }
 
 /// What the runner runs.
@@ -37,6 +39,9 @@ pub struct Request {
     /// there (the runner then works it out itself, or the interpreter reports the error).
     #[serde(default)]
     pub shape: Option<Shape>,
+    /// Host functions the code sees as callables (their names).
+    #[serde(default)]
+    pub functions: Vec<String>,
 }
 
 /// What the runner needs to follow the run contract without parsing the code itself.

@@ -6,7 +6,7 @@ use schemars::schema::RootSchema;
 use serde_json::{json, Value};
 
 use crate::frame::{Kind, HEADER_LEN};
-use crate::{caller, result, run, zygote, PROTOCOL_VERSION};
+use crate::{caller, calls, result, run, zygote, PROTOCOL_VERSION};
 
 /// Every message type by the file name its schema is published under (`docs/schema/<name>.json`).
 #[must_use]
@@ -27,6 +27,8 @@ pub fn messages() -> Vec<(&'static str, RootSchema)> {
         ("started", schema_for!(zygote::Started)),
         ("exited", schema_for!(zygote::Exited)),
         ("retired", schema_for!(zygote::Retired)),
+        ("call", schema_for!(calls::Call)),
+        ("reply", schema_for!(calls::Reply)),
     ]
 }
 

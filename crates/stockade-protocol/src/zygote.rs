@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::result::Layer;
 
 /// The fds a `Go` carries, in this order.
-pub const GO_FDS: [&str; 6] = ["request", "stdin", "stdout", "stderr", "answer", "events"];
+pub const GO_FDS: [&str; 7] = ["request", "stdin", "stdout", "stderr", "answer", "events", "calls"];
 
 /// zygote → supervisor: serving.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -13,6 +13,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use stockade_policy::Policy;
 use stockade_protocol::caller::{Mode, RunSpec, Start};
+use stockade_protocol::calls::{Call, Reply};
 use stockade_runner::client::{self, ClientError, Launcher};
 use stockade_runner::prepare::{self, Overrides, PolicyFailure, PolicySource};
 
@@ -117,13 +118,46 @@ fn to_json(result: &stockade_protocol::RunResult) -> String {
     serde_json::to_string(result).unwrap_or_default()
 }
 
+/// A run's host-function calls answered by `on_call(call_json) -> reply_json` (the package's
+/// dispatcher), called with the GIL taken back. Whatever goes wrong on this side becomes the
+/// call's error in the run, never a failure of the run itself.
+fn calls_via(on_call: Option<PyObject>) -> impl FnMut(&Call) -> Reply {
+    move |call: &Call| {
+        let Some(f) = &on_call else {
+            return Reply::error(
+                call.id,
+                "UnknownFunction",
+                format!("no function {:?} is registered", call.name),
+            );
+        };
+        let text = serde_json::to_string(call).unwrap_or_default();
+        let answered: Result<String, String> = Python::with_gil(|py| {
+            f.call1(py, (text,))
+                .and_then(|r| r.extract::<String>(py))
+                .map_err(|e| e.to_string())
+        });
+        match answered.and_then(|t| serde_json::from_str::<Reply>(&t).map_err(|e| e.to_string())) {
+            Ok(r) => r,
+            Err(e) => Reply::error(call.id, "HostError", format!("the host's dispatcher failed: {e}")),
+        }
+    }
+}
+
 /// One cold run: a supervisor process with a fresh jail. Returns the result document (JSON).
 #[pyfunction]
-fn run_cold(py: Python<'_>, launcher_argv: Vec<String>, policy_toml: String, spec_json: String) -> PyResult<String> {
+#[pyo3(signature = (launcher_argv, policy_toml, spec_json, on_call=None))]
+fn run_cold(
+    py: Python<'_>,
+    launcher_argv: Vec<String>,
+    policy_toml: String,
+    spec_json: String,
+    on_call: Option<PyObject>,
+) -> PyResult<String> {
     let l = launcher(launcher_argv)?;
     let spec = spec_of(&spec_json)?;
     let output = output_of(&policy_toml)?;
-    py.allow_threads(|| client::run_cold(&l, &policy_toml, output, &spec))
+    let mut calls = calls_via(on_call);
+    py.allow_threads(|| client::run_cold_with_calls(&l, &policy_toml, output, &spec, &mut calls))
         .map(|r| to_json(&r))
         .map_err(client_error)
 }
@@ -159,9 +193,11 @@ impl Pool {
     }
 
     /// Run one request (JSON) on an idle worker; the result document (JSON).
-    fn run(&self, py: Python<'_>, spec_json: String) -> PyResult<String> {
+    #[pyo3(signature = (spec_json, on_call=None))]
+    fn run(&self, py: Python<'_>, spec_json: String, on_call: Option<PyObject>) -> PyResult<String> {
         let spec = spec_of(&spec_json)?;
-        py.allow_threads(|| self.inner.run(&spec, &mut |_| {}))
+        let mut calls = calls_via(on_call);
+        py.allow_threads(|| self.inner.run_with_calls(&spec, &mut |_| {}, &mut calls))
             .map(|r| to_json(&r))
             .map_err(client_error)
     }
@@ -218,9 +254,11 @@ impl Session {
         Ok(Session { inner })
     }
 
-    fn run(&self, py: Python<'_>, spec_json: String) -> PyResult<String> {
+    #[pyo3(signature = (spec_json, on_call=None))]
+    fn run(&self, py: Python<'_>, spec_json: String, on_call: Option<PyObject>) -> PyResult<String> {
         let spec = spec_of(&spec_json)?;
-        py.allow_threads(|| self.inner.run(&spec, &mut |_| {}))
+        let mut calls = calls_via(on_call);
+        py.allow_threads(|| self.inner.run_with_calls(&spec, &mut |_| {}, &mut calls))
             .map(|r| to_json(&r))
             .map_err(client_error)
     }

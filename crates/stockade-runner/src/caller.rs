@@ -6,7 +6,13 @@ use std::os::fd::{AsFd, BorrowedFd};
 use stockade_protocol::frame::{self, Decoder, Frame, Kind};
 
 /// Largest frames the caller may send: a `Start` (a policy), a `Run` (code, inputs, files).
-const CAPS: &[(Kind, u32)] = &[(Kind::Start, 1 << 20), (Kind::Run, 256 << 20), (Kind::Close, 0)];
+/// A `Reply` to a host-function call is checked against the run's own limit when it is passed on.
+const CAPS: &[(Kind, u32)] = &[
+    (Kind::Start, 1 << 20),
+    (Kind::Run, 256 << 20),
+    (Kind::Close, 0),
+    (Kind::Reply, 64 << 20),
+];
 
 /// The caller, as the supervisor sees it.
 pub struct Caller {
@@ -78,5 +84,58 @@ impl Caller {
     pub fn send_raw(&mut self, kind: Kind, nonce: u64, payload: &[u8]) {
         let bytes = frame::encode_raw(kind, nonce, payload);
         let _ = self.out.write_all(&bytes).and_then(|()| self.out.flush());
+    }
+}
+
+/// A cold run's host-function calls go to the caller as `Call` frames (with the run's nonce) and
+/// its `Reply` frames come back on the same channel while the run is on.
+pub struct CallerBroker<'a> {
+    caller: &'a mut Caller,
+    nonce: u64,
+    /// The caller asked to close while the run was on: close after it.
+    pub saw_close: bool,
+}
+
+impl<'a> CallerBroker<'a> {
+    /// For the run with this nonce.
+    pub fn new(caller: &'a mut Caller, nonce: u64) -> CallerBroker<'a> {
+        CallerBroker {
+            caller,
+            nonce,
+            saw_close: false,
+        }
+    }
+}
+
+impl stockade_jail::calls::Broker for CallerBroker<'_> {
+    fn send(&mut self, call: &stockade_protocol::calls::Call) -> io::Result<()> {
+        if self.caller.closed {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the caller closed"));
+        }
+        self.caller.send(Kind::Call, self.nonce, call);
+        Ok(())
+    }
+
+    fn replies_fd(&self) -> Option<BorrowedFd<'_>> {
+        (!self.caller.closed).then(|| self.caller.input())
+    }
+
+    fn read_replies(&mut self) -> Vec<stockade_protocol::calls::Reply> {
+        let Ok(frames) = self.caller.read_frames() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for f in frames {
+            match f.kind {
+                Kind::Reply if f.nonce == self.nonce => {
+                    if let Ok(r) = f.decode() {
+                        out.push(r);
+                    }
+                }
+                Kind::Close => self.saw_close = true,
+                _ => {}
+            }
+        }
+        out
     }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use stockade_protocol::caller::{Fatal, Hello, Mode, RunSpec, Start};
+use stockade_protocol::calls::{Call, Reply};
 use stockade_protocol::frame::{self, Decoder, Frame, Kind};
 use stockade_protocol::result::{Answer, Violation};
 use stockade_protocol::{RunResult, Status};
@@ -116,7 +117,7 @@ pub struct Supervisor {
     dead: Option<String>,
 }
 
-fn caps(output: u64) -> [(Kind, u32); 6] {
+fn caps(output: u64) -> [(Kind, u32); 7] {
     // A result holds stdout, stderr and the answer, each at most `output` bytes of the run's,
     // which JSON may grow (escapes, replacement characters): bounded all the same.
     let result = u32::try_from(output.saturating_mul(24).saturating_add(4 << 20)).unwrap_or(u32::MAX);
@@ -127,6 +128,8 @@ fn caps(output: u64) -> [(Kind, u32); 6] {
         (Kind::Stdout, 1 << 20),
         (Kind::Stderr, 1 << 20),
         (Kind::Violation, 1 << 20),
+        // The supervisor passes on calls of at most the run's `max_bytes` (re-encoded).
+        (Kind::Call, 64 << 20),
     ]
 }
 
@@ -249,6 +252,16 @@ impl Supervisor {
     /// Run `spec`; `on_event` sees stdout, stderr and violations as they happen when
     /// `spec.stream` is set.
     pub fn run(&mut self, spec: &RunSpec, on_event: &mut dyn FnMut(Event)) -> Result<RunResult, ClientError> {
+        self.run_with_calls(spec, on_event, &mut no_functions)
+    }
+
+    /// [`Supervisor::run`], answering the run's host-function calls with `on_call`.
+    pub fn run_with_calls(
+        &mut self,
+        spec: &RunSpec,
+        on_event: &mut dyn FnMut(Event),
+        on_call: &mut dyn FnMut(&Call) -> Reply,
+    ) -> Result<RunResult, ClientError> {
         if let Some(why) = &self.dead {
             return Err(ClientError::Lost(why.clone()));
         }
@@ -293,6 +306,18 @@ impl Supervisor {
                 Kind::Fatal => {
                     let fatal: Fatal = f.decode().map_err(|e| ClientError::Lost(e.to_string()))?;
                     return Err(ClientError::of(fatal));
+                }
+                Kind::Call => {
+                    // The run waits for this: answer whatever `on_call` says, even an error.
+                    let reply = match f.decode::<Call>() {
+                        Ok(call) => {
+                            let mut r = on_call(&call);
+                            r.id = call.id;
+                            r
+                        }
+                        Err(e) => Reply::error(0, "MalformedCall", e.to_string()),
+                    };
+                    self.write(&frame::encode(Kind::Reply, nonce, &reply))?;
                 }
                 Kind::Stdout => on_event(Event::Stdout(f.payload)),
                 Kind::Stderr => on_event(Event::Stderr(f.payload)),
@@ -388,8 +413,28 @@ pub fn lost_result(kind: &str, why: &str) -> RunResult {
     r
 }
 
+/// The answer to a call when the caller registered no functions.
+fn no_functions(call: &Call) -> Reply {
+    Reply::error(
+        call.id,
+        "UnknownFunction",
+        format!("no function {:?} is registered", call.name),
+    )
+}
+
 /// One cold run through a supervisor process.
 pub fn run_cold(launcher: &Launcher, policy_toml: &str, output: u64, spec: &RunSpec) -> Result<RunResult, ClientError> {
+    run_cold_with_calls(launcher, policy_toml, output, spec, &mut no_functions)
+}
+
+/// [`run_cold`], answering the run's host-function calls with `on_call`.
+pub fn run_cold_with_calls(
+    launcher: &Launcher,
+    policy_toml: &str,
+    output: u64,
+    spec: &RunSpec,
+    on_call: &mut dyn FnMut(&Call) -> Reply,
+) -> Result<RunResult, ClientError> {
     let start = Start {
         mode: Mode::Cold,
         policy: policy_toml.to_string(),
@@ -397,7 +442,7 @@ pub fn run_cold(launcher: &Launcher, policy_toml: &str, output: u64, spec: &RunS
         lifetime_ms: None,
     };
     let mut sup = Supervisor::start(launcher, &start, output, Duration::from_secs(60))?;
-    let result = sup.run(spec, &mut |_| {});
+    let result = sup.run_with_calls(spec, &mut |_| {}, on_call);
     sup.close(Duration::from_secs(5));
     result
 }
@@ -526,6 +571,16 @@ impl Pool {
     /// Run `spec` on an idle worker (waiting for one). A worker lost under the run gives a
     /// `killed` result with a `WorkerLost` error, and is replaced in the background.
     pub fn run(&self, spec: &RunSpec, on_event: &mut dyn FnMut(Event)) -> Result<RunResult, ClientError> {
+        self.run_with_calls(spec, on_event, &mut no_functions)
+    }
+
+    /// [`Pool::run`], answering the run's host-function calls with `on_call`.
+    pub fn run_with_calls(
+        &self,
+        spec: &RunSpec,
+        on_event: &mut dyn FnMut(Event),
+        on_call: &mut dyn FnMut(&Call) -> Reply,
+    ) -> Result<RunResult, ClientError> {
         let mut sup = {
             let mut st = lock(&self.shared.state);
             loop {
@@ -555,7 +610,7 @@ impl Pool {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         };
-        let outcome = sup.run(spec, on_event);
+        let outcome = sup.run_with_calls(spec, on_event, on_call);
         let healthy = sup.alive();
         let mut st = lock(&self.shared.state);
         let pid = sup.pid();
@@ -692,11 +747,21 @@ impl Session {
     /// Run one cell. A session lost under the cell gives its result (a cell stopped at a limit
     /// ends the session) and closes it.
     pub fn run(&self, spec: &RunSpec, on_event: &mut dyn FnMut(Event)) -> Result<RunResult, ClientError> {
+        self.run_with_calls(spec, on_event, &mut no_functions)
+    }
+
+    /// [`Session::run`], answering the cell's host-function calls with `on_call`.
+    pub fn run_with_calls(
+        &self,
+        spec: &RunSpec,
+        on_event: &mut dyn FnMut(Event),
+        on_call: &mut dyn FnMut(&Call) -> Reply,
+    ) -> Result<RunResult, ClientError> {
         let mut guard = lock(&self.sup);
         let Some(sup) = guard.as_mut() else {
             return Err(ClientError::Lost("the session is closed".into()));
         };
-        let outcome = sup.run(spec, on_event);
+        let outcome = sup.run_with_calls(spec, on_event, on_call);
         if !sup.alive() {
             *guard = None;
         }

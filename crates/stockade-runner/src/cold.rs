@@ -38,6 +38,7 @@ pub fn request_frame(spec: &RunSpec, filename: &str, answer_limit: u64) -> Vec<u
             final_expression: s.final_expression.map(|(a, b)| [a, b]),
             refers_to_main: s.refers_to_main,
         }),
+        functions: spec.functions.as_ref().map(|f| f.names.clone()).unwrap_or_default(),
     };
     frame::encode(Kind::Request, 0, &request)
 }
@@ -62,7 +63,12 @@ pub fn policy_for(policy: &Policy, spec: &RunSpec) -> Policy {
 }
 
 /// Run `spec` in a fresh jail under `policy`. The pre-screen runs first when the policy asks.
-pub fn run_cold(policy: &Policy, spec: &RunSpec) -> Result<RunResult, RunError> {
+/// The run's host-function calls, if `spec` registers functions, go to `broker`.
+pub fn run_cold(
+    policy: &Policy,
+    spec: &RunSpec,
+    broker: Option<&mut dyn stockade_jail::calls::Broker>,
+) -> Result<RunResult, RunError> {
     spec.validate().map_err(RunError::Invalid)?;
     if let Some(refused) = crate::prescreen::refusal(policy, "<string>", spec.code.as_bytes()) {
         return Ok(refused);
@@ -85,7 +91,11 @@ pub fn run_cold(policy: &Policy, spec: &RunSpec) -> Result<RunResult, RunError> 
         preload: Vec::new(),
         policy,
     };
-    Ok(stockade_jail::run(&request)?)
+    let calls = match (&spec.functions, broker) {
+        (Some(f), Some(b)) if !f.names.is_empty() => Some((f.clone(), b)),
+        _ => None,
+    };
+    Ok(stockade_jail::run_with_calls(&request, calls)?)
 }
 
 /// An empty spec, for tests and warm-ups.

@@ -22,3 +22,12 @@ mod procs;
 pub mod runner_files;
 pub mod supervisor;
 pub mod warm;
+
+/// The host-function channel of a run that registered `functions`; None (the run's calls then
+/// fail at once: nobody serves the socket) if the socket cannot be set up.
+pub(crate) fn calls_for(
+    sock: std::os::fd::OwnedFd,
+    functions: &stockade_protocol::calls::Functions,
+) -> Option<stockade_jail::calls::HostCalls> {
+    stockade_jail::calls::HostCalls::new(sock, functions.clone()).ok()
+}

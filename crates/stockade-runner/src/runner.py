@@ -16,9 +16,9 @@ import _stockade_codec as codec  # noqa: E402
 
 sys.dont_write_bytecode = False
 
-_ANSWER_FD, _REQUEST_FD = 4, 5
+_ANSWER_FD, _REQUEST_FD, _CALLS_FD = 4, 5, 9
 _HEADER = struct.Struct("<2sBBIQ")  # magic, version, kind, length, nonce (stockade-protocol)
-_KIND_REQUEST, _KIND_ANSWER = 10, 11
+_KIND_REQUEST, _KIND_ANSWER, _KIND_CALL, _KIND_REPLY = 10, 11, 18, 19
 _PACKAGES = "/tmp/packages"
 _SCRATCH = "/tmp"
 _RUNNER = os.path.abspath(__file__)
@@ -50,6 +50,68 @@ def _write_all(fd, data):
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+class HostFunctionError(Exception):
+    """A host function raised an exception of a kind that does not cross as itself, or
+    stockade refused the call (an unknown function, too many calls, a timeout, too large)."""
+
+
+HostFunctionError.__module__ = "stockade"
+
+# Exceptions a host function's error comes back as when it names one of them; anything else
+# is a HostFunctionError naming the host's class. Nothing is looked up by a name from outside.
+_BUILTIN_ERRORS = {e.__name__: e for e in (
+    ValueError, TypeError, KeyError, IndexError, LookupError, RuntimeError, PermissionError,
+    FileNotFoundError, FileExistsError, TimeoutError, ConnectionError, NotImplementedError,
+    ZeroDivisionError, ArithmeticError, AttributeError, OSError, AssertionError, UnicodeError)}
+_calls = [0]
+
+
+def _read_exact(fd, n):
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise HostFunctionError("the host closed the call channel")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _call(name, args, kwargs):
+    """One host function call: a Call frame out on fd 9, the Reply frame back."""
+    _calls[0] += 1
+    nonce = _calls[0]
+    try:
+        payload = json.dumps({"name": name, "args": [codec.encode(a, root="argument") for a in args],
+                              "kwargs": {k: codec.encode(v, root=k) for k, v in kwargs.items()}},
+                             ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except codec.EncodeError as exc:
+        raise TypeError("%s(): an argument cannot cross to the host: %s" % (name, exc)) from None
+    try:
+        _write_all(_CALLS_FD, _HEADER.pack(b"SK", 1, _KIND_CALL, len(payload), nonce) + payload)
+        magic, version, kind, length, got = _HEADER.unpack(_read_exact(_CALLS_FD, _HEADER.size))
+    except OSError as exc:
+        raise HostFunctionError("%s(): the host cannot be reached: %s" % (name, exc)) from None
+    if magic != b"SK" or version != 1 or kind != _KIND_REPLY or got != nonce:
+        raise HostFunctionError("%s(): a malformed reply from the host" % name)
+    reply = json.loads(_read_exact(_CALLS_FD, length))
+    error = reply.get("error")
+    if error:
+        kind, message = str(error.get("kind", "")), str(error.get("message", ""))
+        if kind in _BUILTIN_ERRORS:
+            raise _BUILTIN_ERRORS[kind](message)
+        raise HostFunctionError("%s: %s" % (kind, message))
+    return codec.decode(reply.get("value"))
+
+
+def _host_function(name):
+    def host_function(*args, **kwargs):
+        return _call(name, args, kwargs)
+    host_function.__name__ = host_function.__qualname__ = name
+    host_function.__doc__ = "%s(...): a host function; it runs outside the sandbox." % name
+    return host_function
 
 
 def _clean(text):
@@ -275,6 +337,8 @@ def _run(request, namespace, call_main, keep_result=False):
         if not keep_result:
             namespace.pop("result", None)
         namespace.update(inputs)
+        for name in request.get("functions") or ():
+            namespace[name] = _host_function(name)
         value = _execute(request["code"], request["filename"], namespace, inputs, call_main, request.get("shape"))
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

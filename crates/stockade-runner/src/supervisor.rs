@@ -110,10 +110,12 @@ fn serve_cold(policy: &Policy, caller: &mut Caller) -> u8 {
         for f in frames {
             match f.kind {
                 Kind::Run => {
+                    let mut broker = crate::caller::CallerBroker::new(caller, f.nonce);
                     let outcome = f
                         .decode::<RunSpec>()
                         .map_err(|e| RunError::Invalid(e.to_string()))
-                        .and_then(|spec| cold::run_cold(policy, &spec));
+                        .and_then(|spec| cold::run_cold(policy, &spec, Some(&mut broker)));
+                    let close = broker.saw_close;
                     match outcome {
                         Ok(result) => caller.send(Kind::Result, f.nonce, &result),
                         Err(RunError::Invalid(why)) => caller.send(
@@ -126,6 +128,9 @@ fn serve_cold(policy: &Policy, caller: &mut Caller) -> u8 {
                             },
                         ),
                         Err(RunError::Setup(e)) => caller.send(Kind::Fatal, f.nonce, &fatal_of(&e)),
+                    }
+                    if close {
+                        return 0;
                     }
                 }
                 Kind::Close => return 0,

@@ -138,10 +138,13 @@ struct Active {
     peak_reset: bool,
     limits: stockade_policy::Limits,
     lost: Option<String>,
+    /// The run's host-function channel (when it registered functions).
+    calls: Option<stockade_jail::calls::HostCalls>,
 }
 
-/// A run's fds: the ones it is handed (in `GO_FDS` order), and the supervisor's ends.
-type RunChannels = (Vec<OwnedFd>, Vec<(Channel, OwnedFd)>);
+/// A run's fds: the ones it is handed (in `GO_FDS` order), the supervisor's ends of its pipes,
+/// and the supervisor's end of its host-function socket.
+type RunChannels = (Vec<OwnedFd>, Vec<(Channel, OwnedFd)>, OwnedFd);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Channel {
@@ -180,6 +183,7 @@ enum Role {
     JailExit,
     Drain(u8),
     Run(Channel),
+    Calls,
 }
 
 fn read_nonblocking(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
@@ -387,15 +391,36 @@ impl Warm<'_> {
             roles.push((Role::Drain(0), self.jail.stdout.as_fd()));
             roles.push((Role::Drain(1), self.jail.stderr.as_fd()));
             roles.push((Role::Drain(2), self.jail.events.as_fd()));
+            let mut calls_flags = PollFlags::empty();
             if let Some(a) = &self.active {
                 for (ch, fd) in &a.pipes {
                     roles.push((Role::Run(*ch), fd.as_fd()));
+                }
+                if let Some(c) = &a.calls {
+                    if c.wants_read() && a.exited.is_none() {
+                        calls_flags |= PollFlags::POLLIN;
+                    }
+                    if c.wants_write() {
+                        calls_flags |= PollFlags::POLLOUT;
+                    }
+                    if !calls_flags.is_empty() {
+                        roles.push((Role::Calls, c.fd()));
+                    }
                 }
             }
             let timeout = self.next_wakeup(now);
             let mut fds: Vec<PollFd<'_>> = roles
                 .iter()
-                .map(|(_, fd)| PollFd::new(*fd, PollFlags::POLLIN))
+                .map(|(r, fd)| {
+                    PollFd::new(
+                        *fd,
+                        if *r == Role::Calls {
+                            calls_flags
+                        } else {
+                            PollFlags::POLLIN
+                        },
+                    )
+                })
                 .collect();
             match poll(&mut fds, PollTimeout::from(timeout)) {
                 Ok(_) | Err(nix::Error::EINTR) => {}
@@ -431,6 +456,15 @@ impl Warm<'_> {
                                         self.end_active(Some("the caller closed the jail".into()));
                                         return 0;
                                     }
+                                    Kind::Reply => {
+                                        if let Some(a) = &mut self.active {
+                                            if let (Some(c), true) = (&mut a.calls, a.nonce == f.nonce) {
+                                                if let Ok(r) = f.decode() {
+                                                    c.reply(r);
+                                                }
+                                            }
+                                        }
+                                    }
                                     _ => {}
                                 }
                             }
@@ -463,6 +497,17 @@ impl Warm<'_> {
                         let _ = read_nonblocking(fd, &mut buf);
                     }
                     Role::Run(ch) => self.on_run_data(ch, &mut buf),
+                    Role::Calls => {
+                        if let Some(a) = &mut self.active {
+                            if let Some(c) = &mut a.calls {
+                                c.flush();
+                                c.on_readable(&mut CallerBroker {
+                                    caller: &mut *self.caller,
+                                    nonce: a.nonce,
+                                });
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -472,6 +517,13 @@ impl Warm<'_> {
         let mut wake = Duration::from_millis(500);
         if let Some(a) = &self.active {
             wake = wake.min(a.deadline.saturating_duration_since(now)).min(CPU_POLL);
+            if let Some(t) = a
+                .calls
+                .as_ref()
+                .and_then(stockade_jail::calls::HostCalls::next_deadline)
+            {
+                wake = wake.min(t.saturating_duration_since(now));
+            }
             if let Some((_, at)) = a.exited {
                 wake = wake.min((at + Duration::from_millis(10)).saturating_duration_since(now));
             }
@@ -519,20 +571,22 @@ impl Warm<'_> {
             let (err_r, err_w) = stockade_sys::pipe()?;
             let (ans_r, ans_w) = stockade_sys::pipe()?;
             let (ev_r, ev_w) = stockade_sys::pipe()?;
+            let (calls_ours, calls_theirs) = std::os::unix::net::UnixStream::pair()?;
             for r in [&out_r, &err_r, &ans_r, &ev_r] {
                 set_nonblocking(r.as_fd());
             }
             Ok((
-                vec![request, stdin, out_w, err_w, ans_w, ev_w],
+                vec![request, stdin, out_w, err_w, ans_w, ev_w, OwnedFd::from(calls_theirs)],
                 vec![
                     (Channel::Stdout, out_r),
                     (Channel::Stderr, err_r),
                     (Channel::Answer, ans_r),
                     (Channel::Events, ev_r),
                 ],
+                OwnedFd::from(calls_ours),
             ))
         })();
-        let (theirs, ours) = match made {
+        let (theirs, ours, calls_sock) = match made {
             Ok(x) => x,
             Err(e) => {
                 self.caller.send(
@@ -568,6 +622,11 @@ impl Warm<'_> {
         }
         let sent = stockade_sys::send_with_fds(self.control(), &go, &raw);
         drop(theirs);
+        // A run without functions gets a socket nobody serves: its end reads end of file.
+        let calls = match &spec.functions {
+            Some(f) if !f.names.is_empty() => crate::calls_for(calls_sock, f),
+            _ => None,
+        };
         let now = Instant::now();
         let answer_cap = usize::try_from(limits.output).unwrap_or(usize::MAX) + frame::HEADER_LEN;
         self.active = Some(Active {
@@ -593,6 +652,7 @@ impl Warm<'_> {
             peak_reset,
             limits,
             lost: None,
+            calls,
         });
         if let Err(e) = sent {
             let why = format!("cannot hand the run to the jail: {e}");
@@ -727,6 +787,9 @@ impl Warm<'_> {
     }
 
     fn check_limits(&mut self, now: Instant) {
+        if let Some(c) = self.active.as_mut().and_then(|a| a.calls.as_mut()) {
+            c.expire(now);
+        }
         let cpu_now = if self.active.as_ref().is_some_and(|a| a.exited.is_none())
             || (self.active.is_none() && self.mode == Mode::Session)
         {
@@ -905,6 +968,11 @@ impl Warm<'_> {
             None
         };
         let network = self.egress.as_ref().map(stockade_egress::Egress::end_run);
+        let calls = a
+            .calls
+            .take()
+            .map(stockade_jail::calls::HostCalls::finish)
+            .unwrap_or_default();
         if let Some(net) = &network {
             a.audit.flows(net);
         }
@@ -935,6 +1003,7 @@ impl Warm<'_> {
             answer: Some(answer),
             prescreen: None,
             network,
+            calls,
         };
         self.caller.send(Kind::Result, a.nonce, &result);
         if self.mode == Mode::Session {
@@ -957,4 +1026,21 @@ fn stockade_jail_reports(bytes: &[u8]) -> Vec<(String, String)> {
 
 fn setup_failure_of(bytes: &[u8]) -> Option<SetupFailure> {
     stockade_jail::supervise::setup_failure(bytes)
+}
+
+/// A warm run's host-function calls go to the caller as `Call` frames with the run's nonce; the
+/// serve loop reads the `Reply` frames with the rest of the caller's frames.
+struct CallerBroker<'a> {
+    caller: &'a mut Caller,
+    nonce: u64,
+}
+
+impl stockade_jail::calls::Broker for CallerBroker<'_> {
+    fn send(&mut self, call: &stockade_protocol::calls::Call) -> io::Result<()> {
+        if self.caller.closed {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the caller closed"));
+        }
+        self.caller.send(Kind::Call, self.nonce, call);
+        Ok(())
+    }
 }

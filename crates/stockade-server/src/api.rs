@@ -673,6 +673,7 @@ async fn start_run(
         stdin: req.stdin,
         timeout_ms: req.timeout_ms.or(Some(wall)),
         stream,
+        functions: None,
     };
     spec.validate().map_err(|m| {
         let field = ["inputs", "files", "stdin", "timeout"]

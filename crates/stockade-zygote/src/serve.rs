@@ -589,7 +589,7 @@ fn landlock_self(paths: &stockade_protocol::zygote::LandlockPaths, rules: &RuleP
 }
 
 /// In a run's process: receive the run's fds and put them at their numbers (0 stdin, 1 stdout,
-/// 2 stderr, 3 the guard's reports, 4 the answer, 5 the request). Blocks until they come; if the
+/// 2 stderr, 3 the guard's reports, 4 the answer, 5 the request, 9 host-function calls). Blocks until they come; if the
 /// zygote is gone instead, the process ends.
 pub fn await_run() -> Result<(), String> {
     let raw = RUN_SOCKET.load(Ordering::Relaxed);
@@ -602,16 +602,17 @@ pub fn await_run() -> Result<(), String> {
         Ok(_) => stockade_sys::exit_now(0),
         Err(e) => return Err(format!("receiving the run: {e}")),
     };
-    install_run_fds(fds)?;
+    // The run's socket to the zygote sits at fd 9, where the calls socket goes: close it first.
     let _ = nix::unistd::close(raw);
     RUN_SOCKET.store(-1, Ordering::Relaxed);
+    install_run_fds(fds)?;
     Ok(())
 }
 
 /// Put a run's fds (in [`GO_FDS`] order) at their fixed numbers. They arrive at whatever
 /// numbers were free, possibly among the targets, so they are first moved above them.
 pub(crate) fn install_run_fds(fds: Vec<OwnedFd>) -> Result<(), String> {
-    const TARGETS: [RawFd; 6] = [5, 0, 1, 2, 4, 3];
+    const TARGETS: [RawFd; 7] = [5, 0, 1, 2, 4, 3, stockade_protocol::run::fds::CALLS];
     let lifted: Vec<OwnedFd> = fds
         .iter()
         .map(|fd| {

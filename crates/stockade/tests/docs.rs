@@ -101,6 +101,14 @@ fn result_md_documents_every_field_and_status() {
         }],
         ..Default::default()
     });
+    r.calls = vec![stockade_protocol::calls::CallRecord {
+        name: String::new(),
+        call_bytes: 0,
+        reply_bytes: 0,
+        start_ms: 0,
+        duration_ms: 0,
+        outcome: String::new(),
+    }];
     let value = serde_json::to_value(&r).unwrap();
     let top: BTreeSet<String> = value.as_object().unwrap().keys().cloned().collect();
     // Every key of the document is a row of the field table (`key` in its first cell).
@@ -116,6 +124,12 @@ fn result_md_documents_every_field_and_status() {
         })
         .collect();
     assert_eq!(top, documented, "docs/result.md's field table vs the result document");
+    for key in value["calls"][0].as_object().unwrap().keys() {
+        assert!(
+            table.contains(&format!("`{key}`")),
+            "docs/result.md does not mention calls[].{key}"
+        );
+    }
     for key in value["network"]["flows"][0].as_object().unwrap().keys() {
         assert!(
             table.contains(&format!("`{key}`")),
