@@ -109,9 +109,10 @@ impl HostCalls {
                     }
                     Err(e) => {
                         // The framing is broken (a call over the cap, a bad header): the channel
-                        // cannot be read any further. Calls waiting still get their replies.
-                        self.closed = true;
+                        // cannot be read any further. It is shut, so the run's waiting call and
+                        // every later one fail at once instead of hanging.
                         self.record_refusal("", 0, &format!("MalformedCall: {e}"));
+                        self.shut();
                         return;
                     }
                 },
@@ -119,6 +120,19 @@ impl HostCalls {
                 Err(_) => return,
             }
         }
+    }
+
+    fn shut(&mut self) {
+        self.closed = true;
+        self.out.clear();
+        let waiting: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        for p in waiting {
+            self.record(&p, 0, "unanswered");
+        }
+        let _ = nix::sys::socket::shutdown(
+            std::os::fd::AsRawFd::as_raw_fd(&self.sock),
+            nix::sys::socket::Shutdown::Both,
+        );
     }
 
     fn on_call(&mut self, f: frame::Frame, broker: &mut dyn Broker) {
