@@ -81,6 +81,8 @@ except urllib.error.HTTPError as e:
         audit = srv.req("GET", f"/v1/audit?limit=500").json()["items"]
         finished = [a for a in audit if a["action"] == "run.finished" and a["target"] == rid]
         assert finished and any(x["rule"] == "network.allow" for x in finished[0]["detail"]["violations"])
+        audited = [(f["port"], f["decision"], f["address"]) for f in finished[0]["detail"]["flows"]]
+        assert audited == [(origin.port, "allowed", "127.0.0.1"), (other_port.port, "denied", None)]
         # Another tenant, no network policy: its code gets no proxy and the origin nothing more.
         before = len(origin.requests)
         k2, _ = srv.new_key(srv.new_tenant(), "runner")

@@ -991,6 +991,10 @@ impl RunJob {
                 "session": self.session,
                 "usage": result.usage,
                 "violations": result.violations.iter().map(|v| serde_json::json!({"rule": v.rule, "event": v.event, "decision": v.decision})).collect::<Vec<_>>(),
+                // Every egress flow (host, port, address, bytes, duration, decision, rule) and
+                // every host-function call is in the audit chain as the supervisor saw it.
+                "flows": result.network.as_ref().map(|n| &n.flows),
+                "calls": &result.calls,
             }),
         };
         for attempt in 0..30u32 {
