@@ -126,6 +126,7 @@ class Dispatcher:
             return _error(call_id, "TypeError", f"{name}(): {exc}")
         except ValueError:
             bound = None  # no signature (a builtin): the call itself says what is wrong
+        target = f
         try:
             target = self._validated.get(name)
             if target is None:
@@ -136,6 +137,9 @@ class Dispatcher:
             if inspect.isawaitable(value):
                 value = asyncio.run(_awaited(value))
         except Exception as exc:  # the function's exception crosses as its class name and message
+            if target is not f and type(exc).__name__ == "ValidationError":
+                # pydantic refused the arguments: the same TypeError as without pydantic.
+                return _error(call_id, "TypeError", f"{name}(): the arguments do not match its type hints: {exc}")
             message = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else exc
             return _error(call_id, type(exc).__name__, str(message))
         try:
