@@ -244,8 +244,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
 /// PostgreSQL only: admission as one function call, so one round trip (see `admit_run`).
 /// Replaced on every start (under the migration lock), so it always matches this binary; the
 /// version in its name changes with its arguments. In a PL/pgSQL function each statement takes
-/// a new snapshot, so the counts read after `FOR UPDATE` see every run admitted by whoever held
-/// the tenant's lock before — one statement with CTEs would count from before the lock.
+/// a new snapshot, so the counts read after the `UPDATE` that locks the tenant's row see every
+/// run admitted by whoever held that lock before — one statement with CTEs would count from
+/// before the lock.
 /// The decision mirrors `records::check` (same order, same float arithmetic).
 const PG_FUNCTIONS: &[&str] = &[r#"
 CREATE OR REPLACE FUNCTION stockade_admit_run_v1(
@@ -258,15 +259,17 @@ DECLARE
     v_minute BIGINT := p_now / 60000;
     v_into BIGINT := p_now % 60000;
     v_day BIGINT := p_now - p_now % 86400000;
-    v_t RECORD;
 BEGIN
-    SELECT t.rate_minute, t.rate_cur, t.rate_prev INTO v_t FROM tenants t WHERE t.id = p_tenant FOR UPDATE;
+    -- Lock the tenant's row and count this run in its rate window (undone below if refused).
+    UPDATE tenants t SET admit_seq = t.admit_seq + 1,
+        rate_prev = CASE WHEN t.rate_minute = v_minute THEN t.rate_prev
+                         WHEN t.rate_minute = v_minute - 1 THEN t.rate_cur ELSE 0 END,
+        rate_cur = CASE WHEN t.rate_minute = v_minute THEN t.rate_cur + 1 ELSE 1 END,
+        rate_minute = v_minute
+        WHERE t.id = p_tenant RETURNING t.rate_cur, t.rate_prev INTO o_cur, o_prev;
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    o_prev := CASE WHEN v_t.rate_minute = v_minute THEN v_t.rate_prev
-                   WHEN v_t.rate_minute = v_minute - 1 THEN v_t.rate_cur ELSE 0 END;
-    o_cur := CASE WHEN v_t.rate_minute = v_minute THEN v_t.rate_cur + 1 ELSE 1 END;
     SELECT (SELECT COUNT(*) FROM runs r WHERE r.tenant = p_tenant AND r.state IN ('queued', 'running')),
            (SELECT CAST(COALESCE(SUM(u.cpu_ms), 0) AS BIGINT) FROM usage_days u
              WHERE u.tenant = p_tenant AND u.day = v_day)
@@ -279,11 +282,14 @@ BEGIN
         o_refused := 'runs_per_minute';
     ELSIF GREATEST(o_cpu, 0) >= p_cpu_ms THEN
         o_refused := 'cpu_seconds_per_day';
-    ELSE
-        UPDATE tenants SET admit_seq = admit_seq + 1, rate_minute = v_minute, rate_cur = o_cur,
-            rate_prev = o_prev WHERE id = p_tenant;
+    END IF;
+    IF o_refused IS NULL THEN
         INSERT INTO runs (id, tenant, key_id, session_id, instance, state, created_at, started_at, code_sha256, code)
             VALUES (p_id, p_tenant, p_key, p_session, p_instance, p_state, p_now, p_started, p_sha, p_code);
+    ELSE
+        -- A refusal does not count. (If the minute moved on, the shifted window with nothing
+        -- in this minute counts exactly as the old one would have.)
+        UPDATE tenants SET rate_cur = rate_cur - 1 WHERE id = p_tenant;
     END IF;
     RETURN NEXT;
 END
