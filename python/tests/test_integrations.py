@@ -121,3 +121,45 @@ def test_pydantic_ai_agent_calls_the_tool_and_reads_its_output():
 
     agent = Agent(TestModel(), tools=[python_tool(policy=POLICY)])
     assert "run_python" in agent.run_sync("go").output
+
+
+# ----- pydantic-monty's host API -----
+
+MONTY_CODE = "total = 0\nfor i in range(3):\n    total = total + fetch(i, scale=10)\ntotal"
+
+
+def monty_host(session, snapshot_type, complete_type):
+    """A host written for pydantic-monty: drives a snippet's external calls by hand, then lets
+    feed_run drive them from a lookup. It never names stockade."""
+    seen = []
+
+    def fetch(i, scale=1):
+        seen.append(i)
+        return i * scale
+
+    progress = session.feed_start(MONTY_CODE, external_lookup={"fetch": fetch})
+    while isinstance(progress, snapshot_type):
+        assert progress.function_name == "fetch"
+        progress = progress.resume({"return_value": fetch(*progress.args, **progress.kwargs)})
+    assert isinstance(progress, complete_type)
+    first = progress.output
+    second = session.feed_run("fetch(5, scale=2) + total", external_lookup={"fetch": fetch})
+
+    def fails(x):
+        raise ValueError("no " + str(x))
+
+    third = session.feed_run("try:\n    fails(1)\nexcept ValueError as e:\n    r = str(e)\nr",
+                             external_lookup={"fails": fails})
+    return first, second, third, seen
+
+
+def test_a_pydantic_monty_host_runs_unchanged_on_stockade():
+    pm = pytest.importorskip("pydantic_monty")
+    from stockade.integrations import monty as shim
+
+    with pm.Monty(min_processes=1, max_processes=1) as pool:
+        with pool.checkout() as real:
+            expected = monty_host(real, pm.FunctionSnapshot, pm.MontyComplete)
+    with shim.MontySession(policy=POLICY) as s:
+        got = monty_host(s, shim.FunctionSnapshot, shim.MontyComplete)
+    assert got == expected == (30, 40, "no 1", [0, 1, 2, 5])
