@@ -786,3 +786,37 @@ else:
         assert other.hits == 0
     finally:
         other.close()
+
+
+def test_each_pool_run_gets_its_own_placeholder(tmp_path, hosts_file, monkeypatch):
+    token = "sk-pool-" + os.urandom(12).hex()
+    ca_pem, ctx = make_ca(tmp_path, ["api.test"])
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    monkeypatch.setenv("STOCKADE_EGRESS_CA_FILE", str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("HOST_POOL_TOKEN", token)
+    api = EchoOrigin(ctx)
+    try:
+        pol = policy(f"api.test:{api.port}", f"127.0.0.1:{api.port}",
+                     extra='[secrets]\nTOKEN = { from = "env:HOST_POOL_TOKEN", hosts = ["api.test"] }\n')
+        code = f"""
+import os, urllib.request
+def call(tok):
+    req = urllib.request.Request("https://api.test:{api.port}/p", headers={{"Authorization": "Bearer " + tok}})
+    return urllib.request.urlopen(req, timeout=10).read().decode()
+mine = os.environ["TOKEN"]
+result = [mine, call(mine), call(old) if old else None]
+"""
+        with stockade.Pool(size=1, policy=pol) as pool:
+            first = pool.run(code, inputs={"old": None})
+            assert first.ok, first
+            second = pool.run(code, inputs={"old": first.value[0]})
+            assert second.ok, second
+        assert first.value[0] != second.value[0]
+        assert all(v.startswith("stockade-placeholder-") for v in (first.value[0], second.value[0]))
+        got = [{k.lower(): v for k, v in h.items()}.get("authorization") for _, h in api.requests]
+        # Each run's own placeholder became the value; the first run's placeholder means nothing
+        # to the second run's proxy account: it went out as the inert string it is.
+        assert got == [f"Bearer {token}", f"Bearer {token}", f"Bearer {first.value[0]}"]
+        assert token not in repr(first.raw) + repr(second.raw)
+    finally:
+        api.close()

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use stockade_protocol::result::{Flow, NetworkUse};
+
+use crate::secrets::Secrets;
 use tokio_util::sync::CancellationToken;
 
 /// Flow records kept per run; more are counted, not kept.
@@ -23,6 +25,8 @@ pub(crate) struct RunLedger {
     pub bytes: AtomicU64,
     pub max_bytes: u64,
     pub max_connections: u64,
+    /// The run's secrets (a warm worker's runs each get their own placeholders).
+    pub secrets: Secrets,
     records: Mutex<Records>,
     /// Tasks of this run still running (they record their flow when they end).
     pub open: AtomicU64,
@@ -36,7 +40,7 @@ struct Records {
 }
 
 impl RunLedger {
-    pub fn new(max_connections: u64, max_bytes: u64) -> Arc<RunLedger> {
+    pub fn new(max_connections: u64, max_bytes: u64, secrets: Secrets) -> Arc<RunLedger> {
         Arc::new(RunLedger {
             started: Instant::now(),
             cancel: CancellationToken::new(),
@@ -45,6 +49,7 @@ impl RunLedger {
             bytes: AtomicU64::new(0),
             max_bytes,
             max_connections,
+            secrets,
             records: Mutex::new(Records::default()),
             open: AtomicU64::new(0),
             idle: tokio::sync::Notify::new(),

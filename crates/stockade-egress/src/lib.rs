@@ -136,11 +136,14 @@ impl Egress {
             let _guard = runtime.enter();
             tokio::net::TcpListener::from_std(std_listener)?
         };
-        let current = Arc::new(Mutex::new(RunLedger::new(rules.max_connections, rules.max_bytes)));
+        let current = Arc::new(Mutex::new(RunLedger::new(
+            rules.max_connections,
+            rules.max_bytes,
+            config.secrets.clone(),
+        )));
         let shared = Arc::new(Shared {
             rules: rules.clone(),
             resolver,
-            secrets: config.secrets.clone(),
             ca: config.ca.clone(),
             upstream_tls,
         });
@@ -173,14 +176,14 @@ impl Egress {
         })
     }
 
-    /// Start a new run's account: limits counted from zero, no flows. The previous run's flows
-    /// are cut off (call [`Egress::end_run`] first to keep them).
-    pub fn begin_run(&self) {
-        let fresh = RunLedger::new(self.rules.max_connections, self.rules.max_bytes);
-        let old = std::mem::replace(
-            &mut *self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-            fresh,
-        );
+    /// Start a new run's account: limits counted from zero, no flows, and `secrets` (new
+    /// placeholders for a pool's run; None keeps the last run's, as a session's cells do). The
+    /// previous run's flows are cut off (call [`Egress::end_run`] first to keep them).
+    pub fn begin_run(&self, secrets: Option<Secrets>) {
+        let mut current = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let secrets = secrets.unwrap_or_else(|| current.secrets.clone());
+        let fresh = RunLedger::new(self.rules.max_connections, self.rules.max_bytes, secrets);
+        let old = std::mem::replace(&mut *current, fresh);
         old.cancel.cancel();
     }
 

@@ -40,7 +40,6 @@ const MAX_REQUEST_HEAD: usize = 64 * 1024;
 pub(crate) struct Shared {
     pub rules: Rules,
     pub resolver: Resolver,
-    pub secrets: Secrets,
     pub ca: Option<Arc<Ca>>,
     /// How upstream servers are verified when the proxy terminates TLS (secrets only).
     pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
@@ -280,10 +279,10 @@ async fn handle(
                 // get it swapped in, and a placeholder on its way anywhere else is seen and
                 // refused (inside a tunnel it could not be).
                 match sni.as_deref() {
-                    Some(name) if !task_shared.secrets.is_empty() => {
-                        intercept(req, upstream, name, &flow, &task_shared).await;
+                    Some(name) if !task_ledger.secrets.is_empty() => {
+                        intercept(req, upstream, name, &flow, &task_shared, &task_ledger.secrets).await;
                     }
-                    _ => tunnel(req, upstream, sni, &flow, &task_shared.secrets).await,
+                    _ => tunnel(req, upstream, sni, &flow, &task_ledger.secrets).await,
                 }
             };
             tokio::select! {
@@ -298,7 +297,8 @@ async fn handle(
         Target::Name(n) => n.clone(),
         Target::Ip(ip) => ip.to_string(),
     };
-    Ok(forward(req, upstream, &host, port, flow, ledger, &shared.secrets, &target_name).await)
+    let secrets = ledger.secrets.clone();
+    Ok(forward(req, upstream, &host, port, flow, ledger, &secrets, &target_name).await)
 }
 
 /// The address to connect to: the literal, or the first address the name resolves to that the
@@ -842,7 +842,14 @@ fn names_only(req: &Request<Incoming>, host: &str) -> Result<(), String> {
 /// by one: each must name only this host; values go into the headers of requests to their
 /// secrets' hosts (which then must not answer compressed); nothing carries a value, or a
 /// placeholder this host may not get. The first refusal ends the tunnel.
-async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: &Arc<FlowState>, shared: &Shared) {
+async fn intercept(
+    req: Request<Incoming>,
+    upstream: Metered,
+    host: &str,
+    flow: &Arc<FlowState>,
+    shared: &Shared,
+    secrets: &Secrets,
+) {
     let (Some(ca), Some(client_config)) = (&shared.ca, &shared.upstream_tls) else {
         flow.end_early("network.upstream", "no CA for the secrets' hosts");
         return;
@@ -921,18 +928,18 @@ async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: 
                 if let Err(why) = names_only(&req, host) {
                     return Ok(refusal(flow, StatusCode::FORBIDDEN, "network.request", &why));
                 }
-                if let Some(leak) = shared.secrets.leak(&request_head(&req), Some(host)) {
+                if let Some(leak) = secrets.leak(&request_head(&req), Some(host)) {
                     return Ok(refusal(flow, StatusCode::FORBIDDEN, leak.rule, &leak.reason));
                 }
                 for h in HOP_BY_HOP {
                     req.headers_mut().remove(*h);
                 }
-                let value_sent = swap_in(&mut req, &shared.secrets, host);
+                let value_sent = swap_in(&mut req, secrets, host);
                 if value_sent {
                     req.headers_mut()
                         .insert(hyper::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
                 }
-                let req = checked(req, &shared.secrets, Some(host), flow.clone());
+                let req = checked(req, secrets, Some(host), flow.clone());
                 let mut sender = sender.lock().await;
                 if sender.ready().await.is_err() {
                     let mut resp =
@@ -941,7 +948,7 @@ async fn intercept(req: Request<Incoming>, upstream: Metered, host: &str, flow: 
                     return Ok(resp);
                 }
                 Ok(match sender.send_request(req).await {
-                    Ok(resp) => scrub_response(resp, &shared.secrets, value_sent, flow),
+                    Ok(resp) => scrub_response(resp, secrets, value_sent, flow),
                     Err(e) => {
                         let mut resp = Response::new(full(format!("stockade egress proxy: {host} failed: {e}\n")));
                         *resp.status_mut() = StatusCode::BAD_GATEWAY;

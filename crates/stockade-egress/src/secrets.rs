@@ -81,6 +81,27 @@ impl Secrets {
         Ok(Secrets { list })
     }
 
+    /// The same secrets with new placeholders (a new run of a warm worker).
+    pub fn with_fresh_placeholders(&self) -> Result<Secrets, String> {
+        let mut list = self.list.clone();
+        for s in &mut list {
+            s.placeholder = format!(
+                "stockade-placeholder-{}",
+                random_hex(16).map_err(|e| format!("secrets.{}: /dev/urandom: {e}", s.name))?
+            );
+        }
+        Ok(Secrets { list })
+    }
+
+    /// Each secret's variable and its placeholder (what the jail's environment holds).
+    #[must_use]
+    pub fn placeholders(&self) -> std::collections::BTreeMap<String, String> {
+        self.list
+            .iter()
+            .map(|s| (s.name.clone(), s.placeholder.clone()))
+            .collect()
+    }
+
     /// Whether there are none.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -42,6 +42,10 @@ pub struct Request {
     /// Host functions the code sees as callables (their names).
     #[serde(default)]
     pub functions: Vec<String>,
+    /// Variables set in the run's environment before its code runs (a pool run's own secret
+    /// placeholders).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// What the runner needs to follow the run contract without parsing the code itself.

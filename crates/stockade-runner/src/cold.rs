@@ -27,7 +27,7 @@ pub const MAIN_FILENAME: &str = "/sandbox/main.py";
 
 /// The request frame the runner reads.
 #[must_use]
-pub fn request_frame(spec: &RunSpec, filename: &str, answer_limit: u64) -> Vec<u8> {
+pub fn request_frame(spec: &RunSpec, filename: &str, answer_limit: u64, env: BTreeMap<String, String>) -> Vec<u8> {
     let request = run::Request {
         code: spec.code.clone(),
         inputs: spec.inputs.clone(),
@@ -39,6 +39,7 @@ pub fn request_frame(spec: &RunSpec, filename: &str, answer_limit: u64) -> Vec<u
             refers_to_main: s.refers_to_main,
         }),
         functions: spec.functions.as_ref().map(|f| f.names.clone()).unwrap_or_default(),
+        env,
     };
     frame::encode(Kind::Request, 0, &request)
 }
@@ -86,7 +87,7 @@ pub fn run_cold(
         extra_files: runner_files::support_files(),
         internal_files: runner_files::internal_files(),
         mode: JailMode::Api {
-            request: request_frame(spec, MAIN_FILENAME, policy.limits.output),
+            request: request_frame(spec, MAIN_FILENAME, policy.limits.output, BTreeMap::new()),
         },
         preload: Vec::new(),
         policy,

@@ -332,6 +332,7 @@ def _run(request, namespace, call_main, keep_result=False):
     value, error, code = None, None, 0
     try:
         _packages_dir()
+        os.environ.update(request.get("env") or {})
         _place_files(request["files"])
         inputs = {name: codec.decode(obj) for name, obj in request["inputs"].items()}
         if not keep_result:

@@ -561,8 +561,18 @@ impl Warm<'_> {
             Mode::Session => format!("/sandbox/cell-{}.py", self.cells),
             _ => cold::MAIN_FILENAME.to_string(),
         };
+        // A pool's run gets placeholders of its own for the policy's secrets (a session keeps
+        // its first: its cells share their variables).
+        let fresh_secrets = match (&self.egress, &self.plan.egress, self.mode) {
+            (Some(_), Some(cfg), Mode::Pool) if !cfg.secrets.is_empty() => cfg.secrets.with_fresh_placeholders().ok(),
+            _ => None,
+        };
+        let run_env = fresh_secrets
+            .as_ref()
+            .map(stockade_egress::Secrets::placeholders)
+            .unwrap_or_default();
         let made = (|| -> io::Result<RunChannels> {
-            let request = supervise::sealed_memfd(&cold::request_frame(spec, &filename, limits.output))?;
+            let request = supervise::sealed_memfd(&cold::request_frame(spec, &filename, limits.output, run_env))?;
             let stdin = match cold::stdin_bytes(spec) {
                 Some(bytes) => supervise::sealed_memfd(&bytes)?,
                 None => OwnedFd::from(std::fs::File::open("/dev/null")?),
@@ -618,7 +628,7 @@ impl Warm<'_> {
             },
         );
         if let Some(egress) = &self.egress {
-            egress.begin_run();
+            egress.begin_run(fresh_secrets);
         }
         let sent = stockade_sys::send_with_fds(self.control(), &go, &raw);
         drop(theirs);
