@@ -9,8 +9,8 @@
 //!
 //! The three transactions of every run (authentication, admission, the run's end) have a
 //! faster path per backend, because statement-by-statement they cost more than the HTTP
-//! service around them: on SQLite they run as one call each on a connection of their own
-//! ([`SqliteConn`]), on PostgreSQL as one round trip each (a function for admission, one
+//! service around them: on SQLite they run as one call each on a connection of their own, on
+//! its own thread ([`SqliteConn`]), on PostgreSQL as one round trip each (a function for admission, one
 //! statement for the end). Everything else goes through sqlx statement by
 //! statement.
 
@@ -83,10 +83,14 @@ pub struct Store {
     pub(crate) sqlite: Option<Arc<SqliteConn>>,
 }
 
-/// The SQLite connection of the hot paths: a call runs a whole transaction on it, on the
-/// calling thread ([`blocking`]) — no hand-off between threads at all, where sqlx's SQLite
-/// driver sends each statement to its worker thread and back (42 % of the server's samples
-/// were those context switches; a thread of its own still cost two per call).
+type Job = Box<dyn FnOnce(&mut rusqlite::Connection) + Send>;
+
+/// The SQLite connection of the hot paths, owned by one thread: a call runs a whole transaction
+/// there — one hand-off between threads per transaction, where sqlx's SQLite driver sends each
+/// statement to its worker thread and back (42 % of the server's samples were those context
+/// switches). Running the calls on the calling thread instead saved the hand-off (~75 µs a
+/// call) but spread SQLite's allocations (the C library's, per thread) over every thread, and
+/// the server's memory grew in a soak; one thread keeps it flat.
 ///
 /// Two connections write the file, this one and sqlx's (for everything but the hot paths):
 /// this one starts every transaction with `BEGIN IMMEDIATE`, and every sqlx transaction's first
@@ -94,11 +98,10 @@ pub struct Store {
 /// read lock, the case that fails at once with `SQLITE_BUSY`.
 ///
 /// Its commits never checkpoint the WAL themselves (a checkpoint inside a commit is
-/// milliseconds on that run's path): a thread does, with a connection of its own, every 50 ms
-/// after writes, without blocking the writers (`PASSIVE`).
+/// milliseconds on that run's path): another thread does, with a connection of its own, every
+/// 50 ms after writes, without blocking the writers (`PASSIVE`).
 pub(crate) struct SqliteConn {
-    conn: Arc<std::sync::Mutex<rusqlite::Connection>>,
-    writes: Arc<std::sync::atomic::AtomicU64>,
+    jobs: std::sync::mpsc::Sender<Job>,
     /// Dropped with this: the checkpointer then stops.
     _checkpoints: std::sync::mpsc::Sender<()>,
 }
@@ -112,8 +115,19 @@ impl SqliteConn {
         let checkpointer = rusqlite::Connection::open(path)?;
         checkpointer.busy_timeout(Duration::from_secs(10))?;
         let writes = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let counted = writes.clone();
+        std::thread::Builder::new()
+            .name("stockade-sqlite".into())
+            .spawn(move || {
+                let mut conn = conn;
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("stockade-sqlite-checkpoint".into())
             .spawn(move || {
@@ -121,7 +135,7 @@ impl SqliteConn {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(Duration::from_millis(50))
                 {
-                    let now = counted.load(std::sync::atomic::Ordering::Relaxed);
+                    let now = writes.load(std::sync::atomic::Ordering::Relaxed);
                     if now != seen {
                         seen = now;
                         if let Err(e) = checkpointer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
@@ -132,33 +146,31 @@ impl SqliteConn {
             })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(SqliteConn {
-            conn: Arc::new(std::sync::Mutex::new(conn)),
-            writes,
+            jobs: tx,
             _checkpoints: stop,
         })
     }
 
-    /// Run `f` on the connection (one transaction: a few statements, well under a millisecond).
+    /// Run `f` (one transaction) on the connection's thread.
     pub(crate) async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut rusqlite::Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let (conn, writes) = (self.conn.clone(), self.writes.clone());
-        blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let out = f(&mut c);
-            writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            out
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |c| {
+                let _ = tx.send(f(c));
+            }))
+            .map_err(|_| StoreError::Unavailable("the SQLite connection is closed".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the SQLite connection is closed".into()))?
     }
 }
 
-/// Run a blocking call. On the multi-threaded runtime it runs right here, on this worker
-/// thread, while tokio hands the thread's other tasks to another: no hand-off to a blocking
-/// thread and back (two wake-ups, a measurable part of what the service adds to a run). On a
-/// current-thread runtime (tests) it goes to a blocking thread.
+/// Run a blocking engine call (it waits on a worker's answer). On the multi-threaded runtime it
+/// runs right here, on this worker thread, while tokio hands the thread's other tasks to
+/// another: no hand-off to a blocking thread and back (two wake-ups, a measurable part of what
+/// the service adds to a run). On a current-thread runtime (tests) it goes to a blocking thread.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, tokio::task::JoinError> {
