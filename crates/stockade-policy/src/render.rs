@@ -121,23 +121,21 @@ impl Policy {
             toml_string(self.network.mode.as_str()),
             "\"none\": loopback only; \"proxy\": the host proxy, to what allow names",
         ));
-        if self.network.egress() {
-            line(kv(
-                "allow",
-                list(&mut self.network.allow.iter().map(|a| &a.text)),
-                "host:port entries the proxy connects to",
-            ));
-            line(kv(
-                "max-connections",
-                self.network.max_connections.to_string(),
-                "connections per run",
-            ));
-            line(kv(
-                "max-bytes",
-                toml_string(&format_size(self.network.max_bytes)),
-                "bytes per run through the proxy, both ways",
-            ));
-        }
+        line(kv(
+            "allow",
+            list(&mut self.network.allow.iter().map(|a| &a.text)),
+            "host:port entries the proxy connects to",
+        ));
+        line(kv(
+            "max-connections",
+            self.network.max_connections.to_string(),
+            "connections per run",
+        ));
+        line(kv(
+            "max-bytes",
+            toml_string(&format_size(self.network.max_bytes)),
+            "bytes per run through the proxy, both ways",
+        ));
 
         if !self.secrets.is_empty() {
             line(String::new());
