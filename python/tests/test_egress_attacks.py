@@ -330,9 +330,13 @@ except OSError as e:
     print("cut", type(e).__name__)
 print("tunnel sent", sent)
 s.close()
-# An absolute-URI POST with a 2 MB body.
-out = raw(b"POST http://127.0.0.1:{sink.port}/up HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 2000000\\r\\n\\r\\n" + big, wait=5)
-print("post", status(out))
+# An absolute-URI POST with a 2 MB body (the run is already over its bytes: the proxy may close
+# the connection while the body is still going out, which the code sees as a broken pipe).
+try:
+    out = raw(b"POST http://127.0.0.1:{sink.port}/up HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 2000000\\r\\n\\r\\n" + big, wait=5)
+    print("post", status(out))
+except OSError as e:
+    print("post cut", type(e).__name__)
 """
     try:
         r = stockade.run(code, policy=policy(f"127.0.0.1:{sink.port}", extra='max-bytes = "100K"\n'))
