@@ -35,6 +35,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest ClientHello read before the SNI is judged.
 const MAX_CLIENT_HELLO: usize = 16 * 1024;
 const MAX_REQUEST_HEAD: usize = 64 * 1024;
+/// Read size of a tunnel's copies.
+const COPY_BUFFER: usize = 64 * 1024;
 
 /// What every connection of a jail shares.
 pub(crate) struct Shared {
@@ -342,7 +344,9 @@ async fn tunnel(req: Request<Incoming>, upstream: Metered, sni: Option<String>, 
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut ur, mut uw) = tokio::io::split(upstream);
     let down = async {
-        let _ = tokio::io::copy(&mut ur, &mut cw).await;
+        // 64 KiB reads: a tunnel's bytes cross two sockets here, and each read is also metered.
+        let mut ur = tokio::io::BufReader::with_capacity(COPY_BUFFER, &mut ur);
+        let _ = tokio::io::copy_buf(&mut ur, &mut cw).await;
         let _ = cw.shutdown().await;
     };
     let up = async {
@@ -790,7 +794,7 @@ async fn copy_scanning<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let keep = secrets.longest_needle().saturating_sub(1);
     let mut tail: Vec<u8> = Vec::new();
     let mut chunk = first;
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; COPY_BUFFER];
     loop {
         if chunk.is_empty() {
             return Ok(());
