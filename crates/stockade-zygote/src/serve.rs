@@ -125,6 +125,16 @@ pub fn serve(python: &str, warnings: Vec<String>, hooks: &ForkHooks) -> Result<(
                 Ok(Some((f, fds))) if f.kind == Kind::Go && fds.len() == GO_FDS.len() && f.decode::<Go>().is_ok() => {
                     break (f.nonce, fds)
                 }
+                // Fds ride along whole or not at all: a Go with another count of them comes from a
+                // supervisor of another build. Waiting would only make every run time out.
+                Ok(Some((f, fds))) if f.kind == Kind::Go && !fds.is_empty() => {
+                    spare.finish();
+                    retire(format!(
+                        "a run came with {} fds where this worker takes {} (the supervisor and the jail's guard library are from different builds of stockade)",
+                        fds.len(),
+                        GO_FDS.len()
+                    ));
+                }
                 // A Kill for a run that is already over, or a Go without its fds (dropped).
                 Ok(Some(_)) => {}
                 Err(e) => retire(format!("control channel: {e}")),

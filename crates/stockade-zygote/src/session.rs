@@ -50,6 +50,14 @@ pub fn next_cell() -> Result<Option<u64>, String> {
                 crate::serve::install_run_fds(fds)?;
                 return Ok(Some(f.nonce));
             }
+            // A Go with another count of fds comes from a supervisor of another build.
+            Ok(Some((f, fds))) if f.kind == Kind::Go && !fds.is_empty() => {
+                return Err(format!(
+                    "a cell came with {} fds where this session takes {} (the supervisor and the jail's guard library are from different builds of stockade)",
+                    fds.len(),
+                    GO_FDS.len()
+                ));
+            }
             Ok(Some(_)) => {}
             Err(e) => return Err(format!("control channel: {e}")),
         }
