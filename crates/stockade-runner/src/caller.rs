@@ -87,8 +87,9 @@ impl Caller {
     }
 }
 
-/// A cold run's host-function calls go to the caller as `Call` frames (with the run's nonce) and
-/// its `Reply` frames come back on the same channel while the run is on.
+/// A run's host-function calls go to the caller as `Call` frames (with the run's nonce). A cold
+/// run's supervisor polls for the `Reply` frames through it; a warm one's serve loop reads them
+/// with the caller's other frames.
 pub struct CallerBroker<'a> {
     caller: &'a mut Caller,
     nonce: u64,

@@ -501,10 +501,8 @@ impl Warm<'_> {
                         if let Some(a) = &mut self.active {
                             if let Some(c) = &mut a.calls {
                                 c.flush();
-                                c.on_readable(&mut CallerBroker {
-                                    caller: &mut *self.caller,
-                                    nonce: a.nonce,
-                                });
+                                // Replies come with the caller's other frames (the serve loop reads them).
+                                c.on_readable(&mut crate::caller::CallerBroker::new(&mut *self.caller, a.nonce));
                             }
                         }
                     }
@@ -1036,21 +1034,4 @@ fn stockade_jail_reports(bytes: &[u8]) -> Vec<(String, String)> {
 
 fn setup_failure_of(bytes: &[u8]) -> Option<SetupFailure> {
     stockade_jail::supervise::setup_failure(bytes)
-}
-
-/// A warm run's host-function calls go to the caller as `Call` frames with the run's nonce; the
-/// serve loop reads the `Reply` frames with the rest of the caller's frames.
-struct CallerBroker<'a> {
-    caller: &'a mut Caller,
-    nonce: u64,
-}
-
-impl stockade_jail::calls::Broker for CallerBroker<'_> {
-    fn send(&mut self, call: &stockade_protocol::calls::Call) -> io::Result<()> {
-        if self.caller.closed {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the caller closed"));
-        }
-        self.caller.send(Kind::Call, self.nonce, call);
-        Ok(())
-    }
 }
