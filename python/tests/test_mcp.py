@@ -194,6 +194,12 @@ def test_streamable_http_with_a_token(mcp_python, http_server):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
     assert e.value.code == 401
+    # A body over the cap is refused before it is read, even with the right token.
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as c:
+        c.sendall((f"POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {17 << 20}\r\n\r\n").encode() + b"{")
+        assert c.recv(100).startswith(b"HTTP/1.1 413"), "a 17 MiB body must be refused before it is read"
 
 
 def test_http_refuses_to_listen_off_loopback_without_a_token():

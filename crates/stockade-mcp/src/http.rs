@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Engine, StockadeMcp};
 
+/// The largest request body, in bytes.
+pub const MAX_BODY: usize = 16 << 20;
+
 /// Serve on `listen` until SIGINT/SIGTERM. `token`: the bearer token clients must send.
 pub async fn serve(engine: Arc<Engine>, listen: SocketAddr, token: Option<String>) -> Result<(), String> {
     if token.is_none() && !listen.ip().is_loopback() {
@@ -31,6 +34,8 @@ pub async fn serve(engine: Arc<Engine>, listen: SocketAddr, token: Option<String
     let token = Arc::new(token);
     let app = axum::Router::new()
         .nest_service("/mcp", service)
+        // A request body is capped before anything reads it (a run's code and files fit easily).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
         .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
             async move { authorize(token.as_ref().as_deref(), req, next).await }
