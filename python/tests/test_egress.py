@@ -215,13 +215,14 @@ print(urllib.request.urlopen("http://127.0.0.1:{origin.port}/a").read().decode()
 try:
     urllib.request.urlopen("http://127.0.0.1:{other.port}/")
 except urllib.error.HTTPError as e:
-    print(e.code, e.read().decode().strip())
+    print(e.code, e.read().decode().strip(), "|", e.headers.get("X-Stockade-Refused-By"))
 """
         r = stockade.run(code, policy=policy(f"127.0.0.1:{origin.port}"))
         assert r.ok, r
         lines = r.stdout.splitlines()
         assert lines[0] == "hello /a"
         assert lines[1].startswith("403 ") and "not in network.allow" in lines[1], lines
+        assert lines[1].endswith("| network.allow"), lines
         # Evidence on the host: the origin got the request, the unlisted listener nothing.
         assert [p for p, _ in origin.requests] == ["/a"]
         time.sleep(0.3)
