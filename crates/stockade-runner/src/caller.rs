@@ -80,6 +80,11 @@ impl Caller {
         let _ = self.out.write_all(&bytes).and_then(|()| self.out.flush());
     }
 
+    /// Send encoded frames in one write.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        let _ = self.out.write_all(bytes).and_then(|()| self.out.flush());
+    }
+
     /// Send a frame with raw bytes (output chunks).
     pub fn send_raw(&mut self, kind: Kind, nonce: u64, payload: &[u8]) {
         let bytes = frame::encode_raw(kind, nonce, payload);

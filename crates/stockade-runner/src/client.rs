@@ -331,9 +331,10 @@ impl Supervisor {
         }
     }
 
-    /// After a result: a worker that ended (it says so right after the result) is dead.
+    /// After a result: a worker that ended is dead. It says so in the same write as the
+    /// result, so whatever follows the result is already here or on its way.
     fn notice_death(&mut self) {
-        let soon = Instant::now() + Duration::from_millis(1);
+        let soon = Instant::now() + Duration::from_millis(50);
         loop {
             let mut fds = [PollFd::new(self.stdout.as_fd(), PollFlags::POLLIN)];
             if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) && self.backlog.is_empty() {

@@ -110,6 +110,7 @@ pub fn serve(start: &Start, policy: Policy, caller: &mut Caller) -> u8 {
         idle_cpu_mark: 0,
         cells: 0,
         base_isolation: None,
+        retired: false,
     };
     warm.main()
 }
@@ -173,6 +174,8 @@ struct Warm<'a> {
     idle_cpu_mark: u64,
     cells: u64,
     base_isolation: Option<Isolation>,
+    /// The caller has been told this worker takes no more runs.
+    retired: bool,
 }
 
 /// Poll roles.
@@ -368,8 +371,7 @@ impl Warm<'_> {
             let now = Instant::now();
             if self.lifetime_end.is_some_and(|t| now >= t) {
                 self.end_active(Some("the jail's lifetime ended".into()));
-                self.caller
-                    .send(Kind::Fatal, 0, &lost("the jail's lifetime ended".into()));
+                self.retire("the jail's lifetime ended".into());
                 return 0;
             }
             self.check_limits(now);
@@ -485,7 +487,7 @@ impl Warm<'_> {
                             }
                             self.finish();
                         }
-                        self.caller.send(Kind::Fatal, 0, &lost(why));
+                        self.retire(why);
                         return 1;
                     }
                     Role::Drain(i) => {
@@ -863,13 +865,17 @@ impl Warm<'_> {
         if !(done || jail_gone) {
             return None;
         }
-        let lost_reason = a.lost.clone();
+        let retires = a.lost.is_some();
         self.finish();
-        if let Some(why) = lost_reason {
+        retires.then_some(1)
+    }
+
+    /// Tell the caller this worker takes no more runs (once: `finish` may have said it already).
+    fn retire(&mut self, why: String) {
+        if !self.retired {
+            self.retired = true;
             self.caller.send(Kind::Fatal, 0, &lost(why));
-            return Some(1);
         }
-        None
     }
 
     /// End the active run with a reason (the jail is going away).
@@ -1013,7 +1019,14 @@ impl Warm<'_> {
             network,
             calls,
         };
-        self.caller.send(Kind::Result, a.nonce, &result);
+        // A worker that retires with this run says so in the same write as the result, so a
+        // caller that has read the result can never hand this worker another run.
+        let mut out = frame::encode(Kind::Result, a.nonce, &result);
+        if let Some(why) = a.lost.take() {
+            out.extend(frame::encode(Kind::Fatal, 0, &lost(why)));
+            self.retired = true;
+        }
+        self.caller.send_bytes(&out);
         if self.mode == Mode::Session {
             self.idle_cpu_mark = self.cpu_ns();
         }
