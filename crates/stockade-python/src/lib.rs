@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyOSError};
 use pyo3::prelude::*;
 use stockade_policy::Policy;
 use stockade_protocol::caller::{Mode, RunSpec, Start};
@@ -162,6 +162,24 @@ fn run_cold(
         .map_err(client_error)
 }
 
+/// `stockade.guards.safe_open`'s kernel half: open `path` beneath the directory `dirfd` with
+/// `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` (see `stockade_sys::open_beneath`) and
+/// return the new fd (close-on-exec). A failure is the `OSError` subclass of its errno
+/// (`ENOSYS` when the kernel has no `openat2`: the package falls back to its own walk).
+#[pyfunction]
+#[pyo3(signature = (dirfd, path, flags, mode=0o666))]
+fn open_beneath(py: Python<'_>, dirfd: i32, path: std::path::PathBuf, flags: i32, mode: u32) -> PyResult<i32> {
+    use std::os::fd::IntoRawFd;
+    let opened = py.allow_threads(|| stockade_sys::open_beneath(dirfd, &path, flags, mode));
+    match opened {
+        Ok(fd) => Ok(fd.into_raw_fd()),
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            Err(PyOSError::new_err((errno, e.to_string(), path)))
+        }
+    }
+}
+
 /// Warm workers (`stockade.Pool`).
 #[pyclass]
 struct Pool {
@@ -285,6 +303,7 @@ fn _stockade(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(guard_linked, m)?)?;
     m.add_function(wrap_pyfunction!(effective_policy, m)?)?;
     m.add_function(wrap_pyfunction!(run_cold, m)?)?;
+    m.add_function(wrap_pyfunction!(open_beneath, m)?)?;
     m.add_class::<Pool>()?;
     m.add_class::<Session>()?;
     m.add("EngineError", m.py().get_type::<EngineError>())?;

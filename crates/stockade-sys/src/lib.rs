@@ -399,6 +399,47 @@ pub fn open_path(path: &std::path::Path, follow_symlinks: bool) -> io::Result<Ow
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
+/// `openat2(2)` of `path` resolved beneath `dir` by the kernel (`stockade.guards.safe_open`):
+/// with `RESOLVE_BENEATH` a `..` above `dir`, an absolute path and a symlink leading out of `dir`
+/// fail with `EXDEV`, and `RESOLVE_NO_MAGICLINKS` refuses `/proc/*/fd`-style links with `ELOOP`.
+/// The check and the open are one syscall, so nothing can be swapped in between. `ENOSYS` (a
+/// kernel before 5.6, or a seccomp profile that hides `openat2`) is returned as is: the caller
+/// falls back. `EAGAIN` (a rename raced a `..` step; the kernel refuses rather than guess) is
+/// retried a few times.
+///
+/// `dir` is a raw fd number because the caller (the Python package) holds it as one; a number
+/// that is not an open directory fails (`EBADF`, `ENOTDIR`), and so does `AT_FDCWD`: "beneath
+/// whatever the current directory is" is never what a caller meant.
+pub fn open_beneath(dir: RawFd, path: &std::path::Path, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    use nix::sys::stat::Mode;
+    let flags = OFlag::from_bits_retain(flags) | OFlag::O_CLOEXEC;
+    // openat2 (unlike openat) refuses a mode without O_CREAT or O_TMPFILE with EINVAL.
+    let mode = if flags.intersects(OFlag::O_CREAT | OFlag::O_TMPFILE) {
+        mode
+    } else {
+        0
+    };
+    let how = || {
+        OpenHow::new()
+            .flags(flags)
+            .mode(Mode::from_bits_retain(mode))
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    if dir == libc::AT_FDCWD {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let mut tries = 0;
+    loop {
+        match openat2(dir, path, how()) {
+            // SAFETY: openat2 just returned this fd; nothing else owns it.
+            Ok(raw) => return Ok(unsafe { OwnedFd::from_raw_fd(raw) }),
+            Err(nix::errno::Errno::EAGAIN) if tries < 8 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Borrow an inherited fd by number, for the jail child that holds its fds by number only.
 /// The borrow is `'static` because those fds stay open until the child closes them all at once
 /// (`close_fds_from`) after its last use; callers must not keep the borrow past that point.
