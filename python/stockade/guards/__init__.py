@@ -1,4 +1,19 @@
 """stockade.guards: building blocks for the code around untrusted input (docs/guards.md)."""
 from .paths import PathRefused, check_relative, open_fd, safe_join, safe_open, uses_kernel
+from .sql import IdentifierError, in_clause, in_list, order_by, quote_identifier, quote_qualified, validate_identifier
 
-__all__ = ["PathRefused", "check_relative", "open_fd", "safe_join", "safe_open", "uses_kernel"]
+__all__ = [
+    "IdentifierError",
+    "PathRefused",
+    "check_relative",
+    "in_clause",
+    "in_list",
+    "open_fd",
+    "order_by",
+    "quote_identifier",
+    "quote_qualified",
+    "safe_join",
+    "safe_open",
+    "uses_kernel",
+    "validate_identifier",
+]
