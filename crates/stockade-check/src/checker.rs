@@ -49,33 +49,54 @@ pub const MAX_PRESCREEN_BYTES: usize = 1 << 20;
 /// parsing it. CPython refuses far less deep code ("too many nested parentheses" at 200).
 const MAX_PRESCREEN_NESTING: usize = 1000;
 
+/// The audit's nesting limit on the same bound (parentheses included: they make the parser
+/// recurse but leave no node in the tree, so the walk's [`MAX_DEPTH`] never sees them).
+const MAX_AUDIT_NESTING: usize = MAX_DEPTH;
+
+/// Files at least this large have their nesting bounded from a lexer pass before the parser
+/// runs. The parser grows its stack on the heap, about 2 KiB per level: 4 MiB of `(` cost 4.2 GB.
+/// Below this size the worst case is ~100 MB, so smaller files are bounded from the parser's own
+/// tokens after parsing instead, which saves a second lexing of most code (a lexer pass costs a
+/// quarter of a parse).
+const PRE_PARSE_NESTING_BYTES: usize = 96 << 10;
+
 /// Parses and checks one file; returns its findings with suppressions applied.
 pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
     if let Some(why) = crate::encoding_refusal(source) {
         return vec![Finding::engine(RuleId::UnreadableFile, path, source, &why)];
     }
-    if settings.profile == crate::Profile::Prescreen {
-        let refusal = if source.len() > MAX_PRESCREEN_BYTES {
-            Some(format!(
-                "{} bytes of code, over the pre-screen's {MAX_PRESCREEN_BYTES}-byte limit",
-                source.len()
-            ))
-        } else {
-            let bound = nesting_bound(source);
-            (bound > MAX_PRESCREEN_NESTING).then(|| {
-                format!("nesting up to {bound} levels, over the pre-screen's limit of {MAX_PRESCREEN_NESTING}")
-            })
-        };
-        if let Some(why) = refusal {
+    let prescreen = settings.profile == crate::Profile::Prescreen;
+    let refusal = if prescreen && source.len() > MAX_PRESCREEN_BYTES {
+        Some(format!(
+            "{} bytes of code, over the pre-screen's {MAX_PRESCREEN_BYTES}-byte limit",
+            source.len()
+        ))
+    } else if prescreen || source.len() >= PRE_PARSE_NESTING_BYTES {
+        too_deep(nesting_bound(source), prescreen)
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        return vec![Finding::engine(
+            RuleId::UnreadableFile,
+            path,
+            source,
+            &format!("{why}; not parsed"),
+        )];
+    }
+    let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
+    if !prescreen && source.len() < PRE_PARSE_NESTING_BYTES {
+        let kinds = parsed.tokens().iter().map(ruff_python_ast::token::Token::kind);
+        if let Some(why) = too_deep(nesting_bound_of(kinds), false) {
+            std::mem::forget(parsed); // may be deep: see the end of this function
             return vec![Finding::engine(
                 RuleId::UnreadableFile,
                 path,
                 source,
-                &format!("{why}; not parsed"),
+                &format!("{why}; not checked"),
             )];
         }
     }
-    let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
     let mut checker = Checker {
         path,
         module: &parsed.syntax().body,
@@ -93,21 +114,6 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
         depth: 0,
         too_deep: false,
     };
-    // One finding per file: after the first error the parser's recovery produces follow-on errors
-    // that say little; the count tells how broken the file is.
-    if let Some(first) = parsed.errors().first() {
-        let more = parsed.errors().len() - 1;
-        let tail = if more > 0 {
-            format!(" (and {more} more)")
-        } else {
-            String::new()
-        };
-        checker.report(
-            RuleId::SyntaxError,
-            first.location,
-            format!("syntax error: {}{tail}", first.error),
-        );
-    }
     rules::on_source(&mut checker, parsed.tokens());
     let module = parsed.syntax();
     if checker.groups.taint {
@@ -127,6 +133,27 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
             RuleId::UnreadableFile,
             TextRange::empty(TextSize::new(0)),
             format!("nesting deeper than {MAX_DEPTH} levels; the rest of the file was not checked"),
+        );
+    }
+    // One finding per file: after the first error the parser's recovery produces follow-on errors
+    // that say little; the count tells how broken the file is. The parser recovers, so the rest
+    // of the tree was walked, and the message says so unless the walk stopped early.
+    if let Some(first) = parsed.errors().first() {
+        let more = parsed.errors().len() - 1;
+        let tail = if more > 0 {
+            format!(" (and {more} more)")
+        } else {
+            String::new()
+        };
+        let rest = if checker.too_deep {
+            "the file was only partly checked"
+        } else {
+            "the rest of the file was checked as the parser recovered it"
+        };
+        checker.report(
+            RuleId::SyntaxError,
+            first.location,
+            format!("syntax error: {}{tail}; {rest}", first.error),
         );
     }
     let too_deep = checker.too_deep;
@@ -302,6 +329,21 @@ impl<'a> Visitor<'a> for Checker<'a> {
     }
 }
 
+/// Why code nesting `bound` levels deep is not parsed or checked, if it is too deep.
+fn too_deep(bound: usize, prescreen: bool) -> Option<String> {
+    if prescreen {
+        (bound > MAX_PRESCREEN_NESTING)
+            .then(|| format!("nesting up to {bound} levels, over the pre-screen's limit of {MAX_PRESCREEN_NESTING}"))
+    } else {
+        (bound > MAX_AUDIT_NESTING).then(|| {
+            format!(
+                "nesting up to {bound} levels (parentheses, operators, blocks), over the limit of \
+                 {MAX_AUDIT_NESTING} (CPython refuses such code too)"
+            )
+        })
+    }
+}
+
 /// An upper bound on how deeply the parser can recurse on `source`, from the token stream alone
 /// (the lexer is flat, so hostile input cannot make this deep). Within one logical line it counts
 /// the tokens that can open a nesting level — brackets, prefix operators, `not`, `lambda`,
@@ -309,13 +351,20 @@ impl<'a> Visitor<'a> for Checker<'a> {
 /// resetting to the enclosing bracket's level at each comma; indentation adds one per level.
 /// Binary operators of one precedence are parsed in a loop, so long flat chains do not count.
 pub fn nesting_bound(source: &str) -> usize {
-    use ruff_python_ast::token::TokenKind as T;
     let mut lexer = ruff_python_parser::lexer::lex(source, ruff_python_parser::Mode::Module);
+    nesting_bound_of(std::iter::from_fn(|| {
+        let kind = lexer.next_token();
+        (kind != ruff_python_ast::token::TokenKind::EndOfFile).then_some(kind)
+    }))
+}
+
+/// [`nesting_bound`] over token kinds already lexed (the parser's own tokens).
+fn nesting_bound_of(kinds: impl Iterator<Item = ruff_python_ast::token::TokenKind>) -> usize {
+    use ruff_python_ast::token::TokenKind as T;
     let (mut indent, mut current, mut max) = (0usize, 0usize, 0usize);
     let mut open: Vec<usize> = Vec::new();
     let mut previous = T::Newline;
-    loop {
-        let kind = lexer.next_token();
+    for kind in kinds {
         match kind {
             T::EndOfFile => break,
             T::Indent => indent += 1,
@@ -381,6 +430,49 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, 1);
         assert!(errors[0].message.contains("more)"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn the_syntax_error_says_the_rest_was_checked() {
+        let source = "x = (\nimport pickle\npickle.loads(data)\n";
+        let report = check_source("b.py", source, &Settings::new(Profile::Audit));
+        let error = report.findings.iter().find(|f| f.rule == RuleId::SyntaxError).unwrap();
+        assert!(error
+            .message
+            .ends_with("the rest of the file was checked as the parser recovered it"));
+        assert!(
+            report.findings.iter().any(|f| f.rule.meta().id == "STK301"),
+            "{:?}",
+            report.findings
+        );
+    }
+
+    /// Parentheses leave no node in the tree, so only a bound taken from the tokens sees them;
+    /// big files are bounded before the parser runs (4 MiB of `(` cost it 4.2 GB), small ones
+    /// from the parser's tokens. Both give the same finding.
+    #[test]
+    fn deep_parentheses_are_refused_in_the_audit_before_or_after_parsing() {
+        let audit = Settings::new(Profile::Audit);
+        for levels in [2_000, 1 << 20] {
+            let source = format!("x = {}1{}\n", "(".repeat(levels), ")".repeat(levels));
+            let started = std::time::Instant::now();
+            let report = check_source("deep.py", &source, &audit);
+            assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+            let f = &report.findings[0];
+            assert_eq!(f.rule, RuleId::UnreadableFile);
+            assert!(f.message.contains("over the limit of 1500"), "{}", f.message);
+            assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        }
+        let deep_but_allowed = format!("x = {}1{}\n", "(".repeat(100), ")".repeat(100));
+        assert!(check_source("ok.py", &deep_but_allowed, &audit).findings.is_empty());
+        // The pre-parse bound of a big file and the post-parse bound of a small one agree.
+        let padding = format!("# {}\n", "p".repeat(super::PRE_PARSE_NESTING_BYTES));
+        let small = format!("y = {}0{}\n", "[".repeat(1600), "]".repeat(1600));
+        let big = format!("{padding}{small}");
+        for source in [small, big] {
+            let f = check_source("d.py", &source, &audit).findings;
+            assert!(f.len() == 1 && f[0].message.contains("up to 16"), "{f:?}");
+        }
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub fn check_file(path: &Path, display: &str, settings: &Settings) -> FileReport
 
 fn read_source(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if let Some(kind) = discover::irregular(&meta.file_type()) {
+        // Reading a FIFO would block, a device could be endless.
+        return Err(format!("not a regular file ({kind}); not checked"));
+    }
     if meta.len() > MAX_FILE_BYTES as u64 {
         return Err(format!(
             "file is {} bytes, over the {} byte limit; not checked",

@@ -105,7 +105,7 @@ impl RuleId {
 
 rules! {
     SyntaxError = "STK001" "syntax-error" cwe 1164 High High bandit [] ruff [] Engine
-        "the file does not parse as Python; nothing in it was checked";
+        "the file does not parse as Python; the parser recovers, and the rest of the file is still checked";
     UnreadableFile = "STK002" "unreadable-file" cwe 1164 High High bandit [] ruff [] Engine
         "the file could not be read as UTF-8 Python source, or is too large or too deeply nested to check";
     UnusedSuppression = "STK003" "unused-suppression" cwe 1164 Low High bandit [] ruff ["RUF100"] Engine

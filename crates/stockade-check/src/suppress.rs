@@ -25,6 +25,8 @@ pub struct Marker {
     pub rules: Vec<RuleId>,
     /// Ids that were written but are not stockade rules (reported for `stockade:` only).
     pub unknown: Vec<String>,
+    /// `# nosec B6O2`: what was meant as a Bandit id but is not one (reported; suppresses nothing).
+    pub misspelt: Vec<String>,
     pub bare: bool,
     pub reason: String,
 }
@@ -61,12 +63,12 @@ pub fn parse_comment(comment: &str) -> Vec<Marker> {
             }
         } else if let Some(rest) = strip_word(segment, "nosec") {
             let rest = rest.strip_prefix(':').map_or(rest, str::trim_start);
-            markers.push(parse_codes(rest, "nosec", is_bandit_id));
+            markers.push(parse_codes(rest, "nosec", is_bandit_id, looks_like_bandit_id));
         } else if let Some(rest) = strip_word(segment, "noqa") {
             if rest.is_empty() {
-                markers.push(parse_codes("", "noqa", is_ruff_code));
+                markers.push(parse_codes("", "noqa", is_ruff_code, |_| false));
             } else if let Some(codes) = rest.strip_prefix(':') {
-                markers.push(parse_codes(codes, "noqa", is_ruff_code));
+                markers.push(parse_codes(codes, "noqa", is_ruff_code, |_| false));
             }
         }
     }
@@ -95,6 +97,7 @@ fn parse_stockade(rest: &str) -> Option<Marker> {
             kind: "stockade",
             rules: vec![],
             unknown: vec![],
+            misspelt: vec![],
             bare: true,
             reason: inner.trim().to_string(),
         });
@@ -104,6 +107,7 @@ fn parse_stockade(rest: &str) -> Option<Marker> {
         kind: "stockade",
         rules: vec![],
         unknown: vec![],
+        misspelt: vec![],
         bare: false,
         reason: inner[close + 1..].trim().to_string(),
     };
@@ -121,15 +125,24 @@ fn is_bandit_id(token: &str) -> bool {
     token.len() == 4 && token.starts_with('B') && token[1..].bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A token written as a Bandit id but malformed: `B6O2`, `b602`, `B60`, `B6022`.
+fn looks_like_bandit_id(token: &str) -> bool {
+    (3..=6).contains(&token.len())
+        && token.starts_with(['B', 'b'])
+        && token.bytes().all(|b| b.is_ascii_alphanumeric())
+        && token.bytes().any(|b| b.is_ascii_digit())
+}
+
 fn is_ruff_code(token: &str) -> bool {
     let letters = token.bytes().take_while(u8::is_ascii_uppercase).count();
     letters >= 1 && letters < token.len() && token[letters..].bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Codes separated by commas and/or spaces; the list ends at the first token that is not a code
-/// (the rest is the reason).
-fn parse_codes(rest: &str, kind: &'static str, well_formed: fn(&str) -> bool) -> Marker {
+/// Codes separated by commas and/or spaces; the list ends at the first token that is neither a
+/// code nor `misspelt` (the rest is the reason).
+fn parse_codes(rest: &str, kind: &'static str, well_formed: fn(&str) -> bool, misspelt: fn(&str) -> bool) -> Marker {
     let mut rules = Vec::new();
+    let mut wrong = Vec::new();
     let mut any_code = false;
     let mut reason_at = rest.len();
     let mut offset = 0;
@@ -140,6 +153,11 @@ fn parse_codes(rest: &str, kind: &'static str, well_formed: fn(&str) -> bool) ->
             continue;
         }
         if !well_formed(code) {
+            if misspelt(code) {
+                wrong.push(code.to_string());
+                offset += token.len();
+                continue;
+            }
             reason_at = offset;
             break;
         }
@@ -153,7 +171,8 @@ fn parse_codes(rest: &str, kind: &'static str, well_formed: fn(&str) -> bool) ->
         kind,
         rules,
         unknown: vec![],
-        bare: !any_code,
+        bare: !any_code && wrong.is_empty(),
+        misspelt: wrong,
         reason: rest[reason_at..].trim().to_string(),
     }
 }
@@ -245,6 +264,12 @@ pub fn apply(
         for id in &p.marker.unknown {
             report(format!("`# stockade: ignore[{id}]` names no stockade rule"));
         }
+        for id in &p.marker.misspelt {
+            report(format!(
+                "`# {} {id}`: `{id}` is not a Bandit id (B and three digits, e.g. B602), so it suppresses nothing",
+                p.marker.kind
+            ));
+        }
         for (rule, used) in p.marker.rules.iter().zip(&p.used) {
             if !used && settings.is_enabled(*rule) {
                 report(format!(
@@ -303,7 +328,11 @@ mod tests {
         );
         assert_eq!(ids("# nosec: B602"), vec![("nosec", vec!["STK602"], false)]);
         assert_eq!(ids("# nosec"), vec![("nosec", vec![], true)]);
-        assert_eq!(ids("# nosec B6o2"), vec![("nosec", vec![], true)]);
+        assert_eq!(ids("# nosec B6o2"), vec![("nosec", vec![], false)]);
+        assert_eq!(parse_comment("# nosec B6o2, B602 why")[0].misspelt, vec!["B6o2"]);
+        assert_eq!(parse_comment("# nosec B6o2, B602 why")[0].reason, "why");
+        assert!(parse_comment("# nosec trusted input")[0].misspelt.is_empty());
+        assert!(parse_comment("# nosec trusted input")[0].bare);
         assert_eq!(ids("# nosecB602"), vec![]);
         assert_eq!(ids("# noqa: S602,E501"), vec![("noqa", vec!["STK602"], false)]);
         assert_eq!(ids("# noqa"), vec![("noqa", vec![], true)]);

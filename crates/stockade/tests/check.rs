@@ -156,6 +156,56 @@ fn a_file_that_does_not_parse_is_a_finding() {
     );
 }
 
+/// Symbolic links are followed (a file, a directory, a loop back up the tree ends); a FIFO is
+/// reported as what it is, never opened (reading one would block), whether the walk finds it or
+/// it is named on the command line.
+#[test]
+fn links_are_followed_loop_safe_and_fifos_are_reported_not_read() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("lib.py"), "eval(x)\n").unwrap();
+    std::fs::create_dir(outside.path().join("pkg")).unwrap();
+    std::fs::write(outside.path().join("pkg/mod.py"), "exec(y)\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("lib.py"), tree.join("linked.py")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("pkg"), tree.join("linkeddir")).unwrap();
+    std::os::unix::fs::symlink(&tree, tree.join("loop")).unwrap();
+    std::os::unix::fs::symlink(tree.join("gone.py"), tree.join("dangling.py")).unwrap();
+    let fifo = tree.join("pipe.py");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let out = check(dir.path(), &["--format", "json", "--isolated", "tree"]);
+    assert_eq!(out.status.code(), Some(1), "{}", render(&out));
+    let found: Vec<(String, String)> = json(&out)
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["rule"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("tree/linked.py".to_string(), "STK307".to_string()),
+            ("tree/linkeddir/mod.py".to_string(), "STK102".to_string()),
+            ("tree/pipe.py".to_string(), "STK002".to_string()),
+        ],
+        "{}",
+        render(&out)
+    );
+    let fifo_finding = &json(&out)[2];
+    assert_eq!(fifo_finding["message"], "not a regular file (a FIFO); not checked");
+    // Named on the command line: the same finding, not "no such file".
+    let named = check(dir.path(), &["--format", "json", "--isolated", "tree/pipe.py"]);
+    assert_eq!(named.status.code(), Some(1), "{}", render(&named));
+    assert_eq!(json(&named)[0]["message"], "not a regular file (a FIFO); not checked");
+    let dangling = check(dir.path(), &["--isolated", "tree/dangling.py"]);
+    assert_eq!(dangling.status.code(), Some(2), "{}", render(&dangling));
+}
+
 #[test]
 fn pyproject_configuration_is_found_and_applied() {
     let dir = project();
