@@ -1,0 +1,273 @@
+//! The local advisory database: OSV JSON records for PyPI, from a directory of `*.json` files or
+//! from the export zip itself (`PyPI/all.zip`), indexed by PEP 503 name.
+//!
+//! The whole database is read on every audit (about 0.1 s per 10,000 records, see
+//! bench/README.md) rather than cached in a derived index: one format to trust, nothing to go
+//! stale after `update-db`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::osv::Record;
+use crate::version::normalize_name;
+use crate::Error;
+
+/// Where `update-db` fetches from: OSV's export of every PyPI record.
+pub const PYPI_EXPORT_URL: &str = "https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip";
+
+/// The records, and which of them name each PyPI project.
+#[derive(Debug)]
+pub struct Database {
+    path: PathBuf,
+    records: Vec<Record>,
+    by_name: HashMap<String, Vec<usize>>,
+    withdrawn: usize,
+}
+
+impl Database {
+    /// Read a database directory (every `*.json` below it) or an export zip.
+    pub fn open(path: &Path) -> Result<Database, Error> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Usage(format!(
+                    "no advisory database at {} (run `stockade audit update-db`, or pass --db with a \
+                     directory of OSV JSON files or the PyPI export zip)",
+                    path.display()
+                ))
+            } else {
+                Error::io(path, e)
+            }
+        })?;
+        let records = if meta.is_dir() {
+            read_dir(path)?
+        } else {
+            read_zip(path)?
+        };
+        Ok(Database::from_records(path.to_path_buf(), records))
+    }
+
+    /// A database of these records (withdrawn ones are counted and left out).
+    pub fn from_records(path: PathBuf, records: Vec<Record>) -> Database {
+        let mut kept = Vec::with_capacity(records.len());
+        let mut withdrawn = 0;
+        for r in records {
+            if r.withdrawn.is_some() {
+                withdrawn += 1;
+            } else {
+                kept.push(r);
+            }
+        }
+        let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, r) in kept.iter().enumerate() {
+            let mut names: Vec<String> = r
+                .affected
+                .iter()
+                .filter_map(|a| a.package.as_ref())
+                .filter(|p| p.ecosystem == "PyPI")
+                .map(|p| normalize_name(&p.name))
+                .collect();
+            names.sort();
+            names.dedup();
+            for n in names {
+                by_name.entry(n).or_default().push(i);
+            }
+        }
+        Database {
+            path,
+            records: kept,
+            by_name,
+            withdrawn,
+        }
+    }
+
+    /// The records that name this PyPI project (by its PEP 503 name).
+    pub fn records_for(&self, normalized: &str) -> impl Iterator<Item = &Record> {
+        self.by_name
+            .get(normalized)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.records[i])
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records in use (not withdrawn).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Records left out because they were withdrawn.
+    pub fn withdrawn(&self) -> usize {
+        self.withdrawn
+    }
+
+    /// Projects with at least one record.
+    pub fn projects(&self) -> usize {
+        self.by_name.len()
+    }
+}
+
+fn parse_record(origin: &Path, text: &[u8]) -> Result<Record, Error> {
+    serde_json::from_slice(text).map_err(|e| Error::malformed(origin, None, format!("not an OSV record: {e}")))
+}
+
+fn read_dir(root: &Path) -> Result<Vec<Record>, Error> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            let kind = entry.file_type().map_err(|e| Error::io(&path, e))?;
+            if hidden {
+                continue;
+            }
+            if kind.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|x| x == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+            parse_record(f, &text)
+        })
+        .collect()
+}
+
+fn read_zip(path: &Path) -> Result<Vec<Record>, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| Error::malformed(path, None, format!("neither a directory nor a zip of OSV records: {e}")))?;
+    let mut records = Vec::with_capacity(archive.len());
+    let mut buf = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| Error::malformed(path, None, format!("zip entry {i}: {e}")))?;
+        let name = entry
+            .name()
+            .map_err(|e| Error::malformed(path, None, format!("zip entry {i}: {e}")))?
+            .into_owned();
+        if !entry.is_file() || !name.ends_with(".json") {
+            continue;
+        }
+        let origin = path.join(&name);
+        buf.clear();
+        entry
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::malformed(&origin, None, format!("cannot inflate: {e}")))?;
+        records.push(parse_record(&origin, &buf)?);
+    }
+    Ok(records)
+}
+
+/// The database `--db` defaults to: `$STOCKADE_AUDIT_DB`, else `osv-pypi.zip` in
+/// `$XDG_CACHE_HOME/stockade` or `~/.cache/stockade`.
+pub fn default_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("STOCKADE_AUDIT_DB").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache.join("stockade").join("osv-pypi.zip"))
+}
+
+/// What `update` fetched.
+#[derive(Debug)]
+pub struct Updated {
+    pub bytes: u64,
+    pub records: usize,
+}
+
+/// Download the PyPI export from `url` to `path` (a file; the export is kept as the zip). The
+/// download goes to a temporary file beside `path` and replaces it only once it opens as a
+/// database, so a failed or partial download never leaves a broken one behind.
+pub fn update(path: &Path, url: &str) -> Result<Updated, Error> {
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is a directory; update-db writes the PyPI export zip, so name a file (for example {})",
+            path.display(),
+            path.join("osv-pypi.zip").display()
+        )));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let result = download(url, &partial).and_then(|bytes| {
+        let db = Database::open(&partial)?;
+        if db.is_empty() {
+            return Err(Error::Download {
+                url: url.to_string(),
+                message: "the archive holds no OSV records".into(),
+            });
+        }
+        std::fs::rename(&partial, path).map_err(|e| Error::io(path, e))?;
+        Ok(Updated {
+            bytes,
+            records: db.len(),
+        })
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+fn download(url: &str, to: &Path) -> Result<u64, Error> {
+    let failed = |message: String| Error::Download {
+        url: url.to_string(),
+        message,
+    };
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(20))
+        .timeout(std::time::Duration::from_secs(15 * 60))
+        .user_agent(concat!("stockade-audit/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| failed(chain(&e)))?;
+    let mut response = client.get(url).send().map_err(|e| {
+        failed(format!(
+            "{} (no network here? fetch the file elsewhere and pass it with --db)",
+            chain(&e)
+        ))
+    })?;
+    if !response.status().is_success() {
+        return Err(failed(format!("the server answered {}", response.status())));
+    }
+    let mut file = std::fs::File::create(to).map_err(|e| Error::io(to, e))?;
+    let bytes = response.copy_to(&mut file).map_err(|e| failed(chain(&e)))?;
+    file.sync_all().map_err(|e| Error::io(to, e))?;
+    Ok(bytes)
+}
+
+/// An error with its causes, `outer: inner: innermost`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
