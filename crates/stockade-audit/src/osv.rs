@@ -327,10 +327,15 @@ pub fn summary(record: &Record) -> String {
     }
     let details = record.details.as_deref().unwrap_or("").trim();
     let first_line = details.lines().next().unwrap_or("");
-    let sentence = match first_line.find(". ") {
-        Some(i) => &first_line[..=i],
-        None => first_line,
-    };
+    let mut sentences = first_line.split_inclusive(". ").map(str::trim);
+    let mut sentence = sentences.next().unwrap_or("");
+    // CVE descriptions often open by describing the project ("urllib3 is a user-friendly HTTP
+    // client library for Python."); the next sentence says what is wrong.
+    if (sentence.contains(" is a ") || sentence.contains(" is an ")) && !sentence.contains("vulnerab") {
+        if let Some(next) = sentences.next().filter(|s| !s.is_empty()) {
+            sentence = next;
+        }
+    }
     const MAX: usize = 160;
     if sentence.chars().count() > MAX {
         let cut: String = sentence.chars().take(MAX - 1).collect();
@@ -512,5 +517,8 @@ mod tests {
             summary(&r),
             "In Pallets Jinja before 2.10.1, str.format_map allows a sandbox escape."
         );
+        let r = record(serde_json::json!({"id": "X", "details":
+            "urllib3 is a user-friendly HTTP client library for Python. urllib3 doesn't treat the `Cookie` header special. More."}));
+        assert_eq!(summary(&r), "urllib3 doesn't treat the `Cookie` header special.");
     }
 }

@@ -57,9 +57,9 @@ enum Command {
     Supervise,
     /// The multi-tenant HTTP service (docs/serve.md).
     Serve(Box<crate::serve::ServeArgs>),
-    /// The service's audit store: verify its hash chain, export it.
-    #[command(subcommand)]
-    Audit(crate::serve::AuditCommand),
+    /// Known vulnerabilities in dependencies (OSV, PyPI) of a lock file, requirements or venv;
+    /// `update-db` fetches the database; `verify` and `export` work on the service's audit store.
+    Audit(Box<crate::serve::AuditArgs>),
     /// A Model Context Protocol server with tools to run Python in jails (docs/mcp.md).
     Mcp(Box<McpArgs>),
 }
@@ -215,7 +215,7 @@ where
             .map_err(|(code, check::CheckFailure(message))| fail(code, format!("check: {message}"))),
         Command::Supervise => Ok(stockade_runner::supervisor::main()),
         Command::Serve(args) => crate::serve::cmd_serve(*args).map_err(|m| fail(exit::SETUP, format!("serve: {m}"))),
-        Command::Audit(c) => crate::serve::cmd_audit(c).map_err(|m| fail(exit::SETUP, format!("audit: {m}"))),
+        Command::Audit(a) => crate::serve::cmd_audit(*a).map_err(|(code, m)| fail(code, format!("audit: {m}"))),
         Command::Mcp(args) => cmd_mcp(*args),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
             print!("{}", p.to_toml());

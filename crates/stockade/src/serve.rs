@@ -1,4 +1,5 @@
-//! `stockade serve` and `stockade audit`: thin over `stockade-server`.
+//! `stockade serve` and `stockade audit`: thin over `stockade-server` (the audit store) and
+//! `stockade-audit` (the dependency audit).
 
 use std::path::PathBuf;
 
@@ -41,12 +42,23 @@ pub struct ServeArgs {
     set: Vec<String>,
 }
 
-/// `stockade audit …`.
+/// `stockade audit [PATH ...]` audits dependencies; its subcommands work on the service's audit
+/// store, or fetch the advisory database.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
+    #[command(flatten)]
+    deps: DepsAuditArgs,
+}
+
+/// `stockade audit …` subcommands.
 #[derive(Subcommand)]
 pub enum AuditCommand {
-    /// Walk the audit chain: exit 0 if every record is intact, 1 naming the first that is not.
+    /// Walk the service's audit chain: exit 0 if every record is intact, 1 naming the first that is not.
     Verify(StoreArgs),
-    /// Write the audit trail as JSON Lines to stdout.
+    /// Write the service's audit trail as JSON Lines to stdout.
     Export {
         #[command(flatten)]
         store: StoreArgs,
@@ -54,6 +66,38 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 0)]
         after: i64,
     },
+    /// Download OSV's PyPI advisories (the export zip) to the database file; needs a network.
+    UpdateDb {
+        /// Where to write the zip (default: $STOCKADE_AUDIT_DB, else ~/.cache/stockade/osv-pypi.zip).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+}
+
+/// Flags of the dependency audit (docs/audit.md).
+#[derive(Args)]
+pub struct DepsAuditArgs {
+    /// requirements files, pylock.toml, uv.lock, poetry.lock, venvs or project directories
+    /// (default: the current directory's lock and requirements files, else its .venv or venv).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Advisory database: a directory of OSV JSON files or the PyPI export zip (default:
+    /// $STOCKADE_AUDIT_DB, else ~/.cache/stockade/osv-pypi.zip, written by `update-db`).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Output format: text, json or sarif (2.1.0).
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "sarif"])]
+    format: String,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Ignore file: TOML `[[ignore]]` entries with id, reason and expires (a date).
+    #[arg(long, value_name = "FILE")]
+    ignore: Option<PathBuf>,
+    /// Exit 1 when an unignored finding is at or above this severity (low, medium, high,
+    /// critical); a finding of unknown severity always counts.
+    #[arg(long, default_value = "low", value_name = "LEVEL", value_parser = ["low", "medium", "high", "critical"])]
+    fail_on: String,
 }
 
 /// Which store (the same settings as `stockade serve`).
@@ -127,12 +171,76 @@ fn toml_string(v: &str) -> String {
     toml::Value::String(v.to_string()).to_string()
 }
 
-/// `stockade audit`.
-pub fn cmd_audit(c: AuditCommand) -> Result<u8, String> {
-    let (store_args, after) = match &c {
-        AuditCommand::Verify(s) => (s, None),
-        AuditCommand::Export { store, after } => (store, Some(*after)),
+/// Exit code of the dependency audit when it could not be done (bad usage, an unreadable file or
+/// database, no network for `update-db`); 1 is for findings.
+const AUDIT_ERROR: u8 = 2;
+
+/// `stockade audit`: the dependency audit, `update-db`, or the store's `verify` / `export`
+/// (whose errors keep exit 125).
+pub fn cmd_audit(a: AuditArgs) -> Result<u8, (u8, String)> {
+    match a.command {
+        None => audit_deps(a.deps).map_err(|e| (AUDIT_ERROR, e.to_string())),
+        Some(AuditCommand::UpdateDb { db }) => update_db(db).map_err(|e| (AUDIT_ERROR, e.to_string())),
+        Some(AuditCommand::Verify(store)) => audit_store(&store, None).map_err(|m| (125, m)),
+        Some(AuditCommand::Export { store, after }) => audit_store(&store, Some(after)).map_err(|m| (125, m)),
+    }
+}
+
+fn audit_db_path(flag: Option<PathBuf>) -> Result<PathBuf, stockade_audit::Error> {
+    flag.or_else(stockade_audit::db::default_path).ok_or_else(|| {
+        stockade_audit::Error::Usage("no --db given and no home directory for the default database".into())
+    })
+}
+
+fn audit_deps(a: DepsAuditArgs) -> Result<u8, stockade_audit::Error> {
+    use stockade_audit::{report, Level};
+    let threshold = Level::threshold(&a.fail_on).unwrap_or(Level::Low);
+    let format = report::Format::parse(&a.format).unwrap_or(report::Format::Text);
+    let mut inventory = stockade_audit::Inventory::default();
+    let paths = if a.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        a.paths
     };
+    for p in &paths {
+        inventory.read(p)?;
+    }
+    let db = stockade_audit::Database::open(&audit_db_path(a.db)?)?;
+    let ignores = match &a.ignore {
+        Some(f) => stockade_audit::ignore::load(f)?,
+        None => Vec::new(),
+    };
+    let report = stockade_audit::audit(&inventory, &db, &ignores, stockade_audit::Date::today());
+    let text = report::render(&report, format, threshold);
+    match &a.output {
+        Some(f) => std::fs::write(f, text).map_err(|e| stockade_audit::Error::Io {
+            path: f.clone(),
+            source: e,
+        })?,
+        None => print!("{text}"),
+    }
+    Ok(u8::from(report.failing(threshold) > 0))
+}
+
+fn update_db(db: Option<PathBuf>) -> Result<u8, stockade_audit::Error> {
+    let path = audit_db_path(db)?;
+    // A mirror (or a test's local server) can stand in for OSV's bucket.
+    let url = std::env::var("STOCKADE_AUDIT_DB_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| stockade_audit::db::PYPI_EXPORT_URL.to_string());
+    let got = stockade_audit::db::update(&path, &url)?;
+    println!(
+        "{}: {} records ({} bytes) from {url}",
+        path.display(),
+        got.records,
+        got.bytes
+    );
+    Ok(0)
+}
+
+/// `verify` (no `after`) or `export`.
+fn audit_store(store_args: &StoreArgs, after: Option<i64>) -> Result<u8, String> {
     let mut flags = Vec::new();
     if let Some(d) = &store_args.database {
         flags.push(("database".to_string(), toml_string(d)));

@@ -153,10 +153,13 @@ impl Inventory {
 /// `poetry.lock` and `requirements.txt` in it; when there is none of those, a venv at `.venv` or
 /// `venv`. Nothing found is an error that says what was looked for.
 pub fn detect(dir: &Path) -> Result<Vec<(PathBuf, Kind)>, Error> {
+    // `.` (the default) reports `uv.lock`, not `./uv.lock`.
+    let here = dir == Path::new(".");
+    let join = |name: &str| if here { PathBuf::from(name) } else { dir.join(name) };
     let mut found = Vec::new();
     let mut pylocks: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|e| e.ok().map(|e| join(&e.file_name().to_string_lossy())))
         .filter(|p| p.is_file() && Kind::of_file(p) == Kind::Pylock)
         .collect();
     pylocks.sort();
@@ -166,14 +169,14 @@ pub fn detect(dir: &Path) -> Result<Vec<(PathBuf, Kind)>, Error> {
         ("poetry.lock", Kind::PoetryLock),
         ("requirements.txt", Kind::Requirements),
     ] {
-        let p = dir.join(name);
+        let p = join(name);
         if p.is_file() {
             found.push((p, kind));
         }
     }
     if found.is_empty() {
         for name in [".venv", "venv"] {
-            let p = dir.join(name);
+            let p = join(name);
             if venv::is_env(&p) {
                 found.push((p, Kind::Venv));
                 break;
