@@ -319,6 +319,25 @@ pub fn through(name: &str) -> Through {
         "list" | "tuple" | "sorted" | "reversed" | "set" | "frozenset" | "copy.copy" | "copy.deepcopy" => {
             Through::Same
         }
+        // stockade.guards (docs/guards.md): identifiers quoted or checked, placeholders and sort
+        // clauses built from allow-lists; paths checked to stay beneath a base; file contents.
+        "stockade.guards.quote_identifier"
+        | "stockade.guards.sql.quote_identifier"
+        | "stockade.guards.validate_identifier"
+        | "stockade.guards.sql.validate_identifier"
+        | "stockade.guards.quote_qualified"
+        | "stockade.guards.sql.quote_qualified"
+        | "stockade.guards.in_list"
+        | "stockade.guards.sql.in_list"
+        | "stockade.guards.in_clause"
+        | "stockade.guards.sql.in_clause"
+        | "stockade.guards.order_by"
+        | "stockade.guards.sql.order_by" => Through::Clears(SQL),
+        "stockade.guards.safe_join"
+        | "stockade.guards.paths.safe_join"
+        | "stockade.guards.check_relative"
+        | "stockade.guards.paths.check_relative" => Through::Clears(PATH | ARCHIVE),
+        "stockade.guards.safe_open" | "stockade.guards.paths.safe_open" => Through::Clean,
         _ if name.starts_with("hashlib.") || name.starts_with("hmac.") => Through::Clean,
         _ => Through::Unknown,
     }
@@ -693,6 +712,19 @@ mod tests {
         assert!(!typed_in_route("/file/<path:p>", "p"));
         assert!(!typed_in_route("/x/<string(length=2):code>", "code"));
         assert!(!typed_in_route("/broken/<int:x", "x"));
+    }
+
+    #[test]
+    fn stockade_guards_are_sanitisers() {
+        for (name, kinds) in [
+            ("stockade.guards.quote_identifier", SQL),
+            ("stockade.guards.sql.order_by", SQL),
+            ("stockade.guards.in_clause", SQL),
+            ("stockade.guards.safe_join", PATH | ARCHIVE),
+        ] {
+            assert!(matches!(through(name), Through::Clears(k) if k == kinds), "{name}");
+        }
+        assert!(matches!(through("stockade.guards.safe_open"), Through::Clean));
     }
 
     #[test]
