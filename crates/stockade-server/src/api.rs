@@ -21,6 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use stockade_protocol::caller::RunSpec;
+use stockade_protocol::calls::{Call, Functions, Reply};
 use stockade_protocol::result::SetupFailure;
 use stockade_protocol::{redact, RunResult, Status};
 use stockade_runner::client::{ClientError, Event};
@@ -32,6 +33,7 @@ use crate::auth::{self, AuthFailure, Identity, JwtVerifier};
 use crate::config::{QuotaOverrides, Quotas, Settings};
 use crate::engine::{Engine, StartError, Target};
 use crate::error::{decode, decode_query, ApiError};
+use crate::functions::{FunctionRequest, FunctionView, RegisteredFunction, StoredFunction};
 use crate::metrics::Metrics;
 use crate::policy::{self, Effective};
 use crate::records::{ApiKey, KeyRow, NewRun, RunQuery, Scope, SessionRecord, TenantRow, ViolationQuery};
@@ -60,14 +62,16 @@ pub struct App {
     pub draining: AtomicBool,
     /// Traces, when `otlp_endpoint` is set.
     pub telemetry: Option<crate::telemetry::Telemetry>,
+    /// Tenants' host functions: vetting endpoints and calling them.
+    pub hooks: Arc<crate::functions::Webhooks>,
     touched: Mutex<HashMap<String, i64>>,
     keys: KeyCache,
     effective_cache: Mutex<HashMap<(Option<String>, Quotas), Effective>>,
 }
 
 impl App {
-    /// Assemble the app.
-    #[must_use]
+    /// Assemble the app. Fails when the functions' resolver cannot be set up (an unreadable
+    /// `STOCKADE_EGRESS_HOSTS` file).
     pub fn new(
         settings: Settings,
         store: Store,
@@ -76,8 +80,10 @@ impl App {
         jwt: Option<JwtVerifier>,
         instance: String,
         default_policy: String,
-    ) -> App {
-        App {
+    ) -> Result<App, String> {
+        let hooks = Arc::new(crate::functions::Webhooks::new(&settings.functions)?);
+        Ok(App {
+            hooks,
             settings,
             store,
             engine,
@@ -91,7 +97,7 @@ impl App {
             touched: Mutex::new(HashMap::new()),
             keys: KeyCache::default(),
             effective_cache: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     fn quotas(&self, t: &TenantRow) -> Quotas {
@@ -199,6 +205,11 @@ pub fn router(app: AppState) -> Router {
         .route("/v1/tenants", get(list_tenants).post(create_tenant))
         .route("/v1/tenants/{id}", get(get_tenant).patch(update_tenant))
         .route("/v1/tenants/{id}/policy", get(get_policy).put(put_policy))
+        .route("/v1/tenants/{id}/functions", get(list_functions))
+        .route(
+            "/v1/tenants/{id}/functions/{name}",
+            axum::routing::put(put_function).delete(delete_function),
+        )
         .route("/v1/keys", get(list_keys).post(create_key))
         .route("/v1/keys/{id}", delete(revoke_key))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -566,6 +577,9 @@ pub struct RunRequest {
     /// Return 202 with the run's id at once; fetch the result with `GET /v1/runs/{id}`.
     #[serde(default, rename = "async")]
     pub asynchronous: bool,
+    /// The tenant's host functions this run may call, by name; absent: all of them.
+    #[serde(default)]
+    pub functions: Option<Vec<String>>,
 }
 
 /// The answer to an asynchronous run.
@@ -602,7 +616,19 @@ async fn create_run(
         policy,
     };
     let trace = trace.map(|Extension(t)| t);
-    start_run(app, who, &quotas, req, target, None, wants_stream(&headers), trace).await
+    let hosted = tenant.functions;
+    start_run(
+        app,
+        who,
+        &quotas,
+        req,
+        target,
+        None,
+        wants_stream(&headers),
+        trace,
+        hosted,
+    )
+    .await
 }
 
 async fn run_in_session(
@@ -628,6 +654,7 @@ async fn run_in_session(
         Some(id),
         wants_stream(&headers),
         trace.map(|Extension(t)| t),
+        tenant.functions,
     )
     .await
 }
@@ -643,6 +670,7 @@ async fn start_run(
     session: Option<String>,
     stream: bool,
     trace: Option<opentelemetry::trace::SpanContext>,
+    hosted: Vec<StoredFunction>,
 ) -> Result<Response, ApiError> {
     if app.draining.load(Ordering::SeqCst) {
         return Err(ApiError::new(
@@ -666,6 +694,7 @@ async fn start_run(
             .field("timeout_ms"));
         }
     }
+    let hosted = run_functions(hosted, req.functions.as_deref())?;
     let spec = RunSpec {
         code: req.code,
         inputs: req.inputs,
@@ -673,7 +702,16 @@ async fn start_run(
         stdin: req.stdin,
         timeout_ms: req.timeout_ms.or(Some(wall)),
         stream,
-        functions: None,
+        functions: (!hosted.is_empty()).then(|| {
+            let limits = app.hooks.settings();
+            Functions {
+                names: hosted.iter().map(|f| f.name.clone()).collect(),
+                max_calls: limits.max_calls,
+                max_bytes: limits.max_bytes,
+                // The endpoint's own timeout answers first; this is the supervisor's backstop.
+                timeout_ms: hosted.iter().map(|f| f.timeout_ms).max().unwrap_or(0) + 2_000,
+            }
+        }),
     };
     spec.validate().map_err(|m| {
         let field = ["inputs", "files", "stdin", "timeout"]
@@ -747,6 +785,7 @@ async fn start_run(
         session,
         trace,
         slot,
+        hosted,
     };
     app.tasks.spawn(async move {
         let outcome = job.run(events_tx).await;
@@ -838,6 +877,8 @@ struct RunJob {
     trace: Option<opentelemetry::trace::SpanContext>,
     /// A slot taken at admission (the run's row already says `running`).
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The host functions it may call.
+    hosted: Vec<StoredFunction>,
 }
 
 impl RunJob {
@@ -927,7 +968,29 @@ impl RunJob {
         events: Option<mpsc::UnboundedSender<Event>>,
     ) -> Result<RunResult, ApiError> {
         let app = self.app.clone();
-        let outcome = app.engine.execute(&self.target, self.spec.clone(), events).await;
+        let on_call = (!self.hosted.is_empty()).then(|| {
+            let (hooks, hosted) = (app.hooks.clone(), self.hosted.clone());
+            let ctx = crate::functions::CallContext {
+                tenant: self.who.tenant.clone(),
+                run: self.run_id.clone(),
+            };
+            let handle = tokio::runtime::Handle::current();
+            let metrics = app.metrics.clone();
+            Box::new(move |call: &Call| {
+                let reply = match hosted.iter().find(|f| f.name == call.name) {
+                    Some(f) => hooks.call(&handle, f, call, &ctx),
+                    // The supervisor lets only registered names through; this is the backstop.
+                    None => Reply::error(call.id, "UnknownFunction", format!("no function {:?}", call.name)),
+                };
+                let outcome = reply.error.as_ref().map_or("returned", |e| e.kind.as_str());
+                metrics.function_calls.with_label_values(&[outcome]).inc();
+                reply
+            }) as crate::engine::OnCall
+        });
+        let outcome = app
+            .engine
+            .execute(&self.target, self.spec.clone(), events, on_call)
+            .await;
         drop(permit);
         let (result, error) = match outcome {
             Ok(r) => (r, None),
@@ -1462,6 +1525,104 @@ async fn put_policy(
         hash: effective.hash,
     })
     .into_response())
+}
+
+// ----- host functions -----
+
+/// The functions `names` picks out of the tenant's (all of them when absent); an unknown
+/// name is a 422 naming it.
+fn run_functions(hosted: Vec<StoredFunction>, names: Option<&[String]>) -> Result<Vec<StoredFunction>, ApiError> {
+    let Some(names) = names else { return Ok(hosted) };
+    if let Some(unknown) = names.iter().find(|n| !hosted.iter().any(|f| &f.name == *n)) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_function",
+            format!("the tenant has no function {unknown:?}"),
+        )
+        .field("functions"));
+    }
+    Ok(hosted.into_iter().filter(|f| names.contains(&f.name)).collect())
+}
+
+async fn list_functions(
+    State(app): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = own_tenant(&app, &who, &id).await?;
+    let views: Vec<FunctionView> = t.functions.iter().map(FunctionView::from).collect();
+    Ok(Json(views).into_response())
+}
+
+async fn put_function(
+    State(app): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path((id, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(body, 64 << 10).await?;
+    let req: FunctionRequest = decode(&body)?;
+    own_tenant(&app, &who, &id).await?;
+    let f = crate::functions::make(&name, req, &app.hooks, now_ms())
+        .map_err(|(field, m)| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_function", m).field(field))?;
+    let view = FunctionView::from(&f);
+    let signing_secret = f.secret.clone();
+    let entry = Entry {
+        tenant: Some(id.clone()),
+        actor: who.key_id.clone(),
+        action: "function.registered".into(),
+        target: Some(format!("{id}/{name}")),
+        // The URL's host and port only: a URL's path or query may hold what the audit should not.
+        detail: serde_json::json!({
+            "name": name,
+            "endpoint": app.hooks.vet(&f.url).map(|(_, h, p)| format!("{h}:{p}")).unwrap_or_default(),
+            "timeout_ms": f.timeout_ms,
+        }),
+    };
+    let existed = app
+        .store
+        .set_function(&id, &name, Some(f), entry)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("tenant"),
+            e => e.into(),
+        })?
+        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_functions", m).field("name"))?;
+    app.keys.forget();
+    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((
+        status,
+        Json(RegisteredFunction {
+            function: view,
+            signing_secret,
+        }),
+    )
+        .into_response())
+}
+
+async fn delete_function(
+    State(app): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    own_tenant(&app, &who, &id).await?;
+    let entry = Entry {
+        tenant: Some(id.clone()),
+        actor: who.key_id.clone(),
+        action: "function.removed".into(),
+        target: Some(format!("{id}/{name}")),
+        detail: serde_json::json!({ "name": name }),
+    };
+    app.store
+        .set_function(&id, &name, None, entry)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("function"),
+            e => e.into(),
+        })?
+        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_function", m))?;
+    app.keys.forget();
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 // ----- keys -----

@@ -210,6 +210,8 @@ pub struct Settings {
     pub jwt: JwtSettings,
     /// OTLP/HTTP endpoint for traces (e.g. `http://127.0.0.1:4318`); empty: off.
     pub otlp_endpoint: Option<String>,
+    /// Tenants' host functions (webhooks): where they may be, and per-run limits.
+    pub functions: crate::functions::FunctionSettings,
 }
 
 impl Default for Settings {
@@ -234,6 +236,7 @@ impl Default for Settings {
             quotas: Quotas::default(),
             jwt: JwtSettings::default(),
             otlp_endpoint: None,
+            functions: crate::functions::FunctionSettings::default(),
         }
     }
 }
@@ -329,6 +332,7 @@ impl Settings {
         if self.pool_size == 0 {
             return Err(bad("pool_size", "must be at least 1"));
         }
+        self.functions.rules().map_err(|m| bad("functions", &m))?;
         let overrides = QuotaOverrides {
             concurrent_runs: Some(self.quotas.concurrent_runs),
             runs_per_minute: Some(self.quotas.runs_per_minute),

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use stockade_protocol::caller::{Mode, RunSpec, Start};
+use stockade_protocol::calls::{Call, Reply};
 use stockade_protocol::RunResult;
 use stockade_runner::client::{self, ClientError, Event, Launcher};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -36,6 +37,9 @@ pub struct LiveSession {
     last_used: AtomicI64,
     idle_ms: i64,
 }
+
+/// Answers a run's host-function calls (on the blocking thread that drives the run).
+pub type OnCall = Box<dyn FnMut(&Call) -> Reply + Send>;
 
 /// Why a run could not be started.
 #[derive(Debug)]
@@ -168,24 +172,28 @@ impl Engine {
         self.pool(tenant, policy).await.map(|_| ())
     }
 
-    /// Run `spec` on `target`, sending stdout, stderr and violations to `events` as they come.
-    /// The caller holds a slot.
+    /// Run `spec` on `target`, sending stdout, stderr and violations to `events` as they come,
+    /// and the run's host-function calls to `on_call`. The caller holds a slot.
     pub async fn execute(
         &self,
         target: &Target,
         spec: RunSpec,
         events: Option<mpsc::UnboundedSender<Event>>,
+        on_call: Option<OnCall>,
     ) -> Result<RunResult, ClientError> {
         let mut on_event = move |e: Event| {
             if let Some(tx) = &events {
                 let _ = tx.send(e);
             }
         };
+        let mut on_call = on_call.unwrap_or_else(|| {
+            Box::new(|call: &Call| Reply::error(call.id, "UnknownFunction", "this run has no host functions"))
+        });
         match target {
             Target::Pool { tenant, policy } => {
                 let (slot, pool) = self.pool(tenant, policy).await?;
                 slot.running.fetch_add(1, Ordering::SeqCst);
-                let outcome = blocking(move || pool.run(&spec, &mut on_event)).await;
+                let outcome = blocking(move || pool.run_with_calls(&spec, &mut on_event, &mut *on_call)).await;
                 slot.running.fetch_sub(1, Ordering::SeqCst);
                 slot.last_used.store(now_ms(), Ordering::Relaxed);
                 outcome.map_err(|e| ClientError::Lost(e.to_string()))?
@@ -193,7 +201,7 @@ impl Engine {
             Target::Session(s) => {
                 s.last_used.store(now_ms(), Ordering::Relaxed);
                 let session = s.session.clone();
-                let outcome = blocking(move || session.run(&spec, &mut on_event)).await;
+                let outcome = blocking(move || session.run_with_calls(&spec, &mut on_event, &mut *on_call)).await;
                 s.last_used.store(now_ms(), Ordering::Relaxed);
                 outcome.map_err(|e| ClientError::Lost(e.to_string()))?
             }

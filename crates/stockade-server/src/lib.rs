@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod metrics;
 pub mod openapi;
 pub mod policy;

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     /// Requests refused by a quota, by quota.
     pub rate_limited: IntCounterVec,
+    /// Host-function calls answered, by outcome (`returned` or the exception's kind).
+    pub function_calls: IntCounterVec,
     /// HTTP requests, by route and status code.
     pub requests: IntCounterVec,
     /// HTTP request latency, by route.
@@ -68,6 +70,11 @@ impl Metrics {
                 "rate_limited_total",
                 "Requests refused by a quota, by quota",
                 &["quota"],
+            ),
+            function_calls: counter(
+                "function_calls_total",
+                "Host-function calls answered, by outcome",
+                &["outcome"],
             ),
             requests: counter(
                 "http_requests_total",

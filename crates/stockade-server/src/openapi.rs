@@ -13,6 +13,7 @@ use crate::api::{
 };
 use crate::audit::{AuditQuery, AuditRecord};
 use crate::error::ErrorBody;
+use crate::functions::{FunctionRequest, FunctionView, RegisteredFunction};
 use crate::records::{ApiKey, RunQuery, RunRecord, RunSummary, SessionRecord, Tenant, ViolationQuery, ViolationRecord};
 use crate::roles::{Permission, ROUTES};
 use crate::store::Page;
@@ -79,6 +80,14 @@ fn shapes(op: &str, g: &mut SchemaGenerator) -> Shapes {
             200,
             Some(schema::<PolicyView>(g)),
         ),
+        "list_functions" => s(None, None, 200, Some(schema::<Vec<FunctionView>>(g))),
+        "put_function" => s(
+            Some(schema::<FunctionRequest>(g)),
+            None,
+            201,
+            Some(schema::<RegisteredFunction>(g)),
+        ),
+        "delete_function" => s(None, None, 204, None),
         "list_keys" => s(None, Some(query::<KeyQuery>(g)), 200, Some(schema::<Vec<ApiKey>>(g))),
         "create_key" => s(Some(schema::<KeyRequest>(g)), None, 201, Some(schema::<CreatedKey>(g))),
         _ => s(None, None, 200, None),
@@ -124,8 +133,10 @@ pub fn document() -> Value {
         op.insert("summary".into(), json!(r.summary));
         op.insert("x-permission".into(), json!(r.permission.name()));
         let mut params = Vec::new();
-        if r.path.contains("{id}") {
-            params.push(json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}));
+        for name in ["id", "name"] {
+            if r.path.contains(&format!("{{{name}}}")) {
+                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+            }
         }
         if let Some(q) = &sh.query {
             if let Some(props) = q.get("properties").and_then(Value::as_object) {
@@ -173,6 +184,10 @@ pub fn document() -> Value {
         let mut ok = json!({"description": "Success"});
         if !ok_content.is_null() {
             ok["content"] = ok_content;
+        }
+        if r.operation == "put_function" {
+            // 201 for a new name, 200 for a registration that replaces one.
+            responses.insert("200".into(), ok.clone());
         }
         responses.insert(sh.ok.0.to_string(), ok);
         if r.operation == "create_run" || r.operation == "run_in_session" {

@@ -10,6 +10,7 @@ use stockade_protocol::RunResult;
 
 use crate::audit::{self, Entry};
 use crate::config::{QuotaOverrides, Quotas};
+use crate::functions::{self, StoredFunction};
 use crate::roles::Role;
 use crate::store::{now_ms, opt_i64, Page, Store, StoreError, StoreResult};
 
@@ -43,6 +44,8 @@ pub struct TenantRow {
     pub policy: Option<String>,
     /// Quota overrides.
     pub quotas: QuotaOverrides,
+    /// Host functions (webhooks), with their signing secrets.
+    pub functions: Vec<StoredFunction>,
 }
 
 /// Current usage against the quotas.
@@ -242,6 +245,7 @@ fn tenant_row(row: &AnyRow) -> StoreResult<TenantRow> {
         created_at: row.try_get("created_at")?,
         policy: row.try_get("policy")?,
         quotas: serde_json::from_str(&quotas).unwrap_or_default(),
+        functions: functions::decode_list(row.try_get::<Option<String>, _>("functions")?.as_deref()),
     })
 }
 
@@ -446,12 +450,13 @@ impl Store {
             created_at: now,
             policy: None,
             quotas: quotas.clone(),
+            functions: Vec::new(),
         })
     }
 
     /// One tenant.
     pub async fn tenant(&self, id: &str) -> StoreResult<TenantRow> {
-        let row = sqlx::query("SELECT id, name, created_at, policy, quotas FROM tenants WHERE id = $1")
+        let row = sqlx::query("SELECT id, name, created_at, policy, quotas, functions FROM tenants WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -461,7 +466,7 @@ impl Store {
 
     /// Every tenant.
     pub async fn tenants(&self) -> StoreResult<Vec<TenantRow>> {
-        let rows = sqlx::query("SELECT id, name, created_at, policy, quotas FROM tenants ORDER BY id")
+        let rows = sqlx::query("SELECT id, name, created_at, policy, quotas, functions FROM tenants ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(tenant_row).collect()
@@ -497,6 +502,49 @@ impl Store {
         audit::append(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Register (`Some`) or remove (`None`) the tenant's function `name`, with its audit
+    /// record. Under the tenant's row lock, so two changes at once both land. Returns whether
+    /// the function existed before; refuses past [`functions::MAX_PER_TENANT`].
+    pub async fn set_function(
+        &self,
+        tenant: &str,
+        name: &str,
+        function: Option<StoredFunction>,
+        entry: Entry,
+    ) -> StoreResult<Result<bool, String>> {
+        let mut tx = self.pool.begin().await?;
+        lock_tenant(&mut tx, tenant).await?;
+        let text: Option<String> = sqlx::query("SELECT functions FROM tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("functions")?;
+        let mut list = functions::decode_list(text.as_deref());
+        let existed = list.iter().any(|f| f.name == name);
+        list.retain(|f| f.name != name);
+        if let Some(f) = function {
+            if list.len() >= functions::MAX_PER_TENANT {
+                return Ok(Err(format!(
+                    "a tenant has at most {} functions",
+                    functions::MAX_PER_TENANT
+                )));
+            }
+            list.push(f);
+            list.sort_by(|a, b| a.name.cmp(&b.name));
+        } else if !existed {
+            return Err(StoreError::NotFound);
+        }
+        let text = serde_json::to_string(&list).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        sqlx::query("UPDATE tenants SET functions = $1 WHERE id = $2")
+            .bind(text)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(Ok(existed))
     }
 
     /// What the tenant uses now.
@@ -597,6 +645,7 @@ impl Store {
                     created_at: row.try_get("t_created_at")?,
                     policy: row.try_get("t_policy")?,
                     quotas: serde_json::from_str(&quotas).unwrap_or_default(),
+                    functions: functions::decode_list(row.try_get::<Option<String>, _>("t_functions")?.as_deref()),
                 })
             }
             None => None,
@@ -997,7 +1046,7 @@ impl Store {
 const KEY_WITH_TENANT: &str =
     "SELECT k.id, k.tenant, k.role, k.name, k.hash, k.created_at, k.created_by, k.expires_at, k.revoked_at, \
      k.last_used_at, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, t.policy AS t_policy, \
-     t.quotas AS t_quotas FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.id = $1";
+     t.quotas AS t_quotas, t.functions AS t_functions FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant WHERE k.id = $1";
 
 /// What admission read under the tenant's lock.
 #[derive(Clone, Copy)]
@@ -1274,6 +1323,7 @@ fn key_with_tenant_sqlite(c: &mut rusqlite::Connection, id: &str) -> StoreResult
                     created_at: r.get("t_created_at")?,
                     policy: r.get("t_policy")?,
                     quotas: serde_json::from_str(&quotas).unwrap_or_default(),
+                    functions: functions::decode_list(r.get::<_, Option<String>>("t_functions")?.as_deref()),
                 })
             }
             None => None,

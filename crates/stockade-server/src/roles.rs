@@ -271,6 +271,27 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/v1/tenants/{id}/functions",
+        P::PolicyRead,
+        "list_functions",
+        "The tenant's host functions (never their signing secrets)",
+    ),
+    r(
+        "PUT",
+        "/v1/tenants/{id}/functions/{name}",
+        P::PolicyWrite,
+        "put_function",
+        "Register a host function (a webhook the server's functions.allow permits); its signing secret is shown once",
+    ),
+    r(
+        "DELETE",
+        "/v1/tenants/{id}/functions/{name}",
+        P::PolicyWrite,
+        "delete_function",
+        "Remove a host function",
+    ),
+    r(
+        "GET",
         "/v1/keys",
         P::KeysManage,
         "list_keys",

@@ -82,7 +82,8 @@ pub async fn serve(settings: Settings, launcher: Launcher) -> Result<(), ServeEr
         Some(e) if !e.is_empty() => Some(crate::telemetry::Telemetry::start(e).map_err(ServeError::Settings)?),
         _ => None,
     };
-    let mut app = App::new(settings, store, engine, metrics, jwt, instance, default_policy);
+    let mut app =
+        App::new(settings, store, engine, metrics, jwt, instance, default_policy).map_err(ServeError::Settings)?;
     app.telemetry = telemetry;
     let app = Arc::new(app);
     // JWKS from a URL: fetched now (a failure is a warning: tokens are refused until it works)

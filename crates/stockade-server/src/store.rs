@@ -251,6 +251,14 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "UPDATE audit_head SET prev = COALESCE((SELECT a.prev FROM audit a WHERE a.seq = audit_head.seq), '')",
         ],
     ),
+    (
+        5,
+        &[
+            // A tenant's host functions (JSON), on the row authentication reads anyway: a run
+            // learns its functions without a query of its own.
+            "ALTER TABLE tenants ADD COLUMN functions TEXT",
+        ],
+    ),
 ];
 
 /// PostgreSQL only: admission as one function call, so one round trip (see `admit_run`).
