@@ -322,6 +322,8 @@ rules! {
         "access to globals()/vars()/sys.modules/builtins or other reflection the pre-screen cannot follow";
     ForbiddenCall = "STK907" "forbidden-call" cwe 693 High High bandit [] ruff [] Prescreen
         "a function the policy's guard denies (starting processes, signalling other processes, ctypes), called or referenced";
+    OtherProcessAccess = "STK908" "other-process-access" cwe 693 High High bandit [] ruff [] Prescreen
+        "a path to /proc/self/mem or to another process's /proc entries, also when built at run time";
 }
 
 #[cfg(test)]

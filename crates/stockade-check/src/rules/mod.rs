@@ -16,6 +16,7 @@ mod crypto;
 mod general;
 mod injection;
 mod prescreen;
+mod procfs;
 mod templates;
 pub mod util;
 
@@ -81,6 +82,7 @@ pub fn on_expr(checker: &mut Checker, expr: &Expr) {
     }
     if checker.groups.prescreen {
         prescreen::on_expr(checker, expr);
+        procfs::on_expr(checker, expr);
     }
 }
 

@@ -76,7 +76,7 @@ use ruff_python_ast::{self as ast, Expr, ExprCall, ExprContext, InterpolatedStri
 use ruff_text_size::{Ranged, TextRange, TextSize};
 use std::collections::HashMap;
 
-const RULES: [RuleId; 7] = [
+const RULES: [RuleId; 8] = [
     RuleId::ForbiddenImport,
     RuleId::DunderAccess,
     RuleId::DynamicCode,
@@ -84,6 +84,7 @@ const RULES: [RuleId; 7] = [
     RuleId::DecodeThenExec,
     RuleId::Reflection,
     RuleId::ForbiddenCall,
+    RuleId::OtherProcessAccess,
 ];
 
 fn active(checker: &Checker) -> bool {
