@@ -71,6 +71,17 @@ def test_limiters_sharing_a_store_are_apart(store):
     assert a.acquire("k", now=0) and b.acquire("k", now=0) and not a.acquire("k", now=0)
 
 
+def test_keys_with_nul_and_lookalikes_are_distinct(store):
+    # keys come from clients: NUL must work (PostgreSQL text cannot hold it) and no two keys may
+    # share a bucket
+    b = TokenBucket(1e-9, 1, store=store)
+    keys = ["a\0b", "a\\0b", "a\x1fb", "a\\b", "a\\\\b", "1:a", ""]
+    assert all(b.acquire(k, now=0) for k in keys)
+    assert not any(b.acquire(k, now=0) for k in keys)
+    with pytest.raises(TypeError):
+        b.acquire(b"bytes", now=0)
+
+
 def hammer(limiter, threads=8, each=60):
     allowed = []
     start = threading.Barrier(threads)

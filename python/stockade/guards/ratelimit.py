@@ -76,6 +76,14 @@ def _window_math(entries: List[Tuple[float, float]], now: float, limit: float, w
     return False, max(0.0, limit - used), window  # cost > limit: never
 
 
+def _store_key(name: str, key: str) -> str:
+    """One string per (limiter name, key), never the same for two pairs: the name's length
+    first, and the key's backslashes and NULs escaped (PostgreSQL text cannot hold NUL)."""
+    if not isinstance(key, str):
+        raise TypeError(f"a rate-limit key is a str, not {type(key).__name__}")
+    return f"{len(name)}:{name}:" + key.replace("\\", "\\\\").replace("\0", "\\0")
+
+
 class MemoryStore:
     """State in this process's memory, one lock for all keys. Keys whose state is back to
     "nothing used" are dropped every ``sweep_every`` decisions, so idle keys do not pile up."""
@@ -103,7 +111,7 @@ class MemoryStore:
                 self._used.pop(k, None)
 
     def bucket(self, name: str, key: str, rate: float, burst: float, cost: float, now: float) -> Tuple[bool, float]:
-        k = (f"{name}\0{key}", rate, burst)
+        k = (_store_key(name, key), rate, burst)
         with self._lock:
             tokens, ts = self._buckets.get(k, (burst, now))
             allowed, after = _bucket_math(tokens, ts, now, rate, burst, cost)
@@ -112,7 +120,7 @@ class MemoryStore:
             return allowed, after
 
     def window(self, name: str, key: str, limit: float, window: float, cost: float, now: float) -> Tuple[bool, float, float]:
-        k = (f"{name}\0{key}", window)
+        k = (_store_key(name, key), window)
         with self._lock:
             q = self._windows.setdefault(k, deque())
             used = self._used.get(k, 0.0)
@@ -197,7 +205,7 @@ class SQLiteStore(_SQLStore):
         return out
 
     def bucket(self, name: str, key: str, rate: float, burst: float, cost: float, now: float) -> Tuple[bool, float]:
-        k = f"{name}\0{key}"
+        k = _store_key(name, key)
 
         def decide(c: Any) -> Tuple[bool, float]:
             row = c.execute(f"SELECT tokens, ts FROM {self.buckets} WHERE k = ?", (k,)).fetchone()
@@ -211,7 +219,7 @@ class SQLiteStore(_SQLStore):
         return self._tx(decide)
 
     def window(self, name: str, key: str, limit: float, window: float, cost: float, now: float) -> Tuple[bool, float, float]:
-        k = f"{name}\0{key}"
+        k = _store_key(name, key)
 
         def decide(c: Any) -> Tuple[bool, float, float]:
             c.execute(f"DELETE FROM {self.windows} WHERE k = ? AND ts <= ?", (k, now - window))
@@ -276,7 +284,7 @@ class PostgresStore(_SQLStore):
         self._run(create)
 
     def bucket(self, name: str, key: str, rate: float, burst: float, cost: float, now: float) -> Tuple[bool, float]:
-        k = f"{name}\0{key}".replace("\0", "\x1f")  # text cannot hold NUL
+        k = _store_key(name, key)
 
         def decide(_c: Any, q: Callable[..., Any]) -> Tuple[bool, float]:
             q(f"INSERT INTO {self.buckets} (k, tokens, ts) VALUES (%s, %s, %s) ON CONFLICT (k) DO NOTHING", (k, burst, now))
@@ -294,7 +302,7 @@ class PostgresStore(_SQLStore):
         return self._run(decide)
 
     def window(self, name: str, key: str, limit: float, window: float, cost: float, now: float) -> Tuple[bool, float, float]:
-        k = f"{name}\0{key}".replace("\0", "\x1f")
+        k = _store_key(name, key)
 
         def decide(_c: Any, q: Callable[..., Any]) -> Tuple[bool, float, float]:
             # one decider per key at a time; a hash collision only serialises two keys
