@@ -250,9 +250,7 @@ fn is_pid(segment: &str) -> bool {
 }
 
 fn judge(segments: &[&str]) -> Option<&'static str> {
-    let Some(&process) = segments.first() else {
-        return None;
-    };
+    let &process = segments.first()?;
     if is_pid(process) {
         return Some("names another process's /proc entry by its id");
     }
@@ -262,10 +260,7 @@ fn judge(segments: &[&str]) -> Option<&'static str> {
     if !matches!(process, "self" | "thread-self" | "curproc") {
         return None; // a system-wide entry (meminfo, cpuinfo, loadavg, ...)
     }
-    let entry = match segments.get(1) {
-        Some(e) => *e,
-        None => return None,
-    };
+    let &entry = segments.get(1)?;
     let entry = if entry == "task" {
         match (segments.get(2), segments.get(3)) {
             (Some(tid), _) if is_computed(tid) => return Some("is built at run time under /proc/self/task"),
