@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import string
+import time
 
 import pytest
 
@@ -211,3 +212,32 @@ def test_structlog_processor():
         structlog.reset_defaults()
     line = json.loads(out.getvalue())
     assert CORPUS[0][2] not in out.getvalue() and line["token"] == MASK and "db-1.internal" in line["dsn"]
+
+
+PATHOLOGICAL = {
+    "url starts": "a://b:" * 20000 + "@",
+    "url many @": "a://b:" + "@x" * 50000,
+    "pem begins": "-----BEGIN PRIVATE KEY-----" * 5000,
+    "unterminated quote": 'password: "' + "x" * 100000,
+    "keys": "password=" * 20000,
+    "bearers": "bearer " * 20000,
+    "jwt heads": "eyJaaaa.eyJ" * 20000,
+}
+
+
+@pytest.mark.parametrize("what", PATHOLOGICAL)
+def test_no_input_makes_it_quadratic(what):
+    # Log lines carry attacker-chosen text: ~100 KB of the worst shapes for each pattern must
+    # stay fast. (Before the bounds, 24 KB of "a://b:" took 0.85 s and 81 KB of BEGIN lines
+    # 2.7 s, growing with the square of the length.)
+    text = PATHOLOGICAL[what]
+    t = time.perf_counter()
+    Redactor().redact(text)
+    assert time.perf_counter() - t < 2.0
+
+
+def test_pem_without_end_is_masked_to_the_end():
+    pem = fake_pem()
+    cut = pem[: len(pem) // 2]  # a log line truncated in the middle of a key
+    red = Redactor().redact("key: " + cut)
+    assert red == "key: -----BEGIN PRIVATE KEY-----" + MASK

@@ -45,16 +45,17 @@ _KEY_NAME = re.compile(rf"(?i)\A(?:[A-Za-z0-9]+[_.-])*(?:{_SECRET_WORDS})(?:[_.-
 # loses (measured: 4x slower on an ordinary line). Order matters where two overlap: earlier
 # passes mask first.
 _PATTERNS = [
-    (("-----begin",), r"-----BEGIN (?P<k>(?:[A-Z0-9]+ )*PRIVATE KEY)-----(?P<s>[\s\S]*?)-----END (?P=k)-----"),
     # scheme://user:PASSWORD@host — the password may itself hold '@' or an unescaped '/' (the
     # last '@' before a host ends it)
-    (("://",), r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/?#@]*:(?P<s>[^\s]+)@(?=[^\s@/?#]*(?:[/?#\s\"'<>]|$))"),
+    # (bounded: every repetition here is, so that no text makes a pattern quadratic)
+    (("://",), r"(?i)\b[a-z][a-z0-9+.-]{0,30}://[^\s:/?#@]{0,256}:(?P<s>[^\s]{1,1024}?)@"
+               r"(?=[^\s@/?#]{0,300}(?:[/?#\s\"'<>]|$))(?![^\s]{0,1024}@[^\s@/?#]{0,300}(?:[/?#\s\"'<>]|$))"),
     (("bearer", "basic"), r"(?i)\b(?:bearer|basic)[ \t]+(?P<s>[A-Za-z0-9._~+/-]{8,}=*)"),
     (("eyj",), r"\b(?P<s>eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*)"),
     # key: "quoted value" (spaces and escapes inside), 'quoted', or unquoted
     (("pass", "pwd", "secret", "token", "key", "credential"),
      rf"(?i)(?<![A-Za-z0-9])(?:{_SECRET_WORDS})(?:[_.-][A-Za-z0-9]+)*[\"']?[ \t]*[:=][ \t]*"
-     r"(?:\"(?P<s>(?:[^\"\\]|\\.)+)\"|'(?P<s2>[^']+)'|(?P<s3>[^\s,;&}\"']+))"),
+     r"(?:\"(?P<s>(?:[^\"\\]|\\.){1,4096})\"|'(?P<s2>[^']{1,4096})'|(?P<s3>[^\s,;&}\"']{1,4096}))"),
     (("sig=",), r"(?i)[?&]sig=(?P<s>[^&\s\"']+)"),
     (("akia", "asia", "abia", "acca", "agpa", "aida", "aroa", "anpa", "anva", "aipa"),
      r"\b(?P<s>(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16})\b"),
@@ -70,6 +71,28 @@ _PATTERNS = [
 ]
 _COMPILED = [(hints, re.compile(p)) for hints, p in _PATTERNS]
 _SECRET_GROUPS = ("s", "s2", "s3")
+
+
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+
+
+def _mask_pem(text: str, mask: str) -> str:
+    """Every PEM private key's body masked, from its BEGIN line to the next END marker, or to the
+    end of the text when there is none (fail closed: a key cut off by a log line's truncation is
+    still a key). One forward scan, so no input makes it quadratic; a regex with a lazy body
+    would rescan the rest of the text at every BEGIN."""
+    out, pos = [], 0
+    while True:
+        m = _PEM_BEGIN.search(text, pos)
+        if m is None:
+            out.append(text[pos:])
+            return "".join(out)
+        end = text.find("-----END ", m.end())
+        out.append(text[pos : m.end()])
+        out.append(mask)
+        if end < 0:
+            return "".join(out)
+        pos = end
 
 
 def encoded_forms(secret: str) -> List[str]:
@@ -137,6 +160,8 @@ class Redactor:
         if secret_re is not None:
             text = secret_re.sub(self.mask, text)
         if self.patterns:
+            if "PRIVATE KEY-----" in text:
+                text = _mask_pem(text, self.mask)
             low = text.lower()
             for hints, pattern in _COMPILED:
                 if any(h in low for h in hints):
