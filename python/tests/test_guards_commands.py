@@ -1,6 +1,7 @@
 """stockade.guards commands: argv without a shell, option injection refused, environment from
 an allow-list. Each attack is first shown working on the naive code (the control)."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -50,7 +51,14 @@ def test_values_checked():
             Argv(prog)
 
 
-def test_program_resolved_once():
+def test_program_resolved_once(tmp_path, monkeypatch):
+    assert Argv("sh").build()[0] in ("/usr/bin/sh", "/bin/sh")
+    # a relative PATH entry would pick up a planted program from the current directory
+    (tmp_path / "sh").write_text("#!/bin/sh\necho planted\n")
+    (tmp_path / "sh").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", ".:/usr/bin:/bin")
+    assert shutil.which("sh", path=".:/usr/bin") == "./sh"  # the control
     assert Argv("sh").build()[0] in ("/usr/bin/sh", "/bin/sh")
     with pytest.raises(CommandRefused, match="shell"):
         Argv("sh").run(shell=True)

@@ -48,8 +48,9 @@ def _text(value: ArgValue, what: str) -> str:
 class Argv:
     """An argv list for ``subprocess`` built piece by piece.
 
-    ``program`` is resolved to an absolute path now (against ``path``, default: the ``PATH`` of
-    :func:`safe_env`'s result), so a later change of ``PATH`` cannot swap it::
+    ``program`` is resolved to an absolute path now (against the absolute directories of ``path``,
+    default: the ``PATH`` of :func:`safe_env`'s result), so a later change of ``PATH`` or of the
+    current directory cannot swap it::
 
         argv = Argv("git").opt("-C", repo).add("log").opt("--max-count", n).end_of_options().add(ref)
         subprocess.run(argv.build(), env=safe_env(), check=True)
@@ -60,7 +61,11 @@ class Argv:
         if not prog or prog.startswith("-"):
             raise CommandRefused(f"program {prog!r} would be read as an option")
         if "/" not in prog:
-            found = shutil.which(prog, path=path if path is not None else safe_env()["PATH"])
+            # relative PATH entries ("", ".") would find the program in whatever the current
+            # directory is: only absolute ones are searched
+            search = path if path is not None else safe_env()["PATH"]
+            search = os.pathsep.join(d for d in search.split(os.pathsep) if os.path.isabs(d))
+            found = shutil.which(prog, path=search)
             if found is None:
                 raise CommandRefused(f"program {prog!r} not found on PATH")
             prog = os.path.abspath(found)
