@@ -161,9 +161,12 @@ def test_create_through_a_dangling_link_out_is_refused(tree, resolver):
         f.write("x")
     assert (out / "planted").exists()
     os.unlink(out / "planted")
-    with pytest.raises(OSError):
+    with pytest.raises(PathRefused):
         safe_open(base, "plant", "w")
     assert not (out / "planted").exists()
+    (base / "plant_in").symlink_to("sub/missing")  # dangling, but inside: refused all the same
+    with pytest.raises(PathRefused, match="does not exist"):
+        safe_open(base, "plant_in", "a")
 
 
 def test_base_as_fd(tree, resolver):

@@ -219,6 +219,7 @@ def open_fd(base: Union[PathLike, int], path: PathLike, flags: int = os.O_RDONLY
     root = os.open(_text(base), _O_PATH | _O_DIRECTORY | _O_CLOEXEC) if own_root else base
     try:
         creating = flags & os.O_CREAT
+        exists_but_missing = False
         for _ in range(8):
             # 1. A handle that does no I/O, to see what the name is.
             try:
@@ -226,6 +227,9 @@ def open_fd(base: Union[PathLike, int], path: PathLike, flags: int = os.O_RDONLY
             except FileNotFoundError:
                 if not creating:
                     raise
+                if exists_but_missing:
+                    # O_EXCL saw a name, following it finds nothing: a dangling symlink
+                    raise PathRefused("a symlink to a file that does not exist (not created through it)", rel) from None
                 # 2a. Nothing there: create it. O_EXCL makes it a new regular file of ours, never
                 # an existing one or the target of a symlink planted meanwhile.
                 try:
@@ -233,7 +237,8 @@ def open_fd(base: Union[PathLike, int], path: PathLike, flags: int = os.O_RDONLY
                 except FileExistsError:
                     if flags & os.O_EXCL:
                         raise
-                    continue  # it appeared meanwhile: look again
+                    exists_but_missing = True
+                    continue  # it appeared meanwhile, or is a dangling link: look again
             try:
                 seen = os.fstat(probe)
             finally:
