@@ -138,40 +138,81 @@ fn read_dir(root: &Path) -> Result<Vec<Record>, Error> {
         }
     }
     files.sort();
-    files
-        .iter()
-        .map(|f| {
-            let text = std::fs::read(f).map_err(|e| Error::io(f, e))?;
-            parse_record(f, &text)
-        })
-        .collect()
+    in_parallel(files.len(), |range| {
+        files[range]
+            .iter()
+            .map(|f| {
+                let text = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+                parse_record(f, &text)
+            })
+            .collect()
+    })
+}
+
+/// Run `work` over `0..n` split into one contiguous chunk per core, and join the results in
+/// order. Reading the database is most of an audit's time, and it parallelises cleanly.
+fn in_parallel<T: Send>(
+    n: usize,
+    work: impl Fn(std::ops::Range<usize>) -> Result<Vec<T>, Error> + Sync,
+) -> Result<Vec<T>, Error> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).clamp(1, 8);
+    let chunk = n.div_ceil(threads).max(256);
+    if n <= chunk {
+        return work(0..n);
+    }
+    let parts: Vec<Result<Vec<T>, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|start| {
+                let work = &work;
+                scope.spawn(move || work(start..(start + chunk).min(n)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Usage("a database reader thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(n);
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 fn read_zip(path: &Path) -> Result<Vec<Record>, Error> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+    // The whole archive in memory (the PyPI export is tens of MB) so each thread can read its
+    // share of the entries through its own cursor.
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_slice()))
         .map_err(|e| Error::malformed(path, None, format!("neither a directory nor a zip of OSV records: {e}")))?;
-    let mut records = Vec::with_capacity(archive.len());
-    let mut buf = Vec::new();
-    for i in 0..archive.len() {
-        let mut entry = archive
-            .by_index(i)
-            .map_err(|e| Error::malformed(path, None, format!("zip entry {i}: {e}")))?;
-        let name = entry
-            .name()
-            .map_err(|e| Error::malformed(path, None, format!("zip entry {i}: {e}")))?
-            .into_owned();
-        if !entry.is_file() || !name.ends_with(".json") {
-            continue;
+    in_parallel(archive.len(), |range| {
+        let mut archive = archive.clone();
+        let mut records = Vec::with_capacity(range.len());
+        let mut buf = Vec::new();
+        for i in range {
+            let mut entry = archive
+                .by_index(i)
+                .map_err(|e| Error::malformed(path, None, format!("zip entry {i}: {e}")))?;
+            let name = entry
+                .name()
+                .map_err(|e| Error::malformed(path, None, format!("zip entry {i}: {e}")))?
+                .into_owned();
+            if !entry.is_file() || !name.ends_with(".json") {
+                continue;
+            }
+            let origin = path.join(&name);
+            buf.clear();
+            entry
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::malformed(&origin, None, format!("cannot inflate: {e}")))?;
+            records.push(parse_record(&origin, &buf)?);
         }
-        let origin = path.join(&name);
-        buf.clear();
-        entry
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::malformed(&origin, None, format!("cannot inflate: {e}")))?;
-        records.push(parse_record(&origin, &buf)?);
-    }
-    Ok(records)
+        Ok(records)
+    })
 }
 
 /// The database `--db` defaults to: `$STOCKADE_AUDIT_DB`, else `osv-pypi.zip` in
@@ -270,4 +311,47 @@ fn chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_reads_keep_the_order_and_the_first_error() {
+        let got = in_parallel(1000, |r| Ok(r.collect::<Vec<usize>>())).unwrap();
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+        let err = in_parallel(1000, |r| {
+            if r.contains(&700) {
+                Err(Error::malformed("db", None, "entry 700"))
+            } else {
+                Ok(r.collect::<Vec<usize>>())
+            }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("entry 700"));
+    }
+
+    #[test]
+    fn a_big_zip_reads_in_parallel_like_in_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.zip");
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for i in 0..1200 {
+            use std::io::Write;
+            w.start_file(format!("PYSEC-0-{i}.json"), opts).unwrap();
+            let rec = serde_json::json!({"id": format!("PYSEC-0-{i}"),
+                "affected": [{"package": {"ecosystem": "PyPI", "name": format!("p{}", i % 7)}, "versions": ["1.0"]}]});
+            w.write_all(rec.to_string().as_bytes()).unwrap();
+        }
+        w.start_file("README.txt", opts).unwrap();
+        w.finish().unwrap();
+        let db = Database::open(&path).unwrap();
+        assert_eq!(db.len(), 1200);
+        let ids: Vec<&str> = db.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids[..3], ["PYSEC-0-0", "PYSEC-0-1", "PYSEC-0-2"]);
+        assert_eq!(ids[1199], "PYSEC-0-1199");
+        assert_eq!(db.records_for("p3").count(), 171);
+    }
 }

@@ -118,19 +118,40 @@ pub fn evaluate(record: &Record, normalized: &str, installed: &Version) -> Verdi
                 Err(bad) => verdict.unreadable.push(bad),
             }
         }
-        for listed in &affected.versions {
-            match version::parse(listed) {
-                Ok(v) if version::same_release(installed, &v) => verdict.affected = true,
-                Ok(_) => {}
-                // A legacy version string can still be the installed one, spelled the same way.
-                Err(_) if listed.trim() == installed.to_string() => verdict.affected = true,
-                Err(_) => {}
-            }
+        if !verdict.affected && listed_in(&affected.versions, installed) {
+            verdict.affected = true;
         }
     }
     verdict.fixed_in.sort_by(|a, b| cmp_versions(a, b));
     verdict.fixed_in.dedup();
     verdict
+}
+
+/// Whether a `versions` list names the installed release. Lists run to hundreds of entries and
+/// most records do not affect the version at hand, so entries that cannot be equal are skipped
+/// before parsing: an entry in PEP 440's plain form (digits first, no epoch) whose first release
+/// number differs from the installed one's is another release. Everything else is parsed and
+/// compared as PEP 440 says (`2.0` is `2.0.0`, `1.0-RC1` is `1.0rc1`).
+fn listed_in(listed: &[String], installed: &Version) -> bool {
+    let spelled = installed.to_string();
+    let major = (installed.epoch() == 0)
+        .then(|| installed.release().first().copied())
+        .flatten();
+    listed.iter().any(|entry| {
+        let entry = entry.trim();
+        if entry == spelled {
+            return true;
+        }
+        if let Some(major) = major {
+            let digits = entry.bytes().take_while(u8::is_ascii_digit).count();
+            let plain = digits > 0 && !entry.contains('!');
+            if plain && entry[..digits].parse::<u64>().is_ok_and(|m| m != major) {
+                return false;
+            }
+        }
+        // A legacy string that is not PEP 440 matches only when spelled the same (above).
+        version::parse(entry).is_ok_and(|v| version::same_release(installed, &v))
+    })
 }
 
 fn cmp_versions(a: &str, b: &str) -> Ordering {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Inventory, Location};
-use crate::error::{line_of, toml_error};
+use crate::error::{line_of, toml_error, LineIndex};
 use crate::Error;
 
 fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), Error> {
@@ -23,10 +23,10 @@ fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(String, T), Erro
     Ok((text, parsed))
 }
 
-fn at(path: &Path, text: &str, span: std::ops::Range<usize>) -> Location {
+fn at(path: &Path, lines: &LineIndex, span: std::ops::Range<usize>) -> Location {
     Location {
         file: path.to_path_buf(),
-        line: Some(line_of(text, span.start)),
+        line: Some(lines.line(span.start)),
     }
 }
 
@@ -78,11 +78,12 @@ pub(super) fn read_pylock(path: &Path, inv: &mut Inventory) -> Result<(), Error>
             ),
         ));
     }
+    let lines = LineIndex::new(&text);
     for entry in lock.packages {
         let span = entry.span();
         let p = entry.into_inner();
         check_name(path, &text, &p.name)?;
-        let location = at(path, &text, span);
+        let location = at(path, &lines, span);
         let name = p.name.get_ref();
         if p.directory.is_some() {
             inv.skip(name, "a local directory, not a release", location);
@@ -127,11 +128,12 @@ pub(super) fn read_uv(path: &Path, inv: &mut Inventory) -> Result<(), Error> {
             ),
         ));
     }
+    let lines = LineIndex::new(&text);
     for entry in lock.package {
         let span = entry.span();
         let p = entry.into_inner();
         check_name(path, &text, &p.name)?;
-        let location = at(path, &text, span);
+        let location = at(path, &lines, span);
         let name = p.name.get_ref();
         let source = p.source.as_ref();
         let kind = source.and_then(|s| s.keys().next().map(String::as_str)).unwrap_or("");
@@ -187,11 +189,12 @@ pub(super) fn read_poetry(path: &Path, inv: &mut Inventory) -> Result<(), Error>
             ));
         }
     }
+    let lines = LineIndex::new(&text);
     for entry in lock.package {
         let span = entry.span();
         let p = entry.into_inner();
         check_name(path, &text, &p.name)?;
-        let location = at(path, &text, span);
+        let location = at(path, &lines, span);
         let name = p.name.get_ref();
         match p.source.as_ref().map(|s| s.kind.as_str()) {
             Some("directory" | "file") => inv.skip(name, "a local path, not a release", location),
