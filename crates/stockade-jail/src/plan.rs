@@ -252,10 +252,44 @@ fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SetupError> {
     CString::new(s).map_err(|_| SetupError::Request(format!("{what} contains a NUL byte")))
 }
 
-/// Host uid for a run when the supervisor is root: unprivileged, unused by real accounts, and
-/// unique among live runs (derived from the supervisor's pid), so RLIMIT_NPROC counts one run.
+/// Host uid (and gid) for a run when the supervisor is root: unprivileged, unused by real
+/// accounts, and unique among live runs (derived from the supervisor's pid), so RLIMIT_NPROC
+/// counts one run. It must be an id the supervisor's own user namespace maps: on a host that is
+/// all of them, one from 2^30 up; as root of a namespace that maps fewer (a Kubernetes pod with
+/// `hostUsers: false` maps 65536), one from the upper half of the largest mapped range, short
+/// of its last two ids (`nobody` and the overflow id).
 fn run_host_id(pid: u32) -> u32 {
-    0x4000_0000 + (pid & 0x3fff_ffff)
+    let uid_map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let gid_map = std::fs::read_to_string("/proc/self/gid_map").unwrap_or_default();
+    pick_run_id(&uid_map, &gid_map, pid)
+}
+
+fn pick_run_id(uid_map: &str, gid_map: &str, pid: u32) -> u32 {
+    let ranges = |text: &str| -> Vec<(u64, u64)> {
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                (f.len() == 3 && f[2] > 0).then(|| (f[0], f[2]))
+            })
+            .collect()
+    };
+    let (uids, gids) = (ranges(uid_map), ranges(gid_map));
+    let mapped = |rs: &[(u64, u64)], id: u64| rs.iter().any(|&(start, n)| id >= start && id < start + n);
+    let wide = 0x4000_0000u64 + u64::from(pid & 0x3fff_ffff);
+    if (uids.is_empty() && gids.is_empty()) || (mapped(&uids, wide) && mapped(&gids, wide)) {
+        return u32::try_from(wide).unwrap_or(u32::MAX);
+    }
+    // The largest range both maps hold.
+    let Some(&(start, count)) = uids
+        .iter()
+        .filter(|&&(start, n)| mapped(&gids, start) && mapped(&gids, start + n - 1))
+        .max_by_key(|&&(_, n)| n)
+    else {
+        return u32::try_from(wide).unwrap_or(u32::MAX);
+    };
+    let half = count / 2;
+    let room = half.saturating_sub(2).max(1);
+    u32::try_from(start + half + u64::from(pid) % room).unwrap_or(u32::MAX)
 }
 
 /// A `filesystem.read-only` bind as it will be made: the host path the policy named, and the
@@ -942,5 +976,23 @@ impl Plan {
             self.init_seccomp.as_ref().map_or(0, Vec::len)
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_run_id;
+
+    #[test]
+    fn run_ids_are_mapped_ids() {
+        let full = "         0          0 4294967295\n";
+        assert_eq!(pick_run_id(full, full, 7), 0x4000_0007);
+        // A pod's 65536 ids: the upper half, never nobody (65534) or 65535.
+        let pod = "         0     200000      65536\n";
+        for pid in [1, 2, 32_765, 32_766, 40_000, 4_000_000] {
+            let id = pick_run_id(pod, pod, pid);
+            assert!((32_768..65_534).contains(&id), "{pid} -> {id}");
+        }
+        assert_ne!(pick_run_id(pod, pod, 10), pick_run_id(pod, pod, 11));
     }
 }

@@ -216,10 +216,14 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
         let _ = stockade_sys::wait4(pid);
         e
     };
+    // A child that stopped early closed its end of the sync pipe: its own report says where
+    // and why, which beats "broken pipe" at ours.
+    let reported = |e: SetupError| child_failure(err_r.as_fd()).unwrap_or(e);
     write_id_maps(pid, plan).map_err(kill_child)?;
     stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"G")
         .at(Step::WaitForIdMaps, "send go-ahead")
-        .map_err(kill_child)?;
+        .map_err(kill_child)
+        .map_err(reported)?;
     // Moving a task between cgroups waits for an RCU grace period (~7-25 ms on cgroup v1 here).
     // The child builds its root meanwhile and waits for this second token before it forks
     // anything or runs any code, so the wait overlaps the setup instead of adding to it.
@@ -232,7 +236,8 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     })?;
     stockade_sys::write_all_raw(sync_w.as_raw_fd(), b"C")
         .at(Step::JoinCgroup, "send cgroup joined")
-        .map_err(kill_child)?;
+        .map_err(kill_child)
+        .map_err(reported)?;
     Ok(Jail {
         pid,
         pidfd,
@@ -1041,6 +1046,38 @@ pub fn enforced_layers(reports: &[u8]) -> Vec<(String, String)> {
             Report::Failed { .. } => None,
         })
         .collect()
+}
+
+/// The failure a dead child reported on its setup-report pipe (read to its end: the child is
+/// gone, so the end comes), as a setup error naming the child's step.
+fn child_failure(reports: BorrowedFd<'_>) -> Option<SetupError> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    while bytes.len() < 16 * 1024 {
+        match read_some(reports, &mut buf) {
+            Ok(Some(n)) if n > 0 => bytes.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    child::decode_reports(&bytes).into_iter().find_map(|r| match r {
+        Report::Failed { step, errno, detail } => {
+            let why = if detail.contains("mount /proc") && (errno == libc::EPERM || detail.contains("os error 1)")) {
+                // mount_too_revealing: a fresh proc is refused in a user namespace while the
+                // caller's /proc has mounts over parts of it, as container runtimes make.
+                "the kernel refuses a new /proc here because this host's /proc has paths covered \
+                 by other mounts (a container's masked paths; in Kubernetes: procMount: Unmasked \
+                 with hostUsers: false, see docs/kubernetes.md)"
+            } else {
+                "reported by the jail's setup"
+            };
+            Some(SetupError::Step {
+                step,
+                detail,
+                source: io::Error::other(why),
+            })
+        }
+        Report::Enforced { .. } => None,
+    })
 }
 
 /// The setup failure a jail reported, if any, from the bytes of its setup-report pipe.

@@ -64,6 +64,8 @@ pub struct App {
     pub telemetry: Option<crate::telemetry::Telemetry>,
     /// Tenants' host functions: vetting endpoints and calling them.
     pub hooks: Arc<crate::functions::Webhooks>,
+    /// Forwards session requests to the server holding the session.
+    pub peers: reqwest::Client,
     touched: Mutex<HashMap<String, i64>>,
     keys: KeyCache,
     effective_cache: Mutex<HashMap<(Option<String>, Quotas), Effective>>,
@@ -84,6 +86,7 @@ impl App {
         let hooks = Arc::new(crate::functions::Webhooks::new(&settings.functions)?);
         Ok(App {
             hooks,
+            peers: crate::replicas::client()?,
             settings,
             store,
             engine,
@@ -643,8 +646,14 @@ async fn run_in_session(
     let tenant = caller_tenant(&app, &who, known).await?;
     let quotas = app.quotas(&tenant);
     let body = read_body(body, quotas.max_body_bytes.min(app.settings.max_body_bytes)).await?;
+    let live = match live_session(&app, &who, &id).await? {
+        Held::Here(live) => live,
+        Held::Elsewhere(owner) => {
+            let path = format!("/v1/sessions/{id}/runs");
+            return crate::replicas::forward(&app, &owner, &id, Method::POST, &path, &headers, body).await;
+        }
+    };
     let req: RunRequest = decode(&body)?;
-    let live = live_session(&app, &who, &id).await?;
     start_run(
         app,
         who,
@@ -1229,7 +1238,15 @@ async fn create_session(
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }
 
-async fn live_session(app: &App, who: &Identity, id: &str) -> Result<Arc<crate::engine::LiveSession>, ApiError> {
+/// Where an open session is held.
+enum Held {
+    /// By this server.
+    Here(Arc<crate::engine::LiveSession>),
+    /// By the server of this name (requests for it are forwarded there).
+    Elsewhere(String),
+}
+
+async fn live_session(app: &App, who: &Identity, id: &str) -> Result<Held, ApiError> {
     let scope = scope(who, None)?;
     let rec = app.store.session(id, &scope).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("session"),
@@ -1243,12 +1260,8 @@ async fn live_session(app: &App, who: &Identity, id: &str) -> Result<Arc<crate::
         ));
     }
     match app.engine.session(id) {
-        Some(s) => Ok(s),
-        None if rec.instance != app.instance => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "session_elsewhere",
-            format!("the session lives on server {:?}; send its cells there", rec.instance),
-        )),
+        Some(s) => Ok(Held::Here(s)),
+        None if rec.instance != app.instance => Ok(Held::Elsewhere(rec.instance)),
         None => {
             let _ = app.store.close_session(id, "lost").await;
             Err(ApiError::new(
@@ -1277,12 +1290,23 @@ async fn close_session(
     State(app): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let scope = scope(&who, None)?;
     let rec = app.store.session(&id, &scope).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found("session"),
         e => e.into(),
     })?;
+    if rec.state == "open" && rec.instance != app.instance && app.engine.session(&id).is_none() {
+        // Its jail is on another server: that one closes it. A server that is gone has nothing
+        // to close, and the record says so.
+        let path = format!("/v1/sessions/{id}");
+        match crate::replicas::forward(&app, &rec.instance, &id, Method::DELETE, &path, &headers, Bytes::new()).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.body.code == "session_closed" => {}
+            Err(e) => return Err(e),
+        }
+    }
     app.engine.close_session(&id).await;
     app.store.close_session(&id, "deleted").await?;
     let _ = app

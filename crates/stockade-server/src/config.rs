@@ -212,6 +212,13 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     /// Tenants' host functions (webhooks): where they may be, and per-run limits.
     pub functions: crate::functions::FunctionSettings,
+    /// The URL other servers sharing the database reach this one at (forwarded session
+    /// requests); empty: `http://` + the address it listens on.
+    pub advertise_url: String,
+    /// How often this server records that it is alive.
+    pub heartbeat_ms: u64,
+    /// A server silent for this long is dead: its runs are marked lost, its sessions closed.
+    pub peer_timeout_ms: u64,
 }
 
 impl Default for Settings {
@@ -237,6 +244,9 @@ impl Default for Settings {
             jwt: JwtSettings::default(),
             otlp_endpoint: None,
             functions: crate::functions::FunctionSettings::default(),
+            advertise_url: String::new(),
+            heartbeat_ms: 2_000,
+            peer_timeout_ms: 30_000,
         }
     }
 }
@@ -333,6 +343,12 @@ impl Settings {
             return Err(bad("pool_size", "must be at least 1"));
         }
         self.functions.rules().map_err(|m| bad("functions", &m))?;
+        if self.heartbeat_ms < 100 || self.peer_timeout_ms < self.heartbeat_ms.saturating_mul(3) {
+            return Err(bad(
+                "peer_timeout_ms",
+                "heartbeat_ms must be at least 100 and peer_timeout_ms at least three heartbeats",
+            ));
+        }
         let overrides = QuotaOverrides {
             concurrent_runs: Some(self.quotas.concurrent_runs),
             runs_per_minute: Some(self.quotas.runs_per_minute),

@@ -73,6 +73,7 @@ pub struct Engine {
     pools: Mutex<HashMap<(String, String), Arc<PoolSlot>>>,
     sessions: Mutex<HashMap<String, Arc<LiveSession>>>,
     permits: Arc<Semaphore>,
+    slots: usize,
     queue: usize,
     waiting: AtomicUsize,
     metrics: Arc<Metrics>,
@@ -100,6 +101,7 @@ impl Engine {
             pools: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(max_concurrent)),
+            slots: max_concurrent,
             queue,
             waiting: AtomicUsize::new(0),
             metrics,
@@ -330,6 +332,12 @@ impl Engine {
             .pool_workers
             .with_label_values(&["busy"])
             .set(i64::try_from(busy).unwrap_or(0));
+        // What an autoscaler scales on: slots taken (runs and cells executing) and runs waiting.
+        let taken = self.slots.saturating_sub(self.permits.available_permits());
+        self.metrics.runs_in_progress.set(i64::try_from(taken).unwrap_or(0));
+        self.metrics
+            .runs_queued
+            .set(i64::try_from(self.waiting.load(Ordering::SeqCst)).unwrap_or(0));
         idle > 0
     }
 

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod policy;
 pub mod records;
+pub mod replicas;
 pub mod roles;
 pub mod server;
 pub mod store;

@@ -1,7 +1,7 @@
 //! Prometheus metrics (`/metrics`).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric the service exports.
@@ -15,6 +15,10 @@ pub struct Metrics {
     pub queue_wait: Histogram,
     /// Warm workers, by state (`idle`, `busy`).
     pub pool_workers: IntGaugeVec,
+    /// Run slots taken now (runs and session cells executing on this server).
+    pub runs_in_progress: IntGauge,
+    /// Runs waiting for a slot now.
+    pub runs_queued: IntGauge,
     /// Guard violations, by rule.
     pub violations: IntCounterVec,
     /// Authentication failures, by reason.
@@ -54,6 +58,16 @@ impl Metrics {
         let pool_workers =
             IntGaugeVec::new(Opts::new("pool_workers", "Warm workers by state"), &["state"]).expect("metric");
         registry.register(Box::new(pool_workers.clone())).expect("register");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("metric");
+            registry.register(Box::new(g.clone())).expect("register");
+            g
+        };
+        let runs_in_progress = gauge(
+            "runs_in_progress",
+            "Run slots taken now (runs and session cells executing)",
+        );
+        let runs_queued = gauge("runs_queued", "Runs waiting for a slot now");
         let request_duration = HistogramVec::new(
             HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(BUCKETS.to_vec()),
             &["route"],
@@ -82,6 +96,8 @@ impl Metrics {
                 &["route", "code"],
             ),
             pool_workers,
+            runs_in_progress,
+            runs_queued,
             request_duration,
             registry,
         }

@@ -119,6 +119,10 @@ pub async fn serve(settings: Settings, launcher: Launcher) -> Result<(), ServeEr
         "stockade serve: listening on http://{addr} (database {})",
         redact_url(&app.settings.database_url())
     );
+    // Peers sharing the database find this server, and notice when it stops.
+    let advertised = crate::replicas::advertised(&app, addr);
+    app.store.register_instance(&app.instance, &advertised).await?;
+    tokio::spawn(crate::replicas::watch(app.clone(), advertised));
     // 6. warm the default tenant's pool; reap idle sessions and pools; prune the audit trail
     if app.settings.prewarm {
         let a = app.clone();
@@ -309,6 +313,7 @@ async fn drain(app: &Arc<App>) {
             let _ = app.store.finish_run(&run, &result, entry).await;
         }
     }
+    let _ = app.store.forget_instance(&app.instance).await;
     app.store.close().await;
     let a = app.clone();
     let _ = tokio::task::spawn_blocking(move || {

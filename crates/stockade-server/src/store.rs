@@ -259,6 +259,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE tenants ADD COLUMN functions TEXT",
         ],
     ),
+    (
+        6,
+        &[
+            // The servers sharing this database: where each is reached, and its heartbeat
+            // (replicas.rs).
+            "CREATE TABLE IF NOT EXISTS instances (name TEXT PRIMARY KEY, address TEXT NOT NULL, \
+             started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL)",
+        ],
+    ),
 ];
 
 /// PostgreSQL only: admission as one function call, so one round trip (see `admit_run`).

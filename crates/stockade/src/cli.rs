@@ -509,15 +509,77 @@ fn report_to_stderr(r: &RunResult) {
     }
 }
 
+/// A jail built for real under the default policy: what the static checks cannot see (a
+/// container runtime's seccomp or AppArmor profile, a masked /proc, ids the namespace does not
+/// map) shows here, at the step that fails.
+fn trial_jail() -> Result<u64, (String, String)> {
+    let started = std::time::Instant::now();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let policy = prepare::effective_policy(&PolicySource::Default, &Overrides::default(), &cwd)
+        .map_err(|_| ("policy".to_string(), "the default policy did not load".to_string()))?;
+    let request = Request {
+        policy,
+        program: Program::Code("import sys".into()),
+        args: Vec::new(),
+        passthrough: false,
+        stdin: StdinMode::Null,
+        audit_log: None,
+        extra_files: Vec::new(),
+        internal_files: Vec::new(),
+        mode: JailMode::Script,
+        preload: Vec::new(),
+    };
+    match stockade_jail::run(&request) {
+        Ok(r) if r.status == Status::Ok => Ok(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)),
+        Ok(r) => Err((
+            r.error
+                .as_ref()
+                .map_or_else(|| r.status.name().to_string(), |e| e.step.clone()),
+            r.error
+                .map(|e| e.message)
+                .or(r.reason)
+                .unwrap_or_else(|| format!("the trial ended {}", r.status.name())),
+        )),
+        Err(e) => Err((e.step().name().to_string(), error_chain(&e))),
+    }
+}
+
+/// What a Kubernetes pod needs for the step that failed (docs/kubernetes.md).
+fn pod_hint(step: &str, message: &str) -> &'static str {
+    match step {
+        "clone" | "unshare" => {
+            "the runtime's seccomp profile refuses namespaces: securityContext.seccompProfile.type: Unconfined"
+        }
+        "id-maps" => "root in the pod needs capabilities SETUID and SETGID (or run the pod as a non-root user)",
+        _ if message.contains("mount /proc") => {
+            "/proc is masked: securityContext.procMount: Unmasked (with the pod's hostUsers: false)"
+        }
+        "build-root" | "mounts" => {
+            "the runtime's AppArmor profile refuses mounts: securityContext.appArmorProfile.type: Unconfined"
+        }
+        _ => "see docs/kubernetes.md",
+    }
+}
+
 fn cmd_doctor(json: bool) -> Result<u8, Failure> {
     let host = HostSupport::probe();
     let interpreter = stockade_jail::interpreter::resolve(None, None);
+    let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let trial = trial_jail();
     if json {
         print_json(&serde_json::json!({
             "host": host,
             "interpreter": interpreter.as_ref().map(|p| p.display().to_string()).map_err(ToString::to_string),
+            "kubernetes_pod": in_pod,
+            "trial": match &trial {
+                Ok(ms) => serde_json::json!({"ok": true, "ms": ms}),
+                Err((step, message)) => serde_json::json!({
+                    "ok": false, "step": step, "message": message,
+                    "hint": in_pod.then(|| pod_hint(step, message)),
+                }),
+            },
         }));
-        return Ok(0);
+        return Ok(u8::from(trial.is_err()));
     }
     let mark = |ok: bool| if ok { "ok     " } else { "MISSING" };
     let mut out = std::io::stdout().lock();
@@ -564,7 +626,24 @@ fn cmd_doctor(json: bool) -> Result<u8, Failure> {
             let _ = writeln!(out, "  MISSING default interpreter: {e}");
         }
     }
-    let ready = host.user_namespaces.is_ok() && host.landlock_abi.is_some() && host.seccomp;
+    if in_pod {
+        let _ = writeln!(
+            out,
+            "  note    running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is set)"
+        );
+    }
+    match &trial {
+        Ok(ms) => {
+            let _ = writeln!(out, "  ok      a trial jail ran under the default policy ({ms} ms)");
+        }
+        Err((step, message)) => {
+            let _ = writeln!(out, "  FAILED  a trial jail, at {step}: {message}");
+            if in_pod {
+                let _ = writeln!(out, "          in a pod: {}", pod_hint(step, message));
+            }
+        }
+    }
+    let ready = host.user_namespaces.is_ok() && host.landlock_abi.is_some() && host.seccomp && trial.is_ok();
     let _ = writeln!(
         out,
         "{}",

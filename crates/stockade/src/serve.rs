@@ -1,6 +1,7 @@
 //! `stockade serve` and `stockade audit`: thin over `stockade-server` (the audit store) and
 //! `stockade-audit` (the dependency audit).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -40,6 +41,10 @@ pub struct ServeArgs {
     /// Any other setting, as KEY=VALUE with a dotted key (`quotas.sessions=8`).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Load and check the settings, print them (the database URL without its password), and
+    /// exit without serving.
+    #[arg(long)]
+    check: bool,
 }
 
 /// `stockade audit [PATH ...]` audits dependencies; its subcommands work on the service's audit
@@ -154,6 +159,13 @@ pub fn cmd_serve(a: ServeArgs) -> Result<u8, String> {
         flags.push((k.trim().to_string(), v.to_string()));
     }
     let settings = load(a.config.as_ref(), &flags)?;
+    if a.check {
+        let mut shown = settings.clone();
+        shown.database = stockade_server::store::redact_url(&shown.database);
+        let text = toml::to_string(&shown).map_err(|e| e.to_string())?;
+        let _ = writeln!(std::io::stdout(), "{text}");
+        return Ok(0);
+    }
     // The service's warnings (a store write retried, a database error behind a 503) on stderr.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -1,0 +1,253 @@
+//! Replicas that share nothing but the database. Each server records itself in `instances`
+//! (its name, the address its peers reach it at, a heartbeat). A server whose heartbeat is older
+//! than `peer_timeout_ms` is dead: the first peer to claim its row (a conditional `DELETE`, so
+//! exactly one does) marks its unfinished runs `lost` and its sessions closed, so nothing waits
+//! for it. A session lives on the server that opened it; a request for it that reaches another
+//! server is forwarded to its owner at the recorded address.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use sqlx::Row;
+
+use crate::api::App;
+use crate::audit::Entry;
+use crate::error::ApiError;
+use crate::store::{now_ms, Store, StoreResult};
+
+/// Set on a request one server forwards to another: the receiver never forwards it again.
+pub const FORWARDED_HEADER: &str = "x-stockade-forwarded-by";
+
+impl Store {
+    /// Record this server (again, after a restart) with the address peers reach it at.
+    pub async fn register_instance(&self, name: &str, address: &str) -> StoreResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO instances (name, address, started_at, heartbeat_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO UPDATE SET address = excluded.address, started_at = excluded.started_at, \
+             heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(name)
+        .bind(address)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// This server is alive. False when its row is gone: a peer took it for dead.
+    pub async fn heartbeat(&self, name: &str) -> StoreResult<bool> {
+        let n = sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE name = $2")
+            .bind(now_ms())
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Remove this server's row (a clean stop: its runs and sessions are settled already).
+    pub async fn forget_instance(&self, name: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM instances WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Where a live server is reached.
+    pub async fn instance_address(&self, name: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT address FROM instances WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Servers whose last heartbeat is before `before`.
+    pub async fn silent_instances(&self, before: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM instances WHERE heartbeat_at < $1")
+            .bind(before)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Take a silent server's row for cleanup; true for exactly one claimant.
+    pub async fn claim_instance(&self, name: &str, before: i64) -> StoreResult<bool> {
+        let n = sqlx::query("DELETE FROM instances WHERE name = $1 AND heartbeat_at < $2")
+            .bind(name)
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+/// The address peers reach this server at: `advertise_url`, else the address it listens on.
+#[must_use]
+pub fn advertised(app: &App, bound: std::net::SocketAddr) -> String {
+    let configured = app.settings.advertise_url.trim_end_matches('/');
+    if configured.is_empty() {
+        format!("http://{bound}")
+    } else {
+        configured.to_string()
+    }
+}
+
+/// Heartbeats, and the cleanup of peers that stopped beating, until the server drains.
+pub async fn watch(app: std::sync::Arc<App>, address: String) {
+    let every = Duration::from_millis(app.settings.heartbeat_ms.max(100));
+    let timeout = i64::try_from(app.settings.peer_timeout_ms).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        match app.store.heartbeat(&app.instance).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // A peer took this server for dead (it could not reach the database for longer
+                // than the timeout) and settled its runs; come back under the same name.
+                eprintln!("stockade serve: a peer took this server for dead; registering again");
+                let _ = app.store.register_instance(&app.instance, &address).await;
+            }
+            Err(e) => tracing::warn!("heartbeat: {e}"),
+        }
+        let before = now_ms() - timeout;
+        let Ok(silent) = app.store.silent_instances(before).await else {
+            continue;
+        };
+        for name in silent.into_iter().filter(|n| *n != app.instance) {
+            if matches!(app.store.claim_instance(&name, before).await, Ok(true)) {
+                settle(&app, &name).await;
+            }
+        }
+    }
+}
+
+/// A dead peer's unfinished runs become `lost` and its sessions closed, on the record.
+async fn settle(app: &App, peer: &str) {
+    eprintln!("stockade serve: server {peer:?} stopped answering; its runs are lost and its sessions closed");
+    if let Ok(runs) = app.store.unfinished(peer).await {
+        for run in runs {
+            let entry = Entry {
+                tenant: Some(run.tenant.clone()),
+                actor: "server".into(),
+                action: "run.lost".into(),
+                target: Some(run.id.clone()),
+                detail: serde_json::json!({
+                    "key": run.key_id,
+                    "why": format!("its server {peer} stopped answering"),
+                    "noticed_by": app.instance,
+                }),
+            };
+            let _ = app.store.mark_lost(&run.id, entry).await;
+        }
+    }
+    if let Ok(sessions) = app.store.open_sessions(peer).await {
+        for id in sessions {
+            let _ = app.store.close_session(&id, "lost").await;
+            let _ = app
+                .store
+                .audit(Entry {
+                    tenant: None,
+                    actor: "server".into(),
+                    action: "session.closed".into(),
+                    target: Some(id),
+                    detail: serde_json::json!({ "reason": "lost", "why": format!("its server {peer} stopped answering") }),
+                })
+                .await;
+        }
+    }
+}
+
+/// The HTTP client for forwarding: no proxy from the environment, a short connect timeout (a
+/// dead peer is noticed at once), no overall timeout (a cell may run for its whole wall time,
+/// or stream).
+pub fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| format!("the forwarding client: {e}"))
+}
+
+fn gone(message: &str) -> ApiError {
+    ApiError::new(StatusCode::GONE, "session_closed", message)
+}
+
+/// Send this request for session `id` to `owner`, the server holding it, and relay its answer
+/// (streamed: server-sent events pass through as they come).
+pub async fn forward(
+    app: &App,
+    owner: &str,
+    id: &str,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if headers.contains_key(FORWARDED_HEADER) {
+        // The owner says it does not hold it: the records disagree for a moment (it is closing).
+        return Err(gone("the session is no longer held by any server"));
+    }
+    let Some(base) = app.store.instance_address(owner).await? else {
+        let _ = app.store.close_session(id, "lost").await;
+        return Err(gone("the session's server is gone (the session is lost)"));
+    };
+    let mut req = app
+        .peers
+        .request(method, format!("{base}{path}"))
+        .header(FORWARDED_HEADER, app.instance.as_str())
+        .body(body);
+    for name in [header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE] {
+        if let Some(v) = headers.get(&name) {
+            req = req.header(name, v);
+        }
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("forwarding to {owner}: {e}");
+            // Not reachable now; if it is dead its peers settle it within the timeout.
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_unreachable",
+                format!("the session's server {owner} does not answer"),
+            )
+            .retry_after(1));
+        }
+    };
+    let mut out = Response::builder().status(resp.status().as_u16());
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::CACHE_CONTROL] {
+        if let Some(v) = resp.headers().get(name.as_str()) {
+            out = out.header(name, v.as_bytes());
+        }
+    }
+    if let Some(v) = resp.headers().get("stockade-run-id") {
+        out = out.header("stockade-run-id", v.as_bytes());
+    }
+    out = out.header(
+        FORWARDED_HEADER,
+        HeaderValue::from_str(owner).unwrap_or(HeaderValue::from_static("peer")),
+    );
+    // The owner's body as it comes; an error ends it (the client sees a cut-off answer, as it
+    // would talking to the owner directly).
+    let stream = futures_util::stream::unfold(Some(resp), |state| async move {
+        let mut r = state?;
+        match r.chunk().await {
+            Ok(Some(c)) => Some((Ok::<_, std::io::Error>(c), Some(r))),
+            Ok(None) => None,
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    });
+    out.body(Body::from_stream(stream))
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "forward_failed", e.to_string()))
+}
