@@ -15,7 +15,8 @@ Everything is generated, deterministically (--seed), in a temporary directory:
     writes them, a third of them projects that have records, at versions some of which are
     affected.
 
-Variants, each run once per round in a shuffled order (wall time of the whole process):
+Variants, each run once per round in a shuffled order; wall time of the whole process, and its
+CPU time (user + system, all threads: steadier than wall time on a shared machine):
   zip      stockade audit uv.lock --db all.zip --format json
   dir      stockade audit uv.lock --db db/ --format json
   zip-1    the same zip, a lock of one package: the cost of loading the database alone
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -185,19 +187,23 @@ def main():
               f"zip {os.path.getsize(zpath) / 1e6:.1f} MB; findings: {len(report['findings'])} in "
               f"{len({(f['package'], f['version']) for f in report['findings']})} packages")
         times = {k: [] for k in variants}
+        cpu = {k: [] for k in variants}
         for _ in range(args.rounds):
             order = list(variants)
             random.shuffle(order)
             for k in order:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t = time.perf_counter()
                 p = subprocess.run(variants[k], capture_output=True)
                 times[k].append((time.perf_counter() - t) * 1000)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[k].append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
                 if p.returncode not in (0, 1):
                     sys.exit(f"{k}: exit {p.returncode}: {p.stderr.decode()}")
-        print(f"\n{args.rounds} interleaved rounds, wall ms per run")
-        print("| variant | median | min | max |\n|:--|--:|--:|--:|")
+        print(f"\n{args.rounds} interleaved rounds, ms per run; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print("| variant | wall median | wall min | wall max | CPU median |\n|:--|--:|--:|--:|--:|")
         for k, v in times.items():
-            print(f"| {k} | {statistics.median(v):.0f} | {min(v):.0f} | {max(v):.0f} |")
+            print(f"| {k} | {statistics.median(v):.0f} | {min(v):.0f} | {max(v):.0f} | {statistics.median(cpu[k]):.0f} |")
 
 
 if __name__ == "__main__":
