@@ -64,6 +64,8 @@ pub struct App {
     pub telemetry: Option<crate::telemetry::Telemetry>,
     /// Tenants' host functions: vetting endpoints and calling them.
     pub hooks: Arc<crate::functions::Webhooks>,
+    /// The dashboard's signed-in sessions.
+    pub dashboard: crate::dashboard::Sessions,
     /// Forwards session requests to the server holding the session.
     pub peers: reqwest::Client,
     touched: Mutex<HashMap<String, i64>>,
@@ -95,6 +97,7 @@ impl App {
             instance,
             default_policy,
             tasks: TaskTracker::new(),
+            dashboard: crate::dashboard::Sessions::default(),
             draining: AtomicBool::new(false),
             telemetry: None,
             touched: Mutex::new(HashMap::new()),
@@ -215,6 +218,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/v1/keys", get(list_keys).post(create_key))
         .route("/v1/keys/{id}", delete(revoke_key))
+        .merge(crate::dashboard::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -224,6 +228,7 @@ pub fn router(app: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(axum::middleware::from_fn(crate::dashboard::layer))
         .with_state(app)
 }
 
@@ -272,7 +277,12 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
 
 async fn authorized(app: &AppState, route: &'static roles::Route, mut req: Request, next: Next) -> Response {
     if route.permission != Permission::Public {
-        let (identity, tenant) = match identify(app, req.headers()).await {
+        // A dashboard session (a cookie, and no Authorization header) or a key or token.
+        let found = match crate::dashboard::identify(app, req.method(), req.headers()).await {
+            Some(session) => session.map(|i| (i, None)),
+            None => identify(app, req.headers()).await,
+        };
+        let (identity, tenant) = match found {
             Ok(i) => i,
             Err(e) => return e.into_response(),
         };
@@ -308,7 +318,7 @@ fn finish_metrics(app: &App, route: &str, started: Instant, resp: Response) -> R
     resp
 }
 
-async fn identify(app: &App, headers: &HeaderMap) -> Result<(Identity, Option<TenantRow>), ApiError> {
+pub(crate) async fn identify(app: &App, headers: &HeaderMap) -> Result<(Identity, Option<TenantRow>), ApiError> {
     let outcome = identify_inner(app, headers).await;
     if let Err((failure, key_id)) = &outcome {
         app.metrics.auth_failures.with_label_values(&[failure.name()]).inc();

@@ -7,6 +7,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod functions;

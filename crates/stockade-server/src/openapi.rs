@@ -127,6 +127,10 @@ pub fn document() -> Value {
     let error = schema::<ErrorBody>(&mut g);
     let mut paths = Map::new();
     for r in ROUTES {
+        if let Some(op) = crate::dashboard::openapi_operation(r, &mut g) {
+            paths.entry(r.path.to_string()).or_insert_with(|| json!({}))[r.method.to_ascii_lowercase().as_str()] = op;
+            continue;
+        }
         let sh = shapes(r.operation, &mut g);
         let mut op = Map::new();
         op.insert("operationId".into(), json!(r.operation));

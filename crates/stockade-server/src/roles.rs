@@ -318,6 +318,64 @@ pub const ROUTES: &[Route] = &[
         "list_roles",
         "The roles and the permissions each holds",
     ),
+    // The dashboard (docs/dashboard.md): its pages need the permission of what they show.
+    r("GET", "/ui/", P::Public, "ui_sign_in_page", "The dashboard: sign in"),
+    r(
+        "GET",
+        "/ui/runs",
+        P::RunsRead,
+        "ui_runs_page",
+        "The dashboard: runs, live",
+    ),
+    r(
+        "GET",
+        "/ui/runs/{id}",
+        P::RunsRead,
+        "ui_run_page",
+        "The dashboard: one run",
+    ),
+    r(
+        "GET",
+        "/ui/charts",
+        P::ViolationsRead,
+        "ui_charts_page",
+        "The dashboard: violations by rule and quota usage",
+    ),
+    r(
+        "GET",
+        "/ui/admin",
+        P::KeysManage,
+        "ui_admin_page",
+        "The dashboard: tenants, keys and policies",
+    ),
+    r(
+        "GET",
+        "/ui/assets/{file}",
+        P::Public,
+        "ui_asset",
+        "The dashboard's scripts and styles",
+    ),
+    r(
+        "GET",
+        "/ui/session",
+        P::Public,
+        "ui_session",
+        "The dashboard session of the cookie (with its CSRF token)",
+    ),
+    r(
+        "POST",
+        "/ui/session",
+        P::Public,
+        "ui_sign_in",
+        "Sign in to the dashboard with an API key or a JWT: a session cookie",
+    ),
+    r(
+        "DELETE",
+        "/ui/session",
+        P::Public,
+        "ui_sign_out",
+        "Sign out of the dashboard (with the CSRF token)",
+    ),
 ];
 
 /// The route for a method and matched path.
