@@ -164,3 +164,29 @@ def test_a_killed_replica_leaves_lost_runs_closed_sessions_and_no_errors_elsewhe
     time.sleep(1)
     alive = [p for p in jails if os.path.exists(f"/proc/{p}")]
     assert alive == [], alive
+
+
+def test_a_second_live_server_under_the_same_name_is_refused_and_a_restart_is_not():
+    db = postgres_url()
+    a = Server(database=db, settings=FAST, instance="twin").start()
+    try:
+        key = a.admin_key
+        r = a.req("POST", "/v1/runs", key=key, body={"code": "import time; time.sleep(30)", "async": True})
+        run_id = r.json()["id"]
+        twin = Server(database=db, settings=FAST, instance="twin")
+        with pytest.raises(RuntimeError) as e:
+            twin.start(timeout=30)
+        assert "another live server uses the instance name" in str(e.value)
+        # The live server's run was not taken for a crashed one's.
+        assert a.req("GET", f"/v1/runs/{run_id}", key=key).json()["state"] in ("queued", "running")
+        # A crash, then a restart under the same name: allowed, and the run is lost.
+        a.kill()
+        again = Server(database=db, settings=FAST, instance="twin", port=a.port).start()
+        try:
+            again.admin_key = key
+            assert again.req("GET", f"/v1/runs/{run_id}", key=key).json()["state"] == "lost"
+        finally:
+            again.stop()
+    finally:
+        if a.proc.poll() is None:
+            a.stop()

@@ -506,8 +506,9 @@ async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
 
 // ----- public routes -----
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+async fn healthz(State(app): State<AppState>) -> Json<serde_json::Value> {
+    // The instance name lets a server starting under the same name see that this one is alive.
+    Json(serde_json::json!({ "status": "ok", "instance": app.instance }))
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {

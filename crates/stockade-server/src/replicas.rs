@@ -98,6 +98,32 @@ pub fn advertised(app: &App, bound: std::net::SocketAddr) -> String {
     }
 }
 
+/// Whether a live server already uses this server's instance name: its recorded address
+/// answers `/healthz` with the same name. (A restart of this very server finds nothing there:
+/// the old process is gone and this one does not listen yet.) Two live servers under one name
+/// would take each other's runs for a crashed server's and mark them lost.
+pub async fn name_in_use(app: &App) -> Result<Option<String>, crate::store::StoreError> {
+    let Some(address) = app.store.instance_address(&app.instance).await? else {
+        return Ok(None);
+    };
+    let probe = app
+        .peers
+        .get(format!("{address}/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    let answers = match probe {
+        Ok(r) => r
+            .bytes()
+            .await
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["instance"] == app.instance.as_str()),
+        Err(_) => false,
+    };
+    Ok(answers.then_some(address))
+}
+
 /// Heartbeats, and the cleanup of peers that stopped beating, until the server drains.
 pub async fn watch(app: std::sync::Arc<App>, address: String) {
     let every = Duration::from_millis(app.settings.heartbeat_ms.max(100));

@@ -105,6 +105,14 @@ pub async fn serve(settings: Settings, launcher: Launcher) -> Result<(), ServeEr
     // 3. first start: a tenant and an admin key, shown once
     bootstrap(&app).await?;
     // 4. runs this instance accepted and never finished (a crash): lost, never silently missing
+    // — unless another live server has this name, whose runs those are.
+    if let Some(address) = crate::replicas::name_in_use(&app).await? {
+        return Err(ServeError::Settings(format!(
+            "another live server uses the instance name {:?} (it answers at {address}); give each server \
+             sharing the database its own `instance`",
+            app.instance
+        )));
+    }
     recover(&app).await?;
     // 5. listen
     let listener = TcpListener::bind(&listen).await.map_err(|source| ServeError::Listen {
