@@ -340,3 +340,61 @@ fn the_store_subcommands_still_work() {
         assert!(help.contains(word), "{word} missing from:\n{help}");
     }
 }
+
+/// The CLI's SARIF against the OASIS schema once more, with Python's `jsonschema` (the reference
+/// implementation most SARIF consumers use), when the repository's venv has it. The same check
+/// runs in-process in stockade-audit's tests (boon) on every machine, so a missing venv skips
+/// only this second opinion, saying so.
+#[test]
+fn sarif_passes_python_jsonschema_too() {
+    let python = common::repo().join("target/pyvenv/bin/python");
+    let has_jsonschema = python.exists()
+        && std::process::Command::new(&python)
+            .args(["-c", "import jsonschema"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !has_jsonschema {
+        eprintln!("skipped: no target/pyvenv with jsonschema (scripts/test installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ignore.toml"),
+        "[[ignore]]\nid = \"CVE-2023-32681\"\nreason = \"no proxies\"\nexpires = 2999-01-01\n",
+    )
+    .unwrap();
+    let req = fixtures().join("requirements/requirements.txt").display().to_string();
+    let out = audit(
+        dir.path(),
+        &[
+            &req,
+            "--db",
+            &db(),
+            "--format",
+            "sarif",
+            "-o",
+            "out.sarif",
+            "--ignore",
+            "ignore.toml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let schema = fixtures().join("sarif/sarif-schema-2.1.0.json");
+    let check = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1])); doc = json.load(open(sys.argv[2]))\n\
+             jsonschema.validators.validator_for(schema)(schema).validate(doc)\n\
+             bad = dict(doc, version='2.0.0')\n\
+             assert not jsonschema.validators.validator_for(schema)(schema).is_valid(bad)\n\
+             print(len(doc['runs'][0]['results']), 'results valid')\n",
+        ])
+        .arg(&schema)
+        .arg(dir.path().join("out.sarif"))
+        .output()
+        .unwrap();
+    let (code, stdout, stderr) = text(&check);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("9 results valid"), "{stdout}");
+}

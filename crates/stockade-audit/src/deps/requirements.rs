@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use super::{Inventory, Location};
 use crate::version;
@@ -276,13 +277,16 @@ fn parse_requirement(line: &str) -> Result<Requirement<'_>, String> {
             if v.is_empty() {
                 return Err(format!("specifier {clause:?} has no version"));
             }
-            let wildcard = v.ends_with(".*") && matches!(*op, "==" | "!=");
-            let base = if wildcard { &v[..v.len() - 2] } else { v };
-            // `===` compares strings and may name a version PEP 440 cannot parse.
-            if *op != "===" {
-                version::parse(base).map_err(|e| format!("specifier {clause:?}: {e}"))?;
+            // `===` compares strings and may name a version PEP 440 cannot parse; the others are
+            // PEP 440 specifiers, whose rules (`~=` needs two release numbers, `.*` only after
+            // `==` and `!=`, no local version with `<`) pep440_rs applies.
+            if *op == "===" {
+                exact = Some(v.to_string());
+                continue;
             }
-            if (*op == "==" && !wildcard) || *op == "===" {
+            let parsed =
+                pep440_rs::VersionSpecifier::from_str(clause).map_err(|e| format!("specifier {clause:?}: {e}"))?;
+            if *parsed.operator() == pep440_rs::Operator::Equal {
                 exact = Some(v.to_string());
             }
         }
@@ -357,6 +361,9 @@ mod tests {
             ("foo=1.0", "no comparison operator"),
             ("foo==", "no version"),
             ("foo==1..0", "1..0"),
+            ("foo~=1", "~="),
+            ("foo<=1.0.*", "1.0.*"),
+            ("foo>=1.0+local", "local"),
             ("foo[bar", "without `]`"),
             ("foo[b ar]==1", "extra"),
             ("@@@", "PEP 508 name"),
