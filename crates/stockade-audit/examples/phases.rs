@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     inventory.read(Path::new(lock))?;
     let read = t.elapsed();
     let t = Instant::now();
-    let db = Database::open(Path::new(db))?;
+    let db = Database::open_for(Path::new(db), &inventory.names())?;
     let load = t.elapsed();
     let t = Instant::now();
     let report = audit(&inventory, &db, &[], Date::today());
@@ -26,10 +26,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let json = render(&report, Format::Json, Level::Low);
     let rendered = t.elapsed();
     println!(
-        "read {} dependencies: {:.1} ms; load {} records: {:.1} ms; match: {:.1} ms ({} findings); JSON ({} bytes): {:.1} ms",
+        "read {} dependencies: {:.1} ms; load {} of {} records: {:.1} ms; match: {:.1} ms ({} findings); JSON ({} bytes): {:.1} ms",
         inventory.dependencies.len(),
         read.as_secs_f64() * 1e3,
         db.len(),
+        db.total(),
         load.as_secs_f64() * 1e3,
         matched.as_secs_f64() * 1e3,
         report.findings.len(),

@@ -1,11 +1,12 @@
 //! The local advisory database: OSV JSON records for PyPI, from a directory of `*.json` files or
 //! from the export zip itself (`PyPI/all.zip`), indexed by PEP 503 name.
 //!
-//! The whole database is read on every audit (about 0.1 s per 10,000 records, see
-//! bench/README.md) rather than cached in a derived index: one format to trust, nothing to go
-//! stale after `update-db`.
+//! The database is read on every audit rather than cached in a derived index: one format to
+//! trust, nothing to go stale after `update-db`. An audit reads in full only the records that may
+//! name one of its dependencies ([`Database::open_for`]); the rest are scanned for their package
+//! names and dropped (bench/README.md has the numbers).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -23,11 +24,24 @@ pub struct Database {
     records: Vec<Record>,
     by_name: HashMap<String, Vec<usize>>,
     withdrawn: usize,
+    /// Records in the files, read in full or not.
+    total: usize,
 }
 
 impl Database {
-    /// Read a database directory (every `*.json` below it) or an export zip.
+    /// Read every record of a database directory (every `*.json` below it) or an export zip.
     pub fn open(path: &Path) -> Result<Database, Error> {
+        Database::read(path, None)
+    }
+
+    /// Read the records that may be about these projects (PEP 503 names); the others are only
+    /// scanned for their package names. What an audit of these projects finds is the same as
+    /// with [`Database::open`].
+    pub fn open_for(path: &Path, names: &HashSet<String>) -> Result<Database, Error> {
+        Database::read(path, Some(names))
+    }
+
+    fn read(path: &Path, names: Option<&HashSet<String>>) -> Result<Database, Error> {
         let meta = std::fs::metadata(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::Usage(format!(
@@ -39,12 +53,15 @@ impl Database {
                 Error::io(path, e)
             }
         })?;
-        let records = if meta.is_dir() {
-            read_dir(path)?
+        let entries = if meta.is_dir() {
+            read_dir(path, names)?
         } else {
-            read_zip(path)?
+            read_zip(path, names)?
         };
-        Ok(Database::from_records(path.to_path_buf(), records))
+        let total = entries.len();
+        let mut db = Database::from_records(path.to_path_buf(), entries.into_iter().flatten().collect());
+        db.total = total;
+        Ok(db)
     }
 
     /// A database of these records (withdrawn ones are counted and left out).
@@ -75,6 +92,7 @@ impl Database {
         }
         Database {
             path,
+            total: kept.len() + withdrawn,
             records: kept,
             by_name,
             withdrawn,
@@ -103,7 +121,13 @@ impl Database {
         self.records.is_empty()
     }
 
-    /// Records left out because they were withdrawn.
+    /// Records in the database's files, including those not read in full by
+    /// [`Database::open_for`] and withdrawn ones.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Records left out because they were withdrawn (of those read in full).
     pub fn withdrawn(&self) -> usize {
         self.withdrawn
     }
@@ -114,11 +138,51 @@ impl Database {
     }
 }
 
-fn parse_record(origin: &Path, text: &[u8]) -> Result<Record, Error> {
-    serde_json::from_slice(text).map_err(|e| Error::malformed(origin, None, format!("not an OSV record: {e}")))
+/// One record, or `None` when `names` is given and the record certainly names none of them.
+fn parse_record(origin: &Path, text: &[u8], names: Option<&HashSet<String>>) -> Result<Option<Record>, Error> {
+    if names.is_some_and(|n| !may_name(text, n)) {
+        return Ok(None);
+    }
+    serde_json::from_slice(text)
+        .map(Some)
+        .map_err(|e| Error::malformed(origin, None, format!("not an OSV record: {e}")))
 }
 
-fn read_dir(root: &Path) -> Result<Vec<Record>, Error> {
+/// Whether a record's text may name one of `names` (PEP 503 names) as a package; false only when
+/// it certainly does not. Every `"name": "…"` in the text (package names, and credits' names,
+/// which only cost a needless parse) is read and normalised. JSON can spell a key or a name
+/// otherwise only with `\u` escapes, so a record with one is always read in full, as is one whose
+/// `"name"` value is not a plain string. (`str` searches: the standard library is optimised even
+/// in debug builds.)
+fn may_name(text: &[u8], names: &HashSet<String>) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return true; // let the parser say what is wrong
+    };
+    if text.contains("\\u") {
+        return true;
+    }
+    let mut rest = text;
+    while let Some(i) = rest.find("\"name\"") {
+        rest = &rest[i + 6..];
+        let after_key = rest.trim_start();
+        let Some(value) = after_key.strip_prefix(':') else {
+            continue; // "name" as a string value, not a key
+        };
+        let Some(value) = value.trim_start().strip_prefix('"') else {
+            return true;
+        };
+        let Some(end) = value.find('"') else {
+            return true;
+        };
+        let name = &value[..end];
+        if name.contains('\\') || names.contains(&normalize_name(name)) {
+            return true;
+        }
+    }
+    false
+}
+
+fn read_dir(root: &Path, names: Option<&HashSet<String>>) -> Result<Vec<Option<Record>>, Error> {
     let mut files = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -143,7 +207,7 @@ fn read_dir(root: &Path) -> Result<Vec<Record>, Error> {
             .iter()
             .map(|f| {
                 let text = std::fs::read(f).map_err(|e| Error::io(f, e))?;
-                parse_record(f, &text)
+                parse_record(f, &text, names)
             })
             .collect()
     })
@@ -183,7 +247,7 @@ fn in_parallel<T: Send>(
     Ok(out)
 }
 
-fn read_zip(path: &Path) -> Result<Vec<Record>, Error> {
+fn read_zip(path: &Path, names: Option<&HashSet<String>>) -> Result<Vec<Option<Record>>, Error> {
     // The whole archive in memory (the PyPI export is tens of MB) so each thread can read its
     // share of the entries through its own cursor.
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -209,7 +273,7 @@ fn read_zip(path: &Path) -> Result<Vec<Record>, Error> {
             entry
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::malformed(&origin, None, format!("cannot inflate: {e}")))?;
-            records.push(parse_record(&origin, &buf)?);
+            records.push(parse_record(&origin, &buf, names)?);
         }
         Ok(records)
     })
@@ -332,6 +396,31 @@ mod tests {
         assert!(err.to_string().contains("entry 700"));
     }
 
+    fn names(list: &[&str]) -> HashSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_name_scan_skips_only_records_that_certainly_do_not_name_a_project() {
+        let wanted = names(&["jinja2", "zope-interface"]);
+        let yes = |t: &str| may_name(t.as_bytes(), &wanted);
+        assert!(yes(
+            r#"{"affected": [{"package": {"ecosystem": "PyPI", "name": "Jinja2"}}]}"#
+        ));
+        assert!(yes(r#"{"affected":[{"package":{"name" :	"zope.interface"}}]}"#));
+        assert!(!yes(
+            r#"{"affected": [{"package": {"ecosystem": "PyPI", "name": "flask"}}], "details": "jinja2"}"#
+        ));
+        assert!(!yes(
+            r#"{"summary": "the \"name\" field", "affected": [{"package": {"name": "flask"}}]}"#
+        ));
+        // What the scan cannot read is parsed in full.
+        assert!(yes(r#"{"affected": [{"package": {"n\u0061me": "jinja2"}}]}"#));
+        assert!(yes(r#"{"affected": [{"package": {"name": "jin\/ja2"}}]}"#));
+        assert!(yes(r#"{"affected": [{"package": {"name": 7}}]}"#));
+        assert!(may_name(&[0xff, 0xfe], &wanted), "not UTF-8: the parser reports it");
+    }
+
     #[test]
     fn a_big_zip_reads_in_parallel_like_in_one_thread() {
         let dir = tempfile::tempdir().unwrap();
@@ -353,5 +442,9 @@ mod tests {
         assert_eq!(ids[..3], ["PYSEC-0-0", "PYSEC-0-1", "PYSEC-0-2"]);
         assert_eq!(ids[1199], "PYSEC-0-1199");
         assert_eq!(db.records_for("p3").count(), 171);
+        let some = Database::open_for(&path, &names(&["p3", "nothing"])).unwrap();
+        assert_eq!((some.len(), some.total()), (171, 1200));
+        assert_eq!(some.records_for("p3").count(), 171);
+        assert_eq!(some.records_for("p4").count(), 0);
     }
 }

@@ -74,7 +74,9 @@ pub struct Report {
 #[derive(Debug, Clone)]
 pub struct DatabaseSummary {
     pub path: std::path::PathBuf,
+    /// Records in the database (including any not read in full, see [`Database::open_for`]).
     pub records: usize,
+    /// Withdrawn records among those read in full.
     pub withdrawn: usize,
 }
 
@@ -90,6 +92,16 @@ impl Report {
         self.active()
             .filter(|f| f.severity.level == Level::Unknown || f.severity.level >= threshold)
             .count()
+    }
+}
+
+impl Inventory {
+    /// The PEP 503 names of the dependencies to audit: what [`Database::open_for`] needs.
+    pub fn names(&self) -> std::collections::HashSet<String> {
+        self.dependencies
+            .iter()
+            .map(|d| version::normalize_name(&d.name))
+            .collect()
     }
 }
 
@@ -170,7 +182,7 @@ pub fn audit(inventory: &Inventory, db: &Database, ignores: &[Ignore], today: Da
             .collect(),
         database: DatabaseSummary {
             path: db.path().to_path_buf(),
-            records: db.len(),
+            records: db.total(),
             withdrawn: db.withdrawn(),
         },
     }

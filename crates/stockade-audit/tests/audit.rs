@@ -97,6 +97,30 @@ pub fn write_zip(zip_path: &Path, dir: &Path) {
 }
 
 #[test]
+fn reading_only_the_records_a_lock_may_need_finds_the_same() {
+    for source in [
+        "requirements/requirements.txt",
+        "uv/uv.lock",
+        "pylock/pylock.toml",
+        "poetry/poetry.lock",
+        "venv",
+    ] {
+        let inv = inventory(&fixtures().join(source));
+        let some = Database::open_for(&fixtures().join("db"), &inv.names()).unwrap();
+        assert_eq!(some.total(), 12);
+        if source == "uv/uv.lock" {
+            // jinja2 (3), requests (2) and urllib3 (2) of the 12.
+            assert_eq!(some.len(), 7);
+        }
+        assert_eq!(
+            found(&audit(&inv, &some, &[], today())),
+            found(&audit(&inv, &db(), &[], today())),
+            "{source}"
+        );
+    }
+}
+
+#[test]
 fn requirements_txt_with_includes_constraints_hashes_markers_and_extras() {
     let r = run(&fixtures().join("requirements/requirements.txt"));
     assert_eq!(

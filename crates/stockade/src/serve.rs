@@ -217,7 +217,7 @@ fn audit_deps(a: DepsAuditArgs) -> Result<u8, stockade_audit::Error> {
     for p in &paths {
         inventory.read(p)?;
     }
-    let db = stockade_audit::Database::open(&audit_db_path(a.db)?)?;
+    let db = stockade_audit::Database::open_for(&audit_db_path(a.db)?, &inventory.names())?;
     let ignores = match &a.ignore {
         Some(f) => stockade_audit::ignore::load(f)?,
         None => Vec::new(),
