@@ -420,6 +420,7 @@ def test_page_weight_and_first_render(srv, browser):
     d.get(srv.url + "/ui/runs")
     wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#runs table"))
     first_render = time.time() - t0
+    shot(d, "runs-live")  # last: every test's runs are in it
     total = sum(len(srv.req("GET", f"/ui/assets/{n}").body) for n in
                 ["style.css", "icon.svg", "dom.js", "api.js", "runs.js"]) + len(srv.req("GET", "/ui/runs").body)
     print(f"\nruns page: {total} bytes (HTML, CSS, icon, scripts), first table in {first_render * 1000:.0f} ms")
