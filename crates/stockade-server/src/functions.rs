@@ -301,10 +301,21 @@ impl Webhooks {
         ctx: &CallContext,
     ) -> Result<Reply, (&'static str, String)> {
         let host_error = |m: String| ("HostError", m);
-        // Vetted again at each call: the allow list may have changed since registration.
-        let (url, host, port) = self
-            .vet(&f.url)
-            .map_err(|m| host_error(format!("the function {} may not be called: {m}", f.name)))?;
+        // Vetted again at each call: the allow list may have changed since registration. Why
+        // not goes to the log (host and port, never the URL's path or query); the run learns
+        // only that it may not: where the endpoint is is not its business.
+        let (url, host, port) = self.vet(&f.url).map_err(|_| {
+            tracing::warn!(
+                "function {} of tenant {}: its endpoint {} is not allowed now",
+                f.name,
+                ctx.tenant,
+                authority(&f.url)
+            );
+            host_error(format!(
+                "the function {} may not be called (the server no longer allows its endpoint)",
+                f.name
+            ))
+        })?;
         let body = serde_json::to_vec(&serde_json::json!({
             "function": f.name,
             "args": call.args,
@@ -334,8 +345,9 @@ impl Webhooks {
                 )
             } else {
                 // The reason (connection refused, a refused address…) stays in the server's log:
-                // the endpoint's whereabouts are not the run's business.
-                tracing::warn!("function {} of tenant {}: {e}", f.name, ctx.tenant);
+                // the endpoint's whereabouts are not the run's business. Not the URL, though
+                // (reqwest's message holds it, and its path or query may hold a credential).
+                tracing::warn!("function {} of tenant {}: {}", f.name, ctx.tenant, reason(e));
                 host_error(format!("the function {} could not be reached", f.name))
             }
         })?;
@@ -389,8 +401,16 @@ fn read_answer(body: &[u8], id: u64) -> Result<Reply, String> {
         kind: String,
         message: String,
     }
-    let a: Answer = serde_json::from_slice(body)
-        .map_err(|e| format!("its answer is not {{\"value\": …}} or {{\"error\": {{\"kind\", \"message\"}}}}: {e}"))?;
+    // Not the parser's message: it quotes what it read (a string, a field's name), and what an
+    // endpoint answers by mistake (an upstream's error, a DSN) is not the run's business.
+    let a: Answer = serde_json::from_slice(body).map_err(|e| {
+        let what = if e.is_data() {
+            "is not {\"value\": …} or {\"error\": {\"kind\": …, \"message\": …}}"
+        } else {
+            "is not JSON"
+        };
+        format!("its answer {what} (line {}, column {})", e.line(), e.column())
+    })?;
     Ok(match a.error {
         None => Reply {
             id,
@@ -408,6 +428,27 @@ fn read_answer(body: &[u8], id: u64) -> Result<Reply, String> {
             Reply::error(id, &kind, message)
         }
     })
+}
+
+/// `host:port` of an endpoint's URL, for the log (never its path or query).
+fn authority(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| "(not a URL)".into())
+}
+
+/// What went wrong with a request, causes included, without its URL.
+fn reason(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// `v1=` + hex HMAC-SHA256(secret, `timestamp.body`).
@@ -499,6 +540,17 @@ mod tests {
         assert_eq!(r.error.unwrap().kind, "HostError");
         assert!(read_answer(b"<html>", 1).is_err());
         assert!(read_answer(br#"{"value": 1, "extra": 2}"#, 1).is_err());
+        // What a malformed answer held is not quoted back to the run.
+        for body in [
+            &br#"{"error": "db://admin:pw-leak@10.0.0.5"}"#[..],
+            br#"{"value": 1, "pw-leak": 2}"#,
+            br#""pw-leak""#,
+            br#"{"error": {"kind": "pw-leak", "message": 1}}"#,
+            b"<html>pw-leak",
+        ] {
+            let e = read_answer(body, 1).unwrap_err();
+            assert!(!e.contains("pw-leak") && !e.contains("10.0.0.5"), "{e}");
+        }
     }
 
     #[test]
