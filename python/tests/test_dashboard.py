@@ -254,6 +254,20 @@ def test_a_run_appears_live_and_its_violation_opens(srv, browser):
     shot(d, "run")
 
 
+def test_a_run_page_fills_in_when_the_run_ends(srv, browser):
+    d = browser
+    sign_in(d, srv, srv.keys["auditor"])
+    r = run(srv, srv.keys["runner"], "import time\ntime.sleep(2)\nprint('late')", **{"async": True})
+    rid = r.json()["id"]
+    d.get(srv.url + f"/ui/runs/{rid}")
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "h1 .badge"))
+    assert d.find_element(By.CSS_SELECTOR, "h1 .badge").text in ("queued", "running")
+    d.execute_script("window.__same_page = 1")
+    wait(d, lambda: d.find_element(By.CSS_SELECTOR, "pre[aria-label=stdout]").text == "late", timeout=15)
+    assert d.find_element(By.CSS_SELECTOR, "h1 .badge").text == "done"
+    assert d.execute_script("return window.__same_page") == 1  # redrawn, not reloaded
+
+
 def test_charts_draw_violations_by_rule_and_quota_use(srv, browser):
     d = browser
     sign_in(d, srv, srv.keys["admin"])
@@ -321,6 +335,10 @@ def test_an_auditor_is_refused_the_admin_pages_by_the_server(srv, browser):
     assert with_cookie(d, srv, "POST", "/v1/keys", body={"name": "x", "role": "auditor"}, headers=h).status == 403
     assert with_cookie(d, srv, "PUT", f"/v1/tenants/{srv.tenant}/policy", body={"policy": None}, headers=h).status == 403
     assert request(srv.url, "GET", "/ui/admin", key=srv.keys["auditor"]).status == 403
+    # HEAD runs a GET handler: it needs the GET's permission
+    assert request(srv.url, "HEAD", "/ui/admin", key=srv.keys["auditor"]).status == 403
+    assert request(srv.url, "HEAD", "/ui/admin").status == 401
+    assert request(srv.url, "HEAD", "/ui/admin", key=srv.keys["tenant-admin"]).status == 200
     # a runner is refused the charts (it holds neither violations:read nor tenant:read)
     assert request(srv.url, "GET", "/ui/charts", key=srv.keys["runner"]).status == 403
 

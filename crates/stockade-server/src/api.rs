@@ -241,7 +241,13 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
         return ApiError::bad_request("invalid_request", "a NUL character is not allowed in the path").into_response();
     }
     let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let Some(route) = path.as_deref().and_then(|p| roles::route(req.method().as_str(), p)) else {
+    // axum answers HEAD with a route's GET handler: it needs the GET's permission too.
+    let method = if req.method() == Method::HEAD {
+        "GET"
+    } else {
+        req.method().as_str()
+    };
+    let Some(route) = path.as_deref().and_then(|p| roles::route(method, p)) else {
         // Unknown route or method: the fallbacks answer (fail closed: no handler runs).
         return next.run(req).await;
     };

@@ -93,13 +93,13 @@ impl Sessions {
     fn open(&self, s: Session) -> String {
         let id = random();
         let mut map = self.lock();
+        // Sessions that ended unseen go at the next sign-in (sign-ins are rare; the sweep is
+        // linear in at most MAX_SESSIONS).
+        let now = now_ms();
+        map.retain(|_, s| live(s, now));
         if map.len() >= MAX_SESSIONS {
-            let now = now_ms();
-            map.retain(|_, s| live(s, now));
-            if map.len() >= MAX_SESSIONS {
-                if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
-                    map.remove(&oldest);
-                }
+            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
+                map.remove(&oldest);
             }
         }
         map.insert(digest(&id), s);
@@ -365,7 +365,12 @@ fn cross_site(h: &HeaderMap) -> bool {
     if text("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none") {
         return true;
     }
-    match (text("origin"), text("host")) {
+    // Behind a proxy that rewrites Host, the browser's host is in X-Forwarded-Host.
+    let host = text("x-forwarded-host")
+        .and_then(|h| h.split(',').next())
+        .map(str::trim)
+        .or_else(|| text("host"));
+    match (text("origin"), host) {
         (Some(origin), Some(host)) => {
             let rest = origin
                 .strip_prefix("https://")
@@ -631,6 +636,17 @@ mod tests {
             ("sec-fetch-site", "cross-site"),
         ])));
         assert!(cross_site(&headers(&[("host", "127.0.0.1:8321"), ("origin", "null")])));
+        // a TLS proxy that rewrites Host says where the browser went
+        assert!(!cross_site(&headers(&[
+            ("host", "127.0.0.1:8321"),
+            ("x-forwarded-host", "stockade.example"),
+            ("origin", "https://stockade.example"),
+        ])));
+        assert!(cross_site(&headers(&[
+            ("host", "stockade.example"),
+            ("x-forwarded-host", "127.0.0.1:8321"),
+            ("origin", "https://stockade.example"),
+        ])));
     }
 
     #[test]

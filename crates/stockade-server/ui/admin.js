@@ -56,7 +56,8 @@ async function main() {
       h("td", { class: "mono" }, k.id), h("td", {}, k.name), h("td", { class: "mono" }, k.tenant), h("td", {}, k.role),
       h("td", { class: "mono" }, time(k.created_at)), h("td", { class: "mono" }, time(k.last_used_at)),
       h("td", {}, k.revoked_at ? badge("revoked") : k.expires_at && k.expires_at < Date.now() ? badge("expired") : badge("ok")),
-      h("td", {}, k.revoked_at || k.id === s.key_id ? null : revokeButton(k))));
+      // The server refuses a tenant-admin an admin key; the button is not offered either.
+      h("td", {}, k.revoked_at || k.id === s.key_id || (s.role !== "admin" && k.role === "admin") ? null : revokeButton(k))));
     fill(keysCard, h("h2", {}, "API keys"), shown,
       table(["Id", "Name", "Tenant", "Role", "Created (UTC)", "Last used", "State", ""], rows), createKeyForm());
   }

@@ -17,8 +17,9 @@ export class ApiError extends Error {
 // The signed-in session (null when signed out).
 export async function currentSession() {
   if (session) return session;
-  const r = await fetch("/ui/session", { credentials: "same-origin" });
-  if (!r.ok) return null;
+  const r = await fetch("/ui/session", { credentials: "same-origin", cache: "no-store" });
+  if (r.status === 401) return null;
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => null));
   session = await r.json();
   return session;
 }
@@ -62,7 +63,14 @@ const PAGES = [
 
 // The header for a signed-in page; the <main> to fill.
 export async function frame(title) {
-  const s = await currentSession();
+  let s;
+  try {
+    s = await currentSession();
+  } catch (e) {
+    // The server is there but cannot say (a 503): say so rather than reload in a loop.
+    document.getElementById("main").append(errorBox(e));
+    throw e;
+  }
   if (!s) {
     location.reload();
     throw new Error("signed out");

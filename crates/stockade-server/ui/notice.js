@@ -4,7 +4,7 @@ import { currentSession, frame } from "./api.js";
 
 async function main() {
   const denied = document.body.dataset.page === "denied";
-  const s = await currentSession();
+  const s = await currentSession().catch(() => null);
   const main = s ? await frame(denied ? "Not allowed" : "Not found") : document.getElementById("main");
   main.append(card(denied ? "Not allowed" : "Not found",
     h("p", { id: "notice" }, denied

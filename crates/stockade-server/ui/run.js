@@ -1,6 +1,6 @@
 // One run: what it ran, what it printed and returned, what the guard refused, what it used and
 // was allowed, how it was isolated, and where its record sits in the audit chain.
-import { h, card, table, time, duration, badge, kv, pre, show } from "./dom.js";
+import { h, fill, card, table, time, duration, badge, kv, pre, show } from "./dom.js";
 import { api, can, frame, query } from "./api.js";
 
 const id = decodeURIComponent(location.pathname.split("/").pop());
@@ -12,18 +12,26 @@ function decodedLength(b64) {
 
 async function main() {
   const main = await frame(`Run ${id}`);
-  let run;
-  try {
-    run = await api("GET", `/v1/runs/${encodeURIComponent(id)}`);
-  } catch (e) {
-    main.append(h("h1", {}, "Run"), card(null, h("p", { id: "missing" },
-      e.status === 404 ? "No such run, or not one your role may see." : e.message)));
-    return;
-  }
   // Until it is done, look again every second.
-  if (run.state === "queued" || run.state === "running") setTimeout(() => location.reload(), 1000);
+  for (;;) {
+    let run;
+    try {
+      run = await api("GET", `/v1/runs/${encodeURIComponent(id)}`);
+    } catch (e) {
+      fill(main, h("h1", {}, "Run"), card(null, h("p", { id: "missing" },
+        e.status === 404 ? "No such run, or not one your role may see." : e.message)));
+      return;
+    }
+    draw(main, run);
+    if (run.state !== "queued" && run.state !== "running") break;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  if (location.hash === "#violations") document.getElementById("violations")?.scrollIntoView();
+}
+
+function draw(main, run) {
   const res = run.result || {};
-  main.append(
+  fill(main,
     h("h1", {}, h("span", { class: "mono" }, run.id), badge(run.state), badge(run.status)),
     h("div", { class: "grid" },
       card("Run", kv({
@@ -49,7 +57,6 @@ async function main() {
         h("td", { class: "num" }, show(c.call_bytes)), h("td", { class: "num" }, show(c.reply_bytes)),
         h("td", { class: "num" }, duration(c.duration_ms)))))) : null,
     res.error ? card("Setup failure", kv(res.error)) : null);
-  if (location.hash === "#violations") document.getElementById("violations")?.scrollIntoView();
 }
 
 function answerCard(answer) {

@@ -58,6 +58,11 @@ async function main() {
   let timer = null;
   async function refresh() {
     clearTimeout(timer);
+    if (document.hidden && !cursor) {
+      // Nobody is looking: ask again when the tab is shown.
+      document.addEventListener("visibilitychange", refresh, { once: true });
+      return;
+    }
     try {
       const page = await api("GET", `/v1/runs${query({ ...filters(), limit: 50, cursor })}`);
       render(page);

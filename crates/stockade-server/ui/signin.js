@@ -8,7 +8,7 @@ import { currentSession } from "./api.js";
 const home = location.pathname === "/ui/";
 
 async function main() {
-  if (home && (await currentSession())) {
+  if (home && (await currentSession().catch(() => null))) {
     location.replace("/ui/runs");
     return;
   }
