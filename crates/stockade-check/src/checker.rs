@@ -34,6 +34,10 @@ pub struct Checker<'a> {
     /// Enclosing statements, innermost last (the current statement included).
     pub stmts: Vec<&'a Stmt>,
     pub findings: Vec<Finding>,
+    /// Calls of possible functions of the checked tree given tainted data (taint::interproc).
+    pub call_outs: Vec<taint::interproc::CallOut>,
+    /// Set when the walk summarises functions instead of checking (taint::interproc).
+    summaries: Option<Vec<taint::interproc::Summary>>,
     /// Which bodies the taint pass can report in (see [`taint::Gate`]).
     taint_gate: Option<taint::Gate>,
     /// The buffer the walk writes each callee's qualified name into (one allocation per file).
@@ -60,10 +64,84 @@ const MAX_AUDIT_NESTING: usize = MAX_DEPTH;
 /// quarter of a parse).
 const PRE_PARSE_NESTING_BYTES: usize = 96 << 10;
 
-/// Parses and checks one file; returns its findings with suppressions applied.
-pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
+/// What checking one file gives: its findings with suppressions applied, and the calls the
+/// inter-procedural pass resolves once every file is checked.
+pub struct Checked {
+    pub findings: Vec<Finding>,
+    pub crossing: taint::interproc::Crossing,
+}
+
+impl From<Vec<Finding>> for Checked {
+    fn from(findings: Vec<Finding>) -> Checked {
+        Checked {
+            findings,
+            crossing: taint::interproc::Crossing::default(),
+        }
+    }
+}
+
+/// Summarises every module-level function and method of one file for the inter-procedural
+/// pass; nothing for a file that cannot be checked (it has its own finding).
+pub fn summarise(path: &str, source: &str, settings: &Settings) -> Vec<taint::interproc::Summary> {
+    if crate::encoding_refusal(source).is_some()
+        || (source.len() >= PRE_PARSE_NESTING_BYTES && too_deep(nesting_bound(source), false).is_some())
+    {
+        return Vec::new();
+    }
+    let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
+    if source.len() < PRE_PARSE_NESTING_BYTES {
+        let kinds = parsed.tokens().iter().map(ruff_python_ast::token::Token::kind);
+        if too_deep(nesting_bound_of(kinds), false).is_some() {
+            std::mem::forget(parsed);
+            return Vec::new();
+        }
+    }
+    let (summaries, too_deep) = summarise_module(path, source, &parsed.syntax().body, settings);
+    if too_deep {
+        std::mem::forget(parsed);
+    }
+    summaries
+}
+
+/// [`summarise`] of a module already parsed; also says whether the walk met too deep a tree
+/// (which must then not be dropped: see the end of [`check`]).
+fn summarise_module<'a>(
+    path: &'a str,
+    source: &'a str,
+    body: &'a [Stmt],
+    settings: &'a Settings,
+) -> (Vec<taint::interproc::Summary>, bool) {
+    let mut checker = Checker {
+        path,
+        module: body,
+        file: rules::FileState::default(),
+        groups: rules::Groups {
+            audit: false,
+            prescreen: false,
+            taint: false,
+        },
+        source,
+        index: std::cell::OnceCell::new(),
+        settings,
+        bindings: Bindings::default(),
+        functions: Vec::new(),
+        stmts: Vec::new(),
+        findings: Vec::new(),
+        call_outs: Vec::new(),
+        summaries: Some(Vec::new()),
+        taint_gate: None,
+        call_name: String::new(),
+        depth: 0,
+        too_deep: false,
+    };
+    checker.visit_body(body);
+    (checker.summaries.take().unwrap_or_default(), checker.too_deep)
+}
+
+/// Parses and checks one file.
+pub fn check(path: &str, source: &str, settings: &Settings) -> Checked {
     if let Some(why) = crate::encoding_refusal(source) {
-        return vec![Finding::engine(RuleId::UnreadableFile, path, source, &why)];
+        return vec![Finding::engine(RuleId::UnreadableFile, path, source, &why)].into();
     }
     let prescreen = settings.profile == crate::Profile::Prescreen;
     let refusal = if prescreen && source.len() > MAX_PRESCREEN_BYTES {
@@ -82,7 +160,8 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
             path,
             source,
             &format!("{why}; not parsed"),
-        )];
+        )]
+        .into();
     }
     let parsed = ruff_python_parser::parse_unchecked_source(source, ast::PySourceType::Python);
     if !prescreen && source.len() < PRE_PARSE_NESTING_BYTES {
@@ -94,7 +173,8 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
                 path,
                 source,
                 &format!("{why}; not checked"),
-            )];
+            )]
+            .into();
         }
     }
     let mut checker = Checker {
@@ -109,6 +189,8 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
         functions: Vec::new(),
         stmts: Vec::new(),
         findings: Vec::new(),
+        call_outs: Vec::new(),
+        summaries: None,
         taint_gate: None,
         call_name: String::new(),
         depth: 0,
@@ -158,9 +240,37 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
     }
     let too_deep = checker.too_deep;
     let Checker {
-        mut findings, index, ..
+        mut findings,
+        index,
+        mut call_outs,
+        ..
     } = checker;
-    suppress::apply(&mut findings, path, source, &index, parsed.tokens(), settings);
+    // Calls of this module's own functions are summarised now, on the tree at hand; calls of
+    // names it does not define at its top level are kept only if they may be in another module.
+    let defined = taint::interproc::defined_names(&module.body);
+    call_outs.retain(|c| c.may_reach(&defined));
+    let own = call_outs.iter().any(taint::interproc::CallOut::is_local);
+    let summaries = if own && !too_deep {
+        let (summaries, deep) = summarise_module(path, source, &module.body, settings);
+        (!deep).then_some(summaries)
+    } else {
+        None
+    };
+    let call_lines: Vec<usize> = call_outs.iter().flat_map(|c| [c.line, c.end_line]).collect();
+    suppress::apply(
+        &mut findings,
+        path,
+        source,
+        &index,
+        parsed.tokens(),
+        settings,
+        &call_lines,
+    );
+    if settings.honour_suppressions && !call_outs.is_empty() {
+        for call in &mut call_outs {
+            call.markers = suppress::markers_on(source, &index, parsed.tokens(), call.line, call.end_line);
+        }
+    }
     findings.retain(|f| !settings.ignored_in_file(path, f.rule));
     if too_deep {
         // Dropping a pathologically deep tree recurses once per level; leak it instead (bounded by
@@ -168,7 +278,14 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Vec<Finding> {
         std::mem::forget(parsed);
     }
     findings.sort_by_key(|f| (f.line, f.column, f.rule));
-    findings
+    Checked {
+        findings,
+        crossing: taint::interproc::Crossing {
+            call_outs,
+            defined,
+            summaries,
+        },
+    }
 }
 
 impl<'a> Checker<'a> {
@@ -244,6 +361,25 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Summarises `function` (the innermost statement) when it is a module-level function or a
+    /// method of a module-level class.
+    fn summarise(&mut self, function: &'a ast::StmtFunctionDef) {
+        let outer = self.stmts.len().saturating_sub(1);
+        let mut class = None;
+        for stmt in self.stmts[..outer].iter().rev() {
+            match stmt {
+                Stmt::FunctionDef(_) => return,
+                Stmt::ClassDef(c) if class.is_none() => class = Some(c.name.as_str()),
+                Stmt::ClassDef(_) => return,
+                _ => {}
+            }
+        }
+        let summary = taint::summarise(self, function, class);
+        if let Some(summaries) = self.summaries.as_mut() {
+            summaries.push(summary);
+        }
+    }
+
     fn descend(&mut self) -> bool {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -295,6 +431,9 @@ impl<'a> Visitor<'a> for Checker<'a> {
             }
             self.functions.push(function);
             self.bindings.push_scope();
+            if self.summaries.is_some() {
+                self.summarise(function);
+            }
             if self
                 .taint_gate
                 .as_ref()

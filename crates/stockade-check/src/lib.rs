@@ -2,13 +2,14 @@
 //!
 //! Two uses share one engine. The **audit** (default) looks for the risks Python applications
 //! ship: injection, secrets, path traversal, unsafe deserialisation, weak crypto and so on, with
-//! Bandit-parity rules and intra-function taint tracking. The **pre-screen** reads untrusted code
+//! Bandit-parity rules and taint tracking within functions and across them (modules included). The **pre-screen** reads untrusted code
 //! before stockade runs it and refuses what it cannot vouch for (forbidden imports, dunder walks,
 //! dynamic code). The pre-screen is an early, explained refusal; the jail is the boundary.
 //!
 //! Pipeline per file: read → parse (ruff's parser, error-recovering) → one AST walk that runs every
 //! enabled rule → taint per function → suppressions → baseline. Files are checked in parallel and a
-//! file that cannot be read or parsed is itself a finding.
+//! file that cannot be read or parsed is itself a finding. Then the calls that pass tainted data
+//! to functions of the checked tree are resolved across files (taint::interproc).
 
 mod checker;
 pub mod config;
@@ -45,37 +46,99 @@ pub struct FileReport {
     pub findings: Vec<Finding>,
 }
 
-/// Checks one source text. `path` is only used in findings. Never panics on any input: a panic
-/// inside the parser or a rule becomes an STK002 finding.
-pub fn check_source(path: &str, source: &str, settings: &Settings) -> FileReport {
+impl FileReport {
+    /// The report of a file that could not be read (`why`).
+    pub fn unreadable(path: &str, why: &str) -> FileReport {
+        FileReport {
+            path: path.to_string(),
+            findings: vec![Finding::engine(RuleId::UnreadableFile, path, "", why)],
+        }
+    }
+}
+
+/// One file's own pass, before calls into other functions of the tree are resolved.
+fn check_alone(path: &str, source: &str, settings: &Settings) -> checker::Checked {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checker::check(path, source, settings)));
-    let findings = match outcome {
-        Ok(findings) => findings,
+    match outcome {
+        Ok(checked) => checked,
         Err(_) => vec![Finding::engine(
             RuleId::UnreadableFile,
             path,
             source,
             "the checker failed on this file (internal error); it was not checked",
-        )],
-    };
+        )]
+        .into(),
+    }
+}
+
+/// Checks one source text, with taint followed into the functions it defines. `path` is only
+/// used in findings (and names the module). Never panics on any input: a panic inside the parser
+/// or a rule becomes an STK002 finding.
+pub fn check_source(path: &str, source: &str, settings: &Settings) -> FileReport {
+    let checked = check_alone(path, source, settings);
+    let mut findings = checked.findings;
+    let crossing = checked.crossing;
+    if !crossing.call_outs.is_empty() {
+        let units = [taint::interproc::Unit {
+            display: path.to_string(),
+            module: taint::interproc::module_name(path),
+            origin: taint::interproc::Origin::Text(source.to_string()),
+            defined: crossing.defined,
+        }];
+        let made = crossing.summaries.map(|s| vec![(0, s)]).unwrap_or_default();
+        let late = resolve_calls(&units, vec![(0, crossing.call_outs)], made, settings);
+        findings.extend(late.into_iter().map(|(_, f)| f));
+        findings.sort_by_key(|f| (f.line, f.column, f.rule));
+    }
     FileReport {
         path: path.to_string(),
         findings,
     }
 }
 
+/// [`taint::interproc::resolve`], with a panic turned into no finding rather than a crash (the
+/// files' own findings stand).
+fn resolve_calls(
+    units: &[taint::interproc::Unit],
+    calls: Vec<(usize, Vec<taint::interproc::CallOut>)>,
+    made: Vec<(usize, Vec<taint::interproc::Summary>)>,
+    settings: &Settings,
+) -> Vec<(usize, Finding)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        taint::interproc::resolve(units, calls, made, settings)
+    }))
+    .unwrap_or_default()
+}
+
 /// Checks a file on disk.
 pub fn check_file(path: &Path, display: &str, settings: &Settings) -> FileReport {
     match read_source(path) {
         Ok(source) => check_source(display, &source, settings),
-        Err(why) => FileReport {
-            path: display.to_string(),
-            findings: vec![Finding::engine(RuleId::UnreadableFile, display, "", &why)],
-        },
+        Err(why) => FileReport::unreadable(display, &why),
     }
 }
 
-fn read_source(path: &Path) -> Result<String, String> {
+/// One file on disk, its own pass only.
+fn check_file_alone(path: &Path, display: &str, settings: &Settings) -> (FileReport, taint::interproc::Crossing) {
+    match read_source(path) {
+        Ok(source) => {
+            let checked = check_alone(display, &source, settings);
+            (
+                FileReport {
+                    path: display.to_string(),
+                    findings: checked.findings,
+                },
+                checked.crossing,
+            )
+        }
+        Err(why) => (
+            FileReport::unreadable(display, &why),
+            taint::interproc::Crossing::default(),
+        ),
+    }
+}
+
+pub(crate) fn read_source(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if let Some(kind) = discover::irregular(&meta.file_type()) {
         // Reading a FIFO would block, a device could be endless.
@@ -190,18 +253,58 @@ fn pool() -> Option<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build().ok()
 }
 
-/// Checks many files in parallel; reports come back in the order of `files`.
+/// Checks many files in parallel, with taint followed across them; reports come back in the
+/// order of `files`.
 pub fn check_files(files: &[(PathBuf, String)], settings: &Settings) -> Vec<FileReport> {
     let run = || {
-        files
+        let checked: Vec<(FileReport, taint::interproc::Crossing)> = files
             .par_iter()
-            .map(|(path, display)| check_file(path, display, settings))
-            .collect()
+            .map(|(path, display)| check_file_alone(path, display, settings))
+            .collect();
+        let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+        across_files(checked, &paths, settings)
     };
     match pool() {
         Some(pool) => pool.install(run),
         None => run(),
     }
+}
+
+/// Resolves the calls each file's pass recorded against the functions of all of them (`paths`
+/// in the order of `checked`), and adds the findings to the callers' reports.
+fn across_files(
+    checked: Vec<(FileReport, taint::interproc::Crossing)>,
+    paths: &[PathBuf],
+    settings: &Settings,
+) -> Vec<FileReport> {
+    if checked.iter().all(|(_, c)| c.call_outs.is_empty()) {
+        return checked.into_iter().map(|(r, _)| r).collect();
+    }
+    let mut reports = Vec::with_capacity(checked.len());
+    let mut units = Vec::with_capacity(checked.len());
+    let (mut calls, mut made) = (Vec::new(), Vec::new());
+    for (i, ((report, crossing), path)) in checked.into_iter().zip(paths).enumerate() {
+        if !crossing.call_outs.is_empty() {
+            calls.push((i, crossing.call_outs));
+        }
+        if let Some(summaries) = crossing.summaries {
+            made.push((i, summaries));
+        }
+        units.push(taint::interproc::Unit {
+            module: taint::interproc::module_name(&report.path),
+            display: report.path.clone(),
+            origin: taint::interproc::Origin::Disk(path.clone()),
+            defined: crossing.defined,
+        });
+        reports.push(report);
+    }
+    for (i, finding) in resolve_calls(&units, calls, made, settings) {
+        reports[i].findings.push(finding);
+    }
+    for report in &mut reports {
+        report.findings.sort_by_key(|f| (f.line, f.column, f.rule));
+    }
+    reports
 }
 
 /// What [`check_paths`] found and checked.
@@ -241,12 +344,22 @@ pub fn check_paths(paths: &[PathBuf], settings: &Settings) -> Checked {
             receive
                 .into_iter()
                 .par_bridge()
-                .map(|(path, display)| check_file(&path, &display, settings))
-                .collect()
+                .map(|(path, display)| {
+                    let (report, calls) = check_file_alone(&path, &display, settings);
+                    (path, report, calls)
+                })
+                .collect::<Vec<_>>()
         };
-        match pool() {
+        let mut checked = match pool() {
             Some(pool) => pool.install(run),
             None => run(),
+        };
+        checked.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+        let paths: Vec<PathBuf> = checked.iter().map(|(p, _, _)| p.clone()).collect();
+        let checked: Vec<_> = checked.into_iter().map(|(_, r, c)| (r, c)).collect();
+        match pool() {
+            Some(pool) => pool.install(|| across_files(checked, &paths, settings)),
+            None => across_files(checked, &paths, settings),
         }
     });
     reports.sort_by(|a, b| a.path.cmp(&b.path));

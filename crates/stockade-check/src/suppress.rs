@@ -18,7 +18,7 @@ use ruff_python_ast::token::{TokenKind, Tokens};
 use ruff_text_size::{Ranged, TextRange};
 
 /// One parsed marker in a comment.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
     pub kind: &'static str,
     /// The rules named; empty for a bare marker.
@@ -185,7 +185,41 @@ struct Placed {
     used_bare: bool,
 }
 
-/// Marks suppressed findings and reports unknown ids and unused suppressions.
+/// The markers in comments on lines `first` to `last` (a call's, for findings made after the
+/// file's own pass: see crate::taint::interproc).
+pub fn markers_on(
+    source: &str,
+    index: &std::cell::OnceCell<LineIndex>,
+    tokens: &Tokens,
+    first: usize,
+    last: usize,
+) -> Vec<Marker> {
+    let index = index.get_or_init(|| LineIndex::new(source));
+    tokens
+        .iter()
+        .filter(|t| t.kind() == TokenKind::Comment)
+        .filter(|t| (first..=last).contains(&index.line(t.start())))
+        .flat_map(|t| parse_comment(&source[t.range().to_std_range()]))
+        .collect()
+}
+
+/// Marks a finding made after its file's own pass as suppressed when one of `markers` names its
+/// rule (or is bare, where bare markers are allowed).
+pub fn apply_markers(finding: &mut Finding, markers: &[Marker], settings: &Settings) {
+    let marker = markers
+        .iter()
+        .find(|m| m.rules.contains(&finding.rule) || (m.bare && settings.allow_bare_suppressions));
+    if let Some(m) = marker {
+        finding.suppression = Some(Suppression {
+            kind: m.kind,
+            justification: m.reason.clone(),
+        });
+    }
+}
+
+/// Marks suppressed findings and reports unknown ids and unused suppressions. On `call_lines`
+/// (calls whose taint findings come later, from crate::taint::interproc) a suppression of a
+/// taint rule is not reported as unused.
 pub fn apply(
     findings: &mut Vec<Finding>,
     path: &str,
@@ -193,6 +227,7 @@ pub fn apply(
     index: &std::cell::OnceCell<LineIndex>,
     tokens: &Tokens,
     settings: &Settings,
+    call_lines: &[usize],
 ) {
     if !settings.honour_suppressions {
         return;
@@ -271,7 +306,8 @@ pub fn apply(
             ));
         }
         for (rule, used) in p.marker.rules.iter().zip(&p.used) {
-            if !used && settings.is_enabled(*rule) {
+            let later = call_lines.contains(&p.line) && crate::taint::RULES.contains(rule);
+            if !used && !later && settings.is_enabled(*rule) {
                 report(format!(
                     "`# {}` for {} suppresses nothing on this line",
                     p.marker.kind,

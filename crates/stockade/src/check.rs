@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::Args;
 use stockade_check::baseline::Baseline;
 use stockade_check::report::{self, Format, Summary};
-use stockade_check::{Config, Finding, Level, Profile, RuleId, Settings};
+use stockade_check::{Config, Finding, Level, Profile, Settings};
 use stockade_policy::Policy;
 
 pub const EXIT_FINDINGS: u8 = 1;
@@ -176,10 +176,7 @@ pub fn cmd_check(args: CheckArgs) -> Result<u8, (u8, CheckFailure)> {
             .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
         let report = match stockade_check::decode_source(source) {
             Ok(text) => stockade_check::check_source(&args.stdin_filename, &text, &settings),
-            Err(why) => stockade_check::FileReport {
-                path: args.stdin_filename.clone(),
-                findings: vec![Finding::engine(RuleId::UnreadableFile, &args.stdin_filename, "", &why)],
-            },
+            Err(why) => stockade_check::FileReport::unreadable(&args.stdin_filename, &why),
         };
         findings.extend(report.findings);
         files_checked += 1;

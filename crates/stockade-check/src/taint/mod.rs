@@ -7,19 +7,23 @@
 //! joined; a branch that ends in return/raise/abort/continue/break does not flow on, which is what
 //! makes `if x not in ALLOWED: abort(400)` a sanitiser. A loop body is walked a second time only
 //! if the first walk tainted something new. Nested functions, classes and lambdas are not entered:
-//! the checker calls [`check_body`] for each function body on its own. Nothing is followed across
-//! calls: an unknown function given tainted data returns tainted data.
+//! the checker calls [`check_body`] for each function body on its own. An unknown function given
+//! tainted data returns tainted data; when it may be a function of the checked tree, the call is
+//! recorded, and [`interproc`] follows the data into it (and the functions it calls, in this
+//! module or others) once every file has had its own pass.
 //!
 //! Request data is reported at the rule's confidence; argv/environment/input() data only reaches
 //! command, SQL, code, deserialisation and template sinks, at low confidence (a command-line tool
 //! opening the file it was given is its job).
 
+pub mod interproc;
 mod model;
 
 use crate::checker::Checker;
 use crate::registry::RuleId;
 use crate::rules::util;
 use crate::Level;
+use interproc::{ArgFlow, CallOut, Callee, EdgeArg, Hit, Slot, Summary, MAX_PARAMS};
 use model::*;
 use ruff_python_ast::{
     self as ast, BoolOp, CmpOp, Expr, ExprCall, InterpolatedStringElement, Operator, Pattern, Stmt, StmtFunctionDef,
@@ -143,26 +147,115 @@ pub fn check_body<'a>(checker: &mut Checker<'a>, body: &'a [Stmt], function: Opt
     if enabled == 0 {
         return;
     }
-    let mut engine = Engine {
-        checker,
-        enabled,
-        vars: Vars::default(),
-        attr_bases: Vec::new(),
-        sources: Vec::new(),
-        request_objs: Vec::new(),
-        http_clients: Vec::new(),
-        imports: Vec::new(),
-        shadowed: Vec::new(),
-        parsed_urls: Vec::new(),
-        reported: Vec::new(),
-        last_reported_kind: 0,
-        depth: 0,
-        loops: 0,
-    };
+    let class = function.and_then(|_| enclosing_class(checker));
+    let mut engine = Engine::new(checker, enabled, class);
     if let Some(function) = function {
         engine.seed(function);
     }
     engine.block(body);
+}
+
+/// The class a function being walked is a method of (the function is the innermost statement).
+pub fn enclosing_class<'a>(checker: &Checker<'a>) -> Option<&'a str> {
+    let outer = checker.stmts.len().checked_sub(1)?;
+    for stmt in checker.stmts[..outer].iter().rev() {
+        match stmt {
+            Stmt::ClassDef(c) => return Some(c.name.as_str()),
+            Stmt::FunctionDef(_) => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Summarises a module-level function (`class` None) or a method for the calls of other bodies
+/// (see [`interproc`]): which parameters reach which sinks, and which calls of other functions.
+pub fn summarise<'a>(checker: &mut Checker<'a>, function: &'a StmtFunctionDef, class: Option<&'a str>) -> Summary {
+    let params = &*function.parameters;
+    let names: Vec<&'a str> = params
+        .posonlyargs
+        .iter()
+        .chain(params.args.iter())
+        .chain(params.kwonlyargs.iter())
+        .map(|p| p.parameter.name.as_str())
+        .collect();
+    let positional = params.posonlyargs.len() + params.args.len();
+    let is_static = function
+        .decorator_list
+        .iter()
+        .any(|d| matches!(&d.expression, Expr::Name(n) if n.id.as_str() == "staticmethod"));
+    let bound = class.is_some() && !is_static;
+    let enabled = enabled_kinds(checker);
+    let mut engine = Engine::new(checker, enabled, class);
+    engine.seed(function);
+    engine.sources.push(Source {
+        label: "a parameter".to_string(),
+        at: function.range().start(),
+    });
+    let src = (engine.sources.len() - 1).min(u16::MAX as usize) as u16;
+    for (i, name) in names.iter().enumerate().take(MAX_PARAMS) {
+        if i == 0 && bound {
+            continue;
+        }
+        engine.set(
+            Key::Name(name),
+            Some(Taint {
+                src,
+                kinds: REQUEST_KINDS & enabled,
+                flags: WHOLE,
+                params: 1 << i,
+            }),
+        );
+    }
+    engine.summary = Some(Acc {
+        params: names.clone(),
+        hits: Vec::new(),
+        calls: Vec::new(),
+    });
+    if enabled != 0 {
+        engine.block(&function.body);
+    }
+    let acc = engine.summary.take().unwrap_or(Acc {
+        params: Vec::new(),
+        hits: Vec::new(),
+        calls: Vec::new(),
+    });
+    let line = engine.checker.index().line(function.range().start());
+    Summary {
+        qualname: match class {
+            Some(class) => format!("{class}.{}", function.name.as_str()),
+            None => function.name.to_string(),
+        },
+        line,
+        params: names.iter().map(|n| n.to_string()).collect(),
+        positional,
+        hits: acc.hits,
+        calls: acc.calls,
+    }
+}
+
+impl<'c, 'a> Engine<'c, 'a> {
+    fn new(checker: &'c mut Checker<'a>, enabled: u16, class: Option<&'a str>) -> Engine<'c, 'a> {
+        Engine {
+            checker,
+            enabled,
+            vars: Vars::default(),
+            attr_bases: Vec::new(),
+            sources: Vec::new(),
+            request_objs: Vec::new(),
+            http_clients: Vec::new(),
+            imports: Vec::new(),
+            shadowed: Vec::new(),
+            parsed_urls: Vec::new(),
+            reported: Vec::new(),
+            last_reported_kind: 0,
+            depth: 0,
+            loops: 0,
+            class,
+            instances: Vec::new(),
+            summary: None,
+        }
+    }
 }
 
 fn enabled_kinds(checker: &Checker) -> u16 {
@@ -246,6 +339,9 @@ struct Taint {
     /// WHOLE: the value itself is tainted (not only some element of a container);
     /// NORMALISED: a resolved path; LOCAL: argv/environment/input(); PATH_OBJECT: a pathlib path.
     flags: u8,
+    /// When summarising a function: which of its parameters the value comes from (bit i: as
+    /// data; bit 16 + i: read from it as a request object). Zero otherwise.
+    params: u32,
 }
 
 impl Taint {
@@ -281,6 +377,7 @@ fn merge(a: Option<Taint>, b: Option<Taint>) -> Option<Taint> {
                 src,
                 kinds: a.kinds | b.kinds,
                 flags: ((a.flags | b.flags) & WHOLE) | shared,
+                params: a.params | b.params,
             })
         }
     }
@@ -345,6 +442,27 @@ struct Engine<'c, 'a> {
     last_reported_kind: u16,
     depth: u32,
     loops: u32,
+    /// The class whose method this body is (for `self.m(...)` calls).
+    class: Option<&'a str>,
+    /// Local names bound to what a call of a possible class of the tree made (`repo =
+    /// Repo(cur)`), for `repo.search(...)`.
+    instances: Vec<(&'a str, Callee)>,
+    /// Set when summarising a function for other bodies' calls instead of reporting.
+    summary: Option<Acc<'a>>,
+}
+
+/// What a summarised function does with its parameters, as it is walked.
+struct Acc<'a> {
+    /// Parameter names by index (positional first, `self` included, then keyword-only).
+    params: Vec<&'a str>,
+    hits: Vec<Hit>,
+    calls: Vec<(Callee, bool, Vec<EdgeArg>)>,
+}
+
+impl Acc<'_> {
+    fn index(&self, name: &str) -> Option<usize> {
+        self.params.iter().position(|p| *p == name).filter(|i| *i < MAX_PARAMS)
+    }
 }
 
 impl<'a> Engine<'_, 'a> {
@@ -421,6 +539,7 @@ impl<'a> Engine<'_, 'a> {
             src: src.min(u16::MAX as usize) as u16,
             kinds,
             flags: WHOLE | if local { LOCAL } else { 0 },
+            params: 0,
         })
     }
 
@@ -508,8 +627,14 @@ impl<'a> Engine<'_, 'a> {
         if let Some(i) = self.parsed_urls.iter().position(|(p, _)| *p == id) {
             self.parsed_urls.swap_remove(i);
         }
+        if let Some(i) = self.instances.iter().position(|(n, _)| *n == id) {
+            self.instances.swap_remove(i);
+        }
         if let Some(Expr::Call(call)) = value {
             self.note_constructed(Key::Name(id), call);
+            if let Some((class @ (Callee::Name(_) | Callee::Local(_)), false)) = self.callee(&call.func) {
+                self.instances.push((id, class));
+            }
         }
     }
 
@@ -1476,6 +1601,21 @@ impl<'a> Engine<'_, 'a> {
                 }
             }
         }
+        if let Some(bit) = self.param_as_request(&a.value) {
+            if is_request_attr(attr) {
+                let kinds = if is_request_location(attr) {
+                    REQUEST_KINDS & !(REDIRECT | URL)
+                } else {
+                    REQUEST_KINDS
+                };
+                let data = self.eval(&a.value);
+                return whole(data).map(|t| Taint {
+                    kinds: t.kinds & kinds,
+                    params: t.params | bit,
+                    ..t
+                });
+            }
+        }
         if self.is_request_data(&a.value, attr) {
             let receiver = self.checker.text(&*a.value);
             // The current request's own URL: redirecting to it or fetching it goes nowhere new.
@@ -1578,6 +1718,7 @@ impl<'a> Engine<'_, 'a> {
             }
             any = merge(any, t);
         }
+        self.note_call_out(call, &args, any.is_some());
         if receiver.is_none() && any.is_none() {
             return self.source_call(call, method);
         }
@@ -1591,7 +1732,14 @@ impl<'a> Engine<'_, 'a> {
         let name = self.qualified(&call.func);
         let reported = self.reported.len();
         self.check_sinks(call, name.as_deref(), method, receiver, &args);
-        let result = self.call_result(call, name.as_deref(), method, receiver, any, &args);
+        let mut result = self.call_result(call, name.as_deref(), method, receiver, any, &args);
+        if let (Some(m), Expr::Attribute(a)) = (method, &*call.func) {
+            if is_request_method(m) {
+                if let (Some(bit), Some(t)) = (self.param_as_request(&a.value), result.as_mut()) {
+                    t.params |= bit;
+                }
+            }
+        }
         if self.reported.len() > reported {
             // Reported here: what comes out (`text(q)`, `open(p)`) is not reported again.
             return result.map(|t| Taint {
@@ -1852,6 +2000,189 @@ impl<'a> Engine<'_, 'a> {
         }
     }
 
+    /// While summarising: the request bit of `expr` when it is a parameter still holding its value.
+    fn param_as_request(&self, expr: &'a Expr) -> Option<u32> {
+        let acc = self.summary.as_ref()?;
+        let Expr::Name(n) = expr else { return None };
+        let i = acc.index(n.id.as_str())?;
+        let holds = self
+            .get(Key::Name(n.id.as_str()))
+            .is_some_and(|t| t.params & (1 << i) != 0);
+        holds.then_some(1 << (16 + i))
+    }
+
+    /// The function of the checked tree a call may reach, and whether it binds the first
+    /// parameter: None for a local variable, a builtin conversion or a library call (those never
+    /// resolve to a module of the tree, but skipping them early keeps the records small).
+    fn callee(&self, func: &Expr) -> Option<(Callee, bool)> {
+        match func {
+            Expr::Name(n) => {
+                let id = n.id.as_str();
+                match self.resolve(id) {
+                    Resolved::Imported(q) => Some((Callee::Name(q.to_string()), false)),
+                    Resolved::Local => None,
+                    Resolved::Unbound if matches!(through(id), Through::Unknown) && sink_by_name(id).is_none() => {
+                        Some((Callee::Local(id.to_string()), false))
+                    }
+                    Resolved::Unbound => None,
+                }
+            }
+            Expr::Attribute(a) => {
+                // `Repo(cur).search(x)`, `repo.search(x)` after `repo = Repo(cur)`.
+                let instance = match &*a.value {
+                    Expr::Call(c) => self.callee(&c.func).filter(|(_, bound)| !bound).map(|(c, _)| c),
+                    Expr::Name(n) => self
+                        .instances
+                        .iter()
+                        .rev()
+                        .find(|(name, _)| *name == n.id.as_str())
+                        .map(|(_, c)| c.clone()),
+                    _ => None,
+                };
+                match instance {
+                    Some(Callee::Name(class)) => {
+                        return Some((Callee::Name(format!("{class}.{}", a.attr.as_str())), true));
+                    }
+                    Some(Callee::Local(class)) => {
+                        return Some((Callee::Local(format!("{class}.{}", a.attr.as_str())), true));
+                    }
+                    _ => {}
+                }
+                if let Expr::Name(base) = &*a.value {
+                    if matches!(base.id.as_str(), "self" | "cls") {
+                        let class = self.class?;
+                        return Some((
+                            Callee::Method {
+                                class: class.to_string(),
+                                method: a.attr.to_string(),
+                            },
+                            true,
+                        ));
+                    }
+                }
+                // `module.f` through an import, or `Class.f` of this module.
+                let mut local = false;
+                let name = crate::names::dotted_name(func, |head| match self.resolve(head) {
+                    Resolved::Imported(q) => Some(q),
+                    Resolved::Unbound => {
+                        local = true;
+                        Some(head)
+                    }
+                    Resolved::Local => None,
+                })?;
+                if local {
+                    return Some((Callee::Local(name), false));
+                }
+                (sink_by_name(&name).is_none()).then_some((Callee::Name(name), false))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records a call of a possible function of the tree that is given tainted data or a request
+    /// object: as a call-out of this body, or as an edge of the function being summarised.
+    fn note_call_out(&mut self, call: &'a ExprCall, args: &ArgTaints, tainted: bool) {
+        let arguments = &call.arguments;
+        if !tainted {
+            // Only a request object passed as such is left to record (not when summarising:
+            // there, parameters are the only sources).
+            let is_request =
+                |arg: &Expr| matches!(arg, Expr::Name(_) | Expr::Attribute(_)) && self.request_obj(arg).is_some();
+            if self.summary.is_some()
+                || !(arguments.args.iter().any(is_request) || arguments.keywords.iter().any(|k| is_request(&k.value)))
+            {
+                return;
+            }
+        }
+        let mut slots: Vec<(Slot, &'a Expr, Option<Taint>)> = Vec::new();
+        for (i, arg) in arguments.args.iter().enumerate() {
+            if i >= args.starred_at {
+                break;
+            }
+            let t = args.positional.get(i).copied().flatten();
+            slots.push((Slot::Pos(i), arg, t));
+        }
+        for (j, keyword) in arguments.keywords.iter().enumerate() {
+            let Some(name) = &keyword.arg else { continue };
+            let t = args.keywords.get(j).copied().flatten();
+            slots.push((Slot::Kw(name.to_string()), &keyword.value, t));
+        }
+        let summarising = self.summary.is_some();
+        let mut flows = Vec::new();
+        let mut edges = Vec::new();
+        for (slot, arg, t) in slots {
+            if summarising {
+                let Some(t) = t.filter(|t| t.params != 0) else { continue };
+                let whole_param = match arg {
+                    Expr::Name(n) => self
+                        .summary
+                        .as_ref()
+                        .and_then(|acc| acc.index(n.id.as_str()))
+                        .filter(|i| t.params & (1 << i) != 0),
+                    _ => None,
+                };
+                let params = t.params | whole_param.map_or(0, |i| 1 << (16 + i));
+                edges.push(EdgeArg {
+                    slot,
+                    kinds: t.kinds,
+                    params,
+                    whole_param,
+                });
+            } else if let Some(t) = t {
+                let Some(source) = self.sources.get(t.src as usize) else {
+                    continue;
+                };
+                flows.push(ArgFlow {
+                    slot,
+                    kinds: t.kinds & self.enabled,
+                    request_object: false,
+                    local: t.flags & LOCAL != 0,
+                    source: source.label.clone(),
+                    source_line: self.checker.index().line(source.at),
+                });
+            } else if matches!(arg, Expr::Name(_) | Expr::Attribute(_)) && self.request_obj(arg).is_some() {
+                let shown = self.checker.text(arg);
+                let shown = if shown.len() <= 40 { shown } else { "request" };
+                flows.push(ArgFlow {
+                    slot,
+                    kinds: REQUEST_KINDS & self.enabled,
+                    request_object: true,
+                    local: false,
+                    source: format!("the request object `{shown}`"),
+                    source_line: self.checker.index().line(arg.range().start()),
+                });
+            }
+        }
+        if flows.is_empty() && edges.is_empty() {
+            return;
+        }
+        let Some((callee, bound)) = self.callee(&call.func) else {
+            return;
+        };
+        if summarising {
+            if let Some(acc) = self.summary.as_mut() {
+                acc.calls.push((callee, bound, edges));
+            }
+            return;
+        }
+        let range = call.range();
+        let index = self.checker.index();
+        let (line, column) = index.line_col(self.checker.source, range.start());
+        let (end_line, end_column) = index.line_col(self.checker.source, range.end());
+        let line_text = index.line_text(self.checker.source, line).to_string();
+        self.checker.call_outs.push(CallOut {
+            callee,
+            bound,
+            args: flows,
+            line,
+            column,
+            end_line,
+            end_column,
+            line_text,
+            markers: Vec::new(),
+        });
+    }
+
     /// A path sink: request data is STK803; an archive member name reaching a write is STK816.
     fn report_path(&mut self, call: &'a ExprCall, t: Taint, role: &str, write: bool, name: Option<&str>) -> bool {
         if t.kinds & PATH != 0 {
@@ -1933,6 +2264,31 @@ impl<'a> Engine<'_, 'a> {
             return;
         }
         let range = call.range();
+        if self.summary.is_some() {
+            // Summarising: the sink is recorded for the parameters that reach it (the body's own
+            // sources were reported by the per-file pass).
+            self.last_reported_kind = kind_of(rule);
+            if t.params == 0 {
+                return;
+            }
+            let at = range.start().to_u32();
+            let kind = kind_of(rule) & !TAR_MEMBER;
+            let what = format!("{} as {role}", self.sink_label(call, name));
+            let line = self.checker.index().line(range.start());
+            let Some(acc) = self.summary.as_mut() else { return };
+            match acc.hits.iter_mut().find(|h| h.at == at && h.rule == rule) {
+                Some(hit) => hit.params |= t.params,
+                None => acc.hits.push(Hit {
+                    params: t.params,
+                    kind,
+                    rule,
+                    what,
+                    line,
+                    at,
+                }),
+            }
+            return;
+        }
         if self.reported.contains(&range.start()) {
             return;
         }
