@@ -207,6 +207,8 @@ def test_every_page_sends_the_strict_headers(srv):
         assert r.headers["X-Frame-Options"] == "DENY"
     assert srv.req("GET", "/ui/assets/runs.js").headers["Content-Type"].startswith("text/javascript")
     assert srv.req("GET", "/ui/assets/nope.js").status == 404
+    r = request(srv.url, "GET", "/ui")  # followed
+    assert r.status == 200 and b"signin.js" in r.body
     # not signed in: the sign-in page, with the status that says so
     r = request(srv.url, "GET", "/ui/runs")
     assert r.status == 401 and b"signin.js" in r.body and r.headers["Content-Type"].startswith("text/html")

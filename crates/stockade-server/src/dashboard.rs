@@ -260,6 +260,7 @@ async fn check(app: &App, id: &str, method: &Method, headers: &HeaderMap) -> Res
 /// The dashboard's routes (each also in [`roles::ROUTES`], behind the API's middleware).
 pub fn routes() -> Router<Arc<App>> {
     Router::new()
+        .route("/ui", get(|| async { axum::response::Redirect::permanent("/ui/") }))
         .route("/ui/", get(|| async { page("signin") }))
         .route("/ui/runs", get(|| async { page("runs") }))
         .route("/ui/runs/{id}", get(|| async { page("run") }))
@@ -545,6 +546,16 @@ pub fn openapi_operation(r: &Route, g: &mut SchemaGenerator) -> Option<Value> {
         "tags": ["dashboard"],
     });
     match r.path {
+        "/ui" => {
+            responses.insert(
+                "308".into(),
+                json!({"description": "To /ui/", "headers": {"Location": {"schema": {"type": "string"}}}}),
+            );
+            responses.insert(
+                "200".into(),
+                html("The sign-in page, for a client that follows the redirect"),
+            );
+        }
         "/ui/assets/{file}" => {
             let text = json!({"schema": {"type": "string"}});
             responses.insert(

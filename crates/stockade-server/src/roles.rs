@@ -319,6 +319,7 @@ pub const ROUTES: &[Route] = &[
         "The roles and the permissions each holds",
     ),
     // The dashboard (docs/dashboard.md): its pages need the permission of what they show.
+    r("GET", "/ui", P::Public, "ui_root", "The dashboard (a redirect to /ui/)"),
     r("GET", "/ui/", P::Public, "ui_sign_in_page", "The dashboard: sign in"),
     r(
         "GET",
