@@ -492,3 +492,69 @@ fn sarif_validates_against_the_sarif_2_1_0_schema() {
         assert_eq!(rules[i]["id"], r["ruleId"]);
     }
 }
+
+/// Hostile input never panics: every fixture source, truncated at many points and with bytes
+/// replaced by characters that break tokens (quotes, brackets, backslashes, multi-byte UTF-8),
+/// reads to a result or an error. So does every fixture record, likewise mangled, as a database.
+#[test]
+fn mangled_sources_and_records_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [
+        ("requirements.txt", "requirements/requirements.txt"),
+        ("uv.lock", "uv/uv.lock"),
+        ("pylock.toml", "pylock/pylock.toml"),
+        ("poetry.lock", "poetry/poetry.lock"),
+    ];
+    let inserts: [&[u8]; 8] = [
+        b"\"",
+        b"[",
+        b"\\",
+        "é".as_bytes(),
+        "\n-é".as_bytes(),
+        b"==",
+        b"\x00",
+        &[0xff],
+    ];
+    let mut tried = 0;
+    let fixture_db = db();
+    for (name, fixture) in sources {
+        let original = std::fs::read(fixtures().join(fixture)).unwrap();
+        let path = dir.path().join(name);
+        let step = (original.len() / 30).max(1);
+        for at in (0..original.len()).step_by(step) {
+            for (k, insert) in inserts.iter().enumerate() {
+                let mut mangled = original[..at].to_vec();
+                mangled.extend_from_slice(insert);
+                // Every other variant keeps the rest of the file, the others cut it here.
+                if k % 2 == 0 {
+                    mangled.extend_from_slice(&original[(at + 1).min(original.len())..]);
+                }
+                std::fs::write(&path, &mangled).unwrap();
+                let mut inv = Inventory::default();
+                let _ = inv.read(&path);
+                let _ = audit(&inv, &fixture_db, &[], today());
+                tried += 1;
+            }
+        }
+    }
+    let db_dir = dir.path().join("db");
+    std::fs::create_dir(&db_dir).unwrap();
+    let inv = inventory(&fixtures().join("requirements/requirements.txt"));
+    for entry in std::fs::read_dir(fixtures().join("db")).unwrap() {
+        let original = std::fs::read(entry.unwrap().path()).unwrap();
+        let step = (original.len() / 10).max(1);
+        for at in (0..original.len()).step_by(step) {
+            for insert in [inserts[0], inserts[2], inserts[3], inserts[7]] {
+                let mut mangled = original[..at].to_vec();
+                mangled.extend_from_slice(insert);
+                mangled.extend_from_slice(&original[(at + 1).min(original.len())..]);
+                std::fs::write(db_dir.join("r.json"), &mangled).unwrap();
+                if let Ok(db) = Database::open(&db_dir) {
+                    let _ = audit(&inv, &db, &[], today());
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 1500, "{tried}");
+}

@@ -149,8 +149,10 @@ fn split_option(line: &str) -> (&str, Option<&str>) {
         let value = rest[end..].trim_start_matches('=').trim();
         return (option, (!value.is_empty()).then_some(value));
     }
-    let option = &line[..line.len().min(2)];
-    let value = line[option.len()..].trim();
+    // `-` and one character (which may be multi-byte in a broken file).
+    let end = line.char_indices().nth(2).map_or(line.len(), |(i, _)| i);
+    let option = &line[..end];
+    let value = line[end..].trim();
     (option, (!value.is_empty()).then_some(value))
 }
 
@@ -376,6 +378,18 @@ mod tests {
                 .unwrap_or_else(|| panic!("{line:?} parsed"));
             assert!(err.contains(what), "{line:?}: {err}");
         }
+    }
+
+    #[test]
+    fn options_split_on_characters() {
+        assert_eq!(split_option("-rfoo.txt"), ("-r", Some("foo.txt")));
+        assert_eq!(split_option("-r foo.txt"), ("-r", Some("foo.txt")));
+        assert_eq!(
+            split_option("--requirement=foo.txt"),
+            ("--requirement", Some("foo.txt"))
+        );
+        assert_eq!(split_option("-é x"), ("-é", Some("x")));
+        assert_eq!(split_option("-"), ("-", None));
     }
 
     #[test]
