@@ -416,3 +416,222 @@ def test_a_runner_key_does_not_list_the_endpoints_url(srv, ep):
     listed = srv.req("GET", f"/v1/tenants/{t}/functions", key=k)
     assert listed.status == 200 and listed.json()[0]["name"] == "hook"
     assert MARK not in listed.body.decode()
+
+
+def test_a_deleted_function_is_not_callable_from_a_sessions_later_cell(srv, ep):
+    """The stub stays in the session's namespace after the function is removed; calling it, or
+    forging its call frame, reaches nothing. Control: the same call in the cell before works."""
+    t = srv.new_tenant()
+    assert register(srv, t, "search", ep.url("search")).status == 201
+    k, _ = srv.new_key(t, "runner")
+    sid = srv.req("POST", "/v1/sessions", key=k, body={}).json()["id"]
+    try:
+        before = len(ep.requests)
+        r = srv.req("POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "keep = search\nprint(search(1))"})
+        assert r.status == 200 and r.json()["stdout"] == "ok\n", r
+        assert len(ep.requests) == before + 1
+        assert srv.req("DELETE", f"/v1/tenants/{t}/functions/search").status == 204
+        forge = ("import json, os, struct\nbody = json.dumps({'name': 'search', 'args': [1], 'kwargs': {}}).encode()\n"
+                 "try:\n    os.write(9, struct.pack('<2sBBIQ', b'SK', 1, 18, len(body), 99) + body)\n"
+                 "    print('wrote', os.read(9, 4096))\nexcept OSError as e:\n    print('refused', e.errno)\n")
+        r = srv.req("POST", f"/v1/sessions/{sid}/runs", key=k,
+                    body={"code": CATCH.format(call="keep(1)") + forge})
+        assert r.status == 200, r
+        out = r.json()["stdout"]
+        assert out.startswith("HostFunctionError") and "refused" in out.splitlines()[1], out
+        assert len(ep.requests) == before + 1
+    finally:
+        srv.req("DELETE", f"/v1/sessions/{sid}", key=k)
+
+
+def test_another_tenant_cannot_see_change_remove_or_call_a_function(srv, ep):
+    a, b = srv.new_tenant(), srv.new_tenant()
+    assert register(srv, a, "search", ep.url("search")).status == 201
+    tb, _ = srv.new_key(b, "tenant-admin")
+    kb, _ = srv.new_key(b, "runner")
+    for method, path, body in (("GET", f"/v1/tenants/{a}/functions", None),
+                               ("PUT", f"/v1/tenants/{a}/functions/search", {"url": ep.url("ok")}),
+                               ("DELETE", f"/v1/tenants/{a}/functions/search", None)):
+        r = srv.req(method, path, key=tb, body=body)
+        assert r.status == 404, (method, r)
+    before = len(ep.requests)
+    r = run(srv, kb, "search(1)", functions=["search"])
+    assert r.status == 422 and r.json()["field"] == "functions", r
+    assert len(ep.requests) == before
+    # Control: tenant a's own admin sees it, and its run calls it.
+    ta, _ = srv.new_key(a, "tenant-admin")
+    assert [f["name"] for f in srv.req("GET", f"/v1/tenants/{a}/functions", key=ta).json()] == ["search"]
+    ka, _ = srv.new_key(a, "runner")
+    assert run(srv, ka, "print(search(1))", functions=["search"]).json()["stdout"] == "ok\n"
+
+
+def test_at_most_64_functions_even_registered_all_at_once(srv, ep):
+    t = srv.new_tenant()
+    codes = []
+
+    def put(i):
+        r = register(srv, t, f"f{i}", ep.url("ok"), description="d" * 4096)
+        codes.append(r.status)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(72)]
+    [th.start() for th in threads]
+    [th.join() for th in threads]
+    assert codes.count(201) == 64 and codes.count(422) == 8, sorted(codes)
+    assert len(srv.req("GET", f"/v1/tenants/{t}/functions").json()) == 64
+    r = register(srv, t, "f0", ep.url("ok"), description="d" * 4097)
+    assert r.status == 422 and r.json()["field"] == "description", r
+
+
+# ----- replicas sharing PostgreSQL -----
+
+FAST = {"pool_size": 1, "session_idle_seconds": 60, "heartbeat_ms": 300, "peer_timeout_ms": 2000,
+        "max_concurrent_runs": 4}
+
+
+@pytest.fixture
+def pair():
+    db = postgres_url()
+    servers = [Server(database=db, settings=FAST, instance=f"attack-{i}").start() for i in range(2)]
+    admin = next(s.admin_key for s in servers if s.admin_key)
+    for s in servers:
+        s.admin_key = admin
+    yield servers
+    for s in servers:
+        if s.proc and s.proc.poll() is None:
+            os.kill(s.proc.pid, signal.SIGCONT)
+            s.stop()
+
+
+def descendants(pid):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = set(), [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
+def test_sessions_of_another_tenant_are_404_through_either_replica_forged_header_or_not(pair):
+    a, b = pair
+    t, other = a.new_tenant(), a.new_tenant()
+    k, _ = a.new_key(t, "runner")
+    k2, _ = a.new_key(other, "tenant-admin")
+    sid = a.req("POST", "/v1/sessions", key=k, body={}).json()["id"]
+    for s in (a, b):
+        for h in ({}, {"X-Stockade-Forwarded-By": "attack-0"}, {"X-Stockade-Forwarded-By": "attack-1"}):
+            for method, path, body in (("POST", f"/v1/sessions/{sid}/runs", {"code": "1"}),
+                                       ("GET", f"/v1/sessions/{sid}", None),
+                                       ("DELETE", f"/v1/sessions/{sid}", None)):
+                r = request(s.url, method, path, key=k2, body=body, headers=h)
+                assert r.status == 404, (s.instance, h, method, r)
+                r = request(s.url, method, path, key="sk_000000000000_" + "A" * 43, body=body, headers=h)
+                assert r.status == 401, (s.instance, h, method, r)
+    # Control: the owner's tenant reaches it through either replica.
+    for s in (a, b):
+        r = request(s.url, "POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "result = 7"})
+        assert r.status == 200 and r.json()["answer"]["value"] == 7, r
+    assert request(b.url, "DELETE", f"/v1/sessions/{sid}", key=k).status == 204
+
+
+def test_a_forged_forwarded_delete_cannot_orphan_a_jail_past_the_session_quota(pair):
+    """DELETE through the replica that does not hold the session, with a forged
+    X-Stockade-Forwarded-By: that replica must not mark the session closed while its jail lives
+    on in the owner (the quota counts records, so each such jail would be one more than the
+    tenant may have)."""
+    a, b = pair
+    t = a.new_tenant(quotas={"sessions": 1})
+    k, _ = a.new_key(t, "runner")
+    sid = a.req("POST", "/v1/sessions", key=k, body={}).json()["id"]
+    r = a.req("POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "import os\nresult = os.getpid()"})
+    assert r.status == 200, r
+    r = request(b.url, "DELETE", f"/v1/sessions/{sid}", key=k, headers={"X-Stockade-Forwarded-By": "attack-0"})
+    assert r.status != 204, r
+    # The record still says open (so the quota still counts it) and the jail still answers.
+    assert a.req("GET", f"/v1/sessions/{sid}", key=k).json()["state"] == "open"
+    assert a.req("POST", "/v1/sessions", key=k, body={}).status == 429
+    r = a.req("POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "result = 1"})
+    assert r.status == 200, r
+    # Control: a plain DELETE through the same replica closes the jail on the owner.
+    assert request(b.url, "DELETE", f"/v1/sessions/{sid}", key=k).status == 204
+    assert a.req("POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "result = 1"}).status == 410
+    assert a.req("POST", "/v1/sessions", key=k, body={}).status == 201
+
+
+def test_a_stopped_owner_does_not_hang_requests_forwarded_to_it(pair):
+    """The owner is stopped (SIGSTOP: its socket still accepts, nothing answers) — a hung
+    process, or a VM paused. A cell sent through the other replica, before and while it stops,
+    must end once the owner is taken for dead, not wait for ever."""
+    a, b = pair
+    t = a.new_tenant()
+    k, _ = a.new_key(t, "runner")
+    sid = a.req("POST", "/v1/sessions", key=k, body={}).json()["id"]
+    assert request(b.url, "POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "result = 1"}).status == 200
+    results = {}
+
+    def streaming():  # in flight when the owner stops
+        try:
+            results["stream"] = request(b.url, "POST", f"/v1/sessions/{sid}/runs", key=k, timeout=20,
+                                        body={"code": "import time\nfor i in range(8):\n    print(i, flush=True)\n"
+                                                      "    time.sleep(0.5)"},
+                                        headers={"Accept": "text/event-stream"})
+        except Exception as e:  # a cut-off stream is an answer too
+            results["stream"] = e
+
+    th = threading.Thread(target=streaming)
+    th.start()
+    time.sleep(1.0)
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        # Control: the owner itself does not answer.
+        with pytest.raises(OSError):
+            request(a.url, "GET", "/healthz", timeout=1)
+        started = time.monotonic()
+        try:
+            r = request(b.url, "POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "result = 2"}, timeout=12)
+        except OSError as e:
+            r = e
+        took = time.monotonic() - started
+        th.join(25)
+        assert not isinstance(r, OSError) and r.status in (410, 503), (r, took)
+        assert took < 8, took
+        assert "stream" in results and not th.is_alive()
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+
+
+@pytest.mark.xfail(strict=True, reason="breach: the resumed replica's finish_run overwrites 'lost' with 'done' and "
+                   "appends run.finished after run.lost; needs records.rs finish_run (PostgreSQL and SQLite) to update "
+                   "only runs still queued/running, and to write usage and audit only when it did")
+def test_a_replica_taken_for_dead_does_not_turn_its_lost_runs_back(pair):
+    """docs/serve.md: "A replica that was only cut off ... comes back registers again; its runs
+    that were marked lost stay lost." The replica is stopped past the peer timeout mid-run, its
+    peer marks the run lost, then it resumes and its run ends."""
+    a, b = pair
+    t = a.new_tenant()
+    k, _ = a.new_key(t, "runner")
+    r = a.req("POST", "/v1/runs", key=k, body={"code": "import time; time.sleep(4); result = 'finished'",
+                                               "async": True})
+    assert r.status == 202, r
+    rid = r.json()["id"]
+    time.sleep(0.5)
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and b.req("GET", f"/v1/runs/{rid}", key=k).json()["state"] != "lost":
+            time.sleep(0.2)
+        assert b.req("GET", f"/v1/runs/{rid}", key=k).json()["state"] == "lost"  # control: it was taken for dead
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    time.sleep(5)  # the jail's sleep is over; the resumed replica has its result
+    state = b.req("GET", f"/v1/runs/{rid}", key=k).json()["state"]
+    actions = [e["action"] for e in b.req("GET", f"/v1/audit?tenant={t}&limit=50").json()["items"]
+               if e.get("target") == rid]
+    assert state == "lost" and actions.count("run.lost") == 1 and "run.finished" not in actions, (state, actions)

@@ -66,6 +66,15 @@ impl Store {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
+    /// The last heartbeat of the server of this name; None when its row is gone.
+    pub async fn instance_heartbeat(&self, name: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT heartbeat_at FROM instances WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
     /// Servers whose last heartbeat is before `before`.
     pub async fn silent_instances(&self, before: i64) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT name FROM instances WHERE heartbeat_at < $1")
@@ -195,7 +204,7 @@ async fn settle(app: &App, peer: &str) {
 
 /// The HTTP client for forwarding: no proxy from the environment, a short connect timeout (a
 /// dead peer is noticed at once), no overall timeout (a cell may run for its whole wall time,
-/// or stream).
+/// or stream: [`forward`] stops waiting when the records say the owner is dead).
 pub fn client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .no_proxy()
@@ -203,6 +212,39 @@ pub fn client() -> Result<reqwest::Client, String> {
         .connect_timeout(Duration::from_secs(2))
         .build()
         .map_err(|e| format!("the forwarding client: {e}"))
+}
+
+/// How a forwarded request's owner was found dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dead {
+    /// Its row is gone: a peer took it for dead (its sessions are, or are being, closed).
+    Gone,
+    /// Silent for longer than the peer timeout, not yet claimed.
+    Silent,
+}
+
+/// Watches the owner of a forwarded request in the records.
+#[derive(Clone)]
+struct Watch {
+    store: Store,
+    owner: String,
+    every: Duration,
+    timeout: i64,
+}
+
+impl Watch {
+    /// Resolves when the owner is dead by the records; never while it beats.
+    async fn dead(self) -> Dead {
+        loop {
+            tokio::time::sleep(self.every).await;
+            match self.store.instance_heartbeat(&self.owner).await {
+                Ok(None) => return Dead::Gone,
+                Ok(Some(at)) if now_ms() - at > self.timeout => return Dead::Silent,
+                // Alive, or the database does not answer now (that proves nothing of the owner).
+                _ => {}
+            }
+        }
+    }
 }
 
 fn gone(message: &str) -> ApiError {
@@ -221,8 +263,15 @@ pub async fn forward(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if headers.contains_key(FORWARDED_HEADER) {
-        // The owner says it does not hold it: the records disagree for a moment (it is closing).
-        return Err(gone("the session is no longer held by any server"));
+        // Forwarded here, yet the record names another server: never forwarded again. Not
+        // `session_closed`, which a caller may take for "nothing holds it" (a DELETE then closes
+        // the record while the jail lives on in its owner, outside the tenant's session quota),
+        // and any client can send this header.
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "session_not_here",
+            "the session is held by another server (a forwarded request is not forwarded again)",
+        ));
     }
     let Some(base) = app.store.instance_address(owner).await? else {
         let _ = app.store.close_session(id, "lost").await;
@@ -238,7 +287,30 @@ pub async fn forward(
             req = req.header(name, v);
         }
     }
-    let resp = match req.send().await {
+    let watch = Watch {
+        store: app.store.clone(),
+        owner: owner.to_string(),
+        every: Duration::from_millis(app.settings.heartbeat_ms.max(100)),
+        timeout: i64::try_from(app.settings.peer_timeout_ms).unwrap_or(i64::MAX),
+    };
+    // The owner may stop answering without closing the connection (stopped, hung, cut off
+    // after the request went out): the wait ends when the records say it is dead.
+    let sent = tokio::select! {
+        r = req.send() => r,
+        dead = watch.clone().dead() => {
+            if dead == Dead::Gone {
+                let _ = app.store.close_session(id, "lost").await;
+                return Err(gone("the session's server is gone (the session is lost)"));
+            }
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_unreachable",
+                format!("the session's server {owner} does not answer"),
+            )
+            .retry_after(1));
+        }
+    };
+    let resp = match sent {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!("forwarding to {owner}: {e}");
@@ -265,11 +337,17 @@ pub async fn forward(
         HeaderValue::from_str(owner).unwrap_or(HeaderValue::from_static("peer")),
     );
     // The owner's body as it comes; an error ends it (the client sees a cut-off answer, as it
-    // would talking to the owner directly).
-    let stream = futures_util::stream::unfold(Some(resp), |state| async move {
-        let mut r = state?;
-        match r.chunk().await {
-            Ok(Some(c)) => Some((Ok::<_, std::io::Error>(c), Some(r))),
+    // would talking to the owner directly), and so does the owner's death.
+    let stream = futures_util::stream::unfold(Some((resp, watch)), |state| async move {
+        let (mut r, watch) = state?;
+        let chunk = tokio::select! {
+            c = r.chunk() => c,
+            _ = watch.clone().dead() => {
+                return Some((Err(std::io::Error::other("the session's server stopped answering")), None));
+            }
+        };
+        match chunk {
+            Ok(Some(c)) => Some((Ok::<_, std::io::Error>(c), Some((r, watch)))),
             Ok(None) => None,
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
         }
