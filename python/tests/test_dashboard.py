@@ -321,6 +321,35 @@ def test_admin_creates_a_key_shown_once_revokes_it_and_sees_policy_errors_inline
     shot(d, "admin-policy-error")
 
 
+def test_an_admin_creates_a_tenant_and_sets_its_quotas(srv, browser):
+    d = browser
+    sign_in(d, srv, srv.keys["admin"])
+    d.get(srv.url + "/ui/admin")
+    tid = f"made-{uuid.uuid4().hex[:6]}"
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#new-tenant input[name=id]"))
+    d.find_element(By.CSS_SELECTOR, "#new-tenant input[name=id]").send_keys(tid)
+    d.find_element(By.CSS_SELECTOR, "#new-tenant input[name=name]").send_keys("Made <b>here</b>")
+    d.find_element(By.CSS_SELECTOR, "#new-tenant button").click()
+    row = f"#main tr[data-tenant='{tid}']"
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, row))
+    assert "Made <b>here</b>" in d.find_element(By.CSS_SELECTOR, row).text
+    d.find_element(By.CSS_SELECTOR, f"{row} button.edit-quotas").click()
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, f"#quotas[data-tenant='{tid}'] input[name=concurrent_runs]"))
+    d.find_element(By.CSS_SELECTOR, "#quotas input[name=concurrent_runs]").send_keys("2")
+    d.find_element(By.CSS_SELECTOR, "#quotas button[type=submit]").click()
+    wait(d, lambda: not d.find_elements(By.ID, "quotas"))
+    assert srv.req("GET", f"/v1/tenants/{tid}").json()["quotas"] == {"concurrent_runs": 2}
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, row)[0].find_elements(By.CSS_SELECTOR, "td.num")[0].text == "2")
+    # a value the server refuses is shown with the quota it names
+    d.find_element(By.CSS_SELECTOR, f"{row} button.edit-quotas").click()
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#quotas input[name=max_wall_time_ms]"))
+    d.find_element(By.CSS_SELECTOR, "#quotas input[name=max_wall_time_ms]").send_keys("5")
+    d.find_element(By.CSS_SELECTOR, "#quotas button[type=submit]").click()
+    wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "#quotas .error"))
+    assert "max_wall_time_ms" in d.find_element(By.CSS_SELECTOR, "#quotas .error").text
+    shot(d, "admin-quotas")
+
+
 def test_an_auditor_is_refused_the_admin_pages_by_the_server(srv, browser):
     d = browser
     sign_in(d, srv, srv.keys["auditor"])

@@ -4,6 +4,8 @@ import { h, fill, card, table, time, badge, pre } from "./dom.js";
 import { api, can, frame, errorBox, currentSession } from "./api.js";
 
 const ROLES = ["admin", "tenant-admin", "runner", "auditor"];
+const QUOTAS = ["concurrent_runs", "runs_per_minute", "cpu_seconds_per_day", "max_wall_time_ms", "max_memory_bytes",
+  "sessions", "max_body_bytes"];
 
 async function main() {
   const main = await frame("Admin");
@@ -27,10 +29,33 @@ async function main() {
       h("td", {}, t.has_policy ? "own" : "server default"),
       h("td", { class: "num" }, String(t.effective_quotas.concurrent_runs)),
       h("td", { class: "num" }, String(t.effective_quotas.runs_per_minute)),
-      h("td", { class: "num" }, String(t.effective_quotas.cpu_seconds_per_day))));
+      h("td", { class: "num" }, String(t.effective_quotas.cpu_seconds_per_day)),
+      can("tenants:manage") ? h("td", {}, h("button", { type: "button", class: "quiet edit-quotas",
+        onclick: () => fill(quotaEditor, quotaForm(t)) }, "Quotas…")) : null));
     const form = can("tenants:manage") ? createTenantForm() : null;
     fill(tenantsCard, h("h2", {}, "Tenants"),
-      table(["Id", "Name", "Created (UTC)", "Policy", "Runs at once#", "Runs/min#", "CPU s/day#"], rows), form);
+      table(["Id", "Name", "Created (UTC)", "Policy", "Runs at once#", "Runs/min#", "CPU s/day#",
+        can("tenants:manage") ? "" : null].filter((x) => x !== null), rows), quotaEditor, form);
+  }
+
+  // An admin's quota overrides for one tenant: an empty field takes the server's default.
+  const quotaEditor = h("div", {});
+  function quotaForm(t) {
+    const inputs = QUOTAS.map((q) => h("input", { name: q, type: "number", size: 12,
+      value: t.quotas[q] ?? "", placeholder: `default ${t.effective_quotas[q]}` }));
+    const out = h("div", {});
+    return h("form", { class: "filters card", id: "quotas", "data-tenant": t.id, onsubmit: async (ev) => {
+      ev.preventDefault();
+      const quotas = {};
+      for (const i of inputs) if (i.value !== "") quotas[i.name] = Number(i.value);
+      try {
+        await api("PATCH", `/v1/tenants/${encodeURIComponent(t.id)}`, { quotas });
+        fill(quotaEditor);
+        await drawTenants();
+      } catch (e) { fill(out, errorBox(e)); }
+    } }, h("strong", {}, `Quotas of ${t.id}`), inputs.map((i) => h("label", {}, i.name.replaceAll("_", " "), i)),
+    h("button", { type: "submit" }, "Save quotas"),
+    h("button", { type: "button", class: "quiet", onclick: () => fill(quotaEditor) }, "Cancel"), out);
   }
 
   function createTenantForm() {
