@@ -398,3 +398,29 @@ fn sarif_passes_python_jsonschema_too() {
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("9 results valid"), "{stdout}");
 }
+
+/// docs/audit.md documents every flag and subcommand `stockade audit --help` lists, and every
+/// environment variable the command reads.
+#[test]
+fn docs_audit_md_covers_the_help() {
+    let doc = std::fs::read_to_string(common::repo().join("docs/audit.md")).unwrap();
+    let help = text(&stockade().args(["audit", "--help"]).output().unwrap()).1;
+    let mut flags: Vec<&str> = help
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| w.starts_with("--") && w.len() > 2 && w != &"--help")
+        .collect();
+    flags.sort();
+    flags.dedup();
+    assert!(flags.len() >= 5, "{flags:?}");
+    for item in flags.into_iter().chain([
+        "update-db",
+        "verify",
+        "export",
+        "STOCKADE_AUDIT_DB",
+        "STOCKADE_AUDIT_DB_URL",
+    ]) {
+        assert!(doc.contains(item), "docs/audit.md does not mention {item}");
+    }
+    let update_help = text(&stockade().args(["audit", "update-db", "--help"]).output().unwrap()).1;
+    assert!(update_help.contains("--db"), "{update_help}");
+}
