@@ -46,6 +46,17 @@ pub struct Checker<'a> {
     too_deep: bool,
 }
 
+/// Rules about settings that are ordinary in tests (TLS checks off against a local server, debug
+/// mode, cookies without flags, MD5/SHA1 for fixtures): in test code they are reported at low
+/// severity, so `--severity medium` leaves them out.
+const TEST_CONTEXT_RULES: &[RuleId] = &[
+    RuleId::RequestNoCertValidation,
+    RuleId::FlaskDebugTrue,
+    RuleId::DebugEnabled,
+    RuleId::InsecureCookie,
+    RuleId::HashlibInsecureHash,
+];
+
 /// The pre-screen reads hostile input on the host: code larger than this is refused unread.
 pub const MAX_PRESCREEN_BYTES: usize = 1 << 20;
 
@@ -316,6 +327,12 @@ impl<'a> Checker<'a> {
         if !self.enabled(rule) {
             return;
         }
+        let mut message = message.into();
+        let mut severity = severity;
+        if TEST_CONTEXT_RULES.contains(&rule) && self.in_test_code() {
+            severity = crate::Level::Low;
+            message.push_str(" (in test code: reported at low severity)");
+        }
         let index = self.index();
         let (line, column) = index.line_col(self.source, range.start());
         let (end_line, end_column) = index.line_col(self.source, range.end());
@@ -328,11 +345,30 @@ impl<'a> Checker<'a> {
             rule,
             severity,
             confidence,
-            message: message.into(),
+            message,
             line_text: index.line_text(self.source, line).to_string(),
             suppression: None,
             baselined: false,
         });
+    }
+
+    /// Whether the code being walked is test code: a file under a `tests`/`test`/`testing`
+    /// directory, named `test_*.py`, `*_test.py`, `tests.py` or `conftest.py`, or a function named
+    /// `test*` or a method of a class named `Test*`.
+    pub fn in_test_code(&self) -> bool {
+        let path = std::path::Path::new(self.path);
+        let by_path = path
+            .components()
+            .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "test" | "testing")))
+            || path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("test_") || n.ends_with("_test.py") || n == "tests.py" || n == "conftest.py"
+            });
+        by_path
+            || self.functions.iter().any(|f| f.name.starts_with("test"))
+            || self
+                .stmts
+                .iter()
+                .any(|s| matches!(s, Stmt::ClassDef(c) if c.name.starts_with("Test")))
     }
 
     /// The dotted name an expression refers to, with imports resolved: `sp.call` after
@@ -569,6 +605,34 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, 1);
         assert!(errors[0].message.contains("more)"), "{}", errors[0].message);
+    }
+
+    #[test]
+    fn settings_ordinary_in_tests_are_low_severity_in_test_code() {
+        let code = "import requests\nrequests.get(url, verify=False)\n";
+        let audit = Settings::new(Profile::Audit);
+        let severity = |path: &str, code: &str| {
+            let report = check_source(path, code, &audit);
+            let f = report.findings.iter().find(|f| f.rule.meta().id == "STK501").unwrap();
+            (f.severity, f.message.contains("in test code"))
+        };
+        assert_eq!(severity("app/client.py", code), (crate::Level::High, false));
+        for path in [
+            "tests/test_client.py",
+            "pkg/test/client.py",
+            "client_test.py",
+            "conftest.py",
+        ] {
+            assert_eq!(severity(path, code), (crate::Level::Low, true), "{path}");
+        }
+        let in_test_function = "import requests\ndef test_get():\n    requests.get(url, verify=False)\n";
+        assert_eq!(severity("app/checks.py", in_test_function), (crate::Level::Low, true));
+        // Not a test-context rule: an injection in test code stays what it is.
+        let eval = check_source("tests/test_x.py", "eval(input())\n", &audit);
+        assert!(eval
+            .findings
+            .iter()
+            .all(|f| f.severity != crate::Level::Low || f.rule.meta().id != "STK307"));
     }
 
     #[test]

@@ -225,6 +225,9 @@ fn hashlib_call(checker: &mut Checker, call: &ExprCall, name: &str) {
             return;
         }
     }
+    if non_security_hash_use(checker, call, &algorithm).is_some() {
+        return;
+    }
     checker.report(
         RuleId::HashlibInsecureHash,
         call.range(),
@@ -233,6 +236,64 @@ fn hashlib_call(checker: &mut Checker, call: &ExprCall, name: &str) {
             algorithm.to_ascii_uppercase()
         ),
     );
+}
+
+/// Where MD5/SHA1 serve no security purpose, by what the code says it computes: an ETag, a
+/// checksum or fingerprint, a cache key, the WebSocket accept value (RFC 6455 fixes SHA1), HTTP
+/// Digest authentication (RFC 2617 fixes MD5), or a function that only wraps the constructor
+/// (`def _lazy_sha1(s=b""): return hashlib.sha1(s)`, a factory passed to HMAC or a signer: its
+/// use is decided where it is passed). Judged from the enclosing function's name and the name the
+/// result is assigned to.
+fn non_security_hash_use(checker: &Checker, call: &ExprCall, algorithm: &str) -> Option<&'static str> {
+    const WORDS: &[(&str, &str)] = &[
+        ("etag", "an ETag"),
+        ("checksum", "a checksum"),
+        ("fingerprint", "a fingerprint"),
+        ("cache_key", "a cache key"),
+        ("cachekey", "a cache key"),
+        ("accept_value", "the WebSocket accept value"),
+        ("accept_key", "the WebSocket accept value"),
+        ("websocket_accept", "the WebSocket accept value"),
+        ("digest_auth", "HTTP Digest authentication"),
+        ("digest_header", "HTTP Digest authentication"),
+    ];
+    let says = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        WORDS.iter().find(|(w, _)| lower.contains(w)).map(|(_, why)| *why)
+    };
+    if let Some(function) = checker.current_function() {
+        if let Some(why) = says(function.name.as_str()) {
+            return Some(why);
+        }
+        // A wrapper named after the algorithm whose body returns the new hash object itself (not
+        // a digest of something).
+        let wraps = function.name.to_ascii_lowercase().contains(algorithm)
+            && function.body.len() <= 2
+            && matches!(function.body.last(), Some(Stmt::Return(r))
+                if r.value.as_deref().is_some_and(|v| v.range() == call.range()));
+        if wraps {
+            return Some("a hash constructor passed elsewhere");
+        }
+    }
+    // `etag = hashlib.sha1(data).hexdigest()`.
+    for stmt in checker.stmts.iter().rev().take(1) {
+        let targets: &[Expr] = match stmt {
+            Stmt::Assign(a) => &a.targets,
+            Stmt::AnnAssign(a) => std::slice::from_ref(&*a.target),
+            _ => &[],
+        };
+        for target in targets {
+            let name = match target {
+                Expr::Name(n) => n.id.as_str(),
+                Expr::Attribute(a) => a.attr.as_str(),
+                _ => continue,
+            };
+            if let Some(why) = says(name) {
+                return Some(why);
+            }
+        }
+    }
+    None
 }
 
 /// B324's crypt half: `crypt.crypt(word, crypt.METHOD_MD5)` / `crypt.mksalt(crypt.METHOD_CRYPT)`.

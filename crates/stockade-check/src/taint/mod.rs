@@ -1803,6 +1803,11 @@ impl<'a> Engine<'_, 'a> {
         args: &ArgTaints,
     ) -> Option<Taint> {
         if let Some(name) = name {
+            if matches!(name, "compile" | "builtins.compile") {
+                // The code object is the source's: the file name (`compile(src, path, "exec")`)
+                // only labels it.
+                return whole(self.arg_taint(call, args, Some(0), &["source"]).map(|(t, _)| t));
+            }
             match through(name) {
                 Through::Clean => return None,
                 Through::Clears(mask) => {
