@@ -378,6 +378,12 @@ def test_csrf_a_change_without_the_token_is_refused(srv, browser):
     d = browser
     sign_in(d, srv, srv.keys["tenant-admin"])
     before = len(srv.req("GET", f"/v1/runs?tenant={srv.tenant}&limit=200").json()["items"])
+
+    def csrf_refusals():
+        audit = srv.req("GET", "/v1/audit?action=auth.failed&limit=500").json()["items"]
+        return sum(a["detail"].get("reason") == "csrf" for a in audit)
+
+    refused = csrf_refusals()
     # another origin (same site: only the port differs, so SameSite=Strict still sends the
     # cookie) posts to the API with the browser's session
     other = PlainPage()
@@ -392,6 +398,8 @@ def test_csrf_a_change_without_the_token_is_refused(srv, browser):
     wait(d, lambda: d.find_elements(By.ID, "identity"))
     after = srv.req("GET", f"/v1/runs?tenant={srv.tenant}&limit=200").json()["items"]
     assert len(after) == before
+    # the cookie did reach the server with the forged request (so only the token stopped it)
+    assert csrf_refusals() == refused + 1
     # evidence of each side, by hand: no token, a wrong token: 403; the session's token: taken
     body = {"code": "print(1)"}
     r = with_cookie(d, srv, "POST", "/v1/runs", body=body)
@@ -401,8 +409,7 @@ def test_csrf_a_change_without_the_token_is_refused(srv, browser):
     assert with_cookie(d, srv, "POST", "/v1/runs", body=body, headers={"X-CSRF-Token": csrf}).status == 200
     assert with_cookie(d, srv, "DELETE", "/ui/session").status == 403
     assert with_cookie(d, srv, "GET", "/ui/session").status == 200
-    refusals = srv.req("GET", "/v1/audit?action=auth.failed&limit=500").json()["items"]
-    assert any(a["detail"].get("reason") == "csrf" for a in refusals)
+    assert csrf_refusals() == refused + 4  # the two by hand and the sign-out
     # a sign-in from another origin is refused (it would sign the browser in as someone else)
     r = request(srv.url, "POST", "/ui/session", body={"token": srv.keys["runner"]},
                 headers={"Origin": "http://evil.example"})
