@@ -26,6 +26,8 @@ pub struct Database {
     withdrawn: usize,
     /// Records in the files, read in full or not.
     total: usize,
+    /// When the database was last written (the zip's, or the directory's, modification time).
+    modified: Option<std::time::SystemTime>,
 }
 
 impl Database {
@@ -61,6 +63,7 @@ impl Database {
         let total = entries.len();
         let mut db = Database::from_records(path.to_path_buf(), entries.into_iter().flatten().collect());
         db.total = total;
+        db.modified = meta.modified().ok();
         Ok(db)
     }
 
@@ -93,6 +96,7 @@ impl Database {
         Database {
             path,
             total: kept.len() + withdrawn,
+            modified: None,
             records: kept,
             by_name,
             withdrawn,
@@ -125,6 +129,17 @@ impl Database {
     /// [`Database::open_for`] and withdrawn ones.
     pub fn total(&self) -> usize {
         self.total
+    }
+
+    /// When the database was last written, if known.
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        self.modified
+    }
+
+    /// How old the database is, in whole days, if known.
+    pub fn age_days(&self) -> Option<u64> {
+        let age = std::time::SystemTime::now().duration_since(self.modified?).ok()?;
+        Some(age.as_secs() / 86_400)
     }
 
     /// Records left out because they were withdrawn (of those read in full).

@@ -78,6 +78,8 @@ pub struct DatabaseSummary {
     pub records: usize,
     /// Withdrawn records among those read in full.
     pub withdrawn: usize,
+    /// Days since the database was written, if known.
+    pub age_days: Option<u64>,
 }
 
 impl Report {
@@ -104,6 +106,9 @@ impl Inventory {
             .collect()
     }
 }
+
+/// A database at least this many days old is reported as stale: OSV's PyPI export changes daily.
+pub const STALE_DAYS: u64 = 7;
 
 /// Check every dependency of `inventory` against `db`, applying `ignores` as of `today`.
 pub fn audit(inventory: &Inventory, db: &Database, ignores: &[Ignore], today: Date) -> Report {
@@ -141,6 +146,13 @@ pub fn audit(inventory: &Inventory, db: &Database, ignores: &[Ignore], today: Da
         }
     }
     warnings.extend(unreadable);
+    if let Some(days) = db.age_days().filter(|d| *d >= STALE_DAYS) {
+        warnings.push(format!(
+            "the advisory database {} is {days} days old; advisories published since are missing \
+             (stockade audit update-db)",
+            db.path().display()
+        ));
+    }
     let mut used = vec![false; ignores.len()];
     for f in &mut findings {
         let ids: Vec<String> = f.ids().map(str::to_string).collect();
@@ -183,6 +195,7 @@ pub fn audit(inventory: &Inventory, db: &Database, ignores: &[Ignore], today: Da
         database: DatabaseSummary {
             path: db.path().to_path_buf(),
             records: db.total(),
+            age_days: db.age_days(),
             withdrawn: db.withdrawn(),
         },
     }

@@ -171,6 +171,7 @@ pub fn json_value(report: &Report, threshold: Level) -> Value {
             "path": report.database.path.display().to_string(),
             "records": report.database.records,
             "withdrawn": report.database.withdrawn,
+            "age_days": report.database.age_days,
         },
         "sources": report.sources.iter().map(|s| json!({
             "path": s.path.display().to_string(), "kind": s.kind.as_str(),

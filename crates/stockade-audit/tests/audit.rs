@@ -558,3 +558,37 @@ fn mangled_sources_and_records_are_errors_not_panics() {
     }
     assert!(tried > 1500, "{tried}");
 }
+
+#[test]
+fn a_stale_database_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("all.zip");
+    write_zip(&zip_path, &fixtures().join("db"));
+    let inv = inventory(&fixtures().join("poetry/poetry.lock"));
+    let fresh = audit(&inv, &Database::open(&zip_path).unwrap(), &[], today());
+    assert_eq!(fresh.database.age_days, Some(0));
+    assert!(
+        !fresh.warnings.iter().any(|w| w.contains("days old")),
+        "{:?}",
+        fresh.warnings
+    );
+    let ten_days = std::time::Duration::from_secs(10 * 86_400 + 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&zip_path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - ten_days)
+        .unwrap();
+    let stale = audit(&inv, &Database::open(&zip_path).unwrap(), &[], today());
+    assert_eq!(stale.database.age_days, Some(10));
+    assert!(
+        stale
+            .warnings
+            .iter()
+            .any(|w| w.contains("is 10 days old") && w.contains("update-db")),
+        "{:?}",
+        stale.warnings
+    );
+    let v: serde_json::Value = serde_json::from_str(&report::render(&stale, Format::Json, Level::Low)).unwrap();
+    assert_eq!(v["database"]["age_days"], 10);
+}
