@@ -288,7 +288,24 @@ impl Webhooks {
     /// Call `f` for `call` and turn whatever happens into the reply the run sees. Runs the
     /// request on `handle` (the caller is a blocking thread).
     pub fn call(&self, handle: &tokio::runtime::Handle, f: &StoredFunction, call: &Call, ctx: &CallContext) -> Reply {
-        match handle.block_on(self.call_async(f, call, ctx)) {
+        match handle.block_on(self.call_async(f, call, ctx, None)) {
+            Ok(r) => r,
+            Err((kind, message)) => Reply::error(call.id, kind, message),
+        }
+    }
+
+    /// [`Webhooks::call`] for a run that ends at `deadline`: the call is given no longer than
+    /// the run has left (the run's supervisor waits for the answer, so a call may otherwise
+    /// hold the run, and its slot, up to the function's own timeout past its deadline).
+    pub fn call_before(
+        &self,
+        handle: &tokio::runtime::Handle,
+        f: &StoredFunction,
+        call: &Call,
+        ctx: &CallContext,
+        deadline: std::time::Instant,
+    ) -> Reply {
+        match handle.block_on(self.call_async(f, call, ctx, Some(deadline))) {
             Ok(r) => r,
             Err((kind, message)) => Reply::error(call.id, kind, message),
         }
@@ -299,8 +316,19 @@ impl Webhooks {
         f: &StoredFunction,
         call: &Call,
         ctx: &CallContext,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Reply, (&'static str, String)> {
         let host_error = |m: String| ("HostError", m);
+        let mut timeout = Duration::from_millis(f.timeout_ms);
+        if let Some(d) = deadline {
+            timeout = timeout.min(d.saturating_duration_since(std::time::Instant::now()));
+            if timeout.is_zero() {
+                return Err((
+                    "CallTimeout",
+                    format!("the run's time is up: {} was not called", f.name),
+                ));
+            }
+        }
         // Vetted again at each call: the allow list may have changed since registration. Why
         // not goes to the log (host and port, never the URL's path or query); the run learns
         // only that it may not: where the endpoint is is not its business.
@@ -332,7 +360,7 @@ impl Webhooks {
         let client = self.client(&host, port).map_err(host_error)?;
         let request = client
             .post(url)
-            .timeout(Duration::from_millis(f.timeout_ms))
+            .timeout(timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(TIMESTAMP_HEADER, &timestamp)
             .header(SIGNATURE_HEADER, sign(&f.secret, &timestamp, &body))
@@ -341,7 +369,7 @@ impl Webhooks {
             if e.is_timeout() {
                 (
                     "CallTimeout",
-                    format!("the function {} took over {} ms", f.name, f.timeout_ms),
+                    format!("the function {} took over {} ms", f.name, timeout.as_millis()),
                 )
             } else {
                 // The reason (connection refused, a refused address…) stays in the server's log:
@@ -359,7 +387,7 @@ impl Webhooks {
                 if e.is_timeout() {
                     (
                         "CallTimeout",
-                        format!("the function {} took over {} ms", f.name, f.timeout_ms),
+                        format!("the function {} took over {} ms", f.name, timeout.as_millis()),
                     )
                 } else {
                     host_error(format!("the function {}'s answer broke off", f.name))
@@ -560,6 +588,49 @@ mod tests {
         assert_ne!(s, sign("k", "1700000001", b"{}"));
         assert_ne!(s, sign("k", "1700000000", b"{ }"));
         assert_ne!(s, sign("j", "1700000000", b"{}"));
+    }
+
+    #[test]
+    fn a_call_gets_no_longer_than_its_run_has_left() {
+        // An endpoint that accepts and never answers; the function allows 30 s.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = std::thread::spawn(move || {
+            let kept = listener.accept();
+            std::thread::sleep(Duration::from_secs(3));
+            drop(kept);
+        });
+        let h = hooks(&[&format!("127.0.0.1:{port}")]);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let f = StoredFunction {
+            name: "f".into(),
+            url: format!("http://127.0.0.1:{port}/f"),
+            timeout_ms: 30_000,
+            description: String::new(),
+            secret: "whsec_k".into(),
+            updated_at: 0,
+        };
+        let call = Call {
+            id: 3,
+            name: "f".into(),
+            args: vec![],
+            kwargs: std::collections::BTreeMap::new(),
+        };
+        let ctx = CallContext {
+            tenant: "t".into(),
+            run: "r".into(),
+        };
+        let started = std::time::Instant::now();
+        let r = h.call_before(rt.handle(), &f, &call, &ctx, started + Duration::from_millis(300));
+        assert_eq!(r.error.unwrap().kind, "CallTimeout");
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        // Past the deadline: not called at all.
+        let r = h.call_before(rt.handle(), &f, &call, &ctx, std::time::Instant::now());
+        assert_eq!(r.error.unwrap().kind, "CallTimeout");
+        drop(held);
     }
 
     #[test]
