@@ -4,7 +4,10 @@ matches its documented status, content type, headers and schema; invalid request
 
 Excluded, with reasons: the `positive_data_acceptance` check (a schema-valid policy TOML or
 quota can still be refused with a 422 — TOML semantics are not expressible in JSON Schema; the
-422 itself is documented and schema-checked), and `DELETE /v1/keys/{id}` (the stateful phase
+422 itself is documented and schema-checked), the `use_after_free` check (a closed session stays
+readable: `GET /v1/sessions/{id}` after its `DELETE` answers the record with state `closed` and
+its reason, by design, docs/serve.md; its cells are refused with 410, tested in test_serve.py),
+and `DELETE /v1/keys/{id}` (the stateful phase
 would revoke the key it tests with; revocation is attacked in test_serve.py), and `/readyz`, whose
 503 while every warm worker is busy is its purpose (documented; checked in test_serve.py).
 """
@@ -30,7 +33,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(backend):
         out = subprocess.run(
             [st, "--config-file", os.path.join(os.path.dirname(__file__), "data", "schemathesis.toml"),
              "run", f"{s.url}/v1/openapi.json", "-H", f"Authorization: Bearer {s.admin_key}",
-             "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+             "--checks", "all", "--exclude-checks", "positive_data_acceptance,use_after_free",
              "--exclude-path", "/v1/keys/{id}", "--exclude-path", "/readyz", "--max-examples", os.environ.get("STOCKADE_SCHEMATHESIS_EXAMPLES", "40"),
              "--seed", SEED, "--workers", "2", "--no-color"],
             capture_output=True, text=True, timeout=900,
