@@ -287,6 +287,8 @@ rules! {
         "user-controlled data is deserialised with pickle/yaml/marshal";
     TaintedTemplate = "STK808" "tainted-template" cwe 1336 High Medium bandit [] ruff [] Audit
         "user-controlled data is compiled as a template (server-side template injection)";
+    TaintedXpath = "STK809" "tainted-xpath" cwe 643 High Medium bandit [] ruff [] Audit
+        "user-controlled data is evaluated as an XPath query (XPath injection)";
     SecretInLog = "STK810" "secret-in-log" cwe 532 Medium Medium bandit [] ruff [] Audit
         "a secret is written to a log or printed";
     WeakPasswordHash = "STK811" "weak-password-hash" cwe 916 High Medium bandit [] ruff [] Audit

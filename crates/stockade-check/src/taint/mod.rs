@@ -61,6 +61,7 @@ pub const RULES: &[RuleId] = &[
     RuleId::TaintedDeserialization,
     RuleId::TaintedTemplate,
     RuleId::ZipSlip,
+    RuleId::TaintedXpath,
 ];
 
 /// Which bodies of a file can hold a source at all, read from its tokens once: a body none of
@@ -69,7 +70,9 @@ pub const RULES: &[RuleId] = &[
 /// - sys.argv, os.environ, os.getenv(), input(), archive member lists and handler accessors
 ///   are recognised by the identifier as written (`argv`, `environ`, `getenv`, `input`,
 ///   `namelist`, `get_argument`, ...), which is then a token of the body;
-/// - route parameters by the function's decorator, which [`Gate::may_taint`] reads itself;
+/// - route parameters by the function's decorator, and GraphQL arguments by the resolver's name
+///   and decorator, which [`Gate::may_taint`] reads itself;
+/// - `http.server` handlers by their base class's name (every body of such a file is analysed);
 /// - request objects also through aliases (`from flask import request as rq`) and imported
 ///   annotation types, so a file with any request-ish token anywhere (`request`, `Request`,
 ///   `WebSocket`, ...) has every body analysed;
@@ -111,6 +114,11 @@ impl Gate {
                     gate.everywhere = true;
                     return gate;
                 }
+                // A request handler of the standard library: `self.path` is a source.
+                _ if std::str::from_utf8(name).is_ok_and(model::is_stdlib_handler_base) => {
+                    gate.everywhere = true;
+                    return gate;
+                }
                 b"argv" | b"orig_argv" | b"environ" | b"environb" | b"getenv" | b"getenvb" | b"input"
                 | b"raw_input" | b"namelist" | b"infolist" | b"getnames" | b"getmembers" => gate.at.push(range.start()),
                 _ if std::str::from_utf8(name).is_ok_and(model::is_handler_accessor) => gate.at.push(range.start()),
@@ -132,6 +140,7 @@ impl Gate {
             .decorator_list
             .iter()
             .any(|d| route_of(&d.expression).is_some())
+            || is_graphql_resolver(function)
         {
             return true;
         }
@@ -148,7 +157,8 @@ pub fn check_body<'a>(checker: &mut Checker<'a>, body: &'a [Stmt], function: Opt
         return;
     }
     let class = function.and_then(|_| enclosing_class(checker));
-    let mut engine = Engine::new(checker, enabled, class);
+    let mut engine = Engine::new(checker, enabled, class.map(|c| c.name.as_str()));
+    engine.stdlib_handler = class.is_some_and(is_stdlib_handler);
     if let Some(function) = function {
         engine.seed(function);
     }
@@ -156,16 +166,24 @@ pub fn check_body<'a>(checker: &mut Checker<'a>, body: &'a [Stmt], function: Opt
 }
 
 /// The class a function being walked is a method of (the function is the innermost statement).
-pub fn enclosing_class<'a>(checker: &Checker<'a>) -> Option<&'a str> {
+pub fn enclosing_class<'a>(checker: &Checker<'a>) -> Option<&'a ast::StmtClassDef> {
     let outer = checker.stmts.len().checked_sub(1)?;
     for stmt in checker.stmts[..outer].iter().rev() {
         match stmt {
-            Stmt::ClassDef(c) => return Some(c.name.as_str()),
+            Stmt::ClassDef(c) => return Some(c),
             Stmt::FunctionDef(_) => return None,
             _ => {}
         }
     }
     None
+}
+
+/// Whether a class derives (by name) from an `http.server`/`socketserver` request handler.
+pub fn is_stdlib_handler(class: &ast::StmtClassDef) -> bool {
+    class
+        .bases()
+        .iter()
+        .any(|b| last_name(b).is_some_and(is_stdlib_handler_base))
 }
 
 /// Summarises a module-level function (`class` None) or a method for the calls of other bodies
@@ -252,6 +270,7 @@ impl<'c, 'a> Engine<'c, 'a> {
             depth: 0,
             loops: 0,
             class,
+            stdlib_handler: false,
             instances: Vec::new(),
             summary: None,
         }
@@ -270,6 +289,7 @@ fn enabled_kinds(checker: &Checker) -> u16 {
         (RuleId::TaintedDeserialization, DESER),
         (RuleId::TaintedTemplate, TEMPLATE),
         (RuleId::ZipSlip, ARCHIVE | TAR_MEMBER),
+        (RuleId::TaintedXpath, XPATH),
     ] {
         if checker.enabled(rule) {
             kinds |= kind;
@@ -288,6 +308,7 @@ fn rule_for(kind: u16) -> RuleId {
         CODE => RuleId::TaintedCode,
         DESER => RuleId::TaintedDeserialization,
         TEMPLATE => RuleId::TaintedTemplate,
+        XPATH => RuleId::TaintedXpath,
         _ => RuleId::ZipSlip,
     }
 }
@@ -302,6 +323,7 @@ fn kind_of(rule: RuleId) -> u16 {
         RuleId::TaintedCode => CODE,
         RuleId::TaintedDeserialization => DESER,
         RuleId::TaintedTemplate => TEMPLATE,
+        RuleId::TaintedXpath => XPATH,
         _ => ARCHIVE | TAR_MEMBER,
     }
 }
@@ -444,6 +466,9 @@ struct Engine<'c, 'a> {
     loops: u32,
     /// The class whose method this body is (for `self.m(...)` calls).
     class: Option<&'a str>,
+    /// The class is an `http.server`/`socketserver` request handler: `self.path`, `self.headers`,
+    /// `self.rfile` are the client's.
+    stdlib_handler: bool,
     /// Local names bound to what a call of a possible class of the tree made (`repo =
     /// Repo(cur)`), for `repo.search(...)`.
     instances: Vec<(&'a str, Callee)>,
@@ -671,6 +696,14 @@ impl<'a> Engine<'_, 'a> {
             .chain(params.vararg.as_deref().map(|p| (p, None)))
             .chain(params.kwarg.as_deref().map(|p| (p, None)));
         let route = function.decorator_list.iter().find_map(|d| route_of(&d.expression));
+        let graphql = route.is_none() && is_graphql_resolver(function);
+        let takes_info = params
+            .posonlyargs
+            .iter()
+            .chain(params.args.iter())
+            .any(|p| p.parameter.name.as_str() == "info");
+        let positional = params.posonlyargs.len() + params.args.len();
+        let mut past_info = false;
         for (index, (param, default)) in all.enumerate() {
             let name = param.name.as_str();
             let annotation = param.annotation.as_deref();
@@ -683,6 +716,21 @@ impl<'a> Engine<'_, 'a> {
             }
             if is_watched_name(name) && name != "request" && !self.shadowed.contains(&name) {
                 self.shadowed.push(name);
+            }
+            if graphql {
+                // The root value and `info` come from the server; what follows, from the query.
+                let is_info = name == "info";
+                past_info |= is_info;
+                let server_side = is_info
+                    || (takes_info && index < positional && !past_info)
+                    || (index == 0 && matches!(name, "self" | "cls" | "root" | "parent" | "obj" | "_"));
+                if !server_side && !annotation.is_some_and(is_clean_type) {
+                    let taint = self.new_source(param.range.start(), REQUEST_KINDS, false, |_| {
+                        format!("GraphQL argument `{name}`")
+                    });
+                    self.set(Key::Name(name), taint);
+                }
+                continue;
             }
             let Some(route) = route else { continue };
             if (index == 0 && matches!(name, "self" | "cls"))
@@ -740,6 +788,7 @@ impl<'a> Engine<'_, 'a> {
             Stmt::Assign(s) => {
                 self.assign(&s.targets, &s.value);
                 self.relative_to_guard(&s.value);
+                self.location_assignment(&s.targets, &s.value);
                 false
             }
             Stmt::AnnAssign(s) => {
@@ -1616,6 +1665,18 @@ impl<'a> Engine<'_, 'a> {
                 });
             }
         }
+        if self.stdlib_handler
+            && is_stdlib_handler_attr(attr)
+            && matches!(&*a.value, Expr::Name(n) if n.id.as_str() == "self")
+            && !self.shadowed.contains(&"self")
+        {
+            let kinds = if attr == "path" {
+                REQUEST_KINDS & !(REDIRECT | URL)
+            } else {
+                REQUEST_KINDS
+            };
+            return self.new_source(a.range.start(), kinds, false, |_| format!("self.{attr}"));
+        }
         if self.is_request_data(&a.value, attr) {
             let receiver = self.checker.text(&*a.value);
             // The current request's own URL: redirecting to it or fetching it goes nowhere new.
@@ -1925,8 +1986,16 @@ impl<'a> Engine<'_, 'a> {
                 }
             }
         }
+        let location = method.is_some_and(is_header_setter)
+            && call
+                .arguments
+                .args
+                .first()
+                .and_then(util::str_literal)
+                .is_some_and(|h| h.eq_ignore_ascii_case("location"));
         let sink = match name.and_then(sink_by_name) {
             Some(sink) => sink,
+            None if location => location_header_sink(),
             None => {
                 let (Some(m), Expr::Attribute(a)) = (method, &*call.func) else {
                     return;
@@ -2002,6 +2071,25 @@ impl<'a> Engine<'_, 'a> {
         };
         if let Some(p) = program.filter(|p| p.kinds & CMD != 0) {
             self.report(call, RuleId::TaintedCommand, p, "the program to run", name);
+        }
+    }
+
+    /// `response.headers["Location"] = url` / `response["Location"] = url`: a redirect built by
+    /// hand.
+    fn location_assignment(&mut self, targets: &'a [Expr], value: &'a Expr) {
+        for target in targets {
+            let Expr::Subscript(sub) = target else { continue };
+            if !util::str_literal(&sub.slice).is_some_and(|h| h.eq_ignore_ascii_case("location")) {
+                continue;
+            }
+            let Some(t) = self.eval(value) else { continue };
+            if t.kinds & REDIRECT == 0 || self.origin_fixed(value, REDIRECT) {
+                continue;
+            }
+            let text = self.checker.text(target);
+            let sink = if text.len() <= 40 { text } else { "a Location header" };
+            let range = ruff_text_size::TextRange::new(target.range().start(), value.range().end());
+            self.report_at(range, sink, RuleId::OpenRedirect, t, "the redirect URL");
         }
     }
 
@@ -2268,7 +2356,15 @@ impl<'a> Engine<'_, 'a> {
         if !self.checker.enabled(rule) {
             return;
         }
-        let range = call.range();
+        let sink = self.sink_label(call, name);
+        self.report_at(call.range(), &sink, rule, t, role);
+    }
+
+    /// Reports (or, when summarising, records) `t` reaching the sink `sink` at `range`.
+    fn report_at(&mut self, range: ruff_text_size::TextRange, sink: &str, rule: RuleId, t: Taint, role: &str) {
+        if !self.checker.enabled(rule) {
+            return;
+        }
         if self.summary.is_some() {
             // Summarising: the sink is recorded for the parameters that reach it (the body's own
             // sources were reported by the per-file pass).
@@ -2278,7 +2374,7 @@ impl<'a> Engine<'_, 'a> {
             }
             let at = range.start().to_u32();
             let kind = kind_of(rule) & !TAR_MEMBER;
-            let what = format!("{} as {role}", self.sink_label(call, name));
+            let what = format!("{sink} as {role}");
             let line = self.checker.index().line(range.start());
             let Some(acc) = self.summary.as_mut() else { return };
             match acc.hits.iter_mut().find(|h| h.at == at && h.rule == rule) {
@@ -2303,7 +2399,6 @@ impl<'a> Engine<'_, 'a> {
             return;
         };
         let line = self.checker.index().line(source.at);
-        let sink = self.sink_label(call, name);
         let message = format!("{} (line {line}) reaches {sink} as {role}", source.label);
         let meta = rule.meta();
         let confidence = if t.flags & LOCAL != 0 {

@@ -19,10 +19,11 @@ pub const TEMPLATE: u16 = 1 << 7;
 pub const ARCHIVE: u16 = 1 << 8;
 /// A tarfile member object: `extract()` of it without `filter=` is STK816.
 pub const TAR_MEMBER: u16 = 1 << 9;
+pub const XPATH: u16 = 1 << 10;
 pub const ALL: u16 = u16::MAX;
 
 /// What request data may reach.
-pub const REQUEST_KINDS: u16 = SQL | CMD | PATH | REDIRECT | URL | CODE | DESER | TEMPLATE;
+pub const REQUEST_KINDS: u16 = SQL | CMD | PATH | REDIRECT | URL | CODE | DESER | TEMPLATE | XPATH;
 /// What argv/environment/input() data may reach. A command-line tool opening the file or URL it
 /// was given is its job, not a vulnerability, so paths, URLs and redirects are left out.
 pub const LOCAL_KINDS: u16 = SQL | CMD | CODE | DESER | TEMPLATE;
@@ -122,6 +123,57 @@ pub fn is_handler_accessor(method: &str) -> bool {
             | "get_body_arguments"
             | "get_cookie"
     )
+}
+
+/// Base classes whose subclasses handle one request each, with the request on `self`
+/// (`http.server`, `socketserver`).
+pub fn is_stdlib_handler_base(name: &str) -> bool {
+    matches!(
+        name,
+        "BaseHTTPRequestHandler"
+            | "SimpleHTTPRequestHandler"
+            | "CGIHTTPRequestHandler"
+            | "StreamRequestHandler"
+            | "DatagramRequestHandler"
+            | "BaseRequestHandler"
+    )
+}
+
+/// Attributes of `self` in such a handler that hold what the client sent.
+pub fn is_stdlib_handler_attr(attr: &str) -> bool {
+    matches!(
+        attr,
+        "path" | "headers" | "requestline" | "raw_requestline" | "rfile" | "request"
+    )
+}
+
+/// A GraphQL resolver, whose arguments come from the query: graphene's `resolve_<field>` and
+/// `mutate` (with an `info` parameter), ariadne's `@query.field("x")`-decorated functions, and
+/// strawberry's `@strawberry.field`/`mutation`/`subscription`.
+pub fn is_graphql_resolver(function: &ruff_python_ast::StmtFunctionDef) -> bool {
+    let name = function.name.as_str();
+    let params = &*function.parameters;
+    let has_info = params
+        .posonlyargs
+        .iter()
+        .chain(params.args.iter())
+        .take(3)
+        .any(|p| p.parameter.name.as_str() == "info");
+    let decorated = function.decorator_list.iter().any(|d| {
+        let func = match &d.expression {
+            Expr::Call(c) => &*c.func,
+            other => other,
+        };
+        match func {
+            Expr::Attribute(a) => match (&*a.value, a.attr.as_str()) {
+                (Expr::Name(n), "field" | "mutation" | "subscription") if n.id.as_str() == "strawberry" => true,
+                (_, "field") => has_info,
+                _ => false,
+            },
+            _ => false,
+        }
+    });
+    decorated || (has_info && (name.starts_with("resolve_") || name == "mutate"))
 }
 
 /// Qualified names of module-level request proxies.
@@ -305,6 +357,10 @@ pub fn through(name: &str) -> Through {
         }
         "shlex.quote" | "pipes.quote" => Through::Clears(CMD),
         "os.path.basename" | "posixpath.basename" | "ntpath.basename" => Through::Clears(PATH | ARCHIVE),
+        // `safe_join(base, *parts)` returns None for a path that leaves `base`.
+        "werkzeug.utils.safe_join" | "werkzeug.security.safe_join" | "flask.safe_join" | "flask.helpers.safe_join" => {
+            Through::Clears(PATH | ARCHIVE)
+        }
         "werkzeug.utils.secure_filename" | "werkzeug.secure_filename" | "django.utils.text.get_valid_filename" => {
             Through::Clears(PATH | ARCHIVE | CMD | SQL | CODE | TEMPLATE)
         }
@@ -505,6 +561,7 @@ const URL_ROLE: &str = "the request URL";
 const CODE_ROLE: &str = "code to run";
 const DESER_ROLE: &str = "data to deserialise";
 const TEMPLATE_ROLE: &str = "the template source";
+const XPATH_ROLE: &str = "the XPath query";
 
 /// The sink a call is, by the callee's qualified name.
 pub fn sink_by_name(name: &str) -> Option<Sink> {
@@ -606,6 +663,17 @@ pub fn sink_by_name(name: &str) -> Option<Sink> {
         "eval" | "exec" | "compile" | "builtins.eval" | "builtins.exec" | "builtins.compile" => {
             sink(CODE, &[0], &["source"], CODE_ROLE)
         }
+        // eval-like: an expression language that reaches Python's eval or attribute access.
+        // (ImageMath's keywords are the expression's variables, not the expression.)
+        "PIL.ImageMath.eval" | "PIL.ImageMath.unsafe_eval" => sink(CODE, &[0], &["expression"], CODE_ROLE),
+        "pandas.eval" | "numexpr.evaluate" => sink(CODE, &[0], &["expr", "ex"], CODE_ROLE),
+        "sympy.sympify" | "sympy.parse_expr" | "sympy.parsing.sympy_parser.parse_expr" => {
+            sink(CODE, &[0], &["a", "s"], CODE_ROLE)
+        }
+        // File names matched by a pattern the client chose (`*`, `**`, `..`).
+        "glob.glob" | "glob.iglob" => sink(PATH, &[0], &["pathname"], PATH_ROLE),
+        // XPath injection.
+        "lxml.etree.XPath" | "lxml.etree.ETXPath" => sink(XPATH, &[0], &["path"], XPATH_ROLE),
         // Deserialisation.
         "pickle.loads"
         | "pickle.load"
@@ -663,6 +731,7 @@ pub fn sink_by_method(method: &str, receiver: &Expr, http_client: bool) -> Optio
         }
         "extra" => sink(SQL, &[0, 1, 3, 4], &["select", "where", "tables", "order_by"], SQL_ROLE),
         "from_string" => sink(TEMPLATE, &[0], &["source"], TEMPLATE_ROLE),
+        "xpath" => sink(XPATH, &[0], &["_path", "path"], XPATH_ROLE),
         "save" => writes(sink(PATH, &[0], &["dst", "fp"], PATH_ROLE)),
         // Archive extraction into a directory the client chose.
         "extractall" => writes(sink(PATH, &[0], &["path"], "the extraction directory")),
@@ -677,6 +746,20 @@ pub fn sink_by_method(method: &str, receiver: &Expr, http_client: bool) -> Optio
         _ => return None,
     };
     Some(s)
+}
+
+/// Methods that set a response header (`set_header("Location", url)` in Tornado, `send_header`
+/// in `http.server`, Bottle's `response.set_header`, Werkzeug's `headers.add`).
+pub fn is_header_setter(method: &str) -> bool {
+    matches!(
+        method,
+        "set_header" | "add_header" | "send_header" | "header" | "append_header" | "add" | "set"
+    )
+}
+
+/// A `Location` header set by hand: the value (second argument) is where the client goes.
+pub fn location_header_sink() -> Sink {
+    with_mode(sink(REDIRECT, &[1], &["value", "_value"], REDIRECT_ROLE), Mode::Url)
 }
 
 /// Whether a literal URL prefix fixes where the URL goes: an absolute URL whose host is complete
