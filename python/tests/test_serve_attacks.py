@@ -496,6 +496,7 @@ def pair():
     admin = next(s.admin_key for s in servers if s.admin_key)
     for s in servers:
         s.admin_key = admin
+        s.db = db
     yield servers
     for s in servers:
         if s.proc and s.proc.poll() is None:
@@ -680,3 +681,33 @@ except OSError as e:
     assert r.status == 200 and time.monotonic() - started < 10, r
     assert srv.req("GET", "/healthz").status == 200
     assert run(srv, k, "print(search(1))").json()["stdout"] == "ok\n"
+
+
+def test_a_claim_that_was_never_settled_does_not_strand_runs_for_ever(pair):
+    """A peer claims a dead replica's row (a DELETE) and dies, or the database fails it, before
+    it marks the runs lost (here: the row is deleted by hand after the replica is killed). The
+    runs must not stay `running` for ever, holding the tenant's concurrent_runs quota."""
+    import subprocess
+    a, b = pair
+    t = a.new_tenant(quotas={"concurrent_runs": 1, "sessions": 1})
+    k, _ = a.new_key(t, "runner")
+    r = a.req("POST", "/v1/runs", key=k, body={"code": "import time; time.sleep(60)", "async": True})
+    assert r.status == 202, r
+    rid = r.json()["id"]
+    sid = a.req("POST", "/v1/sessions", key=k, body={}).json()["id"]
+    time.sleep(0.5)
+    a.kill()
+    subprocess.run(["psql", a.db, "-v", "ON_ERROR_STOP=1", "-qc", f"DELETE FROM instances WHERE name = '{a.instance}'"],
+                   check=True, capture_output=True, timeout=30)
+    # Control: while the run is unfinished, its tenant's quota is taken.
+    assert b.req("POST", "/v1/runs", key=k, body={"code": "result = 1"}).status == 429
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and b.req("GET", f"/v1/runs/{rid}", key=k).json()["state"] != "lost":
+        time.sleep(0.3)
+    assert b.req("GET", f"/v1/runs/{rid}", key=k).json()["state"] == "lost"
+    assert b.req("GET", f"/v1/sessions/{sid}", key=k).json()["state"] == "closed"
+    r = b.req("POST", "/v1/runs", key=k, body={"code": "result = 1"})
+    assert r.status == 200 and r.json()["answer"]["value"] == 1, r
+    time.sleep(2.5)  # another sweep: nothing is recorded twice
+    items = b.req("GET", f"/v1/audit?tenant={t}&limit=50").json()["items"]
+    assert [e["action"] for e in items if e.get("target") == rid].count("run.lost") == 1

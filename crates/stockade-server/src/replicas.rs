@@ -84,6 +84,59 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// Servers other than `me` that have unfinished runs or open sessions but no row: a peer
+    /// claimed them and did not finish settling them (it died in between, or the database
+    /// failed it), so no one else ever would.
+    pub async fn orphaned_instances(&self, me: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT instance FROM runs r WHERE state IN ('queued', 'running') AND instance <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.name = r.instance) \
+             UNION SELECT DISTINCT instance FROM sessions s WHERE state = 'open' AND instance <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.name = s.instance)",
+        )
+        .bind(me)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Mark a run lost, with its audit record, if it is still unfinished; whether it was. (Two
+    /// peers settling one server at once write one record.)
+    async fn lose_run(&self, id: &str, entry: Entry) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE runs SET state = 'lost', finished_at = $1 WHERE id = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            crate::audit::append(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Close a session as lost, with its audit record, if it is still open.
+    async fn lose_session(&self, id: &str, entry: Entry) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE sessions SET state = 'closed', closed_at = $1, reason = 'lost' WHERE id = $2 AND state = 'open'",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            crate::audit::append(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// Take a silent server's row for cleanup; true for exactly one claimant.
     pub async fn claim_instance(&self, name: &str, before: i64) -> StoreResult<bool> {
         let n = sqlx::query("DELETE FROM instances WHERE name = $1 AND heartbeat_at < $2")
@@ -139,6 +192,8 @@ pub async fn watch(app: std::sync::Arc<App>, address: String) {
     let timeout = i64::try_from(app.settings.peer_timeout_ms).unwrap_or(i64::MAX);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let sweep_every = Duration::from_millis(app.settings.peer_timeout_ms);
+    let mut last_sweep = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
@@ -163,6 +218,17 @@ pub async fn watch(app: std::sync::Arc<App>, address: String) {
                 settle(&app, &name).await;
             }
         }
+        // A claim is a DELETE, so a claimant that died or failed before it settled everything
+        // leaves runs that count against their tenant's quota for ever and sessions that look
+        // open: now and then, settle whatever belongs to no registered server.
+        if last_sweep.elapsed() >= sweep_every {
+            last_sweep = tokio::time::Instant::now();
+            if let Ok(orphans) = app.store.orphaned_instances(&app.instance).await {
+                for name in orphans {
+                    settle(&app, &name).await;
+                }
+            }
+        }
     }
 }
 
@@ -182,22 +248,19 @@ async fn settle(app: &App, peer: &str) {
                     "noticed_by": app.instance,
                 }),
             };
-            let _ = app.store.mark_lost(&run.id, entry).await;
+            let _ = app.store.lose_run(&run.id, entry).await;
         }
     }
     if let Ok(sessions) = app.store.open_sessions(peer).await {
         for id in sessions {
-            let _ = app.store.close_session(&id, "lost").await;
-            let _ = app
-                .store
-                .audit(Entry {
-                    tenant: None,
-                    actor: "server".into(),
-                    action: "session.closed".into(),
-                    target: Some(id),
-                    detail: serde_json::json!({ "reason": "lost", "why": format!("its server {peer} stopped answering") }),
-                })
-                .await;
+            let entry = Entry {
+                tenant: None,
+                actor: "server".into(),
+                action: "session.closed".into(),
+                target: Some(id.clone()),
+                detail: serde_json::json!({ "reason": "lost", "why": format!("its server {peer} stopped answering") }),
+            };
+            let _ = app.store.lose_session(&id, entry).await;
         }
     }
 }
