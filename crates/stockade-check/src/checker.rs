@@ -47,7 +47,7 @@ pub struct Checker<'a> {
 }
 
 /// Rules about settings that are ordinary in tests (TLS checks off against a local server, debug
-/// mode, cookies without flags, MD5/SHA1 for fixtures): in test code they are reported at low
+/// mode, cookies without flags, MD5/SHA1 and signing keys for fixtures): in test code they are reported at low
 /// severity, so `--severity medium` leaves them out.
 const TEST_CONTEXT_RULES: &[RuleId] = &[
     RuleId::RequestNoCertValidation,
@@ -55,6 +55,7 @@ const TEST_CONTEXT_RULES: &[RuleId] = &[
     RuleId::DebugEnabled,
     RuleId::InsecureCookie,
     RuleId::HashlibInsecureHash,
+    RuleId::HardcodedSigningKey,
 ];
 
 /// The pre-screen reads hostile input on the host: code larger than this is refused unread.

@@ -307,6 +307,8 @@ rules! {
         "debug mode on in application settings";
     AutoescapeOff = "STK818" "template-autoescape-off" cwe 79 High Medium bandit [] ruff [] Audit
         "template autoescaping turned off in settings";
+    HardcodedSigningKey = "STK819" "hardcoded-signing-key" cwe 321 High High bandit [] ruff [] Audit
+        "a literal used as the key of a JWT, an HMAC, Fernet or an itsdangerous signer";
     XmlExternalEntities = "STK820" "xml-external-entities" cwe 611 High High bandit [] ruff [] Audit
         "an XML parser configured to resolve external entities";
 

@@ -24,11 +24,38 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
         random_keywords(checker, call);
         flask_form_meta(checker, call);
     }
+    match util::method_name(call) {
+        Some("set_cookie" | "set_signed_cookie" | "set_secure_cookie") => random_cookie(checker, call),
+        Some("set_trace_callback") => sql_trace(checker, call),
+        _ => {}
+    }
+}
+
+/// `response.set_cookie("sid", str(random.random()))`: a cookie value is a session id or a
+/// token whatever the cookie is called.
+fn random_cookie(checker: &mut Checker, call: &ExprCall) {
+    let Some(value) = util::argument(call, "value", 1) else {
+        return;
+    };
+    if !may_call_random(value, 0) {
+        return;
+    }
+    if let Some((range, function)) = find_random(checker, value, 0) {
+        checker.report(
+            RuleId::RandomForSecret,
+            range,
+            format!(
+                "`{function}` makes a cookie value (a session id or token), but the random module is predictable; \
+                 use secrets.token_urlsafe"
+            ),
+        );
+    }
 }
 
 pub fn on_stmt(checker: &mut Checker, stmt: &Stmt) {
     match stmt {
         Stmt::Assign(s) => {
+            note_logger(checker, &s.targets, &s.value);
             for target in &s.targets {
                 on_assignment(checker, target, &s.value);
             }
@@ -172,7 +199,11 @@ fn by_method(checker: &mut Checker, call: &ExprCall, name: Option<&str>, method:
         _ => {
             if let Some(level) = log_method(method) {
                 // `logging.info(...)` is handled by name.
-                if is_logger(receiver) && !name.is_some_and(|n| n.starts_with("logging.")) {
+                let known = |checker: &Checker| match receiver {
+                    Expr::Name(n) => checker.file.loggers.iter().any(|l| l == n.id.as_str()),
+                    _ => false,
+                };
+                if (is_logger(receiver) || known(checker)) && !name.is_some_and(|n| n.starts_with("logging.")) {
                     let label = checker.text(&*call.func);
                     secret_in_log(checker, call, label, level);
                 }
@@ -182,6 +213,64 @@ fn by_method(checker: &mut Checker, call: &ExprCall, name: Option<&str>, method:
 }
 
 // ---- STK810 secret in log ----------------------------------------------------------------
+
+/// `audit = logging.getLogger("audit")`: a logger, whatever it is called.
+fn note_logger(checker: &mut Checker, targets: &[Expr], value: &Expr) {
+    let Expr::Call(call) = value else { return };
+    if !matches!(
+        util::method_name(call).or_else(|| match &*call.func {
+            Expr::Name(n) => Some(n.id.as_str()),
+            _ => None,
+        }),
+        Some("getLogger" | "get_logger" | "getChild")
+    ) {
+        return;
+    }
+    let is_logging = match &*call.func {
+        // `logging.getLogger("app").getChild("events")`, `audit.getChild("x")`.
+        Expr::Attribute(a) if a.attr.as_str() == "getChild" => match &*a.value {
+            Expr::Call(inner) => checker
+                .qualified_name(&inner.func)
+                .is_some_and(|q| q == "logging.getLogger"),
+            Expr::Name(n) => is_logger(&a.value) || checker.file.loggers.iter().any(|l| l == n.id.as_str()),
+            other => is_logger(other),
+        },
+        func => checker
+            .qualified_name(func)
+            .is_some_and(|q| q.starts_with("logging.") || q.starts_with("structlog.")),
+    };
+    if !is_logging {
+        return;
+    }
+    for target in targets {
+        if let Expr::Name(n) = target {
+            checker.file.loggers.push(n.id.to_string());
+        }
+    }
+}
+
+/// `conn.set_trace_callback(print)`: every SQL statement sqlite3 runs, with the values written
+/// into it (passwords included), goes to stdout or the log.
+fn sql_trace(checker: &mut Checker, call: &ExprCall) {
+    let Some(callback) = call.arguments.args.first() else {
+        return;
+    };
+    let sink = match callback {
+        Expr::Name(n) if n.id.as_str() == "print" => "printed",
+        Expr::Attribute(a) if log_method(a.attr.as_str()).is_some() => "written to the log",
+        _ => return,
+    };
+    checker.report_with(
+        RuleId::SecretInLog,
+        call.range(),
+        crate::Level::Medium,
+        crate::Level::Low,
+        format!(
+            "every SQL statement is {sink} with the values written into it (credentials included); \
+             bind values as parameters, or trace only in development"
+        ),
+    );
+}
 
 /// For a logging method, the number of leading positional arguments that are not data
 /// (`log(level, msg, ...)` has one).

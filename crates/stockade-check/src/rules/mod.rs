@@ -15,6 +15,7 @@ mod blacklist;
 mod crypto;
 mod general;
 mod injection;
+mod keys;
 mod prescreen;
 mod procfs;
 mod templates;
@@ -29,6 +30,8 @@ use ruff_text_size::TextRange;
 #[derive(Default)]
 pub struct FileState {
     pub(crate) injection: injection::State,
+    /// Names bound to `logging.getLogger(...)` so far (STK810 follows them whatever they are called).
+    pub(crate) loggers: Vec<String>,
     pub(crate) prescreen: std::cell::RefCell<prescreen::State>,
 }
 
@@ -61,6 +64,7 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
         injection::on_call(checker, call, name);
         templates::on_call(checker, call, name);
         app::on_call(checker, call, name);
+        keys::on_call(checker, call, name);
     }
     if checker.groups.prescreen {
         prescreen::on_call(checker, call, name);
