@@ -637,6 +637,32 @@ mod tests {
     }
 
     #[test]
+    fn passwords_printed_by_command_line_tools_are_low_confidence() {
+        let audit = Settings::new(Profile::Audit);
+        let confidence = |code: &str| {
+            let report = check_source("tool.py", code, &audit);
+            report
+                .findings
+                .iter()
+                .find(|f| f.rule.meta().id == "STK810")
+                .map(|f| f.confidence)
+        };
+        assert_eq!(
+            confidence("def show(user):\n    print('password:', user.password)\n"),
+            Some(crate::Level::Medium)
+        );
+        assert_eq!(
+            confidence("import argparse\ndef show(args):\n    print('password:', args.password)\n"),
+            Some(crate::Level::Low)
+        );
+        let guarded = "def show(user):\n    print(user.password)\nif __name__ == '__main__':\n    show(None)\n";
+        assert_eq!(confidence(guarded), Some(crate::Level::Low));
+        // A logger is not the terminal: the confidence stays.
+        let logged = "import argparse, logging\nlog = logging.getLogger()\ndef f(a):\n    log.info(a.password)\n";
+        assert_eq!(confidence(logged), Some(crate::Level::Medium));
+    }
+
+    #[test]
     fn the_syntax_error_says_the_rest_was_checked() {
         let source = "x = (\nimport pickle\npickle.loads(data)\n";
         let report = check_source("b.py", source, &Settings::new(Profile::Audit));

@@ -339,13 +339,44 @@ fn secret_in_log(checker: &mut Checker, call: &ExprCall, sink: &str, skip: usize
         } else {
             "written to the log"
         };
-        let sink = if sink.len() > 40 { "a logger" } else { sink };
-        checker.report(
+        let sink_shown = if sink.len() > 40 { "a logger" } else { sink };
+        // A command-line tool printing to its own user's terminal (`print`, in a program with an
+        // argument parser or a `__main__` guard) is often its job: lower confidence.
+        let confidence = if sink == "print" && is_command_line_tool(checker) {
+            crate::Level::Low
+        } else {
+            RuleId::SecretInLog.meta().confidence
+        };
+        checker.report_with(
             RuleId::SecretInLog,
             call.range(),
-            format!("`{name}` is {verb} by {sink}; log a masked value instead"),
+            RuleId::SecretInLog.meta().severity,
+            confidence,
+            format!("`{name}` is {verb} by {sink_shown}; log a masked value instead"),
         );
     }
+}
+
+/// A program run from a terminal: it imports an argument parser (argparse, click, typer,
+/// getopt, optparse, fire) or has an `if __name__ == "__main__":` guard.
+fn is_command_line_tool(checker: &Checker) -> bool {
+    checker.module.iter().any(|stmt| match stmt {
+        Stmt::Import(i) => i.names.iter().any(|a| {
+            matches!(
+                a.name.as_str(),
+                "argparse" | "click" | "typer" | "getopt" | "optparse" | "fire"
+            )
+        }),
+        Stmt::ImportFrom(i) => i.module.as_ref().is_some_and(|m| {
+            matches!(
+                m.as_str(),
+                "argparse" | "click" | "typer" | "getopt" | "optparse" | "fire"
+            )
+        }),
+        Stmt::If(i) => matches!(&*i.test, Expr::Compare(c)
+            if matches!(&*c.left, Expr::Name(n) if n.id.as_str() == "__name__")),
+        _ => false,
+    })
 }
 
 /// Calls that hide a secret's value (`len(password)`, `mask(token)`, `bool(secret)`).
@@ -1210,15 +1241,36 @@ fn set_cookie(checker: &mut Checker, call: &ExprCall) {
         (false, true) => "httponly=True",
         (false, false) => return,
     };
-    let name = key
-        .or_else(|| util::keyword(call, "key"))
-        .and_then(util::str_literal)
-        .map_or(String::new(), |k| format!(" `{k}`"));
-    checker.report(
+    let literal = key.or_else(|| util::keyword(call, "key")).and_then(util::str_literal);
+    // A cookie named for what it holds (`theme`, `lang`, `consent`) carries no session or
+    // credential; one whose name is computed might, at lower confidence.
+    if literal.is_some_and(|k| !is_credential_cookie(k)) {
+        return;
+    }
+    let name = literal.map_or(String::new(), |k| format!(" `{k}`"));
+    let confidence = if literal.is_some() {
+        RuleId::InsecureCookie.meta().confidence
+    } else {
+        crate::Level::Low
+    };
+    checker.report_with(
         RuleId::InsecureCookie,
         call.range(),
+        RuleId::InsecureCookie.meta().severity,
+        confidence,
         format!("cookie{name} set without {missing}"),
     );
+}
+
+/// Whether a cookie's name says it holds a session, a token or a credential.
+fn is_credential_cookie(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        "sess", "sid", "token", "auth", "jwt", "remember", "login", "csrf", "xsrf", "secret", "key", "pass", "cred",
+        "ident", "user", "uid", "access", "refresh", "api", "oauth", "saml", "sso", "account",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 // ---- STK816 archive extraction -----------------------------------------------------------

@@ -148,7 +148,76 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
         RuleId::XmlLxml => format!("`{name}` parses untrusted XML unsafely; use defusedxml.lxml"),
         _ => format!("`{name}` parses untrusted XML unsafely; use its defusedxml equivalent"),
     };
+    if is_xml_rule(rule) && parses_a_constant(checker, call) {
+        return; // the program's own XML, written in the source: nothing untrusted is parsed
+    }
     checker.report(rule, call.range(), message);
+}
+
+fn is_xml_rule(rule: RuleId) -> bool {
+    matches!(
+        rule,
+        RuleId::XmlCElementTree
+            | RuleId::XmlElementTree
+            | RuleId::XmlExpatReader
+            | RuleId::XmlExpatBuilder
+            | RuleId::XmlSax
+            | RuleId::XmlMinidom
+            | RuleId::XmlPulldom
+            | RuleId::XmlLxml
+    )
+}
+
+/// An XML parse of a literal, or of a module-level name bound to one (`ET.fromstring("<a/>")`,
+/// `minidom.parseString(TEMPLATE)`).
+fn parses_a_constant(checker: &Checker, call: &ExprCall) -> bool {
+    // Only the functions given the document itself: `parse("file.xml")` reads a file, whatever
+    // its name is.
+    if !matches!(
+        callee_last(&call.func),
+        Some("fromstring" | "fromstringlist" | "XML" | "XMLID" | "parseString")
+    ) {
+        return false;
+    }
+    let Some(arg) = call.arguments.args.first() else {
+        return false;
+    };
+    match arg {
+        Expr::StringLiteral(_) | Expr::BytesLiteral(_) => true,
+        Expr::Name(n) => {
+            let id = n.id.as_str();
+            let bound: Vec<&Expr> = checker
+                .module
+                .iter()
+                .filter_map(|stmt| match stmt {
+                    Stmt::Assign(a)
+                        if a.targets
+                            .iter()
+                            .any(|t| matches!(t, Expr::Name(t) if t.id.as_str() == id)) =>
+                    {
+                        Some(&*a.value)
+                    }
+                    _ => None,
+                })
+                .collect();
+            !bound.is_empty()
+                && bound
+                    .iter()
+                    .all(|v| matches!(v, Expr::StringLiteral(_) | Expr::BytesLiteral(_)))
+                && !checker.functions.iter().any(|f| binds_name(f, id))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a function's parameters name `id` (a local that hides the module's constant).
+fn binds_name(function: &ruff_python_ast::StmtFunctionDef, id: &str) -> bool {
+    let p = &*function.parameters;
+    p.posonlyargs
+        .iter()
+        .chain(p.args.iter())
+        .chain(p.kwonlyargs.iter())
+        .any(|a| a.parameter.name.as_str() == id)
 }
 
 fn xml_call(rest: &str) -> Option<RuleId> {

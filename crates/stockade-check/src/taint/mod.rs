@@ -2314,11 +2314,38 @@ impl<'a> Engine<'_, 'a> {
                 }
             }
             Expr::BinOp(b) if b.op == Operator::Mod => match util::str_literal(&b.left) {
+                // `"%s?next=%s" % (LOGIN_URL, url)`: a configured destination, the request's
+                // data only in the query.
+                Some(s) if s.starts_with("%s") && s[2..].starts_with(['?', '/', '#']) => {
+                    let first = match &*b.right {
+                        Expr::Tuple(t) => t.elts.first(),
+                        other => Some(other),
+                    };
+                    first.is_some_and(|f| !util::is_literal(f) && self.eval(f).is_none())
+                }
                 Some(s) => prefix_fixes_origin(s.split('%').next().unwrap_or(""), kind),
                 None => false,
             },
             Expr::Call(c) => match &*c.func {
                 Expr::Attribute(a) if a.attr.as_str() == "format" => match util::str_literal(&a.value) {
+                    // `"{}?next={}".format(LOGIN_URL, url)`, `"{base}?q={q}".format(base=..., q=...)`.
+                    Some(s) if s.starts_with('{') => {
+                        let Some(close) = s.find('}') else { return false };
+                        if !s[close + 1..].starts_with(['?', '/', '#']) {
+                            return false;
+                        }
+                        let field = &s[1..close];
+                        let value = if field.is_empty() || field == "0" {
+                            c.arguments.args.first()
+                        } else {
+                            c.arguments
+                                .keywords
+                                .iter()
+                                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == field))
+                                .map(|k| &k.value)
+                        };
+                        value.is_some_and(|v| !util::is_literal(v) && self.eval(v).is_none())
+                    }
                     Some(s) => prefix_fixes_origin(s.split('{').next().unwrap_or(""), kind),
                     None => false,
                 },
