@@ -79,6 +79,15 @@ fn literal_key(checker: &Checker, key: &Expr) -> Option<String> {
             })?;
             matches!(bound, Expr::StringLiteral(_) | Expr::BytesLiteral(_)).then(|| format!("`{id}`, a literal,"))
         }
+        // `app.config["SECRET"]` after `app.config["SECRET"] = "..."` at the top level.
+        Expr::Subscript(_) | Expr::Attribute(_) => {
+            let text = checker.text(key);
+            let bound = checker.module.iter().rev().find_map(|stmt| match stmt {
+                Stmt::Assign(a) if a.targets.iter().any(|t| checker.text(t) == text) => Some(&*a.value),
+                _ => None,
+            })?;
+            matches!(bound, Expr::StringLiteral(_) | Expr::BytesLiteral(_)).then(|| format!("`{text}`, a literal,"))
+        }
         // `"secret".encode()`.
         Expr::Call(c) if c.arguments.is_empty() => match &*c.func {
             Expr::Attribute(a) if a.attr.as_str() == "encode" => literal_key(checker, &a.value),

@@ -14,6 +14,35 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
     let last = util::last_segment(name);
     match last {
         "Environment" if has_segment(name, "jinja2") => jinja2_environment(checker, call, name),
+        // Framework setups that make a jinja2 environment: they escape by default, so only an
+        // explicit autoescape=False counts.
+        "setup"
+            if matches!(
+                name,
+                "aiohttp_jinja2.setup" | "sanic_jinja2.SanicJinja2" | "fastapi_jinja.setup"
+            ) =>
+        {
+            if let Some(Expr::BooleanLiteral(b)) = util::keyword(call, "autoescape") {
+                if !b.value {
+                    checker.report(
+                        RuleId::Jinja2AutoescapeFalse,
+                        call.range(),
+                        format!("`{name}` with autoescape=False exposes XSS; leave autoescape on"),
+                    );
+                }
+            }
+        }
+        "Jinja2Templates" if name.starts_with("starlette.") || name.starts_with("fastapi.") => {
+            if let Some(Expr::BooleanLiteral(b)) = util::keyword(call, "autoescape") {
+                if !b.value {
+                    checker.report(
+                        RuleId::Jinja2AutoescapeFalse,
+                        call.range(),
+                        format!("`{name}` with autoescape=False exposes XSS; leave autoescape on"),
+                    );
+                }
+            }
+        }
         "Template" | "TemplateLookup" if has_segment(name, "mako") => {
             checker.report(
                 RuleId::MakoTemplates,
