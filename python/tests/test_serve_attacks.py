@@ -711,3 +711,29 @@ def test_a_claim_that_was_never_settled_does_not_strand_runs_for_ever(pair):
     time.sleep(2.5)  # another sweep: nothing is recorded twice
     items = b.req("GET", f"/v1/audit?tenant={t}&limit=50").json()["items"]
     assert [e["action"] for e in items if e.get("target") == rid].count("run.lost") == 1
+
+
+def test_a_replica_taken_for_dead_closes_the_jails_of_its_lost_sessions(pair):
+    """Stopped past the peer timeout, the replica's session is closed as lost by its peer (so it
+    no longer counts against the tenant's quota); when it resumes, the jail must go too, not live
+    on to its idle timeout."""
+    a, b = pair
+    t = a.new_tenant(quotas={"sessions": 1})
+    k, _ = a.new_key(t, "runner")
+    baseline = descendants(a.proc.pid)
+    sid = a.req("POST", "/v1/sessions", key=k, body={}).json()["id"]
+    assert a.req("POST", f"/v1/sessions/{sid}/runs", key=k, body={"code": "x = 1"}).status == 200
+    jail = descendants(a.proc.pid) - baseline
+    assert jail, "the session has no processes"  # control: the session's jail is there
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and b.req("GET", f"/v1/sessions/{sid}", key=k).json()["state"] != "closed":
+            time.sleep(0.2)
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    assert b.req("GET", f"/v1/sessions/{sid}", key=k).json()["state"] == "closed"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and [p for p in jail if os.path.exists(f"/proc/{p}")]:
+        time.sleep(0.2)
+    assert [p for p in jail if os.path.exists(f"/proc/{p}")] == []

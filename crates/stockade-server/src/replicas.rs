@@ -75,6 +75,18 @@ impl Store {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
+    /// Sessions of this server closed as lost since `since`: a peer took this server for dead.
+    pub async fn sessions_lost_since(&self, name: &str, since: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM sessions WHERE instance = $1 AND state = 'closed' AND reason = 'lost' AND closed_at >= $2",
+        )
+        .bind(name)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// Servers whose last heartbeat is before `before`.
     pub async fn silent_instances(&self, before: i64) -> StoreResult<Vec<String>> {
         let rows = sqlx::query("SELECT name FROM instances WHERE heartbeat_at < $1")
@@ -194,18 +206,30 @@ pub async fn watch(app: std::sync::Arc<App>, address: String) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sweep_every = Duration::from_millis(app.settings.peer_timeout_ms);
     let mut last_sweep = tokio::time::Instant::now();
+    let mut last_beat = now_ms();
     loop {
         tick.tick().await;
         if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         match app.store.heartbeat(&app.instance).await {
-            Ok(true) => {}
+            Ok(true) => last_beat = now_ms(),
             Ok(false) => {
                 // A peer took this server for dead (it could not reach the database for longer
                 // than the timeout) and settled its runs; come back under the same name.
                 eprintln!("stockade serve: a peer took this server for dead; registering again");
                 let _ = app.store.register_instance(&app.instance, &address).await;
+                // Its sessions are closed on the record: their jails here go too (else they
+                // live on to their idle timeout, outside the tenant's session quota).
+                let since = last_beat.saturating_sub(timeout);
+                if let Ok(lost) = app.store.sessions_lost_since(&app.instance, since).await {
+                    for id in lost {
+                        if app.engine.session(&id).is_some() {
+                            app.engine.close_session(&id).await;
+                        }
+                    }
+                }
+                last_beat = now_ms();
             }
             Err(e) => tracing::warn!("heartbeat: {e}"),
         }
