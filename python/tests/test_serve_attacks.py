@@ -70,6 +70,9 @@ class Recorder:
                         "garbage4": json.dumps({"error": {"kind": "X", "message": 5, MARK: 1}}),
                         "garbage5": f"<html>{MARK}</html>",
                         "garbage6": json.dumps({"error": {"kind": MARK, "message": 7}}),
+                        # Kinds that would end the run if raised as themselves.
+                        "garbage7": json.dumps({"error": {"kind": "SystemExit", "message": "0"}}),
+                        "garbage8": json.dumps({"error": {"kind": "KeyboardInterrupt", "message": "x"}}),
                     }
                     return self.send(200, bodies[name].encode())
                 if name == "close":
@@ -287,7 +290,7 @@ def test_the_endpoints_text_never_reaches_the_run(srv, ep):
     """A 200 whose body is neither {"value"} nor {"error": {kind, message}}: the run is told so,
     but never what the body held (a parser's message quotes what it read)."""
     t = srv.new_tenant()
-    names = [f"garbage{i}" for i in range(1, 7)]
+    names = [f"garbage{i}" for i in range(1, 9)]
     for n in names:
         assert register(srv, t, n, ep.url(n)).status == 201
     k, _ = srv.new_key(t, "runner")
@@ -296,10 +299,11 @@ def test_the_endpoints_text_never_reaches_the_run(srv, ep):
     assert r.status == 200, r
     res = r.json()
     lines = res["stdout"].splitlines()
-    assert len(lines) == 6 and all(l.startswith("HostFunctionError") for l in lines), lines
+    assert len(lines) == 8 and all(l.startswith("HostFunctionError") for l in lines), lines
+    assert res["status"] == "ok" and "SystemExit" in lines[6] and "KeyboardInterrupt" in lines[7], lines
     assert MARK not in everything(srv, t, r), res["stdout"]
     # Control: the endpoint was called each time and its bodies do hold the mark.
-    assert len(ep.requests) == before + 6
+    assert len(ep.requests) == before + 8
     with urllib.request.urlopen(urllib.request.Request(ep.url("garbage1"), data=b"{}", method="POST")) as resp:
         assert MARK in resp.read().decode()
 
