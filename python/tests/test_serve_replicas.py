@@ -190,3 +190,24 @@ def test_a_second_live_server_under_the_same_name_is_refused_and_a_restart_is_no
     finally:
         if a.proc.poll() is None:
             a.stop()
+
+
+def test_a_dashboard_session_works_through_every_replica(replicas):
+    """Dashboard sessions live in the database: a browser signed in through one replica is
+    signed in on all of them, and signing out through another ends it everywhere."""
+    a, b, c = replicas
+    k, _ = a.new_key("default", "auditor")
+    r = request(a.url, "POST", "/ui/session", body={"token": k}, headers={"Origin": a.url})
+    assert r.status == 201, r
+    cookie = r.headers["Set-Cookie"].split(";", 1)[0]
+    csrf = r.json()["csrf_token"]
+    for s in (b, c):
+        got = request(s.url, "GET", "/v1/runs", headers={"Cookie": cookie})
+        assert got.status == 200, got
+    # A change needs the CSRF token on every replica alike.
+    r = request(b.url, "DELETE", "/ui/session", headers={"Cookie": cookie, "Origin": b.url})
+    assert r.status == 403, r
+    r = request(b.url, "DELETE", "/ui/session", headers={"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": b.url})
+    assert r.status == 204, r
+    for s in (a, c):
+        assert request(s.url, "GET", "/v1/runs", headers={"Cookie": cookie}).status == 401

@@ -97,7 +97,7 @@ impl App {
             instance,
             default_policy,
             tasks: TaskTracker::new(),
-            dashboard: crate::dashboard::Sessions::default(),
+            dashboard: crate::dashboard::Sessions,
             draining: AtomicBool::new(false),
             telemetry: None,
             touched: Mutex::new(HashMap::new()),

@@ -12,8 +12,7 @@
 //! (a synchronizer token: it lives in the session and is handed to the page's script by
 //! `GET /ui/session`, which another origin cannot read).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -29,6 +28,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 use subtle::ConstantTimeEq;
 
 use crate::api::App;
@@ -36,7 +36,7 @@ use crate::audit::Entry;
 use crate::auth::Identity;
 use crate::error::{decode, ApiError, ErrorBody};
 use crate::roles::{self, Role, Route};
-use crate::store::now_ms;
+use crate::store::{now_ms, Store, StoreResult};
 
 /// A session ends this long after sign-in at the latest (sooner when its key or token expires).
 const LIFETIME_MS: i64 = 8 * 3_600_000;
@@ -58,10 +58,11 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                        connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// The signed-in sessions of this server, by SHA-256 of their id: the id itself is only ever
-/// in the browser's cookie.
+/// The signed-in sessions, kept in the store by SHA-256 of their id (the id itself is only ever
+/// in the browser's cookie), so that every replica sharing the database knows them: a load
+/// balancer may send a browser's next request anywhere.
 #[derive(Default)]
-pub struct Sessions(Mutex<HashMap<String, Session>>);
+pub struct Sessions;
 
 #[derive(Clone)]
 struct Session {
@@ -84,56 +85,97 @@ fn random() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// The idle clock is written back at most this often (a dashboard polls every few seconds).
+const TOUCH_MS: i64 = 60_000;
 
+impl Sessions {
     /// Keep `s`; its id (for the cookie).
-    fn open(&self, s: Session) -> String {
+    async fn open(&self, store: &Store, s: Session) -> StoreResult<String> {
         let id = random();
-        let mut map = self.lock();
-        // Sessions that ended unseen go at the next sign-in (sign-ins are rare; the sweep is
-        // linear in at most MAX_SESSIONS).
         let now = now_ms();
-        map.retain(|_, s| live(s, now));
-        if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| k.clone()) {
-                map.remove(&oldest);
-            }
+        // Sessions that ended unseen go at the next sign-in (sign-ins are rare).
+        sqlx::query("DELETE FROM dashboard_sessions WHERE expires_at <= $1 OR last_seen <= $2")
+            .bind(now)
+            .bind(now - IDLE_MS)
+            .execute(&store.pool)
+            .await?;
+        let kept: i64 = sqlx::query("SELECT COUNT(*) FROM dashboard_sessions")
+            .fetch_one(&store.pool)
+            .await?
+            .try_get(0)?;
+        if usize::try_from(kept).unwrap_or(usize::MAX) >= MAX_SESSIONS {
+            sqlx::query(
+                "DELETE FROM dashboard_sessions WHERE digest IN \
+                 (SELECT digest FROM dashboard_sessions ORDER BY last_seen LIMIT 1)",
+            )
+            .execute(&store.pool)
+            .await?;
         }
-        map.insert(digest(&id), s);
-        id
+        sqlx::query(
+            "INSERT INTO dashboard_sessions (digest, tenant, role, key_id, csrf, expires_at, last_seen, api_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(digest(&id))
+        .bind(&s.identity.tenant)
+        .bind(s.identity.role.name())
+        .bind(&s.identity.key_id)
+        .bind(&s.csrf)
+        .bind(s.expires_at)
+        .bind(s.last_seen)
+        .bind(s.key.as_deref())
+        .execute(&store.pool)
+        .await?;
+        Ok(id)
     }
 
     /// The live session `id`, its idle clock reset; an ended one is dropped.
-    fn get(&self, id: &str) -> Option<Session> {
+    async fn get(&self, store: &Store, id: &str) -> StoreResult<Option<Session>> {
         let key = digest(id);
-        let mut map = self.lock();
+        let row = sqlx::query(
+            "SELECT tenant, role, key_id, csrf, expires_at, last_seen, api_key FROM dashboard_sessions \
+             WHERE digest = $1",
+        )
+        .bind(&key)
+        .fetch_optional(&store.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = row.try_get("role")?;
+        let Some(role) = Role::parse(&role) else {
+            return Ok(None);
+        };
+        let mut s = Session {
+            identity: Identity {
+                tenant: row.try_get("tenant")?,
+                role,
+                key_id: row.try_get("key_id")?,
+            },
+            csrf: row.try_get("csrf")?,
+            expires_at: row.try_get("expires_at")?,
+            last_seen: row.try_get("last_seen")?,
+            key: row.try_get("api_key")?,
+        };
         let now = now_ms();
-        let s = map.get_mut(&key)?;
-        if !live(s, now) {
-            map.remove(&key);
-            return None;
+        if !live(&s, now) {
+            self.close(store, id).await?;
+            return Ok(None);
         }
-        s.last_seen = now;
-        Some(s.clone())
+        if now - s.last_seen >= TOUCH_MS {
+            sqlx::query("UPDATE dashboard_sessions SET last_seen = $1 WHERE digest = $2")
+                .bind(now)
+                .bind(&key)
+                .execute(&store.pool)
+                .await?;
+            s.last_seen = now;
+        }
+        Ok(Some(s))
     }
 
-    fn close(&self, id: &str) -> Option<Session> {
-        self.lock().remove(&digest(id))
-    }
-
-    /// How many sessions are kept (live or not yet swept).
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// Whether none is.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    async fn close(&self, store: &Store, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM dashboard_sessions WHERE digest = $1")
+            .bind(digest(id))
+            .execute(&store.pool)
+            .await?;
+        Ok(())
     }
 }
 
@@ -215,7 +257,7 @@ pub async fn identify(app: &App, method: &Method, headers: &HeaderMap) -> Option
 /// The session `id` if it is live, its key still good, and — for a method that changes
 /// anything — the request carries its CSRF token.
 async fn check(app: &App, id: &str, method: &Method, headers: &HeaderMap) -> Result<Session, ApiError> {
-    let Some(s) = app.dashboard.get(id) else {
+    let Some(s) = app.dashboard.get(&app.store, id).await? else {
         app.metrics.auth_failures.with_label_values(&["session"]).inc();
         return Err(ended());
     };
@@ -247,7 +289,7 @@ async fn check(app: &App, id: &str, method: &Method, headers: &HeaderMap) -> Res
         };
         let good = row.is_some_and(|r| r.key.revoked_at.is_none() && r.key.expires_at.is_none_or(|e| e > now_ms()));
         if !good {
-            app.dashboard.close(id);
+            app.dashboard.close(&app.store, id).await?;
             app.metrics.auth_failures.with_label_values(&["session"]).inc();
             return Err(ended());
         }
@@ -431,7 +473,7 @@ async fn sign_in(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) ->
         key,
     };
     let v = view(&session);
-    let id = app.dashboard.open(session);
+    let id = app.dashboard.open(&app.store, session).await?;
     app.store
         .audit(Entry {
             tenant: Some(identity.tenant.clone()),
@@ -465,9 +507,9 @@ async fn get_session(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<
 async fn sign_out(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(id) = session_cookie(&headers) {
         // The CSRF token is checked for a live session only: ending an ended one changes nothing.
-        if app.dashboard.get(&id).is_some() {
+        if app.dashboard.get(&app.store, &id).await?.is_some() {
             let s = check(&app, &id, &Method::DELETE, &headers).await?;
-            app.dashboard.close(&id);
+            app.dashboard.close(&app.store, &id).await?;
             app.store
                 .audit(Entry {
                     tenant: Some(s.identity.tenant.clone()),
@@ -691,9 +733,13 @@ mod tests {
         assert_eq!(session_cookie(&planted).as_deref(), Some("xyz"));
     }
 
-    #[test]
-    fn sessions_end_when_idle_or_expired_and_are_kept_by_digest() {
-        let sessions = Sessions::default();
+    #[tokio::test]
+    async fn sessions_end_when_idle_or_expired_and_are_kept_by_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("s.db").display()))
+            .await
+            .unwrap();
+        let sessions = Sessions;
         let identity = Identity {
             tenant: "t".into(),
             role: Role::Auditor,
@@ -707,16 +753,29 @@ mod tests {
             last_seen,
             key: None,
         };
-        let live_id = sessions.open(s(now + 60_000, now));
-        let expired = sessions.open(s(now - 1, now));
-        let idle = sessions.open(s(now + LIFETIME_MS, now - IDLE_MS - 1));
-        assert!(sessions.get(&live_id).is_some());
-        assert!(sessions.get(&expired).is_none());
-        assert!(sessions.get(&idle).is_none());
-        assert_eq!(sessions.len(), 1);
-        assert!(!sessions.lock().contains_key(&live_id), "the id itself is not kept");
-        assert!(sessions.close(&live_id).is_some());
-        assert!(sessions.is_empty());
+        let live_id = sessions.open(&store, s(now + 60_000, now)).await.unwrap();
+        let expired = sessions.open(&store, s(now - 1, now)).await.unwrap();
+        let idle = sessions
+            .open(&store, s(now + LIFETIME_MS, now - IDLE_MS - 1))
+            .await
+            .unwrap();
+        assert!(sessions.get(&store, &live_id).await.unwrap().is_some());
+        assert!(sessions.get(&store, &expired).await.unwrap().is_none());
+        assert!(sessions.get(&store, &idle).await.unwrap().is_none());
+        let kept: Vec<String> = sqlx::query("SELECT digest FROM dashboard_sessions")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get(0).unwrap())
+            .collect();
+        assert_eq!(
+            kept,
+            vec![digest(&live_id)],
+            "only the live one, and by digest: the id itself is not kept"
+        );
+        sessions.close(&store, &live_id).await.unwrap();
+        assert!(sessions.get(&store, &live_id).await.unwrap().is_none());
     }
 
     #[test]

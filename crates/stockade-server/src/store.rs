@@ -268,6 +268,16 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
              started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL)",
         ],
     ),
+    (
+        7,
+        &[
+            // The dashboard's signed-in sessions, by the SHA-256 of their id, shared by every
+            // replica (dashboard.rs).
+            "CREATE TABLE IF NOT EXISTS dashboard_sessions (digest TEXT PRIMARY KEY, tenant TEXT NOT NULL, \
+             role TEXT NOT NULL, key_id TEXT NOT NULL, csrf TEXT NOT NULL, expires_at BIGINT NOT NULL, \
+             last_seen BIGINT NOT NULL, api_key TEXT)",
+        ],
+    ),
 ];
 
 /// PostgreSQL only: admission as one function call, so one round trip (see `admit_run`).
