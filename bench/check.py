@@ -12,6 +12,14 @@ Each round runs every tool once, in a shuffled order; the table gives median, mi
 time, the ratio of medians to stockade's, and how many findings each reported (Bandit and ruff
 count differently; the number is there to show each did real work, not to compare).
 
+Recall (`--recall`): the documented server-side vulnerabilities of five deliberately vulnerable
+Python web apps (pinned commits; the ground truth is RECALL_APPS below: each vulnerability with the
+lines a finding may sit on), checked by stockade, Bandit and ruff `S` with their defaults; a
+vulnerability counts as found by a tool when one of its findings covers one of those lines.
+
+    python3 bench/check.py --recall                         # clones the apps into target/bench-recall
+    python3 bench/check.py --recall --apps /path/to/copies  # <owner>+<name> directories already there
+
 Variants:
   stockade         stockade check --exit-zero --format json --isolated <stdlib>   (every rule, taint on)
   stockade-1cpu    the same pinned to one CPU (taskset -c 0)
@@ -100,13 +108,140 @@ def count_findings(name, stdout):
     return len(doc) if isinstance(doc, list) else None
 
 
+# Deliberately vulnerable apps: (owner/name, commit, [(id, CWE, description, {file: [lines]})]).
+# Only server-side flaws a static reader of Python can see are listed (injection, unsafe
+# deserialisation, secrets, crypto and configuration); XSS in templates, CSRF, clickjacking, DoS and
+# authorisation logic are left out for all three tools. Lines are where the flaw is: the sink call,
+# and for a sink in a shared helper, also the view's call into it.
+RECALL_APPS = [
+    ("stamparm/DSVW", "2e9706c", [
+        ("sqli-blind", "CWE-89", "id parameter concatenated into SELECT", {"dsvw.py": [30]}),
+        ("pickle", "CWE-502", "pickle.loads of the object parameter", {"dsvw.py": [35]}),
+        ("path-traversal-ssrf", "CWE-22/918", "path parameter opened or fetched", {"dsvw.py": [37]}),
+        ("cmdi", "CWE-78", "domain parameter into nslookup with shell=True", {"dsvw.py": [39]}),
+        ("xxe", "CWE-611", "lxml parser with load_dtd/resolve_entities on the xml parameter", {"dsvw.py": [41]}),
+        ("xpath", "CWE-643", "name parameter formatted into an XPath query", {"dsvw.py": [43]}),
+        ("sqli-stored", "CWE-89", "comment parameter formatted into INSERT", {"dsvw.py": [50]}),
+        ("file-inclusion", "CWE-98", "include parameter read or fetched, then exec", {"dsvw.py": [56, 57]}),
+        ("open-redirect", "CWE-601", "redir parameter into a meta refresh", {"dsvw.py": [61]}),
+        ("sqli-login", "CWE-89", "password parameter concatenated into the login query", {"dsvw.py": [67]}),
+    ]),
+    ("we45/Vulnerable-Flask-App", "b6a4f97", [
+        ("ssti-404", "CWE-1336", "request.url formatted into render_template_string", {"app/app.py": [103, 114]}),
+        ("sqli-search", "CWE-89", "JSON search term formatted into a query run by engine.execute",
+         {"app/app.py": [262, 265]}),
+        ("yaml-load", "CWE-502", "uploaded YAML read with yaml.load", {"app/app.py": [329]}),
+        ("jwt-no-verify", "CWE-347", "jwt.decode(token, verify=False)", {"app/app.py": [97]}),
+        ("jwt-key", "CWE-798", "JWT HMAC key 'secret' in app.config", {"app/app.py": [26, 86, 184]}),
+        ("flask-secret", "CWE-798", "app.secret_key literal", {"app/app.py": [28]}),
+    ]),
+    ("anxolerd/dvpwa", "a1d8f89", [
+        ("sqli-student", "CWE-89", "student name %-formatted into INSERT (view -> DAO)",
+         {"sqli/dao/student.py": [42, 43, 45], "sqli/views.py": [57]}),
+        ("md5-password", "CWE-916", "passwords checked as unsalted MD5", {"sqli/dao/user.py": [41]}),
+        ("autoescape-off", "CWE-79", "aiohttp_jinja2 set up with autoescape=False", {"sqli/app.py": [33, 34, 35]}),
+    ]),
+    ("fportantier/vulpy", "5249cc8", [
+        ("sqli-login", "CWE-89", "login query .format()-ed from the form (view -> lib)",
+         {"bad/libuser.py": [12], "bad/mod_user.py": [20, 21, 22, 23]}),
+        ("sqli-create", "CWE-89", "INSERT %-formatted from the form", {"bad/libuser.py": [25], "bad/mod_user.py": [50, 51, 52]}),
+        ("sqli-chpasswd", "CWE-89", "UPDATE .format()-ed from the form", {"bad/libuser.py": [53], "bad/mod_user.py": [75, 76, 77]}),
+        ("flask-secret", "CWE-798", "app.config['SECRET_KEY'] literal", {"bad/vulpy.py": [16]}),
+        ("session-cookie", "CWE-614", "unsigned session cookie set without secure/httponly", {"bad/libsession.py": [7]}),
+    ]),
+    ("dolevf/Damn-Vulnerable-GraphQL-Application", "a961308", [
+        ("cmdi-import-paste", "CWE-78", "host/path arguments into curl via run_cmd (os.popen)",
+         {"core/views.py": [211], "core/helpers.py": [9]}),
+        ("cmdi-diagnostics", "CWE-78", "cmd argument into run_cmd", {"core/views.py": [345], "core/helpers.py": [9]}),
+        ("cmdi-debug", "CWE-78", "arg argument formatted into run_cmd", {"core/views.py": [352], "core/helpers.py": [9]}),
+        ("sqli-filter", "CWE-89", "filter argument %-formatted into sqlalchemy text()", {"core/views.py": [320]}),
+        ("path-traversal-upload", "CWE-22", "filename argument joined into the upload path and written",
+         {"core/views.py": [186], "core/helpers.py": [25]}),
+        ("jwt-no-verify", "CWE-347", "identity read from a JWT with verify_signature False", {"core/helpers.py": [21]}),
+    ]),
+]
+
+
+def fetch_app(apps_dir, repo, commit):
+    """The app's checkout: <apps_dir>/<owner>+<name> (cloned at `commit` when missing)."""
+    path = os.path.join(apps_dir, repo.replace("/", "+"))
+    if not os.path.isdir(path):
+        subprocess.run(["git", "clone", "-q", f"https://github.com/{repo}", path], check=True)
+        subprocess.run(["git", "-C", path, "checkout", "-q", commit], check=True)
+    return path
+
+
+def spans(tool, stdout, root):
+    """(relative path, first line, last line) of every finding a tool reported."""
+    try:
+        doc = json.loads(stdout)
+    except ValueError:
+        return []
+    out = []
+    rel = lambda p: os.path.relpath(os.path.join(root, p) if not os.path.isabs(p) else p, root)
+    if tool == "bandit":
+        for r in doc.get("results", []):
+            lines = r.get("line_range") or [r["line_number"]]
+            out.append((rel(r["filename"]), min(lines), max(lines)))
+    elif tool == "ruff-S":
+        for r in doc:
+            out.append((rel(r["filename"]), r["location"]["row"], r["end_location"]["row"]))
+    else:
+        for r in doc:
+            out.append((rel(r["path"]), r["line"], r["end_line"]))
+    return out
+
+
+def recall(args, bindir):
+    apps_dir = args.apps or os.path.join(ROOT, "target", "bench-recall")
+    os.makedirs(apps_dir, exist_ok=True)
+    tools = {
+        "stockade": lambda root: [args.stockade, "check", "--exit-zero", "--format", "json", "--isolated", root],
+        "bandit": lambda root: [os.path.join(bindir, "bandit"), "-r", "-q", "-f", "json", root],
+        "ruff-S": lambda root: [os.path.join(bindir, "ruff"), "check", "--select", "S", "--no-cache", "--exit-zero",
+                                "--output-format", "json", "--isolated", root],
+    }
+    total = {t: 0 for t in tools}
+    count = 0
+    rows = []
+    for repo, commit, vulns in RECALL_APPS:
+        root = fetch_app(apps_dir, repo, commit)
+        found = {}
+        for tool, cmd in tools.items():
+            out = subprocess.run(cmd(root), capture_output=True, text=True)
+            found[tool] = spans(tool, out.stdout, root)
+        for vid, cwe, what, where in vulns:
+            hit = {}
+            for tool in tools:
+                hit[tool] = any(
+                    path == f and first <= line <= last
+                    for f, lines in where.items() for line in lines for path, first, last in found[tool]
+                )
+                total[tool] += hit[tool]
+            count += 1
+            rows.append((repo.split("/")[1], vid, cwe, hit))
+    print(f"{'app':<40} {'vulnerability':<22} {'CWE':<10} " + " ".join(f"{t:>8}" for t in tools))
+    for app, vid, cwe, hit in rows:
+        print(f"{app:<40} {vid:<22} {cwe:<10} " + " ".join(f"{'yes' if hit[t] else '-':>8}" for t in tools))
+    print(f"{'found':<74} " + " ".join(f"{total[t]:>5}/{count}" for t in tools))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": [{"app": a, "id": v, "cwe": c, "found": h} for a, v, c, h in rows]}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--stockade", default=os.path.join(ROOT, "target", "release", "stockade"))
     ap.add_argument("--skip-bandit", action="store_true", help="Bandit takes ~90 s per round")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--recall", action="store_true", help="recall on deliberately vulnerable apps, not speed")
+    ap.add_argument("--apps", metavar="DIR", help="where the apps are (default target/bench-recall)")
     args = ap.parse_args()
+    if args.recall:
+        bindir, _, _ = ensure_venv()
+        recall(args, bindir)
+        return
 
     lib = stdlib_dir()
     bindir, bandit_version, ruff_version = ensure_venv()

@@ -1480,6 +1480,24 @@ impl<'a> Engine<'_, 'a> {
                         acc = merge(acc, t);
                     }
                 }
+                if let Some(t) = acc {
+                    // The literal text up to the first field: where a meta refresh's URL starts.
+                    let mut lead = String::new();
+                    'parts: for part in f.value.iter() {
+                        match part {
+                            ast::FStringPart::Literal(l) => lead.push_str(&l.value),
+                            ast::FStringPart::FString(fs) => {
+                                for element in fs.elements.iter() {
+                                    match element {
+                                        InterpolatedStringElement::Literal(l) => lead.push_str(&l.value),
+                                        InterpolatedStringElement::Interpolation(_) => break 'parts,
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    self.meta_refresh(&lead, t, f.range);
+                }
                 whole(acc).map(|t| t.without(PATH_OBJECT | NORMALISED))
             }
             Expr::TString(t) => {
@@ -1670,12 +1688,9 @@ impl<'a> Engine<'_, 'a> {
             && matches!(&*a.value, Expr::Name(n) if n.id.as_str() == "self")
             && !self.shadowed.contains(&"self")
         {
-            let kinds = if attr == "path" {
-                REQUEST_KINDS & !(REDIRECT | URL)
-            } else {
-                REQUEST_KINDS
-            };
-            return self.new_source(a.range.start(), kinds, false, |_| format!("self.{attr}"));
+            // `self.path` carries the query string, which such a handler parses itself: unlike a
+            // framework's `request.url`, it is where the client's parameters come from.
+            return self.new_source(a.range.start(), REQUEST_KINDS, false, |_| format!("self.{attr}"));
         }
         if self.is_request_data(&a.value, attr) {
             let receiver = self.checker.text(&*a.value);
@@ -1718,6 +1733,11 @@ impl<'a> Engine<'_, 'a> {
     fn eval_binop(&mut self, b: &'a ast::ExprBinOp) -> Option<Taint> {
         let l = self.eval(&b.left);
         let r = self.eval(&b.right);
+        if let (Some(r), Operator::Mod | Operator::Add) = (r, b.op) {
+            if let Some(html) = util::str_literal(&b.left) {
+                self.meta_refresh(html, r, b.range);
+            }
+        }
         let mut t = merge(l, r)?;
         let left_whole = l.is_some_and(Taint::whole);
         let right_whole = r.is_some_and(Taint::whole);
@@ -2072,6 +2092,24 @@ impl<'a> Engine<'_, 'a> {
         if let Some(p) = program.filter(|p| p.kinds & CMD != 0) {
             self.report(call, RuleId::TaintedCommand, p, "the program to run", name);
         }
+    }
+
+    /// `'<meta http-equiv="refresh" content="0; url=%s">' % url`: a redirect written into the
+    /// page, when the data fills the URL (`html` is the literal before it).
+    fn meta_refresh(&mut self, html: &str, t: Taint, range: ruff_text_size::TextRange) {
+        if t.kinds & REDIRECT == 0 || !html.contains(['=']) {
+            return;
+        }
+        let lower = html.to_ascii_lowercase();
+        if !(lower.contains("url=") && lower.contains("http-equiv") && lower.contains("refresh")) {
+            return;
+        }
+        let after = lower.rsplit("url=").next().unwrap_or("");
+        let after = after.trim_start_matches(['\'', '"']);
+        if prefix_fixes_origin(after.split(['%', '{']).next().unwrap_or(""), REDIRECT) {
+            return;
+        }
+        self.report_at(range, "a meta refresh", RuleId::OpenRedirect, t, "the redirect URL");
     }
 
     /// `response.headers["Location"] = url` / `response["Location"] = url`: a redirect built by
