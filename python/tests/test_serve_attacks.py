@@ -741,3 +741,50 @@ def test_a_replica_taken_for_dead_closes_the_jails_of_its_lost_sessions(pair):
     while time.monotonic() < deadline and [p for p in jail if os.path.exists(f"/proc/{p}")]:
         time.sleep(0.2)
     assert [p for p in jail if os.path.exists(f"/proc/{p}")] == []
+
+
+SKEW_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <time.h>
+int clock_gettime(clockid_t id, struct timespec *ts) {
+    static int (*real)(clockid_t, struct timespec *) = 0;
+    if (!real) real = dlsym(RTLD_NEXT, "clock_gettime");
+    int r = real(id, ts);
+    const char *s = getenv("SKEW_SECONDS");
+    if (r == 0 && s && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE)) ts->tv_sec += atol(s);
+    return r;
+}
+"""
+
+
+def test_a_replica_with_a_clock_ahead_does_not_take_live_peers_for_dead(tmp_path):
+    """One replica's clock runs 30 s ahead (NTP broken; an LD_PRELOAD shim here). Heartbeats
+    judged by the servers' own clocks make it claim its live peer at once and lose its runs."""
+    import shutil
+    import subprocess
+    if not shutil.which("gcc"):
+        pytest.skip("no gcc to build the clock shim")
+    so = tmp_path / "libskew.so"
+    (tmp_path / "skew.c").write_text(SKEW_C)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(so), str(tmp_path / "skew.c"), "-ldl"], check=True)
+    # Control: the shim does move the clock.
+    ahead = subprocess.run(["date", "+%s"], env={**os.environ, "LD_PRELOAD": str(so), "SKEW_SECONDS": "30"},
+                           capture_output=True, text=True).stdout
+    assert int(ahead) - time.time() > 25
+    db = postgres_url()
+    a = Server(database=db, settings=FAST, instance="clock-ok").start()
+    b = Server(database=db, settings=FAST, instance="clock-ahead",
+               env={"LD_PRELOAD": str(so), "SKEW_SECONDS": "30"}).start()
+    try:
+        k = a.admin_key or b.admin_key
+        r = a.req("POST", "/v1/runs", key=k, body={"code": "import time; time.sleep(4); result = 1", "async": True})
+        assert r.status == 202, r
+        rid = r.json()["id"]
+        time.sleep(3)
+        assert a.req("GET", f"/v1/runs/{rid}", key=k).json()["state"] == "running"
+        assert "stopped answering" not in b.log()
+    finally:
+        b.stop()
+        a.stop()

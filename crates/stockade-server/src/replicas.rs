@@ -15,23 +15,33 @@ use sqlx::Row;
 use crate::api::App;
 use crate::audit::Entry;
 use crate::error::ApiError;
-use crate::store::{now_ms, Store, StoreResult};
+use crate::store::{now_ms, Backend, Store, StoreResult};
 
 /// Set on a request one server forwards to another: the receiver never forwards it again.
 pub const FORWARDED_HEADER: &str = "x-stockade-forwarded-by";
 
 impl Store {
+    /// The database's clock, in ms since the epoch, as SQL. Heartbeats are written and judged by
+    /// it, never by the servers' own clocks: a replica whose clock ran ahead by more than the
+    /// peer timeout took every other replica for dead at each tick (and one behind was taken
+    /// for dead by all), losing their runs.
+    fn db_now(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+        }
+    }
+
     /// Record this server (again, after a restart) with the address peers reach it at.
     pub async fn register_instance(&self, name: &str, address: &str) -> StoreResult<()> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO instances (name, address, started_at, heartbeat_at) VALUES ($1, $2, $3, $3) \
+        let now = self.db_now();
+        sqlx::query(&format!(
+            "INSERT INTO instances (name, address, started_at, heartbeat_at) VALUES ($1, $2, {now}, {now}) \
              ON CONFLICT (name) DO UPDATE SET address = excluded.address, started_at = excluded.started_at, \
-             heartbeat_at = excluded.heartbeat_at",
-        )
+             heartbeat_at = excluded.heartbeat_at"
+        ))
         .bind(name)
         .bind(address)
-        .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -39,12 +49,14 @@ impl Store {
 
     /// This server is alive. False when its row is gone: a peer took it for dead.
     pub async fn heartbeat(&self, name: &str) -> StoreResult<bool> {
-        let n = sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE name = $2")
-            .bind(now_ms())
-            .bind(name)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(&format!(
+            "UPDATE instances SET heartbeat_at = {} WHERE name = $1",
+            self.db_now()
+        ))
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(n == 1)
     }
 
@@ -66,33 +78,43 @@ impl Store {
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    /// The last heartbeat of the server of this name; None when its row is gone.
-    pub async fn instance_heartbeat(&self, name: &str) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT heartbeat_at FROM instances WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+    /// How long ago (ms, by the database's clock) the server of this name last beat; None when
+    /// its row is gone.
+    pub async fn instance_silence(&self, name: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query(&format!(
+            "SELECT {} - heartbeat_at FROM instances WHERE name = $1",
+            self.db_now()
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
-    /// Sessions of this server closed as lost since `since`: a peer took this server for dead.
-    pub async fn sessions_lost_since(&self, name: &str, since: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT id FROM sessions WHERE instance = $1 AND state = 'closed' AND reason = 'lost' AND closed_at >= $2",
-        )
+    /// Sessions of this server closed as lost in the last `within_ms` (by the database's
+    /// clock): a peer took this server for dead.
+    pub async fn sessions_lost_within(&self, name: &str, within_ms: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id FROM sessions WHERE instance = $1 AND state = 'closed' AND reason = 'lost' \
+             AND closed_at >= {} - $2",
+            self.db_now()
+        ))
         .bind(name)
-        .bind(since)
+        .bind(within_ms)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
-    /// Servers whose last heartbeat is before `before`.
-    pub async fn silent_instances(&self, before: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT name FROM instances WHERE heartbeat_at < $1")
-            .bind(before)
-            .fetch_all(&self.pool)
-            .await?;
+    /// Servers silent for longer than `timeout_ms` (by the database's clock).
+    pub async fn silent_instances(&self, timeout_ms: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "SELECT name FROM instances WHERE heartbeat_at < {} - $1",
+            self.db_now()
+        ))
+        .bind(timeout_ms)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
@@ -134,10 +156,11 @@ impl Store {
     /// Close a session as lost, with its audit record, if it is still open.
     async fn lose_session(&self, id: &str, entry: Entry) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE sessions SET state = 'closed', closed_at = $1, reason = 'lost' WHERE id = $2 AND state = 'open'",
-        )
-        .bind(now_ms())
+        // The database's clock: a replica taken for dead finds its sessions by it.
+        let n = sqlx::query(&format!(
+            "UPDATE sessions SET state = 'closed', closed_at = {}, reason = 'lost' WHERE id = $1 AND state = 'open'",
+            self.db_now()
+        ))
         .bind(id)
         .execute(&mut *tx)
         .await?
@@ -150,13 +173,16 @@ impl Store {
     }
 
     /// Take a silent server's row for cleanup; true for exactly one claimant.
-    pub async fn claim_instance(&self, name: &str, before: i64) -> StoreResult<bool> {
-        let n = sqlx::query("DELETE FROM instances WHERE name = $1 AND heartbeat_at < $2")
-            .bind(name)
-            .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+    pub async fn claim_instance(&self, name: &str, timeout_ms: i64) -> StoreResult<bool> {
+        let n = sqlx::query(&format!(
+            "DELETE FROM instances WHERE name = $1 AND heartbeat_at < {} - $2",
+            self.db_now()
+        ))
+        .bind(name)
+        .bind(timeout_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(n == 1)
     }
 }
@@ -206,14 +232,14 @@ pub async fn watch(app: std::sync::Arc<App>, address: String) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let sweep_every = Duration::from_millis(app.settings.peer_timeout_ms);
     let mut last_sweep = tokio::time::Instant::now();
-    let mut last_beat = now_ms();
+    let mut last_beat = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         match app.store.heartbeat(&app.instance).await {
-            Ok(true) => last_beat = now_ms(),
+            Ok(true) => last_beat = tokio::time::Instant::now(),
             Ok(false) => {
                 // A peer took this server for dead (it could not reach the database for longer
                 // than the timeout) and settled its runs; come back under the same name.
@@ -221,24 +247,24 @@ pub async fn watch(app: std::sync::Arc<App>, address: String) {
                 let _ = app.store.register_instance(&app.instance, &address).await;
                 // Its sessions are closed on the record: their jails here go too (else they
                 // live on to their idle timeout, outside the tenant's session quota).
-                let since = last_beat.saturating_sub(timeout);
-                if let Ok(lost) = app.store.sessions_lost_since(&app.instance, since).await {
+                let silent_ms = i64::try_from(last_beat.elapsed().as_millis()).unwrap_or(i64::MAX);
+                let within = silent_ms.saturating_add(timeout).saturating_add(60_000);
+                if let Ok(lost) = app.store.sessions_lost_within(&app.instance, within).await {
                     for id in lost {
                         if app.engine.session(&id).is_some() {
                             app.engine.close_session(&id).await;
                         }
                     }
                 }
-                last_beat = now_ms();
+                last_beat = tokio::time::Instant::now();
             }
             Err(e) => tracing::warn!("heartbeat: {e}"),
         }
-        let before = now_ms() - timeout;
-        let Ok(silent) = app.store.silent_instances(before).await else {
+        let Ok(silent) = app.store.silent_instances(timeout).await else {
             continue;
         };
         for name in silent.into_iter().filter(|n| *n != app.instance) {
-            if matches!(app.store.claim_instance(&name, before).await, Ok(true)) {
+            if matches!(app.store.claim_instance(&name, timeout).await, Ok(true)) {
                 settle(&app, &name).await;
             }
         }
@@ -324,9 +350,9 @@ impl Watch {
     async fn dead(self) -> Dead {
         loop {
             tokio::time::sleep(self.every).await;
-            match self.store.instance_heartbeat(&self.owner).await {
+            match self.store.instance_silence(&self.owner).await {
                 Ok(None) => return Dead::Gone,
-                Ok(Some(at)) if now_ms() - at > self.timeout => return Dead::Silent,
+                Ok(Some(silence)) if silence > self.timeout => return Dead::Silent,
                 // Alive, or the database does not answer now (that proves nothing of the owner).
                 _ => {}
             }
