@@ -421,6 +421,7 @@ pub fn on_call(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
             );
         }
         Some("extra") => django_extra(checker, call),
+        Some("execute" | "executemany" | "text") => sql_fragment(checker, call, name),
         Some("RawSQL")
             if imported(checker, IMPORTED_DJANGO_MODELS) || name.is_some_and(|n| n.contains("django.db.models")) =>
         {
@@ -615,6 +616,84 @@ fn sql_format(checker: &mut Checker, expr: &Expr, method: &str, template: &ast::
         };
         report_sql(checker, expr, template, how, method == "replace");
     }
+}
+
+/// `execute("title = '%s'" % x)`, `text(f"name = '{x}'")`, `.filter(text("id=" + x))`: SQL built
+/// from a fragment without a keyword (a WHERE clause, an ORDER BY column) — the callee says it is
+/// SQL. Strings that read as SQL on their own are reported where they are built.
+fn sql_fragment(checker: &mut Checker, call: &ExprCall, name: Option<&str>) {
+    if !checker.enabled(RuleId::HardcodedSqlExpression) {
+        return;
+    }
+    let is_sql_callee = match util::method_name(call) {
+        Some("text") => name.is_some_and(|n| n.starts_with("sqlalchemy")),
+        Some(_) => true,
+        None => name.is_some_and(|n| n.starts_with("sqlalchemy") && n.ends_with(".text")),
+    };
+    let Some(arg) = call.arguments.args.first().filter(|_| is_sql_callee) else {
+        return;
+    };
+    // The literal text of a string built from literals and values, and whether a value is in it.
+    let literal: String = match arg {
+        Expr::BinOp(b) if matches!(b.op, ast::Operator::Mod | ast::Operator::Add) => match (&*b.left, &*b.right) {
+            (Expr::StringLiteral(l), right) if !util::is_literal(right) => l.value.to_str().to_string(),
+            (left, Expr::StringLiteral(r)) if b.op == ast::Operator::Add && !util::is_literal(left) => {
+                r.value.to_str().to_string()
+            }
+            _ => return,
+        },
+        Expr::FString(f) => {
+            let mut text = String::new();
+            let mut values = false;
+            for part in f.value.iter() {
+                match part {
+                    ast::FStringPart::Literal(l) => text.push_str(&l.value),
+                    ast::FStringPart::FString(fs) => {
+                        for element in fs.elements.iter() {
+                            match element {
+                                ast::InterpolatedStringElement::Literal(l) => text.push_str(&l.value),
+                                ast::InterpolatedStringElement::Interpolation(_) => values = true,
+                            }
+                        }
+                    }
+                }
+            }
+            if !values {
+                return;
+            }
+            text
+        }
+        Expr::Call(c) => match (&*c.func, util::method_name(c)) {
+            (Expr::Attribute(a), Some("format")) if !c.arguments.is_empty() => match &*a.value {
+                Expr::StringLiteral(l) => l.value.to_str().to_string(),
+                _ => return,
+            },
+            _ => return,
+        },
+        _ => return,
+    };
+    if literal.trim().is_empty() || (has_sql_keyword(&literal) && looks_like_sql(&literal)) {
+        return;
+    }
+    // A fragment: an operator or a clause's shape (`title = '%s'`, `id IN (`, `ORDER BY `).
+    let fragment = literal.contains(['=', '<', '>', '\'', '(']) || literal.to_ascii_lowercase().contains(" by");
+    if !fragment {
+        return;
+    }
+    let shown: String = literal
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(40)
+        .collect();
+    checker.report_with(
+        RuleId::HardcodedSqlExpression,
+        arg.range(),
+        Level::Medium,
+        Level::Low,
+        format!("possible SQL injection: the SQL fragment `{shown}` is built from values and run as SQL; use query parameters"),
+    );
 }
 
 /// An f-string whose literal parts, joined, read as SQL.
