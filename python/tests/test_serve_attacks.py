@@ -530,14 +530,16 @@ def test_sessions_of_another_tenant_are_404_through_either_replica_forged_header
     t, other = a.new_tenant(), a.new_tenant()
     k, _ = a.new_key(t, "runner")
     k2, _ = a.new_key(other, "tenant-admin")
+    k3, _ = a.new_key(t, "runner")  # same tenant, another runner: sees only its own sessions
     sid = a.req("POST", "/v1/sessions", key=k, body={}).json()["id"]
     for s in (a, b):
         for h in ({}, {"X-Stockade-Forwarded-By": "attack-0"}, {"X-Stockade-Forwarded-By": "attack-1"}):
             for method, path, body in (("POST", f"/v1/sessions/{sid}/runs", {"code": "1"}),
                                        ("GET", f"/v1/sessions/{sid}", None),
                                        ("DELETE", f"/v1/sessions/{sid}", None)):
-                r = request(s.url, method, path, key=k2, body=body, headers=h)
-                assert r.status == 404, (s.instance, h, method, r)
+                for other_key in (k2, k3):
+                    r = request(s.url, method, path, key=other_key, body=body, headers=h)
+                    assert r.status == 404, (s.instance, h, method, r)
                 r = request(s.url, method, path, key="sk_000000000000_" + "A" * 43, body=body, headers=h)
                 assert r.status == 401, (s.instance, h, method, r)
     # Control: the owner's tenant reaches it through either replica.

@@ -94,11 +94,12 @@ pub struct StoredFunction {
 }
 
 impl std::fmt::Debug for StoredFunction {
-    // Never the secret: rows end up in logs.
+    // Never the secret, nor the URL's path or query (they may hold a credential): rows end up
+    // in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredFunction")
             .field("name", &self.name)
-            .field("url", &self.url)
+            .field("endpoint", &authority(&self.url))
             .field("timeout_ms", &self.timeout_ms)
             .finish_non_exhaustive()
     }
@@ -637,12 +638,17 @@ mod tests {
     fn secrets_stay_out_of_debug() {
         let f = StoredFunction {
             name: "f".into(),
-            url: "https://x/".into(),
+            url: "https://x.example/hook?token=tokensecret".into(),
             timeout_ms: 1,
             description: String::new(),
             secret: "whsec_topsecret".into(),
             updated_at: 0,
         };
-        assert!(!format!("{f:?}").contains("topsecret"));
+        let shown = format!("{f:?}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("tokensecret"),
+            "{shown}"
+        );
+        assert!(shown.contains("x.example:443"), "{shown}");
     }
 }
