@@ -23,6 +23,7 @@ vulnerability counts as found by a tool when one of its findings covers one of t
 Variants:
   stockade         stockade check --exit-zero --format json --isolated <stdlib>   (every rule, taint on)
   stockade-1cpu    the same pinned to one CPU (taskset -c 0)
+  stockade-before  another stockade binary (--before BIN), the same command: a before/after pair
   bandit           bandit -r -q -f json <stdlib>                (every plugin, its defaults)
   ruff-S           ruff check --select S --no-cache --exit-zero --output-format json <stdlib>
   prescreen-1000   stockade check --prescreen on a 1,000-line model-written snippet (process
@@ -234,6 +235,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--stockade", default=os.path.join(ROOT, "target", "release", "stockade"))
     ap.add_argument("--skip-bandit", action="store_true", help="Bandit takes ~90 s per round")
+    ap.add_argument("--before", metavar="BIN", help="also time this (older) stockade binary, interleaved")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--recall", action="store_true", help="recall on deliberately vulnerable apps, not speed")
     ap.add_argument("--apps", metavar="DIR", help="where the apps are (default target/bench-recall)")
@@ -262,6 +264,8 @@ def main():
                    "--output-format", "json", "--isolated", src],
         "prescreen-1000": [args.stockade, "check", "--prescreen", "--exit-zero", "--isolated", snippet_path],
     }
+    if args.before:
+        variants["stockade-before"] = [args.before, "check", "--exit-zero", "--format", "json", "--isolated", src]
     if not args.skip_bandit:
         variants["bandit"] = [os.path.join(bindir, "bandit"), "-r", "-q", "-f", "json", src]
 
