@@ -71,10 +71,11 @@ const MAX_AUDIT_NESTING: usize = MAX_DEPTH;
 
 /// Files at least this large have their nesting bounded from a lexer pass before the parser
 /// runs. The parser grows its stack on the heap, about 2 KiB per level: 4 MiB of `(` cost 4.2 GB.
-/// Below this size the worst case is ~100 MB, so smaller files are bounded from the parser's own
-/// tokens after parsing instead, which saves a second lexing of most code (a lexer pass costs a
-/// quarter of a parse).
-const PRE_PARSE_NESTING_BYTES: usize = 96 << 10;
+/// Below this size the worst case is ~250 MB (a level per byte of prefix `-`), so smaller files
+/// are bounded from the parser's own tokens after parsing instead, which saves a second lexing of
+/// most code (a lexer pass costs a quarter of a parse; on the standard library the files above
+/// this size are 18 % of the bytes).
+const PRE_PARSE_NESTING_BYTES: usize = 128 << 10;
 
 /// What checking one file gives: its findings with suppressions applied, and the calls the
 /// inter-procedural pass resolves once every file is checked.

@@ -134,7 +134,7 @@ impl Summary {
 pub struct Crossing {
     pub call_outs: Vec<CallOut>,
     /// The functions and methods it defines, by qualified name (`f`, `Class.m`).
-    pub defined: HashSet<String>,
+    pub defined: Defined,
     /// Its own functions' summaries, when its calls reach them (made on the tree at hand).
     pub summaries: Option<Vec<Summary>>,
 }
@@ -146,7 +146,7 @@ impl CallOut {
     }
 
     /// Whether the callee may exist: a name of another module, or one this module defines.
-    pub fn may_reach(&self, defined: &HashSet<String>) -> bool {
+    pub fn may_reach(&self, defined: &Defined) -> bool {
         match &self.callee {
             Callee::Name(_) => true,
             Callee::Local(name) => defined.contains(name) || defined.contains(&format!("{name}.__init__")),
@@ -157,9 +157,9 @@ impl CallOut {
 
 /// The module-level functions and the methods of module-level classes a module defines (also
 /// under `if`/`try`/`with` at the top level), by qualified name: what [`Summary::qualname`] names.
-pub fn defined_names(body: &[ruff_python_ast::Stmt]) -> HashSet<String> {
+pub fn defined_names(body: &[ruff_python_ast::Stmt]) -> Defined {
     use ruff_python_ast::Stmt;
-    fn walk(body: &[Stmt], class: Option<&str>, out: &mut HashSet<String>, depth: usize) {
+    fn walk(body: &[Stmt], class: Option<&str>, out: &mut Defined, depth: usize) {
         if depth > 16 {
             return;
         }
@@ -192,10 +192,13 @@ pub fn defined_names(body: &[ruff_python_ast::Stmt]) -> HashSet<String> {
             }
         }
     }
-    let mut out = HashSet::new();
+    let mut out = Defined::default();
     walk(body, None, &mut out, 0);
     out
 }
+
+/// Qualified names of the functions a module defines (hashed often, kept for every file).
+pub type Defined = HashSet<String, crate::names::FxBuild>;
 
 /// A file of the tree, as [`resolve`] reads it.
 pub struct Unit {
@@ -203,7 +206,7 @@ pub struct Unit {
     pub module: String,
     pub origin: Origin,
     /// What it defines (see [`defined_names`]).
-    pub defined: HashSet<String>,
+    pub defined: Defined,
 }
 
 pub enum Origin {

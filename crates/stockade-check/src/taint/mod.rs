@@ -114,15 +114,17 @@ impl Gate {
                     gate.everywhere = true;
                     return gate;
                 }
-                // A request handler of the standard library: `self.path` is a source.
-                _ if std::str::from_utf8(name).is_ok_and(model::is_stdlib_handler_base) => {
-                    gate.everywhere = true;
-                    return gate;
-                }
                 b"argv" | b"orig_argv" | b"environ" | b"environb" | b"getenv" | b"getenvb" | b"input"
                 | b"raw_input" | b"namelist" | b"infolist" | b"getnames" | b"getmembers" => gate.at.push(range.start()),
-                _ if std::str::from_utf8(name).is_ok_and(model::is_handler_accessor) => gate.at.push(range.start()),
-                _ => {}
+                _ => match std::str::from_utf8(name) {
+                    // A request handler of the standard library: `self.path` is a source.
+                    Ok(name) if model::is_stdlib_handler_base(name) => {
+                        gate.everywhere = true;
+                        return gate;
+                    }
+                    Ok(name) if model::is_handler_accessor(name) => gate.at.push(range.start()),
+                    _ => {}
+                },
             }
         }
         gate
@@ -2217,8 +2219,15 @@ impl<'a> Engine<'_, 'a> {
         if !tainted {
             // Only a request object passed as such is left to record (not when summarising:
             // there, parameters are the only sources).
-            let is_request =
-                |arg: &Expr| matches!(arg, Expr::Name(_) | Expr::Attribute(_)) && self.request_obj(arg).is_some();
+            // Cheap by name first: this runs for every call in a body the gate lets through.
+            let named = |arg: &Expr| match arg {
+                Expr::Name(n) => {
+                    n.id.as_str() == "request" || self.request_objs.iter().any(|(r, _)| *r == n.id.as_str())
+                }
+                Expr::Attribute(a) => a.attr.as_str() == "request",
+                _ => false,
+            };
+            let is_request = |arg: &Expr| named(arg) && self.request_obj(arg).is_some();
             if self.summary.is_some()
                 || !(arguments.args.iter().any(is_request) || arguments.keywords.iter().any(|k| is_request(&k.value)))
             {
