@@ -326,19 +326,18 @@ def test_an_endpoints_url_stays_out_of_the_servers_log(srv, ep):
     assert MARK not in everything(srv, t, r)
 
 
-@pytest.mark.xfail(strict=True, reason="breach: a pending call holds the run (and its slot) past its deadline, "
-                   "up to the function's timeout_ms (60 s); needs api.rs RunJob::execute's on_call to use "
-                   "Webhooks::call_before(.., started + the run's timeout) instead of Webhooks::call")
 def test_calls_do_not_outlive_the_runs_deadline(srv, ep):
     """A run with a 1.5 s deadline calls a function allowed 20 s whose endpoint takes 4 s: the
-    jail is killed at 1.5 s (the result says so) but the answer waits for the endpoint."""
+    call is cut at the run's deadline (the run sees CallTimeout, or is stopped for its time),
+    and the answer does not wait for the endpoint."""
     t = srv.new_tenant()
     assert register(srv, t, "sleep", ep.url("sleep"), timeout_ms=20000).status == 201
     k, _ = srv.new_key(t, "runner")
     started = time.monotonic()
     r = run(srv, k, "sleep(1)", timeout_ms=1500)
     took = time.monotonic() - started
-    assert r.status == 200 and r.json()["status"] == "timeout", r
+    res = r.json()
+    assert r.status == 200 and (res["status"] == "timeout" or "CallTimeout" in res["stderr"]), r
     # Control: the endpoint did get the call (and takes 4 s).
     assert ep.requests[-1]["path"] == "/sleep"
     assert took < 3.5, (took, r)
@@ -407,9 +406,6 @@ def test_names_resolve_through_the_vetting_resolver_and_env_proxies_are_ignored(
     assert f"secret-endpoint.test:{p}/ok" not in s.log()
 
 
-@pytest.mark.xfail(strict=True, reason="breach: GET /v1/tenants/{id}/functions (policy:read, so runner and auditor "
-                   "keys too) shows each function's whole URL, query included; needs api.rs/FunctionView to list "
-                   "host:port only (as the audit does) and show the URL only in the tenant-admin's registration answer")
 def test_a_runner_key_does_not_list_the_endpoints_url(srv, ep):
     t = srv.new_tenant()
     assert register(srv, t, "hook", ep.url(f"ok?token={MARK}")).status == 201
@@ -615,9 +611,6 @@ def test_a_stopped_owner_does_not_hang_requests_forwarded_to_it(pair):
         os.kill(a.proc.pid, signal.SIGCONT)
 
 
-@pytest.mark.xfail(strict=True, reason="breach: the resumed replica's finish_run overwrites 'lost' with 'done' and "
-                   "appends run.finished after run.lost; needs records.rs finish_run (PostgreSQL and SQLite) to update "
-                   "only runs still queued/running, and to write usage and audit only when it did")
 def test_a_replica_taken_for_dead_does_not_turn_its_lost_runs_back(pair):
     """docs/serve.md: "A replica that was only cut off ... comes back registers again; its runs
     that were marked lost stay lost." The replica is stopped past the peer timeout mid-run, its

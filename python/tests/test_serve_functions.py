@@ -219,8 +219,9 @@ def test_who_may_register_what_and_where(srv, endpoint):
                 f"http://localhost:{endpoint.port}/f"):
         r = srv.req("PUT", f"/v1/tenants/{t}/functions/f", key=ta, body={"url": url})
         assert r.status == 422 and r.json()["field"] == "url", (url, r)
-    r = srv.req("PUT", f"/v1/tenants/{t}/functions/not-a-name", key=ta, body={"url": endpoint.url("search")})
-    assert r.status == 422 and r.json()["field"] == "name", r
+    for bad in ("not-a-name", "print", "open", "result", "_call"):
+        r = srv.req("PUT", f"/v1/tenants/{t}/functions/{bad}", key=ta, body={"url": endpoint.url("search")})
+        assert r.status == 422 and r.json()["field"] == "name", (bad, r)
     r = srv.req("PUT", f"/v1/tenants/{t}/functions/f", key=ta, body={"url": endpoint.url("f"), "timeout_ms": 600000})
     assert r.status == 422 and r.json()["field"] == "timeout_ms", r
     assert srv.req("GET", f"/v1/tenants/{t}/functions", key=ta).json() == []

@@ -1002,9 +1002,12 @@ impl RunJob {
             };
             let handle = tokio::runtime::Handle::current();
             let metrics = app.metrics.clone();
+            // No call outlives the run: a pending one is cut at the run's own deadline, so the
+            // answer (and the run's slot) never waits for an endpoint longer than the run may.
+            let deadline = Instant::now() + Duration::from_millis(self.spec.timeout_ms.unwrap_or(0));
             Box::new(move |call: &Call| {
                 let reply = match hosted.iter().find(|f| f.name == call.name) {
-                    Some(f) => hooks.call(&handle, f, call, &ctx),
+                    Some(f) => hooks.call_before(&handle, f, call, &ctx, deadline),
                     // The supervisor lets only registered names through; this is the backstop.
                     None => Reply::error(call.id, "UnknownFunction", format!("no function {:?}", call.name)),
                 };
@@ -1607,7 +1610,7 @@ async fn put_function(
     let f = crate::functions::make(&name, req, &app.hooks, now_ms())
         .map_err(|(field, m)| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_function", m).field(field))?;
     let view = FunctionView::from(&f);
-    let signing_secret = f.secret.clone();
+    let (url, signing_secret) = (f.url.clone(), f.secret.clone());
     let entry = Entry {
         tenant: Some(id.clone()),
         actor: who.key_id.clone(),
@@ -1635,6 +1638,7 @@ async fn put_function(
         status,
         Json(RegisteredFunction {
             function: view,
+            url,
             signing_secret,
         }),
     )

@@ -110,8 +110,9 @@ impl std::fmt::Debug for StoredFunction {
 pub struct FunctionView {
     /// The name code calls.
     pub name: String,
-    /// The endpoint.
-    pub url: String,
+    /// Where its endpoint is: `host:port` only (a URL's path or query may hold a credential,
+    /// and runners and auditors may list functions; the registration's answer has the URL).
+    pub endpoint: String,
     /// How long one call may take, in ms.
     pub timeout_ms: u64,
     /// What it does.
@@ -124,7 +125,7 @@ impl From<&StoredFunction> for FunctionView {
     fn from(f: &StoredFunction) -> FunctionView {
         FunctionView {
             name: f.name.clone(),
-            url: f.url.clone(),
+            endpoint: authority(&f.url),
             timeout_ms: f.timeout_ms,
             description: f.description.clone(),
             updated_at: f.updated_at,
@@ -153,6 +154,8 @@ pub struct RegisteredFunction {
     /// The function.
     #[serde(flatten)]
     pub function: FunctionView,
+    /// The endpoint's URL as registered (shown to the one who registered it).
+    pub url: String,
     /// The key that signs requests to the endpoint (`X-Stockade-Signature`), shown once; a new
     /// registration of the same name makes a new one.
     pub signing_secret: String,
@@ -172,6 +175,14 @@ pub fn make(
     now_ms: i64,
 ) -> Result<StoredFunction, (&'static str, String)> {
     stockade_protocol::names::check_input_name(name).map_err(|e| ("name", format!("function name: {e}")))?;
+    if name.starts_with('_') || SHADOWED.contains(&name) {
+        // A function named `print` would send every print of the tenant's runs to the endpoint;
+        // `result` is the run's answer; `_…` names are the runner's.
+        return Err((
+            "name",
+            format!("function name {name:?} would hide Python's own (a builtin, `result`, or a name starting with _)"),
+        ));
+    }
     let timeout_ms = req.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
     if timeout_ms == 0 || timeout_ms > MAX_TIMEOUT_MS {
         return Err(("timeout_ms", format!("timeout_ms must be from 1 to {MAX_TIMEOUT_MS}")));
@@ -192,6 +203,86 @@ pub fn make(
         updated_at: now_ms,
     })
 }
+
+/// Names a function may not take: Python's builtin functions (3.9–3.13) and the run's `result`.
+const SHADOWED: &[&str] = &[
+    "abs",
+    "aiter",
+    "all",
+    "anext",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "breakpoint",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "compile",
+    "complex",
+    "copyright",
+    "credits",
+    "delattr",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "eval",
+    "exec",
+    "exit",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "globals",
+    "hasattr",
+    "hash",
+    "help",
+    "hex",
+    "id",
+    "input",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "license",
+    "list",
+    "locals",
+    "map",
+    "max",
+    "memoryview",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "open",
+    "ord",
+    "pow",
+    "print",
+    "property",
+    "quit",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "setattr",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "vars",
+    "zip",
+    "result",
+];
 
 /// Who is calling: sent to the endpoint with every call.
 #[derive(Debug, Clone)]

@@ -796,22 +796,26 @@ impl Store {
                 .map(|v| serde_json::json!({"id": v.0, "rule": v.1, "event": v.2, "decision": v.3, "detail": v.4}))
                 .collect(),
         );
+        // Every part hangs on `r`: a run settled already (marked lost by a peer) stays so, and
+        // nothing of it is counted or recorded twice.
         sqlx::query(
-            r#"WITH u AS (
-                 INSERT INTO usage_days (tenant, day, cpu_ms, runs) VALUES ($1, $2, $3, 1)
+            r#"WITH r AS (
+                 UPDATE runs SET state = 'done', status = $4, finished_at = $5, wall_ms = $6, cpu_ms = $7,
+                 violations = $8, result = $9, started_at = COALESCE(started_at, $10)
+                 WHERE id = $11 AND state IN ('queued', 'running') RETURNING id),
+               u AS (
+                 INSERT INTO usage_days (tenant, day, cpu_ms, runs) SELECT $1, $2, $3, 1 FROM r
                  ON CONFLICT (tenant, day) DO UPDATE SET cpu_ms = usage_days.cpu_ms + excluded.cpu_ms,
                  runs = usage_days.runs + 1),
-               r AS (
-                 UPDATE runs SET state = 'done', status = $4, finished_at = $5, wall_ms = $6, cpu_ms = $7,
-                 violations = $8, result = $9, started_at = COALESCE(started_at, $10) WHERE id = $11),
                v AS (
                  INSERT INTO violations (id, run_id, tenant, key_id, at, rule, event, decision, detail)
                  SELECT x.id, $12, $13, $14, $15, x.rule, x.event, x.decision, x.detail
-                 FROM json_to_recordset(CAST($16 AS JSON)) AS x(id TEXT, rule TEXT, event TEXT, decision TEXT, detail TEXT)),
+                 FROM json_to_recordset(CAST($16 AS JSON)) AS x(id TEXT, rule TEXT, event TEXT, decision TEXT, detail TEXT)
+                 WHERE EXISTS (SELECT 1 FROM r)),
                h AS (
                  UPDATE audit_head SET seq = seq + 1, prev = hash,
                  hash = encode(sha256(convert_to(hash || E'\n{"seq":' || CAST(seq + 1 AS TEXT), 'UTF8') || $17), 'hex')
-                 WHERE id = 1 RETURNING seq, prev, hash)
+                 WHERE id = 1 AND EXISTS (SELECT 1 FROM r) RETURNING seq, prev, hash)
              INSERT INTO audit (seq, at, tenant, actor, action, target, detail, prev, hash)
              SELECT h.seq, $18, $19, $20, $21, $22, $23, h.prev, h.hash FROM h"#,
         )
@@ -867,14 +871,18 @@ impl Store {
     /// Mark an unfinished run lost, with its audit record.
     pub async fn mark_lost(&self, id: &str, entry: Entry) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE runs SET state = 'lost', finished_at = $1 WHERE id = $2 AND state IN ('queued', 'running')",
         )
         .bind(now_ms())
         .bind(id)
         .execute(&mut *tx)
-        .await?;
-        audit::append(&mut tx, entry).await?;
+        .await?
+        .rows_affected();
+        // Only the one that settled it records it (a restart and a peer may race to).
+        if changed == 1 {
+            audit::append(&mut tx, entry).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -1263,25 +1271,32 @@ impl RunEnd {
 
 fn finish_sqlite(c: &mut rusqlite::Connection, end: &RunEnd, entry: &Entry) -> StoreResult<()> {
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let changed = tx
+        .prepare_cached(
+            "UPDATE runs SET state = 'done', status = ?1, finished_at = ?2, wall_ms = ?3, cpu_ms = ?4, \
+             violations = ?5, result = ?6, started_at = COALESCE(started_at, ?2) \
+             WHERE id = ?7 AND state IN ('queued', 'running')",
+        )?
+        .execute(rusqlite::params![
+            end.status,
+            end.now,
+            end.wall,
+            end.cpu,
+            end.violation_count,
+            end.result,
+            end.id
+        ])?;
+    if changed == 0 {
+        // Settled already (marked lost by a peer that took this server for dead): it stays so,
+        // and nothing of it is counted twice.
+        return Ok(());
+    }
     tx.prepare_cached(
         "INSERT INTO usage_days (tenant, day, cpu_ms, runs) VALUES (?1, ?2, ?3, 1) \
          ON CONFLICT (tenant, day) DO UPDATE SET cpu_ms = usage_days.cpu_ms + excluded.cpu_ms, \
          runs = usage_days.runs + 1",
     )?
     .execute(rusqlite::params![end.tenant, end.day, end.cpu])?;
-    tx.prepare_cached(
-        "UPDATE runs SET state = 'done', status = ?1, finished_at = ?2, wall_ms = ?3, cpu_ms = ?4, \
-         violations = ?5, result = ?6, started_at = COALESCE(started_at, ?2) WHERE id = ?7",
-    )?
-    .execute(rusqlite::params![
-        end.status,
-        end.now,
-        end.wall,
-        end.cpu,
-        end.violation_count,
-        end.result,
-        end.id
-    ])?;
     for (vid, rule, event, decision, detail) in &end.violations {
         tx.prepare_cached(
             "INSERT INTO violations (id, run_id, tenant, key_id, at, rule, event, decision, detail) \
