@@ -38,6 +38,8 @@ pub struct Checker<'a> {
     pub call_outs: Vec<taint::interproc::CallOut>,
     /// Set when the walk summarises functions instead of checking (taint::interproc).
     summaries: Option<Vec<taint::interproc::Summary>>,
+    /// When summarising: only these functions (by qualified name), or all.
+    summary_filter: Option<&'a taint::interproc::Defined>,
     /// Which bodies the taint pass can report in (see [`taint::Gate`]).
     taint_gate: Option<taint::Gate>,
     /// The buffer the walk writes each callee's qualified name into (one allocation per file).
@@ -109,11 +111,54 @@ pub fn summarise(path: &str, source: &str, settings: &Settings) -> Vec<taint::in
             return Vec::new();
         }
     }
-    let (summaries, too_deep) = summarise_module(path, source, &parsed.syntax().body, settings);
+    let (summaries, too_deep) = summarise_module(path, source, &parsed.syntax().body, settings, None);
     if too_deep {
         std::mem::forget(parsed);
     }
     summaries
+}
+
+/// The summaries of this module's own functions that its recorded calls reach, directly or
+/// through one another (each walk summarises only the functions not yet summarised); None when
+/// no call reaches one, or the tree is too deep to walk.
+fn summarise_reached(
+    path: &str,
+    source: &str,
+    body: &[Stmt],
+    settings: &Settings,
+    defined: &taint::interproc::Defined,
+    call_outs: &[taint::interproc::CallOut],
+) -> Option<taint::interproc::Partial> {
+    let mut wanted: taint::interproc::Defined = call_outs
+        .iter()
+        .filter_map(|c| taint::interproc::local_target(&c.callee, defined))
+        .collect();
+    if wanted.is_empty() {
+        return None;
+    }
+    let mut done = taint::interproc::Defined::default();
+    let mut summaries = Vec::new();
+    for _ in 0..=taint::interproc::MAX_HOPS {
+        let todo: taint::interproc::Defined = wanted.difference(&done).cloned().collect();
+        if todo.is_empty() {
+            break;
+        }
+        let (made, deep) = summarise_module(path, source, body, settings, Some(&todo));
+        if deep {
+            return None;
+        }
+        done.extend(todo);
+        for summary in &made {
+            wanted.extend(
+                summary
+                    .calls
+                    .iter()
+                    .filter_map(|(callee, _, _)| taint::interproc::local_target(callee, defined)),
+            );
+        }
+        summaries.extend(made);
+    }
+    Some(taint::interproc::Partial { summaries, of: done })
 }
 
 /// [`summarise`] of a module already parsed; also says whether the walk met too deep a tree
@@ -123,6 +168,7 @@ fn summarise_module<'a>(
     source: &'a str,
     body: &'a [Stmt],
     settings: &'a Settings,
+    only: Option<&'a taint::interproc::Defined>,
 ) -> (Vec<taint::interproc::Summary>, bool) {
     let mut checker = Checker {
         path,
@@ -142,6 +188,7 @@ fn summarise_module<'a>(
         findings: Vec::new(),
         call_outs: Vec::new(),
         summaries: Some(Vec::new()),
+        summary_filter: only,
         taint_gate: None,
         call_name: String::new(),
         depth: 0,
@@ -204,6 +251,7 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Checked {
         findings: Vec::new(),
         call_outs: Vec::new(),
         summaries: None,
+        summary_filter: None,
         taint_gate: None,
         call_name: String::new(),
         depth: 0,
@@ -262,12 +310,10 @@ pub fn check(path: &str, source: &str, settings: &Settings) -> Checked {
     // names it does not define at its top level are kept only if they may be in another module.
     let defined = taint::interproc::defined_names(&module.body);
     call_outs.retain(|c| c.may_reach(&defined));
-    let own = call_outs.iter().any(taint::interproc::CallOut::is_local);
-    let summaries = if own && !too_deep {
-        let (summaries, deep) = summarise_module(path, source, &module.body, settings);
-        (!deep).then_some(summaries)
-    } else {
+    let summaries = if too_deep {
         None
+    } else {
+        summarise_reached(path, source, &module.body, settings, &defined, &call_outs)
     };
     let call_lines: Vec<usize> = call_outs.iter().flat_map(|c| [c.line, c.end_line]).collect();
     suppress::apply(
@@ -410,6 +456,15 @@ impl<'a> Checker<'a> {
                 Stmt::ClassDef(c) if class.is_none() => class = Some(c.name.as_str()),
                 Stmt::ClassDef(_) => return,
                 _ => {}
+            }
+        }
+        if let Some(only) = self.summary_filter {
+            let wanted = match class {
+                Some(class) => only.contains(&format!("{class}.{}", function.name.as_str())),
+                None => only.contains(function.name.as_str()),
+            };
+            if !wanted {
+                return;
             }
         }
         let summary = taint::summarise(self, function, class);

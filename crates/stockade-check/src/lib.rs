@@ -101,7 +101,7 @@ pub fn check_source(path: &str, source: &str, settings: &Settings) -> FileReport
 fn resolve_calls(
     units: &[taint::interproc::Unit],
     calls: Vec<(usize, Vec<taint::interproc::CallOut>)>,
-    made: Vec<(usize, Vec<taint::interproc::Summary>)>,
+    made: Vec<(usize, taint::interproc::Partial)>,
     settings: &Settings,
 ) -> Vec<(usize, Finding)> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

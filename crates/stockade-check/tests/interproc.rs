@@ -183,3 +183,23 @@ fn long_chains_and_cycles_stay_bounded() {
     assert!(at(&found, "pkg/view.py", 8).is_some(), "{found:?}");
     assert!(at(&found, "pkg/view.py", 7).is_none(), "300 hops away: {found:?}");
 }
+
+/// A module whose own calls reach some of its functions is summarised for those only; a call from
+/// another module reaching one of its other functions has the module summarised whole.
+#[test]
+fn a_module_summarised_in_part_is_summarised_whole_when_another_module_needs_more() {
+    let dir = tree(&[
+        (
+            "lib.py",
+            "import os\nfrom flask import request\n\n\ndef local_helper(x):\n    return x.strip()\n\n\ndef run(cmd):\n    os.system(cmd)\n\n\ndef view():\n    local_helper(request.args['a'])\n",
+        ),
+        (
+            "app.py",
+            "from flask import request\nfrom lib import run\n\n\ndef other_view():\n    run(request.args['cmd'])\n",
+        ),
+    ]);
+    let found = taint_findings(dir.path());
+    let f = at(&found, "app.py", 6).unwrap_or_else(|| panic!("{found:#?}"));
+    assert_eq!(f.rule, RuleId::TaintedCommand);
+    assert!(at(&found, "lib.py", 14).is_none(), "{found:?}");
+}

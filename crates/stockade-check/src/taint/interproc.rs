@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 /// How many functions deep a parameter is followed from the call site.
-const MAX_HOPS: usize = 6;
+pub const MAX_HOPS: usize = 6;
 /// Parameters beyond this position are not summarised (a bit each, as data and as request).
 pub const MAX_PARAMS: usize = 16;
 
@@ -136,15 +136,32 @@ pub struct Crossing {
     /// The functions and methods it defines, by qualified name (`f`, `Class.m`).
     pub defined: Defined,
     /// Its own functions' summaries, when its calls reach them (made on the tree at hand).
-    pub summaries: Option<Vec<Summary>>,
+    pub summaries: Option<Partial>,
+}
+
+/// Summaries of some of a module's functions: those named in `of` (a function of `of` missing
+/// from `summaries` is one the walk could not summarise). [`resolve`] summarises the whole module
+/// when another module's call reaches a function outside `of`.
+pub struct Partial {
+    pub summaries: Vec<Summary>,
+    pub of: Defined,
+}
+
+/// The qualified name, in its own module, of the function a call of that module reaches.
+pub fn local_target(callee: &Callee, defined: &Defined) -> Option<String> {
+    let name = match callee {
+        Callee::Local(name) => name.clone(),
+        Callee::Method { class, method } => format!("{class}.{method}"),
+        Callee::Name(_) => return None,
+    };
+    if defined.contains(&name) {
+        return Some(name);
+    }
+    let init = format!("{name}.__init__");
+    defined.contains(&init).then_some(init)
 }
 
 impl CallOut {
-    /// A call of this module's own functions (resolved without another file).
-    pub fn is_local(&self) -> bool {
-        matches!(self.callee, Callee::Local(_) | Callee::Method { .. })
-    }
-
     /// Whether the callee may exist: a name of another module, or one this module defines.
     pub fn may_reach(&self, defined: &Defined) -> bool {
         match &self.callee {
@@ -250,6 +267,8 @@ struct Resolver<'s> {
     /// Module name suffix → units (`app.db` is found as `db` and `app.db`).
     by_suffix: HashMap<String, Vec<usize>>,
     summaries: HashMap<usize, HashMap<String, Summary>>,
+    /// Units whose summaries cover only some functions (made by the per-file pass).
+    partial: HashMap<usize, Defined>,
     memo: HashMap<(FunctionId, u32), std::rc::Rc<Vec<Reached>>>,
     active: HashSet<(FunctionId, u32)>,
 }
@@ -259,7 +278,7 @@ struct Resolver<'s> {
 pub fn resolve(
     units: &[Unit],
     calls: Vec<(usize, Vec<CallOut>)>,
-    made: Vec<(usize, Vec<Summary>)>,
+    made: Vec<(usize, Partial)>,
     settings: &Settings,
 ) -> Vec<(usize, Finding)> {
     let calls: Vec<(usize, Vec<CallOut>)> = calls.into_iter().filter(|(_, c)| !c.is_empty()).collect();
@@ -273,14 +292,18 @@ pub fn resolve(
             by_suffix.entry(parts[start..].join(".")).or_default().push(i);
         }
     }
+    let mut partial: HashMap<usize, Defined> = HashMap::new();
+    let mut summaries = HashMap::new();
+    for (u, made) in made {
+        partial.insert(u, made.of);
+        summaries.insert(u, made.summaries.into_iter().map(|s| (s.qualname.clone(), s)).collect());
+    }
     let mut resolver = Resolver {
         units,
         settings,
         by_suffix,
-        summaries: made
-            .into_iter()
-            .map(|(u, s)| (u, s.into_iter().map(|s| (s.qualname.clone(), s)).collect()))
-            .collect(),
+        summaries,
+        partial,
         memo: HashMap::new(),
         active: HashSet::new(),
     };
@@ -297,8 +320,12 @@ pub fn resolve(
         }
         let mut wanted: Vec<usize> = frontier
             .iter()
-            .filter_map(|(unit, callee)| resolver.lookup(*unit, callee).map(|(u, _, _)| u))
-            .filter(|u| !resolver.summaries.contains_key(u))
+            .filter_map(|(unit, callee)| resolver.lookup(*unit, callee))
+            .filter(|(u, qualname, _)| match resolver.partial.get(u) {
+                Some(of) => !of.contains(qualname),
+                None => !resolver.summaries.contains_key(u),
+            })
+            .map(|(u, _, _)| u)
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
@@ -413,6 +440,9 @@ impl Resolver<'_> {
                 (u, summaries.into_iter().map(|s| (s.qualname.clone(), s)).collect())
             })
             .collect();
+        for (u, _) in &done {
+            self.partial.remove(u);
+        }
         self.summaries.extend(done);
     }
 
