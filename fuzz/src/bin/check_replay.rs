@@ -436,11 +436,35 @@ fn main() {
     let _ = std::fs::create_dir_all(in_flight.parent().unwrap());
     let _ = std::fs::remove_file(&in_flight);
     let exe = std::env::current_exe().expect("own path");
-    let status = std::process::Command::new(exe)
+    let mut running = std::process::Command::new(exe)
         .arg("--child")
         .args(&args)
-        .status()
+        .spawn()
         .expect("start the fuzzing child");
+    // A hang is a finding too: the seeds plus the time asked for, and two minutes of grace for
+    // one slow input in a debug build; past that the input in flight is saved as a hang.
+    let seconds = Options::parse(args.iter().cloned()).seconds;
+    let deadline = Instant::now() + Duration::from_secs(seconds + 120);
+    let status = loop {
+        if let Some(status) = running.try_wait().expect("wait for the fuzzing child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = running.kill();
+            let _ = running.wait();
+            let input = std::fs::read(&in_flight).unwrap_or_default();
+            let file = replay::save_crash(&root.join("artifacts/check_replay"), &input);
+            eprintln!(
+                "check_replay: HANG (one input ran past {} s), input saved to {}\n--- input ({} bytes) ---\n{}",
+                seconds + 120,
+                file.display(),
+                input.len(),
+                preview(&input)
+            );
+            std::process::exit(1);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     if status.success() {
         let _ = std::fs::remove_file(&in_flight);
         return;

@@ -266,6 +266,8 @@ struct Resolver<'s> {
     settings: &'s Settings,
     /// Module name suffix → units (`app.db` is found as `db` and `app.db`).
     by_suffix: HashMap<String, Vec<usize>>,
+    /// The most parts of any unit's module name.
+    deepest_module: usize,
     summaries: HashMap<usize, HashMap<String, Summary>>,
     /// Units whose summaries cover only some functions (made by the per-file pass).
     partial: HashMap<usize, Defined>,
@@ -286,8 +288,10 @@ pub fn resolve(
         return Vec::new();
     }
     let mut by_suffix: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut deepest_module = 0;
     for (i, unit) in units.iter().enumerate() {
         let parts: Vec<&str> = unit.module.split('.').collect();
+        deepest_module = deepest_module.max(parts.len());
         for start in 0..parts.len() {
             by_suffix.entry(parts[start..].join(".")).or_default().push(i);
         }
@@ -302,6 +306,7 @@ pub fn resolve(
         units,
         settings,
         by_suffix,
+        deepest_module,
         summaries,
         partial,
         memo: HashMap::new(),
@@ -399,9 +404,18 @@ impl Resolver<'_> {
                 let parts: Vec<&str> = absolute.split('.').collect();
                 // The longest module first: `a.b.c` is function `c` of `a.b` before it is `b.c`
                 // of `a`; a leading package the tree does not name (the project's own name,
-                // above the checked directory) may be dropped.
-                let spans =
-                    (0..parts.len()).flat_map(|drop| (drop + 1..parts.len()).rev().map(move |split| (drop, split)));
+                // above the checked directory) may be dropped. What follows the module is a
+                // function or `Class.method` (what `defined_names` holds), and the module is no
+                // longer than the tree's deepest: a hostile `a.a.a…` of thousands of parts costs
+                // a few lookups, not a cube of its length.
+                let n = parts.len();
+                let deepest = self.deepest_module;
+                let spans = (n.saturating_sub(2 + deepest)..n).flat_map(move |drop| {
+                    (drop + 1..n)
+                        .rev()
+                        .filter(move |split| n - split <= 2 && split - drop <= deepest)
+                        .map(move |split| (drop, split))
+                });
                 for (drop, split) in spans {
                     let Some(units) = self.by_suffix.get(&parts[drop..split].join(".")) else {
                         continue;
