@@ -272,11 +272,11 @@ rules! {
         "markupsafe.Markup on a value that is not a literal";
 
     TaintedSql = "STK801" "tainted-sql" cwe 89 High High bandit [] ruff [] Audit
-        "user-controlled data reaches a SQL query without parameters";
+        "user-controlled data reaches a SQL query without parameters (bind values; names and sort keys through stockade.guards quote_identifier / order_by)";
     TaintedCommand = "STK802" "tainted-command" cwe 78 High High bandit [] ruff [] Audit
-        "user-controlled data reaches a shell or program command line";
+        "user-controlled data reaches a shell or program command line (build argv with stockade.guards.Argv, no shell)";
     TaintedPath = "STK803" "tainted-path" cwe 22 High Medium bandit [] ruff [] Audit
-        "user-controlled data reaches a file path without a containment check";
+        "user-controlled data reaches a file path without a containment check (stockade.guards.safe_open keeps it beneath a base)";
     OpenRedirect = "STK804" "open-redirect" cwe 601 Medium Medium bandit [] ruff [] Audit
         "user-controlled data chooses a redirect target";
     TaintedUrl = "STK805" "tainted-request-url" cwe 918 High Medium bandit [] ruff [] Audit
@@ -290,7 +290,7 @@ rules! {
     TaintedXpath = "STK809" "tainted-xpath" cwe 643 High Medium bandit [] ruff [] Audit
         "user-controlled data is evaluated as an XPath query (XPath injection)";
     SecretInLog = "STK810" "secret-in-log" cwe 532 Medium Medium bandit [] ruff [] Audit
-        "a secret is written to a log or printed";
+        "a secret is written to a log or printed (stockade.guards.RedactingFilter masks credentials in log records)";
     WeakPasswordHash = "STK811" "weak-password-hash" cwe 916 High Medium bandit [] ruff [] Audit
         "a password hashed with a fast hash (md5/sha1/sha256); use a password KDF";
     RandomForSecret = "STK812" "random-for-secret" cwe 330 Medium High bandit [] ruff [] Audit

@@ -605,6 +605,20 @@ impl<'a> Engine<'_, 'a> {
         })
     }
 
+    /// Whether `expr` is `Argv(...)`, or a chain of calls of its methods on one.
+    fn is_argv_chain(&self, mut expr: &Expr) -> bool {
+        for _ in 0..64 {
+            let Expr::Call(call) = expr else {
+                return false;
+            };
+            match &*call.func {
+                Expr::Attribute(a) if !self.qualified(&call.func).is_some_and(|n| is_argv(&n)) => expr = &a.value,
+                func => return self.qualified(func).is_some_and(|n| is_argv(&n)),
+            }
+        }
+        false
+    }
+
     /// Whether `expr` is a request object: Some(true) for a framework global or a parameter
     /// annotated as one, Some(false) for one known by name only (`request`, `self.request`).
     fn request_obj(&self, expr: &Expr) -> Option<bool> {
@@ -1885,6 +1899,16 @@ impl<'a> Engine<'_, 'a> {
         any: Option<Taint>,
         args: &ArgTaints,
     ) -> Option<Taint> {
+        // stockade.guards.Argv (docs/guards.md): no shell, and a value added as an argument is
+        // refused when it would read as an option; only the program it was made with matters.
+        if name.is_some_and(is_argv) {
+            return whole(self.arg_taint(call, args, Some(0), &["program"]).map(|(t, _)| t));
+        }
+        if let (Some(m), Expr::Attribute(a)) = (method, &*call.func) {
+            if matches!(m, "add" | "opt" | "end_of_options" | "build") && self.is_argv_chain(&a.value) {
+                return receiver;
+            }
+        }
         if let Some(name) = name {
             if matches!(name, "compile" | "builtins.compile") {
                 // The code object is the source's: the file name (`compile(src, path, "exec")`)
