@@ -38,6 +38,24 @@ class Response:
         return f"<{self.status} {self.body[:300]!r}>"
 
 
+def descendants(pid):
+    """Every descendant pid of `pid` (from /proc)."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = set(), [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
 def request(url, method="GET", path="/", key=None, body=None, headers=None, timeout=60, raw=None):
     """One HTTP request; never raises for an HTTP status."""
     h = dict(headers or {})

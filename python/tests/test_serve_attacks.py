@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from serve_util import Server, free_port, postgres_url, request
+from serve_util import Server, descendants, free_port, postgres_url, request
 
 MARK = "hunter2-7f3a9c"  # what must never reach a run, a listing or a log
 
@@ -503,22 +503,6 @@ def pair():
             os.kill(s.proc.pid, signal.SIGCONT)
             s.stop()
 
-
-def descendants(pid):
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d))
-    out, todo = set(), [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []):
-            out.add(c)
-            todo.append(c)
-    return out
 
 
 def test_sessions_of_another_tenant_are_404_through_either_replica_forged_header_or_not(pair):

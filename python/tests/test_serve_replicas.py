@@ -6,13 +6,12 @@ any of them (forwarded to the one holding its jail), and killing one mid-run lea
 import itertools
 import json
 import os
-import signal
 import threading
 import time
 
 import pytest
 
-from serve_util import Server, postgres_url, request
+from serve_util import Server, descendants, postgres_url, request
 
 FAST = {"pool_size": 1, "session_idle_seconds": 60, "heartbeat_ms": 300, "peer_timeout_ms": 2000,
         "max_concurrent_runs": 4}
@@ -44,23 +43,6 @@ def replicas():
         if s.proc and s.proc.poll() is None:
             s.stop()
 
-
-def children(pid):
-    """Every descendant pid of `pid` (from /proc)."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(d))
-    out, todo = set(), [pid]
-    while todo:
-        for c in kids.get(todo.pop(), []):
-            out.add(c)
-            todo.append(c)
-    return out
 
 
 def test_quotas_hold_and_sessions_are_reachable_through_any_replica(replicas):
@@ -124,7 +106,7 @@ def test_a_killed_replica_leaves_lost_runs_closed_sessions_and_no_errors_elsewhe
     assert sess.status == 201 and sess.json()["instance"] == a.instance, sess
     sid = sess.json()["id"]
     time.sleep(1)
-    jails = children(a.proc.pid)
+    jails = descendants(a.proc.pid)
     assert jails, "replica-0 runs no supervisor"
     # Runs keep going through the others while replica-0 dies.
     errors, done = [], threading.Event()
