@@ -325,6 +325,25 @@ fn secret_in_log(checker: &mut Checker, call: &ExprCall, sink: &str, skip: usize
             }
         }
     }
+    // A local built from a secret: `sql = "... '%s'" % (user, password)` then `print(sql)`.
+    let mut via = None;
+    if found.is_none() {
+        let names = call
+            .arguments
+            .args
+            .iter()
+            .skip(skip)
+            .chain(call.arguments.keywords.iter().map(|k| &k.value));
+        for arg in names {
+            if let Expr::Name(n) = arg {
+                if let Some(secret) = secret_local(checker, n.id.as_str(), call.start()) {
+                    found = Some(secret);
+                    via = Some(n.id.as_str());
+                    break;
+                }
+            }
+        }
+    }
     // In a tokenizer or parser a `token` is a piece of source text.
     if found.is_some_and(|n| n.eq_ignore_ascii_case("token"))
         && ["tokeniz", "lexer", "pgen", "parser", "grammar"]
@@ -352,7 +371,12 @@ fn secret_in_log(checker: &mut Checker, call: &ExprCall, sink: &str, skip: usize
             call.range(),
             RuleId::SecretInLog.meta().severity,
             confidence,
-            format!("`{name}` is {verb} by {sink_shown}; log a masked value instead"),
+            match via {
+                Some(local) => {
+                    format!("`{local}` holds `{name}` and is {verb} by {sink_shown}; log a masked value instead")
+                }
+                None => format!("`{name}` is {verb} by {sink_shown}; log a masked value instead"),
+            },
         );
     }
 }
@@ -395,6 +419,60 @@ fn passes_value(call: &ExprCall) -> bool {
         ),
         _ => false,
     }
+}
+
+/// The secret whose value the local `name` of the enclosing function shows at `before`, going by
+/// its last plain assignment there (`sql = "..." % (user, password)` gives `password`).
+fn secret_local<'a>(checker: &Checker<'a>, name: &str, before: ruff_text_size::TextSize) -> Option<&'a str> {
+    fn last<'a>(
+        body: &'a [Stmt],
+        name: &str,
+        before: ruff_text_size::TextSize,
+        out: &mut Option<&'a Expr>,
+        depth: u32,
+    ) {
+        if depth > MAX_SEARCH_DEPTH {
+            return;
+        }
+        for stmt in body {
+            if stmt.start() >= before {
+                return;
+            }
+            match stmt {
+                Stmt::Assign(a) if matches!(a.targets.as_slice(), [Expr::Name(t)] if t.id.as_str() == name) => {
+                    *out = Some(&a.value);
+                }
+                Stmt::AnnAssign(a) if matches!(&*a.target, Expr::Name(t) if t.id.as_str() == name) => {
+                    *out = a.value.as_deref();
+                }
+                Stmt::If(i) => {
+                    last(&i.body, name, before, out, depth + 1);
+                    for clause in &i.elif_else_clauses {
+                        last(&clause.body, name, before, out, depth + 1);
+                    }
+                }
+                Stmt::With(w) => last(&w.body, name, before, out, depth + 1),
+                Stmt::For(f) => last(&f.body, name, before, out, depth + 1),
+                Stmt::While(w) => last(&w.body, name, before, out, depth + 1),
+                Stmt::Try(t) => {
+                    last(&t.body, name, before, out, depth + 1);
+                    for handler in &t.handlers {
+                        let ast::ExceptHandler::ExceptHandler(h) = handler;
+                        last(&h.body, name, before, out, depth + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let function = checker.current_function()?;
+    let mut value = None;
+    last(&function.body, name, before, &mut value, 0);
+    let value = value?;
+    if util::is_literal(value) || is_masked(value) {
+        return None;
+    }
+    find_name(value, is_loggable_secret, 0)
 }
 
 /// The first name in `expr` (a variable, attribute, literal subscript key, `.get("...")` key or

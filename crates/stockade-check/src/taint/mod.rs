@@ -275,6 +275,7 @@ impl<'c, 'a> Engine<'c, 'a> {
             stdlib_handler: false,
             instances: Vec::new(),
             summary: None,
+            code_files: Vec::new(),
         }
     }
 }
@@ -476,6 +477,9 @@ struct Engine<'c, 'a> {
     instances: Vec<(&'a str, Callee)>,
     /// Set when summarising a function for other bodies' calls instead of reporting.
     summary: Option<Acc<'a>>,
+    /// `with open("plugin.py", "w") as f`: names of files opened for writing whose contents
+    /// are later imported (STK806) or rendered as a template (STK808).
+    code_files: Vec<(&'a str, RuleId)>,
 }
 
 /// What a summarised function does with its parameters, as it is walked.
@@ -866,6 +870,13 @@ impl<'a> Engine<'_, 'a> {
                     let t = self.eval(&item.context_expr);
                     if let Some(var) = &item.optional_vars {
                         self.bind(var, t, Some(&item.context_expr));
+                        if let Expr::Name(n) = &**var {
+                            let id = n.id.as_str();
+                            self.code_files.retain(|(v, _)| *v != id);
+                            if let Some(rule) = self.code_file_opened(&item.context_expr) {
+                                self.code_files.push((id, rule));
+                            }
+                        }
                     }
                 }
                 self.block(&s.body)
@@ -2017,6 +2028,11 @@ impl<'a> Engine<'_, 'a> {
                 }
             }
         }
+        if let (Some(m), Expr::Attribute(a)) = (method, &*call.func) {
+            if self.check_code_file_write(call, m, &a.value, args, name) {
+                return;
+            }
+        }
         // `tar.extract(member)` for a member of `tar.getmembers()`, without filter=.
         if method == Some("extract") && util::keyword(call, "filter").is_none() {
             if let Some((t, _)) = self.arg_taint(call, args, Some(0), &["member"]) {
@@ -2345,6 +2361,130 @@ impl<'a> Engine<'_, 'a> {
             line_text,
             markers: Vec::new(),
         });
+    }
+
+    /// What a file at `path` becomes once written: a module that is imported (`.py`) or a
+    /// template that is rendered (a template extension, or any file under `templates/`).
+    /// Only the written name's literal end counts (`f"plugins/{name}.py"`, `base + ".html"`).
+    fn code_file_rule(path: &Expr) -> Option<RuleId> {
+        // The literal pieces of the name, in order; the last one must be the name's end.
+        fn pieces(expr: &Expr, out: &mut Vec<String>, depth: u32) -> bool {
+            if depth > 32 {
+                return false;
+            }
+            match expr {
+                Expr::StringLiteral(s) => {
+                    out.push(s.value.to_str().to_string());
+                    true
+                }
+                Expr::FString(f) => {
+                    let mut ends_literal = false;
+                    for part in f.value.iter() {
+                        match part {
+                            ruff_python_ast::FStringPart::Literal(l) => {
+                                out.push(l.value.to_string());
+                                ends_literal = true;
+                            }
+                            ruff_python_ast::FStringPart::FString(f) => {
+                                for e in &f.elements {
+                                    ends_literal = match e {
+                                        ruff_python_ast::InterpolatedStringElement::Literal(l) => {
+                                            out.push(l.value.to_string());
+                                            true
+                                        }
+                                        _ => false,
+                                    };
+                                }
+                            }
+                        }
+                    }
+                    ends_literal
+                }
+                // `dir + "/x.py"`, `Path(dir) / "x.py"`
+                Expr::BinOp(b) if matches!(b.op, Operator::Add | Operator::Div) => {
+                    pieces(&b.left, out, depth + 1);
+                    pieces(&b.right, out, depth + 1)
+                }
+                // os.path.join(dir, "x.py"), Path(dir, "x.py")
+                Expr::Call(c) => {
+                    let mut ends_literal = false;
+                    for arg in &c.arguments.args {
+                        ends_literal = pieces(arg, out, depth + 1);
+                    }
+                    ends_literal
+                }
+                _ => false,
+            }
+        }
+        let mut found = Vec::new();
+        if !pieces(path, &mut found, 0) {
+            return None;
+        }
+        let tail = found.last()?.to_ascii_lowercase();
+        let whole = found.concat().to_ascii_lowercase();
+        if tail.ends_with(".py") {
+            Some(RuleId::TaintedCode)
+        } else if [".j2", ".jinja", ".jinja2", ".tmpl", ".tpl", ".mako"]
+            .iter()
+            .any(|e| tail.ends_with(e))
+            // An `.html` file is a template only where templates live; elsewhere it is a page.
+            || whole.contains("templates/")
+        {
+            Some(RuleId::TaintedTemplate)
+        } else {
+            None
+        }
+    }
+
+    /// `open(<code file>, "w"/"a")` (or `io.open`, `codecs.open`): the rule its writes fall under.
+    fn code_file_opened(&self, expr: &Expr) -> Option<RuleId> {
+        let Expr::Call(c) = expr else { return None };
+        let name = self.qualified(&c.func)?;
+        if !matches!(name.as_str(), "open" | "builtins.open" | "io.open" | "codecs.open") || !open_writes_at(c, 1) {
+            return None;
+        }
+        let path = c.arguments.args.first().or_else(|| util::keyword(c, "file"))?;
+        Self::code_file_rule(path)
+    }
+
+    /// Request data written into a file that is later imported or rendered:
+    /// `f.write(x)` for `with open("m.py", "w") as f`, `open("m.py", "w").write(x)`,
+    /// `Path("t.html").write_text(x)`. True when reported.
+    fn check_code_file_write(
+        &mut self,
+        call: &'a ExprCall,
+        method: &str,
+        receiver: &'a Expr,
+        args: &ArgTaints,
+        name: Option<&str>,
+    ) -> bool {
+        let rule = match (method, receiver) {
+            ("write" | "writelines", Expr::Name(n)) => {
+                let id = n.id.as_str();
+                self.code_files.iter().rev().find(|(v, _)| *v == id).map(|(_, r)| *r)
+            }
+            ("write" | "writelines", Expr::Call(_)) => self.code_file_opened(receiver),
+            ("write_text" | "write_bytes", Expr::Call(c)) => self
+                .qualified(&c.func)
+                .filter(|n| is_path_ctor(n))
+                .and_then(|_| Self::code_file_rule(receiver)),
+            _ => None,
+        };
+        let Some(rule) = rule else { return false };
+        let Some((t, _)) = self.arg_taint(call, args, Some(0), &["data", "s"]) else {
+            return false;
+        };
+        let kind = if rule == RuleId::TaintedCode { CODE } else { TEMPLATE };
+        if t.kinds & kind & self.enabled == 0 {
+            return false;
+        }
+        let role = if rule == RuleId::TaintedCode {
+            "the contents of a Python module that is later imported"
+        } else {
+            "the contents of a template that is later rendered"
+        };
+        self.report(call, rule, t, role, name);
+        true
     }
 
     /// A path sink: request data is STK803; an archive member name reaching a write is STK816.
