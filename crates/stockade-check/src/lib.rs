@@ -58,7 +58,12 @@ impl FileReport {
 
 /// One file's own pass, before calls into other functions of the tree are resolved.
 fn check_alone(path: &str, source: &str, settings: &Settings) -> checker::Checked {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checker::check(path, source, settings)));
+    // The parser drops what it discards while parsing, recursively: a deep tree it gives up on
+    // (20 KB of `not (` in a debug build, found by check_replay) overflows a main thread's 8 MiB.
+    // Called with less than 48 MiB of stack left (a caller's own thread, not the checker's
+    // 64 MiB pool), the check runs on a stack of its own.
+    let check = || stacker::maybe_grow(48 << 20, 64 << 20, || checker::check(path, source, settings));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
     match outcome {
         Ok(checked) => checked,
         Err(_) => vec![Finding::engine(

@@ -358,6 +358,29 @@ fn stdin_is_checked_under_its_given_name() {
     );
 }
 
+/// An input the parser gives up on after building a deep tree (found by check_replay): dropping
+/// that tree overflowed the main thread's stack when stdin was checked there (SIGSEGV in a
+/// debug build); the check now runs on a stack of its own.
+#[test]
+fn stdin_that_the_parser_abandons_deep_is_a_finding_not_a_crash() {
+    use std::io::Write;
+    let input = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/parser_drops_a_deep_tree.py"
+    ))
+    .unwrap();
+    let mut child = stockade()
+        .args(["check", "--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
+    assert!(rules(&out).iter().any(|r| r == "STK002"), "{:?}", rules(&out));
+}
+
 #[test]
 fn list_rules_names_every_rule_with_its_aliases() {
     let out = stockade()
