@@ -236,3 +236,19 @@ def test_standard_library_frames_do_not_lend_process_rights():
     )
     assert not r.ok
     assert any(v["rule"] == "guard.rules.process" and v["event"] == "subprocess.Popen" for v in r.violations), r
+
+
+def test_code_whose_parse_abandons_a_deep_tree_gets_a_result_not_a_lost_worker():
+    """The supervisor parses each run's code on its main thread (to find the final expression);
+    20 KB found by the checker's fuzzer made the parser overflow that stack, and `stockade.run`
+    raised WorkerLost. Now: the interpreter's own refusal (the input holds a NUL), cold and warm."""
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "stockade-check", "tests", "data",
+                        "parser_drops_a_deep_tree.py")
+    code = open(path, encoding="utf-8", errors="replace").read()
+    refused = ("SyntaxError", "null bytes")
+    r = stockade.run(code)
+    assert r.status == "error" and any(w in r.stderr for w in refused), (r.status, r.stderr[-500:])
+    with stockade.Pool(size=1) as pool:
+        r = pool.run(code)
+        assert r.status == "error" and any(w in r.stderr for w in refused), (r.status, r.stderr[-500:])
+        assert pool.run("print(1)").stdout == "1\n"

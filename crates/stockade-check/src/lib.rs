@@ -56,13 +56,28 @@ impl FileReport {
     }
 }
 
+/// Runs `f`, which parses code, where the parser has room. The parser grows its stack on the heap
+/// as it recurses, but only where it knows the thread's bounds; on a process's main thread (a
+/// supervisor's, `stockade check -`) it did not, and 20 KB of hostile code (found by
+/// check_replay) overflowed it while the parser dropped a deep tree it had abandoned. Off the
+/// checker's own 64 MiB workers, `f` runs on a fresh 64 MiB stack (mapped as it is used; the
+/// mapping costs microseconds), whose bounds the parser knows.
+pub(crate) fn with_parser_room<T>(f: impl FnOnce() -> T) -> T {
+    if ON_CHECKER_POOL.with(std::cell::Cell::get) {
+        f()
+    } else {
+        stacker::grow(64 << 20, f)
+    }
+}
+
+thread_local! {
+    /// Set on the workers of [`pool`].
+    static ON_CHECKER_POOL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// One file's own pass, before calls into other functions of the tree are resolved.
 fn check_alone(path: &str, source: &str, settings: &Settings) -> checker::Checked {
-    // The parser drops what it discards while parsing, recursively: a deep tree it gives up on
-    // (20 KB of `not (` in a debug build, found by check_replay) overflows a main thread's 8 MiB.
-    // Called with less than 48 MiB of stack left (a caller's own thread, not the checker's
-    // 64 MiB pool), the check runs on a stack of its own.
-    let check = || stacker::maybe_grow(48 << 20, 64 << 20, || checker::check(path, source, settings));
+    let check = || with_parser_room(|| checker::check(path, source, settings));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
     match outcome {
         Ok(checked) => checked,
@@ -255,7 +270,11 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
 /// The worker pool files are checked on. Deep expressions recurse; give the workers room (the
 /// parser and walker also grow on demand).
 fn pool() -> Option<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build().ok()
+    rayon::ThreadPoolBuilder::new()
+        .stack_size(64 << 20)
+        .start_handler(|_| ON_CHECKER_POOL.with(|on| on.set(true)))
+        .build()
+        .ok()
 }
 
 /// Checks many files in parallel, with taint followed across them; reports come back in the

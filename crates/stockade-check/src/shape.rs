@@ -22,6 +22,10 @@ pub struct CodeShape {
 /// the interpreter reports the syntax error).
 #[must_use]
 pub fn code_shape(code: &str) -> Option<CodeShape> {
+    crate::with_parser_room(|| shape_of(code))
+}
+
+fn shape_of(code: &str) -> Option<CodeShape> {
     let parsed = ruff_python_parser::parse_module(code).ok()?;
     let body = &parsed.syntax().body;
     let final_expression = match body.last() {

@@ -360,13 +360,13 @@ fn stdin_is_checked_under_its_given_name() {
 
 /// An input the parser gives up on after building a deep tree (found by check_replay): dropping
 /// that tree overflowed the main thread's stack when stdin was checked there (SIGSEGV in a
-/// debug build); the check now runs on a stack of its own.
+/// debug build); the parse now runs where the parser has room (`with_parser_room`).
 #[test]
 fn stdin_that_the_parser_abandons_deep_is_a_finding_not_a_crash() {
     use std::io::Write;
     let input = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/parser_drops_a_deep_tree.py"
+        "/../stockade-check/tests/data/parser_drops_a_deep_tree.py"
     ))
     .unwrap();
     let mut child = stockade()

@@ -449,7 +449,7 @@ impl Resolver<'_> {
                     Origin::Disk(path) => crate::read_source(path).ok().map(std::borrow::Cow::Owned),
                 };
                 let summaries = source
-                    .map(|s| crate::checker::summarise(&unit.display, &s, settings))
+                    .map(|s| crate::with_parser_room(|| crate::checker::summarise(&unit.display, &s, settings)))
                     .unwrap_or_default();
                 (u, summaries.into_iter().map(|s| (s.qualname.clone(), s)).collect())
             })
