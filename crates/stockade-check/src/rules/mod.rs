@@ -33,6 +33,9 @@ pub struct FileState {
     /// Names bound to `logging.getLogger(...)` so far (STK810 follows them whatever they are called).
     pub(crate) loggers: Vec<String>,
     pub(crate) prescreen: std::cell::RefCell<prescreen::State>,
+    /// STK810's locals built from a secret, for the function starting at the offset: by name,
+    /// each plain assignment's offset and the secret its value shows (made once per function).
+    pub(crate) secret_locals: Option<(u32, app::SecretLocals)>,
 }
 
 /// Which groups of hooks have an enabled rule in this run: the audit's hooks are skipped under
