@@ -612,13 +612,12 @@ impl<'a> Engine<'_, 'a> {
     /// Whether `expr` is `Argv(...)`, or a chain of calls of its methods on one.
     fn is_argv_chain(&self, mut expr: &Expr) -> bool {
         for _ in 0..64 {
-            let Expr::Call(call) = expr else {
-                return false;
-            };
-            match &*call.func {
-                Expr::Attribute(a) if !self.qualified(&call.func).is_some_and(|n| is_argv(&n)) => expr = &a.value,
-                func => return self.qualified(func).is_some_and(|n| is_argv(&n)),
+            let Expr::Call(call) = expr else { return false };
+            if self.qualified(&call.func).is_some_and(|n| is_argv(&n)) {
+                return true;
             }
+            let Expr::Attribute(a) = &*call.func else { return false };
+            expr = &a.value;
         }
         false
     }
@@ -2405,8 +2404,17 @@ impl<'a> Engine<'_, 'a> {
                     pieces(&b.left, out, depth + 1);
                     pieces(&b.right, out, depth + 1)
                 }
-                // os.path.join(dir, "x.py"), Path(dir, "x.py")
-                Expr::Call(c) => {
+                // os.path.join(dir, "x.py"), Path(dir, "x.py"): calls that join their arguments.
+                Expr::Call(c)
+                    if matches!(
+                        match &*c.func {
+                            Expr::Name(n) => n.id.as_str(),
+                            Expr::Attribute(a) => a.attr.as_str(),
+                            _ => "",
+                        },
+                        "join" | "joinpath" | "Path" | "PurePath" | "PosixPath"
+                    ) =>
+                {
                     let mut ends_literal = false;
                     for arg in &c.arguments.args {
                         ends_literal = pieces(arg, out, depth + 1);
@@ -2464,10 +2472,8 @@ impl<'a> Engine<'_, 'a> {
                 self.code_files.iter().rev().find(|(v, _)| *v == id).map(|(_, r)| *r)
             }
             ("write" | "writelines", Expr::Call(_)) => self.code_file_opened(receiver),
-            ("write_text" | "write_bytes", Expr::Call(c)) => self
-                .qualified(&c.func)
-                .filter(|n| is_path_ctor(n))
-                .and_then(|_| Self::code_file_rule(receiver)),
+            // `Path(d, "m.py")`, `Path(d).joinpath("m.py")`: `code_file_rule` takes only such calls.
+            ("write_text" | "write_bytes", Expr::Call(_)) => Self::code_file_rule(receiver),
             _ => None,
         };
         let Some(rule) = rule else { return false };

@@ -399,12 +399,12 @@ pub fn through(name: &str) -> Through {
     }
 }
 
-/// Methods whose result says something about the receiver but carries none of its data.
 /// `stockade.guards.Argv`, the argv builder of docs/guards.md.
 pub fn is_argv(name: &str) -> bool {
     matches!(name, "stockade.guards.Argv" | "stockade.guards.commands.Argv")
 }
 
+/// Methods whose result says something about the receiver but carries none of its data.
 pub fn is_predicate_method(method: &str) -> bool {
     matches!(
         method,
