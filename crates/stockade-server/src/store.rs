@@ -131,7 +131,7 @@ impl SqliteConn {
         std::thread::Builder::new()
             .name("stockade-sqlite-checkpoint".into())
             .spawn(move || {
-                // Every 200 commits, or within a second of the last unsaved one: a checkpoint
+                // After 200 commits, or a second after the last checkpoint when any is unsaved: a checkpoint
                 // copies each page once however often it changed, so the hot pages (the audit
                 // head, the tenant's row, the indexes' roots) are copied a few times a second,
                 // not at every commit (every 50 ms cost ~6 % of the server's CPU per run).
