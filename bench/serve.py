@@ -209,6 +209,15 @@ class Service:
         r = self.clients[0].run(json.dumps({"code": code}).encode())
         return {"status": r["status"], "stdout": r["stdout"], "limits": r["limits"]}
 
+    def cpu_seconds(self):
+        """User + system CPU of the server process, all its threads (its jails are other processes)."""
+        total = 0
+        for t in os.listdir(f"/proc/{self.server.proc.pid}/task"):
+            with open(f"/proc/{self.server.proc.pid}/task/{t}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def floor(self, n=200):
         """GET /healthz on a keep-alive connection: HTTP and the server's routing, no auth, no store."""
         xs = []
@@ -321,13 +330,18 @@ def main():
         round_p50 = {k: [] for k in lat}
         round_p99 = {k: [] for k in lat}
         tput = {k: [] for k in lat}
+        server_cpu = {v.name: [0.0, 0] for v in variants}  # seconds, runs (timed samples only)
         for r in range(args.warmup + args.rounds):
             for n in clients:
                 for v in rng.sample(variants, len(variants)):
+                    cpu0 = v.cpu_seconds() if isinstance(v, Service) else 0
                     xs, rate = sample(v, n, args.runs_per_round)
                     if r < args.warmup:
                         continue
                     k = (v.name, n)
+                    if isinstance(v, Service):
+                        server_cpu[v.name][0] += v.cpu_seconds() - cpu0
+                        server_cpu[v.name][1] += len(xs)
                     lat[k] += xs
                     xs.sort()
                     round_p50[k].append(percentile(xs, 0.5))
@@ -356,8 +370,10 @@ def main():
     print(f"# code {CODE!r}, {args.workers} workers on each side, interpreter {ref['stdout'].strip()}; "
           f"{args.rounds} rounds (+{args.warmup} warm-up), {args.runs_per_round} runs per sample, seed {args.seed}")
     for name, where in stores.items():
+        cpu, runs = server_cpu[name]
         print(f"# {name}: {where}; reconnects inside the timing: {reconnects[name]}; GET /healthz (no auth, no store) "
-              f"p50 {percentile(floors[name], 0.5):.2f} ms, p99 {percentile(floors[name], 0.99):.2f} ms")
+              f"p50 {percentile(floors[name], 0.5):.2f} ms, p99 {percentile(floors[name], 0.99):.2f} ms; "
+              f"the server's CPU per run {cpu / max(runs, 1) * 1000:.3f} ms (its own threads, over the timed samples)")
     print()
     print("| clients | variant | p50 ms | p99 ms | spread of round p50s | first → last round p50 | runs > 100 ms | runs/s | spread of rounds |")
     print("|--:|:--|--:|--:|--:|--:|--:|--:|--:|")
