@@ -154,6 +154,25 @@ def test_processes_never_over_admit(kind, which, tmp_path, request):
     assert sum(counts) == 50, counts  # 160 attempts, 50 allowed, from whichever processes
 
 
+def test_a_new_sqlite_store_waits_for_a_writer_instead_of_failing(tmp_path):
+    # Switching a file to WAL while another connection writes made SQLite answer "database is
+    # locked" at once, without its busy handler; four processes starting on one new file hit it
+    path = str(tmp_path / "busy.db")
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO other VALUES (1)")
+    release = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    release.start()
+    try:
+        started = time.monotonic()
+        assert SlidingWindow(5, 60, store=SQLiteStore(path)).acquire("k").allowed
+        assert time.monotonic() - started >= 0.25  # it waited for the writer
+    finally:
+        release.join()
+        writer.close()
+
+
 def test_arguments_checked():
     for bad in ((0, 1), (1, 0), (float("nan"), 1), (1, float("inf"))):
         with pytest.raises(ValueError):

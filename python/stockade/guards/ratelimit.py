@@ -182,9 +182,28 @@ class SQLiteStore(_SQLStore):
             return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
 
         super().__init__(connect, prefix, "sqlite")
+        self._timeout = timeout
 
     def _setup(self, c: Any) -> None:
-        c.execute("PRAGMA journal_mode=WAL")
+        # Switching to WAL takes an exclusive lock, and SQLite answers "database is locked" at
+        # once (without its busy handler) when another process is opening the same file; retry
+        # within the store's timeout instead of failing the first decision
+        deadline = time.monotonic() + self._timeout
+        delay = 0.001
+        while True:
+            try:
+                self._setup_once(c)
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def _setup_once(self, c: Any) -> None:
+        (mode,) = c.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            c.execute("PRAGMA journal_mode=WAL")
         # WAL with NORMAL cannot corrupt; a power cut may forget the last decisions, which for
         # rate-limit state is fine, and it is 10x faster than FULL's fsync per decision
         c.execute("PRAGMA synchronous=NORMAL")
