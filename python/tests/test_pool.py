@@ -894,3 +894,22 @@ def test_a_warm_jail_without_the_preload_library_is_refused(monkeypatch):
     monkeypatch.setenv("STOCKADE_GUARD_LIB", "/nonexistent/libstockade_guard.so")
     with pytest.raises(stockade.SetupError, match="libstockade_guard.so"):
         stockade.Pool(NO_GUARD, size=1)
+
+
+def test_repeated_guard_records_are_counted_exactly_in_runs_pools_and_sessions():
+    """The guard writes an event's first record and then counts its repeats (a loop of 3,000
+    would otherwise be 3,000 lines): the counts reach each run's violations exactly — a cold
+    run finalises, a warm run and a session cell flush before they end — and a pool's second
+    run, or a session's second cell, counts only its own."""
+    policy = 'version = 1\n[guard]\nmode = "audit"\n'
+    code = "import sys\nfor _ in range(3000):\n    sys._getframe()\n"
+
+    def frames(r):
+        assert r.ok, r
+        return [v["count"] for v in r.violations if v["event"] == "sys._getframe"]
+
+    assert frames(stockade.run(code, policy=policy)) == [3000]
+    with stockade.Pool(policy, size=1) as p, stockade.Session(policy) as s:
+        for runner in (p.run, s.run):
+            assert frames(runner(code)) == [3000]
+            assert frames(runner(code.replace("3000", "5"))) == [5]

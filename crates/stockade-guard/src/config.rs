@@ -2,6 +2,8 @@
 //! JSON into the jail (`/etc/stockade/guard.json`); the hook reads it once, before Python
 //! initialises. Pure data, shared by the writer (stockade-jail) and the reader (the hook).
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 /// What to do with an event of a class: the one decision type, shared with the policy.
@@ -72,7 +74,42 @@ pub struct GuardConfig {
     /// event (see docs/seccomp.md).
     #[serde(default)]
     pub seccomp_on_arm: Option<String>,
+    /// `import_allow` and `import_deny` as sets, built at first use (an import is then judged
+    /// by a lookup per dotted prefix of its name, not a scan of both lists).
+    #[serde(skip)]
+    pub import_sets: ImportSets,
 }
+
+/// The import lists as sets (derived data: equal whenever the lists are; a clone builds its
+/// own, so a clone whose lists are then changed is never judged by stale sets).
+#[derive(Debug, Default)]
+pub struct ImportSets(std::sync::OnceLock<(HashSet<String>, HashSet<String>)>);
+
+impl Clone for ImportSets {
+    fn clone(&self) -> Self {
+        ImportSets::default()
+    }
+}
+
+impl ImportSets {
+    /// The allow and deny sets of `cfg`.
+    pub fn of(cfg: &GuardConfig) -> &(HashSet<String>, HashSet<String>) {
+        cfg.import_sets.0.get_or_init(|| {
+            (
+                cfg.import_allow.iter().cloned().collect(),
+                cfg.import_deny.iter().cloned().collect(),
+            )
+        })
+    }
+}
+
+impl PartialEq for ImportSets {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ImportSets {}
 
 impl GuardConfig {
     /// A permissive configuration (everything allowed, nothing recorded); for tests.
@@ -103,6 +140,7 @@ impl GuardConfig {
             internal: Vec::new(),
             stdlib: Vec::new(),
             seccomp_on_arm: None,
+            import_sets: ImportSets::default(),
         }
     }
 }

@@ -1,29 +1,33 @@
 //! The decision engine: pure Rust, no Python. The hook converts an event's arguments into
 //! [`Value`]s and asks [`decide`]; tests drive it directly.
 
+use std::borrow::Cow;
+
 use crate::config::{Decision, GuardConfig};
 use crate::events::Handling;
 
-/// An audit-event argument, converted from a Python object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
+/// An audit-event argument, read from a Python object. Text is borrowed from the object while
+/// the hook runs (the hot path allocates nothing); lossily decoded bytes are owned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Value<'a> {
     /// `None`.
+    #[default]
     None,
     /// `str`, or `bytes`/`bytearray` decoded lossily.
-    Str(String),
+    Str(Cow<'a, str>),
     /// `int` that fits in 64 bits.
     Int(i64),
     /// A tuple (first few items).
-    Tuple(Vec<Value>),
+    Tuple(Vec<Value<'a>>),
     /// Anything else: its type name, and whether it is a type object that is not a heap type
     /// (i.e. a built-in or extension type) or a module.
     Object {
-        type_name: String,
+        type_name: Cow<'a, str>,
         builtin_type_or_module: bool,
     },
 }
 
-impl Value {
+impl Value<'_> {
     fn as_str(&self) -> Option<&str> {
         if let Value::Str(s) = self {
             Some(s)
@@ -185,11 +189,15 @@ fn module_under(name: &str, prefix: &str) -> bool {
 
 /// Import decision for a module name: deny wins over allow for the same or a longer prefix.
 pub fn import_allowed(cfg: &GuardConfig, name: &str) -> Result<(), String> {
-    let longest = |list: &[String]| list.iter().filter(|p| module_under(name, p)).map(String::len).max();
-    match (longest(&cfg.import_allow), longest(&cfg.import_deny)) {
-        (_, Some(d)) if longest(&cfg.import_allow).is_none_or(|a| d >= a) => {
-            Err(format!("module {name:?} is in guard.imports.deny"))
-        }
+    let (allow, deny) = crate::config::ImportSets::of(cfg);
+    // The longest dotted prefix of `name` (the name itself included) in a set.
+    let longest = |set: &std::collections::HashSet<String>| {
+        let whole = std::iter::once(name.len());
+        let dots = name.match_indices('.').map(|(i, _)| i);
+        dots.chain(whole).filter(|&end| set.contains(&name[..end])).max()
+    };
+    match (longest(allow), longest(deny)) {
+        (a, Some(d)) if a.is_none_or(|a| d >= a) => Err(format!("module {name:?} is in guard.imports.deny")),
         (Some(_), _) => Ok(()),
         (None, None) if cfg.import_default_allow => Ok(()),
         _ => Err(format!("module {name:?} is not in guard.imports.allow")),
@@ -675,11 +683,13 @@ fn network_target(event: &str, args: &[Value]) -> (NetTarget, Option<i64>) {
         match a {
             Value::Tuple(items) => {
                 if let Some(Value::Str(h)) = items.first() {
-                    return (NetTarget::Host(h.clone()), items.get(1).and_then(Value::as_int));
+                    return (NetTarget::Host(h.to_string()), items.get(1).and_then(Value::as_int));
                 }
             }
-            Value::Str(s) if s.starts_with('/') || s.starts_with('\0') => return (NetTarget::Unix(s.clone()), None),
-            Value::Str(h) => return (NetTarget::Host(h.clone()), args.get(i + 1).and_then(Value::as_int)),
+            Value::Str(s) if s.starts_with('/') || s.starts_with('\0') => {
+                return (NetTarget::Unix(s.to_string()), None)
+            }
+            Value::Str(h) => return (NetTarget::Host(h.to_string()), args.get(i + 1).and_then(Value::as_int)),
             _ => {}
         }
     }
@@ -716,6 +726,7 @@ mod tests {
             internal: vec![],
             stdlib: vec!["/usr/lib/python3.11".into()],
             seccomp_on_arm: None,
+            import_sets: crate::config::ImportSets::default(),
         }
     }
 
@@ -724,7 +735,7 @@ mod tests {
         decide(&cfg(), event, h, args, "/tmp", 7, &mut |_| caller)
     }
 
-    fn s(v: &str) -> Value {
+    fn s(v: &str) -> Value<'_> {
         Value::Str(v.into())
     }
 
@@ -788,7 +799,7 @@ mod tests {
 
     #[test]
     fn network() {
-        let addr = |h: &str, p| Value::Tuple(vec![s(h), Value::Int(p)]);
+        let addr = |h: &'static str, p| Value::Tuple(vec![s(h), Value::Int(p)]);
         let sock = Value::Object {
             type_name: "socket".into(),
             builtin_type_or_module: false,

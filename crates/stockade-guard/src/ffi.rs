@@ -116,6 +116,9 @@ pub fn api() -> &'static Api {
     API.get().expect("guard API used before load")
 }
 
+/// The longest path (with its NUL) a system call accepts.
+const PATH_MAX: usize = 4096;
+
 const TPFLAGS_LONG_SUBCLASS: c_ulong = 1 << 24;
 const TPFLAGS_TUPLE_SUBCLASS: c_ulong = 1 << 26;
 const TPFLAGS_BYTES_SUBCLASS: c_ulong = 1 << 27;
@@ -132,11 +135,12 @@ unsafe fn type_of(o: *mut PyObject) -> *mut PyObject {
     unsafe { *(o.cast::<*mut PyObject>().add(1)) }
 }
 
-/// Convert an object to a [`crate::decide::Value`] (shallow; tuples one level deep).
+/// Read an object as a [`crate::decide::Value`] (shallow; tuples one level deep). Text is
+/// borrowed from the object (a `str`'s cached UTF-8, a `bytes` buffer, a type's `tp_name`).
 ///
 /// # Safety
-/// GIL held; `o` is a live object or null.
-pub unsafe fn to_value(o: *mut PyObject, depth: u32) -> crate::decide::Value {
+/// GIL held; `o` is a live object or null, and stays alive (unchanged) for `'a`.
+pub unsafe fn to_value<'a>(o: *mut PyObject, depth: u32) -> crate::decide::Value<'a> {
     use crate::decide::Value;
     let api = api();
     if o.is_null() {
@@ -151,20 +155,30 @@ pub unsafe fn to_value(o: *mut PyObject, depth: u32) -> crate::decide::Value {
             let p = (api.PyUnicode_AsUTF8AndSize)(o, &mut len);
             if p.is_null() {
                 (api.PyErr_Clear)();
-                return Value::Str(String::new());
+                return Value::Str("".into());
             }
             let bytes = std::slice::from_raw_parts(p.cast::<u8>(), usize::try_from(len).unwrap_or(0));
-            return Value::Str(String::from_utf8_lossy(bytes).into_owned());
+            // SAFETY: PyUnicode_AsUTF8AndSize yields strict UTF-8 (it fails on lone
+            // surrogates instead): borrowed, neither copied nor validated again.
+            return Value::Str(std::borrow::Cow::Borrowed(std::str::from_utf8_unchecked(bytes)));
         }
         if flags & TPFLAGS_BYTES_SUBCLASS != 0 {
             let mut p: *mut c_char = std::ptr::null_mut();
             let mut len: isize = 0;
             if (api.PyBytes_AsStringAndSize)(o, &mut p, &mut len) != 0 || p.is_null() {
                 (api.PyErr_Clear)();
-                return Value::Str(String::new());
+                return Value::Str("".into());
             }
             let bytes = std::slice::from_raw_parts(p.cast::<u8>(), usize::try_from(len).unwrap_or(0));
-            return Value::Str(String::from_utf8_lossy(bytes).into_owned());
+            // Bytes longer than any path the kernel accepts are data (a module's bytecode handed
+            // to `marshal.loads` on every import): not decoded, not copied.
+            if bytes.len() >= PATH_MAX {
+                return Value::Object {
+                    type_name: "bytes".into(),
+                    builtin_type_or_module: false,
+                };
+            }
+            return Value::Str(String::from_utf8_lossy(bytes));
         }
         if flags & TPFLAGS_LONG_SUBCLASS != 0 {
             let v = (api.PyLong_AsLongLong)(o);
@@ -206,32 +220,36 @@ pub unsafe fn to_value(o: *mut PyObject, depth: u32) -> crate::decide::Value {
     }
 }
 
+/// A type's `__name__`: its `tp_name` after the last dot, borrowed from the type.
+///
 /// # Safety
-/// GIL held; `ty` is a live type object.
-unsafe fn type_name(ty: *mut PyObject) -> String {
-    let api = api();
-    // SAFETY: GIL held; GetAttrString returns a new reference or null. (`PyType_GetName` would
-    // do, but only exists from CPython 3.11.)
-    unsafe {
-        let name = (api.PyObject_GetAttrString)(ty, c"__name__".as_ptr());
-        if name.is_null() {
-            (api.PyErr_Clear)();
+/// GIL held; `ty` is a live type object that stays alive for `'a`.
+unsafe fn type_name<'a>(ty: *mut PyObject) -> std::borrow::Cow<'a, str> {
+    // SAFETY: a type object starts with a PyVarObject header (refcount, type, size) and then
+    // `const char *tp_name`, in every release build of CPython 3.9 and later; the string lives
+    // as long as the type. (`PyType_GetName` would do, but only exists from 3.11, and it makes
+    // a new object for static types.)
+    let full = unsafe {
+        let p = *(ty.cast::<*const c_char>().add(3));
+        if p.is_null() {
             return "object".into();
         }
-        let v = match to_value(name, 1) {
-            crate::decide::Value::Str(s) => s,
-            _ => "object".into(),
-        };
-        (api.Py_DecRef)(name);
-        v
+        CStr::from_ptr(p)
+    };
+    let text = String::from_utf8_lossy(full.to_bytes());
+    match text {
+        std::borrow::Cow::Borrowed(t) => std::borrow::Cow::Borrowed(t.rsplit('.').next().unwrap_or(t)),
+        std::borrow::Cow::Owned(t) => std::borrow::Cow::Owned(t.rsplit('.').next().unwrap_or(&t).to_string()),
     }
 }
 
-/// What a frame walk found.
+/// What a frame walk found. Names are borrowed from the frames' code objects, which the live
+/// stack keeps alive while the hook runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Walk {
-    /// The first frame the walk did not skip: `(co_filename, co_name)`.
-    Found(String, String),
+pub enum Walk<'a> {
+    /// The first frame the walk did not skip: `co_filename`, `co_name`, and the addresses of
+    /// those two str objects (0 when unknown).
+    Found(&'a str, &'a str, (usize, usize)),
     /// There is no Python frame at all (a C-level callback, a thread started with a C callable,
     /// or the runtime itself before any code ran).
     NoFrame,
@@ -240,15 +258,17 @@ pub enum Walk {
 }
 
 /// One frame as the walk's `skip` sees it.
-pub struct FrameView {
+pub struct FrameView<'a> {
     code: *mut PyObject,
     /// `co_filename`.
-    pub file: String,
+    pub file: &'a str,
     /// `co_name`.
-    pub name: String,
+    pub name: &'a str,
+    /// The addresses of the `co_filename` and `co_name` str objects.
+    pub ids: (usize, usize),
 }
 
-impl FrameView {
+impl FrameView<'_> {
     /// Whether the frame's code names `module` itself: as a name (`import x`, `x.y`), or in a
     /// string constant or a tuple of them (`importlib.import_module("x")`, `from . import x`):
     /// its top-level package, its last component, the whole dotted name, or a prefix ending in
@@ -312,32 +332,108 @@ unsafe fn strings_of(code: *mut PyObject, attr: &CStr, matches: &dyn Fn(&str) ->
     }
 }
 
-/// Walk frames from the innermost outwards, up to `limit`, and return the first one `skip`
-/// does not skip.
+/// Where `co_filename` and `co_name` live in a code object, read once from the code type's
+/// member table (`tp_members`): the frame walk reads them in place instead of a generic
+/// attribute lookup that builds and hashes a name string each time.
+struct CodeMembers {
+    code_type: usize,
+    filename: isize,
+    name: isize,
+}
+
+static CODE_MEMBERS: OnceLock<Option<CodeMembers>> = OnceLock::new();
+
+/// `T_OBJECT` and `T_OBJECT_EX` (structmember.h): a `PyObject *` field.
+const T_OBJECT: c_int = 6;
+const T_OBJECT_EX: c_int = 16;
+
+/// `PyMemberDef` (the same layout in CPython 3.9 to 3.13).
+#[repr(C)]
+struct MemberDef {
+    name: *const c_char,
+    kind: c_int,
+    offset: isize,
+    flags: c_int,
+    doc: *const c_char,
+}
+
+/// A code object's `co_filename` or `co_name`, borrowed; `None` when this interpreter's code
+/// type does not describe it as an object member (the caller then asks by attribute).
 ///
 /// # Safety
-/// GIL held.
-pub unsafe fn first_frame(limit: usize, skip: &dyn Fn(&FrameView) -> bool) -> Walk {
+/// GIL held; `code` is a live code object.
+unsafe fn code_member(code: *mut PyObject, which: &CStr) -> Option<*mut PyObject> {
+    // SAFETY: `code` is live, so is its type.
+    let ty = unsafe { type_of(code) };
+    let members = CODE_MEMBERS.get_or_init(|| {
+        // SAFETY: `tp_members` is word 30 of every CPython 3.9-3.13 type object (after the
+        // PyVarObject header and the slots up to `tp_methods`); the table ends with a null name.
+        unsafe {
+            let mut m = *(ty.cast::<*const MemberDef>().add(30));
+            let (mut filename, mut name) = (None, None);
+            while !m.is_null() && !(*m).name.is_null() {
+                let object = (*m).kind == T_OBJECT || (*m).kind == T_OBJECT_EX;
+                match CStr::from_ptr((*m).name).to_bytes() {
+                    b"co_filename" if object => filename = Some((*m).offset),
+                    b"co_name" if object => name = Some((*m).offset),
+                    _ => {}
+                }
+                m = m.add(1);
+            }
+            Some(CodeMembers {
+                code_type: ty as usize,
+                filename: filename?,
+                name: name?,
+            })
+        }
+    });
+    let m = members.as_ref().filter(|m| m.code_type == ty as usize)?;
+    let offset = match which.to_bytes() {
+        b"co_filename" => m.filename,
+        b"co_name" => m.name,
+        _ => return None,
+    };
+    // SAFETY: `offset` is the member's offset in this very type's instances.
+    let v = unsafe { *(code.cast::<u8>().offset(offset).cast::<*mut PyObject>()) };
+    (!v.is_null()).then_some(v)
+}
+
+/// Walk frames from the innermost outwards, up to `limit`, and return the first one `skip`
+/// does not skip. Allocates nothing.
+///
+/// # Safety
+/// GIL held, and the result used only while the current stack is live (inside the hook).
+pub unsafe fn first_frame<'a>(limit: usize, skip: &dyn Fn(&FrameView<'a>) -> bool) -> Walk<'a> {
     let api = api();
-    let attr = |code: *mut PyObject, name: &CStr| -> String {
+    // A member's text and the address of its str object.
+    let attr = |code: *mut PyObject, name: &CStr| -> (&'a str, usize) {
+        // SAFETY: GIL held; `code` is live.
+        if let Some(member) = unsafe { code_member(code, name) } {
+            // SAFETY: the member is a str the code object owns (it lives as long as the code).
+            return match unsafe { to_value(member, 1) } {
+                crate::decide::Value::Str(std::borrow::Cow::Borrowed(s)) => (s, member as usize),
+                _ => ("", 0),
+            };
+        }
         // SAFETY: GIL held; `code` is live; GetAttrString returns a new reference or null.
+        // Our reference is kept, not released: on an interpreter whose code type does not list
+        // the member (none of 3.9-3.13) the attribute might be a fresh object, and the borrowed
+        // text must outlive this walk. No identity either (0): such text is not cached.
         unsafe {
             let v = (api.PyObject_GetAttrString)(code, name.as_ptr());
             if v.is_null() {
                 (api.PyErr_Clear)();
-                return String::new();
+                return ("", 0);
             }
-            let text = match to_value(v, 1) {
-                crate::decide::Value::Str(s) => s,
-                _ => String::new(),
-            };
-            (api.Py_DecRef)(v);
-            text
+            match to_value(v, 1) {
+                crate::decide::Value::Str(std::borrow::Cow::Borrowed(s)) => (s, 0),
+                _ => ("", 0),
+            }
         }
     };
     let mut seen = 0usize;
     // SAFETY: GIL held; PyEval_GetFrame returns a borrowed frame or null; GetBack/GetCode
-    // return new references, each released below.
+    // return new references, each released below (the stack keeps them alive meanwhile).
     unsafe {
         let mut frame = (api.PyEval_GetFrame)();
         if frame.is_null() {
@@ -348,15 +444,18 @@ pub unsafe fn first_frame(limit: usize, skip: &dyn Fn(&FrameView) -> bool) -> Wa
         while !frame.is_null() && seen < limit {
             let code = (api.PyFrame_GetCode)(frame);
             if !code.is_null() {
+                let (file, file_id) = attr(code, c"co_filename");
+                let (name, name_id) = attr(code, c"co_name");
                 let view = FrameView {
                     code,
-                    file: attr(code, c"co_filename"),
-                    name: attr(code, c"co_name"),
+                    file,
+                    name,
+                    ids: (file_id, name_id),
                 };
                 let keep = !skip(&view);
                 (api.Py_DecRef)(code);
                 if keep {
-                    result = Walk::Found(view.file, view.name);
+                    result = Walk::Found(view.file, view.name, view.ids);
                     break;
                 }
                 seen += 1;
@@ -375,25 +474,25 @@ pub unsafe fn first_frame(limit: usize, skip: &dyn Fn(&FrameView) -> bool) -> Wa
     }
 }
 
-/// The innermost `n` frames' `(co_filename, co_name)`.
+/// Whether the innermost frames are, in order, `(co_filename, co_name)` as `expected` lists
+/// them (`None`: any name).
 ///
 /// # Safety
 /// GIL held.
-pub unsafe fn innermost(n: usize) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    // SAFETY: GIL held (caller's contract); the closure records each frame and skips it.
+pub unsafe fn innermost_are(expected: &[(&str, Option<&str>)]) -> bool {
+    let at = std::cell::Cell::new(0usize);
+    let ok = std::cell::Cell::new(true);
+    // SAFETY: GIL held (caller's contract); the closure compares each frame and skips it.
     let _ = unsafe {
-        first_frame(n, &|f: &FrameView| {
-            OUT.with(|o| o.borrow_mut().push((f.file.clone(), f.name.clone())));
+        first_frame(expected.len(), &|f: &FrameView| {
+            let i = at.get();
+            let (file, name) = expected[i];
+            ok.set(ok.get() && f.file == file && name.is_none_or(|n| f.name == n));
+            at.set(i + 1);
             true
         })
     };
-    OUT.with(|o| std::mem::swap(&mut *o.borrow_mut(), &mut out));
-    out
-}
-
-thread_local! {
-    static OUT: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+    ok.get() && at.get() == expected.len()
 }
 
 /// Whether `name` is in `sys.builtin_module_names`.
@@ -442,6 +541,25 @@ pub unsafe fn violation_type() -> *mut PyObject {
     }
 }
 
+/// Take a reference to an object (keep it alive).
+///
+/// # Safety
+/// GIL held; `o` is a live object.
+pub unsafe fn keep(o: usize) {
+    // SAFETY: caller's contract.
+    unsafe { (api().Py_IncRef)(o as *mut PyObject) };
+}
+
+/// Release a reference taken with [`keep`]. Only for objects whose deallocation runs no Python
+/// code (str).
+///
+/// # Safety
+/// GIL held; a reference to `o` is owned.
+pub unsafe fn release(o: usize) {
+    // SAFETY: caller's contract.
+    unsafe { (api().Py_DecRef)(o as *mut PyObject) };
+}
+
 /// Raise `exc(message)`.
 ///
 /// # Safety
@@ -452,18 +570,42 @@ pub unsafe fn raise(exc: *mut PyObject, message: &str) {
     unsafe { (api().PyErr_SetString)(exc, text.as_ptr()) };
 }
 
-/// Number of args and each one, converted.
+/// The first (up to [`MAX_ARGS`]) items of an argument tuple, read without copying.
+pub struct Args<'a> {
+    items: [crate::decide::Value<'a>; MAX_ARGS],
+    len: usize,
+}
+
+/// How many of an event's arguments the guard reads (no event it decides has more).
+pub const MAX_ARGS: usize = 6;
+
+impl<'a> std::ops::Deref for Args<'a> {
+    type Target = [crate::decide::Value<'a>];
+    fn deref(&self) -> &Self::Target {
+        &self.items[..self.len]
+    }
+}
+
+/// The arguments of an event or a call, read in place (on the stack; text borrowed).
 ///
 /// # Safety
-/// GIL held; `args` is a tuple or null.
-pub unsafe fn args_of(args: *mut PyObject, max: isize) -> Vec<crate::decide::Value> {
+/// GIL held; `args` is a tuple or null, alive (unchanged) for `'a`.
+pub unsafe fn args_of<'a>(args: *mut PyObject) -> Args<'a> {
+    let mut out = Args {
+        items: Default::default(),
+        len: 0,
+    };
     if args.is_null() {
-        return Vec::new();
+        return out;
     }
     let api = api();
-    // SAFETY: audit hooks always receive a tuple; items are borrowed.
+    // SAFETY: audit hooks always receive a tuple; items are borrowed and live as long as it.
     unsafe {
-        let n = (api.PyTuple_Size)(args).clamp(0, max);
-        (0..n).map(|i| to_value((api.PyTuple_GetItem)(args, i), 0)).collect()
+        let n = usize::try_from((api.PyTuple_Size)(args)).unwrap_or(0).min(MAX_ARGS);
+        for (i, slot) in out.items.iter_mut().enumerate().take(n) {
+            *slot = to_value((api.PyTuple_GetItem)(args, i as isize), 0);
+        }
+        out.len = n;
     }
+    out
 }

@@ -19,6 +19,7 @@ pub mod decide;
 pub mod events;
 mod ffi;
 mod pidfd;
+mod repeats;
 mod runner_module;
 
 use std::cell::Cell;
@@ -27,6 +28,10 @@ use std::sync::OnceLock;
 
 use config::GuardConfig;
 use decide::{Caller, CallerScope, Verdict};
+
+/// The audit event stockade's runner raises when a run or a cell ends, so counts of repeated
+/// records reach the supervisor before the process exits without finalising (`os._exit`).
+pub const FLUSH_EVENT: &str = "stockade.flush";
 
 /// Environment variable naming the JSON configuration file.
 pub const CONFIG_ENV: &str = "STOCKADE_GUARD_CONFIG";
@@ -66,10 +71,10 @@ thread_local! {
 }
 
 /// One JSON line to the supervisor, in a single write (lines are capped below PIPE_BUF, so
-/// they never interleave with other threads' lines).
-fn emit(state: &State, mut line: serde_json::Value) {
+/// they never interleave with other threads' lines). Returns the line as written.
+fn emit(state: &State, mut line: serde_json::Value) -> Option<String> {
     if state.fd < 0 {
-        return;
+        return None;
     }
     let mut text = line.to_string();
     for secret in state.config.secrets.iter().filter(|s| s.len() >= 4) {
@@ -83,9 +88,56 @@ fn emit(state: &State, mut line: serde_json::Value) {
             "rule": line["rule"], "reason": line["reason"], "args": ["<cut>"]})
         .to_string();
     }
-    text.push('\n');
+    write_line(state, &text);
+    Some(text)
+}
+
+fn write_line(state: &State, text: &str) {
+    let mut buf = String::with_capacity(text.len() + 1);
+    buf.push_str(text);
+    buf.push('\n');
     // SAFETY: writing a live buffer to an fd number; a closed fd only yields EBADF.
-    let _ = unsafe { libc::write(state.fd, text.as_ptr().cast(), text.len()) };
+    let _ = unsafe { libc::write(state.fd, buf.as_ptr().cast(), buf.len()) };
+}
+
+/// Report an event record, counting repeats of one already written ([`repeats`]): the record
+/// is only built when a line is due.
+fn report(
+    state: &State,
+    name: &str,
+    class: &str,
+    decision: &str,
+    rule: Option<&str>,
+    reason: Option<&str>,
+    values: &[decide::Value],
+) {
+    if state.fd < 0 {
+        return;
+    }
+    let key = repeats::key(name, decision, rule, values);
+    match repeats::seen(key, repeats::now_ms()) {
+        repeats::Seen::Counted => {}
+        repeats::Seen::Write => {
+            if let Some(text) = emit(state, record(name, class, decision, rule, reason, values)) {
+                repeats::remember(key, &text);
+            }
+        }
+        repeats::Seen::Repeat(n) => {
+            let mut line = record(name, class, decision, rule, reason, values);
+            line["repeat"] = serde_json::json!(n);
+            emit(state, line);
+        }
+    }
+}
+
+/// Write the counts of repeated records not yet reported (`"repeat": n` on a copy of each).
+fn flush_repeats(state: &State) {
+    for (text, n) in repeats::drain(repeats::now_ms()) {
+        if let Ok(mut line) = serde_json::from_str::<serde_json::Value>(&text) {
+            line["repeat"] = serde_json::json!(n);
+            write_line(state, &line.to_string());
+        }
+    }
 }
 
 /// Standard-library functions that call whatever callable they were handed (thread and pool
@@ -119,7 +171,7 @@ const DISPATCHERS: &[(&str, &str)] = &[
 fn is_dispatcher(file: &str, name: &str) -> bool {
     DISPATCHERS
         .iter()
-        .any(|(suffix, func)| file.ends_with(suffix) && (func.is_empty() || *func == name))
+        .any(|(suffix, func)| (func.is_empty() || *func == name) && file.ends_with(suffix))
 }
 
 /// Frames of the standard library's import machinery: exactly its frozen modules, and the
@@ -181,13 +233,12 @@ fn caller_for(state: &State, scope: CallerScope<'_>) -> Caller {
         // The import system compiling a module's source: source_to_code calls compile through
         // _call_with_frames_removed; nothing else qualifies.
         // SAFETY: the hook runs with the GIL held.
-        let frames = unsafe { ffi::innermost(2) };
-        let ok = frames
-            .first()
-            .is_some_and(|(f, n)| f == "<frozen importlib._bootstrap>" && n == "_call_with_frames_removed")
-            && frames
-                .get(1)
-                .is_some_and(|(f, n)| f == "<frozen importlib._bootstrap_external>" && n == "source_to_code");
+        let ok = unsafe {
+            ffi::innermost_are(&[
+                ("<frozen importlib._bootstrap>", Some("_call_with_frames_removed")),
+                ("<frozen importlib._bootstrap_external>", Some("source_to_code")),
+            ])
+        };
         return if ok { Caller::Trusted } else { Caller::User };
     }
     // Once the walk has passed a function that imports a name it was handed, a trusted frame
@@ -197,27 +248,27 @@ fn caller_for(state: &State, scope: CallerScope<'_>) -> Caller {
     let skip = |f: &ffi::FrameView| match scope {
         CallerScope::Innermost | CallerScope::Internal | CallerScope::SourceLoader => false,
         CallerScope::Importer(module) => {
-            if is_import_machinery(state, &f.file) {
+            if is_import_machinery(state, f.file) {
                 return true;
             }
-            if is_name_importer(state, &f.file, &f.name) {
+            if is_name_importer(state, f.file, f.name) {
                 handed.set(true);
                 return true;
             }
             handed.get()
-                && is_trusted_file(state, &f.file)
-                && !state.config.internal.contains(&f.file)
+                && is_trusted_file(state, f.file)
+                && !state.config.internal.iter().any(|i| i == f.file)
                 && !f.mentions(module)
         }
         CallerScope::OutsideCtypes => state
             .config
             .stdlib
             .iter()
-            .any(|root| decide::is_under(&f.file, &format!("{root}/ctypes"))),
+            .any(|root| decide::is_under(f.file, &format!("{root}/ctypes"))),
     };
     // SAFETY: the hook runs with the GIL held.
-    let (file, name) = match unsafe { ffi::first_frame(WALK_LIMIT, &skip) } {
-        ffi::Walk::Found(file, name) => (file, name),
+    let (file, name, ids) = match unsafe { ffi::first_frame(WALK_LIMIT, &skip) } {
+        ffi::Walk::Found(file, name, ids) => (file, name, ids),
         // Once user code runs, "no Python frame" is a C-level callback of its making (a thread
         // started with a C callable, a finaliser), never the runtime vouching for itself; and a
         // stack deeper than the walk is the user's doing.
@@ -237,20 +288,55 @@ fn caller_for(state: &State, scope: CallerScope<'_>) -> Caller {
     // Forking and signalling are lent to stockade's own runner only, never to the standard
     // library in general (subprocess.py raises `subprocess.Popen` from its own frame).
     if scope == CallerScope::Internal {
-        return if state.config.internal.contains(&file) {
+        return if state.config.internal.iter().any(|i| i == file) {
             Caller::Trusted
         } else {
             Caller::User
         };
     }
-    if is_dispatcher(&file, &name) {
-        return Caller::User;
+    classified(ids, || {
+        if !is_dispatcher(file, name) && is_trusted_file(state, file) {
+            Caller::Trusted
+        } else {
+            Caller::User
+        }
+    })
+}
+
+const CLASSIFIED_SLOTS: usize = 128;
+
+thread_local! {
+    /// Frames already classified, by the addresses of their `co_filename` and `co_name` str
+    /// objects. The cache holds a reference to both, so while an entry exists neither address
+    /// can be reused for other text (str is immutable); the answer depends only on that text
+    /// and the fixed configuration.
+    static CLASSIFIED: [Cell<(usize, usize, Caller)>; CLASSIFIED_SLOTS] =
+        const { [const { Cell::new((0, 0, Caller::User)) }; CLASSIFIED_SLOTS] };
+}
+
+/// The trust of a frame by its file and function name, from the cache or `classify`.
+fn classified(ids: (usize, usize), classify: impl FnOnce() -> Caller) -> Caller {
+    if ids.0 == 0 || ids.1 == 0 {
+        return classify();
     }
-    if is_trusted_file(state, &file) {
-        Caller::Trusted
-    } else {
-        Caller::User
+    let slot = (ids.0 >> 4 ^ ids.1 >> 4) % CLASSIFIED_SLOTS;
+    let entry = CLASSIFIED.with(|c| c[slot].get());
+    if (entry.0, entry.1) == ids {
+        return entry.2;
     }
+    let answer = classify();
+    // SAFETY: GIL held (the hook's); both are live str objects of a frame on the stack, and
+    // releasing an evicted str runs no Python code.
+    unsafe {
+        ffi::keep(ids.0);
+        ffi::keep(ids.1);
+        if entry.0 != 0 {
+            ffi::release(entry.0);
+            ffi::release(entry.1);
+        }
+    }
+    CLASSIFIED.with(|c| c[slot].set((ids.0, ids.1, answer)));
+    answer
 }
 
 /// The hook's [`decide::World`]: the live interpreter and filesystem.
@@ -317,22 +403,61 @@ fn own_module(state: &State, top: &str) -> bool {
     own && !theirs
 }
 
+const EVENT_CACHE: usize = 64;
+
+thread_local! {
+    /// Events found before, by the address of their name.
+    static EVENTS_SEEN: [Cell<(usize, Option<&'static events::Event>)>; EVENT_CACHE] =
+        const { [const { Cell::new((0, None)) }; EVENT_CACHE] };
+}
+
+/// The table's entry for an event. CPython raises its own events with string literals, so a
+/// hot event is found by its name's address and one comparison instead of a binary search;
+/// the comparison keeps a name built at run time (`sys.audit`) at a reused address honest.
+fn known_event(event: *const c_char) -> Option<&'static events::Event> {
+    let addr = event as usize;
+    let slot = (addr >> 3) % EVENT_CACHE;
+    let cached = EVENTS_SEEN.with(|c| c[slot].get());
+    if cached.0 == addr {
+        if let Some(e) = cached.1 {
+            // SAFETY: `event` is NUL-terminated; the loop stops at the first byte that differs,
+            // and a table name holds no NUL, so it never reads past the terminator.
+            let same = unsafe {
+                e.name.bytes().enumerate().all(|(i, b)| *event.add(i).cast::<u8>() == b)
+                    && *event.add(e.name.len()) == 0
+            };
+            if same {
+                return Some(e);
+            }
+        }
+    }
+    // SAFETY: CPython passes a NUL-terminated event name.
+    let name = unsafe { CStr::from_ptr(event) }.to_str().ok()?;
+    let found = events::event(name)?;
+    EVENTS_SEEN.with(|c| c[slot].set((addr, Some(found))));
+    Some(found)
+}
+
 unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data: *mut c_void) -> c_int {
     let Some(state) = STATE.get() else { return 0 };
     if IN_HOOK.with(Cell::get) {
         return 0;
     }
-    // SAFETY: CPython passes a NUL-terminated event name.
-    let name = unsafe { CStr::from_ptr(event) }.to_str().unwrap_or("");
-    let Some(handling) = events::handling(name) else {
-        if decide::records(&state.config, "unknown") || decide::records(&state.config, "all") {
-            emit(
-                state,
-                serde_json::json!({"type": "event", "event": name, "class": "unknown", "decision": "allowed"}),
-            );
+    let Some(known) = known_event(event) else {
+        // SAFETY: CPython passes a NUL-terminated event name.
+        let name = unsafe { CStr::from_ptr(event) }.to_str().unwrap_or("");
+        if name == FLUSH_EVENT {
+            flush_repeats(state);
+        } else if decide::records(&state.config, "unknown") || decide::records(&state.config, "all") {
+            report(state, name, "unknown", "allowed", None, None, &[]);
         }
         return 0;
     };
+    let (name, handling) = (known.name, known.handling);
+    if handling == events::Handling::Allow && name == "cpython._PySys_ClearAuditHooks" {
+        flush_repeats(state); // the interpreter is finalising: the last counts, now
+        return 0;
+    }
     if name.starts_with("cpython.run_") {
         if !ARMED.swap(true, std::sync::atomic::Ordering::SeqCst) {
             IN_HOOK.with(|f| f.set(true));
@@ -359,9 +484,12 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     // The runtime compiles the program it was told to run right after `cpython.run_*`, from C
     // (no Python frame): that first compile is the program's own start, not user code
     // compiling a string.
+    let once = |flag: &std::sync::atomic::AtomicBool| {
+        !flag.load(std::sync::atomic::Ordering::Relaxed) && !flag.swap(true, std::sync::atomic::Ordering::SeqCst)
+    };
     let first = match name {
-        "compile" => !MAIN_COMPILED.swap(true, std::sync::atomic::Ordering::SeqCst),
-        "exec" => !MAIN_EXECUTED.swap(true, std::sync::atomic::Ordering::SeqCst),
+        "compile" => once(&MAIN_COMPILED),
+        "exec" => once(&MAIN_EXECUTED),
         _ => false,
     };
     // SAFETY: the hook runs with the GIL held.
@@ -373,7 +501,7 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
     }
     IN_HOOK.with(|f| f.set(true));
     // SAFETY: GIL held; `args` is the event's tuple.
-    let values = unsafe { ffi::args_of(args, 6) };
+    let values = unsafe { ffi::args_of(args) };
     if quietly_refused(state, name, &values) {
         let message = "stockade guard: bytecode and zip imports are not read from writable directories";
         // SAFETY: GIL held; the import system catches this OSError and compiles the source.
@@ -381,10 +509,18 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
         IN_HOOK.with(|f| f.set(false));
         return -1;
     }
-    // The working directory is only needed to resolve a relative path.
-    let relative = values
-        .iter()
-        .any(|v| matches!(v, decide::Value::Str(s) if !s.starts_with('/') && !s.is_empty()));
+    // The working directory is only needed to resolve a relative path (a system call: not
+    // for events whose strings are no paths, such as compile's source).
+    // `open`'s mode ("rb") is no path either: only its first argument is.
+    let paths = if handling == events::Handling::Open {
+        &values[..values.len().min(1)]
+    } else {
+        &values[..]
+    };
+    let relative = handling.names_paths()
+        && paths
+            .iter()
+            .any(|v| matches!(v, decide::Value::Str(s) if !s.starts_with('/') && !s.is_empty()));
     let cwd = if relative {
         std::env::current_dir()
             .map(|p| p.to_string_lossy().into_owned())
@@ -417,20 +553,30 @@ fn act(state: &State, name: &str, handling: events::Handling, values: &[decide::
     match verdict {
         Verdict::Allow => 0,
         Verdict::Record => {
-            emit(state, record(name, handling, "allowed", None, None, values));
+            report(state, name, handling.class(), "allowed", None, None, values);
             0
         }
         Verdict::Deny { rule, reason } if !state.config.enforce => {
-            emit(
+            report(
                 state,
-                record(name, handling, "audited", Some(&rule), Some(&reason), values),
+                name,
+                handling.class(),
+                "audited",
+                Some(&rule),
+                Some(&reason),
+                values,
             );
             0
         }
         Verdict::Deny { rule, reason } => {
-            emit(
+            report(
                 state,
-                record(name, handling, "denied", Some(&rule), Some(&reason), values),
+                name,
+                handling.class(),
+                "denied",
+                Some(&rule),
+                Some(&reason),
+                values,
             );
             if state.config.kill_on_violation {
                 // SAFETY: killing ourselves; the record above already reached the supervisor.
@@ -490,8 +636,7 @@ fn quietly_refused(state: &State, event: &str, values: &[decide::Value]) -> bool
     let reading = matches!(values.get(1), Some(decide::Value::Str(m)) if m == "r" || m == "rb");
     if reading && writable(&decide::normalise(path, "/")) {
         // SAFETY: the hook runs with the GIL held.
-        let frames = unsafe { ffi::innermost(1) };
-        return frames.first().is_some_and(|(f, _)| f == "<frozen zipimport>");
+        return unsafe { ffi::innermost_are(&[("<frozen zipimport>", None)]) };
     }
     false
 }
@@ -554,7 +699,7 @@ fn canonical(path: &str, lexical: String) -> String {
 
 fn record(
     name: &str,
-    handling: events::Handling,
+    class: &str,
     decision: &str,
     rule: Option<&str>,
     reason: Option<&str>,
@@ -563,7 +708,7 @@ fn record(
     serde_json::json!({
         "type": "event",
         "event": name,
-        "class": handling.class(),
+        "class": class,
         "decision": decision,
         "rule": rule,
         "reason": reason,
@@ -630,6 +775,7 @@ fn install_from_env() {
     if rc != 0 {
         refuse("PySys_AddAuditHook declined the hook", fd);
     }
+    repeats::clear_on_fork();
     if let Some(state) = STATE.get() {
         emit(
             state,

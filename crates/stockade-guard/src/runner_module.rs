@@ -144,9 +144,9 @@ fn fail(message: &str) -> *mut PyObject {
     std::ptr::null_mut()
 }
 
-fn args(tuple: *mut PyObject) -> Vec<Value> {
-    // SAFETY: GIL held; METH_VARARGS passes a tuple.
-    unsafe { ffi::args_of(tuple, 4) }
+fn args<'a>(tuple: *mut PyObject) -> ffi::Args<'a> {
+    // SAFETY: GIL held; METH_VARARGS passes a tuple, alive for the call.
+    unsafe { ffi::args_of(tuple) }
 }
 
 /// Run `f` with the GIL released (blocking waits must not stop the interpreter's other threads).

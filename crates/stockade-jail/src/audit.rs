@@ -189,12 +189,16 @@ impl Audit {
                         })
                         .unwrap_or_default();
                     let (event, rule, reason) = (field("event"), field("rule"), field("reason"));
+                    // The guard counts repeats of a record it already wrote and reports them as
+                    // one line standing for `repeat` occurrences (capped: a count is the run's
+                    // claim, not the supervisor's observation).
+                    let count = value.get("repeat").and_then(Value::as_u64).unwrap_or(1);
                     if let Some(v) = self
                         .violations
                         .iter_mut()
                         .find(|v| v.event == event && v.rule == rule && v.args == args)
                     {
-                        v.count += 1;
+                        v.count = v.count.saturating_add(count);
                     } else if self.violations.len() < MAX_VIOLATIONS {
                         self.violations.push(Violation {
                             event,
@@ -202,7 +206,7 @@ impl Audit {
                             reason,
                             decision,
                             args,
-                            count: 1,
+                            count,
                             reported_by: REPORTED_BY_RUN.to_string(),
                         });
                     } else {

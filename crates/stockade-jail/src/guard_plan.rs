@@ -116,6 +116,7 @@ pub fn compile(policy: &Policy, manifest: &Manifest, secrets: Vec<String>) -> Gu
         internal: Vec::new(),
         stdlib: to_strings(&manifest.stdlib_paths),
         seccomp_on_arm: None,
+        import_sets: stockade_guard::config::ImportSets::default(),
     }
 }
 

@@ -387,6 +387,7 @@ def _finish(frame, code):
     except BaseException:
         pass
     _flush()
+    sys.audit("stockade.flush")  # the guard's counts of repeated records, before the exit
     os._exit(code)
 
 
@@ -471,6 +472,7 @@ def _session():
         request = _read_request(_REQUEST_FD)
         os.close(_REQUEST_FD)
         frame, code = _run(request, namespace, call_main=False)
+        sys.audit("stockade.flush")  # this cell's counts of repeated guard records
         _write_all(_ANSWER_FD, frame)
         _stockade_jail.cell_done(nonce, code)
 

@@ -514,6 +514,70 @@ fn audit_trail_survives_sigkill_of_stockade() {
     );
 }
 
+/// The number of occurrences a record line stands for.
+fn occurrences(l: &Value) -> u64 {
+    l["repeat"].as_u64().unwrap_or(1)
+}
+
+#[test]
+fn repeated_records_are_counted_not_written_one_by_one() {
+    // 3,000 identical events: the first line at once, then counts — a few lines in all, and the
+    // count exact at the end, in the audit log and in the violation.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let r = guarded_with_policy(
+        "import sys
+for _ in range(3000):
+    exec('x = 1')
+for _ in range(3000):
+    sys._getframe()
+print('done')",
+        "[guard]
+mode = \"audit\"",
+        &["--audit-log", log.to_str().unwrap()],
+    );
+    assert_eq!(status(&r), "ok", "{r}");
+    let frames = violations(&r)
+        .into_iter()
+        .find(|v| v["event"] == "sys._getframe")
+        .unwrap_or_else(|| panic!("no sys._getframe violation: {r}"));
+    assert_eq!(frames["count"], 3000, "{r}");
+    let lines = read_log(&log);
+    for (event, decision) in [("compile", "allowed"), ("sys._getframe", "audited")] {
+        let of: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["event"] == event && l["decision"] == decision)
+            .collect();
+        assert_eq!(of.iter().map(|l| occurrences(l)).sum::<u64>(), 3000, "{event}: {of:#?}");
+        assert!(of.len() <= 14, "{event}: {} lines for 3,000 events", of.len());
+        assert!(
+            of[0].get("repeat").is_none(),
+            "the first occurrence is written as itself"
+        );
+    }
+}
+
+#[test]
+fn a_count_reaches_the_trail_when_the_run_is_killed_mid_loop() {
+    // Counts are written at powers of two and every 100 ms: a run killed in a loop loses at most
+    // the last 100 ms of its count, never the event.
+    let r = guarded_with_policy(
+        "import sys, os, time\nend = time.monotonic() + 1.0\nn = 0\nwhile time.monotonic() < end:\n    sys._getframe(); n += 1\nprint(n, flush=True)\nos.kill(os.getpid(), 9)",
+        "[guard]\nmode = \"audit\"",
+        &[],
+    );
+    assert_eq!(status(&r), "killed", "{r}");
+    let n: u64 = stdout(&r).trim().parse().unwrap_or_else(|_| panic!("{r}"));
+    let count = violations(&r)
+        .into_iter()
+        .find(|v| v["event"] == "sys._getframe")
+        .map(|v| v["count"].as_u64().unwrap_or(0))
+        .unwrap_or(0);
+    assert!(n > 1000, "the loop ran {n} times");
+    // At most ~100 ms of the loop's 1 s is unreported.
+    assert!(count <= n && count * 10 >= n * 8, "reported {count} of {n}: {r}");
+}
+
 // ===== Hook robustness =====
 
 #[test]
