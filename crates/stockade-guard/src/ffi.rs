@@ -47,11 +47,11 @@ pub struct Api {
     pub PyOS_AfterFork_Child: unsafe extern "C" fn(),
     pub PyEval_SaveThread: unsafe extern "C" fn() -> *mut c_void,
     pub PyEval_RestoreThread: unsafe extern "C" fn(*mut c_void),
-    pub PyImport_ImportModule: unsafe extern "C" fn(*const c_char) -> *mut PyObject,
     pub PyObject_SetAttrString: unsafe extern "C" fn(*mut PyObject, *const c_char, *mut PyObject) -> c_int,
     pub PyObject_Call: unsafe extern "C" fn(*mut PyObject, *mut PyObject, *mut PyObject) -> *mut PyObject,
     pub PyCFunction_NewEx: unsafe extern "C" fn(*mut c_void, *mut PyObject, *mut PyObject) -> *mut PyObject,
     pub PySys_GetObject: unsafe extern "C" fn(*const c_char) -> *mut PyObject,
+    pub PyDict_GetItemString: unsafe extern "C" fn(*mut PyObject, *const c_char) -> *mut PyObject,
     pub PyModule_Type: *mut PyObject,
     pub PyExc_RuntimeError: *mut *mut PyObject,
     pub _Py_NoneStruct: *mut PyObject,
@@ -105,7 +105,8 @@ pub fn load() -> Result<&'static Api, String> {
         Py_DecRef, PyEval_GetFrame, PyFrame_GetCode, PyFrame_GetBack, PyObject_GetAttrString,
         PyImport_AppendInittab, PyModule_Create2, PyLong_FromUnsignedLongLong, Py_IncRef, PyOS_BeforeFork,
         PyOS_AfterFork_Parent, PyOS_AfterFork_Child, PyEval_SaveThread, PyEval_RestoreThread,
-        PyImport_ImportModule, PyObject_SetAttrString, PyObject_Call, PyCFunction_NewEx, PySys_GetObject;
+        PyObject_SetAttrString, PyObject_Call, PyCFunction_NewEx, PySys_GetObject,
+        PyDict_GetItemString;
         PyExc_PermissionError, PyModule_Type, PyExc_RuntimeError, _Py_NoneStruct
     );
     Ok(API.get_or_init(|| api))
