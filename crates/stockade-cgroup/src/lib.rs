@@ -63,6 +63,7 @@ pub struct Layout {
     pub notes: Vec<String>,
 }
 
+/// One line of `/proc/self/mountinfo`, as far as cgroups care.
 struct Mount {
     mount_point: PathBuf,
     fstype: String,
@@ -163,7 +164,90 @@ impl Layout {
                 _ => layout.notes.push(format!("no cgroup v1 {controller} hierarchy")),
             }
         }
+        if [&layout.memory, &layout.pids, &layout.cpu]
+            .iter()
+            .any(|c| matches!(c, Some((Version::V1, _))))
+        {
+            layout.notes.push(favor_dynmods(&mounts).note());
+        }
         layout
+    }
+}
+
+/// Where stockade mounts a v1 hierarchy of its own, with no controller, only to set
+/// `favordynmods` (see [`favor_dynmods`]).
+pub const FAVOR_DYNMODS_DIR: &str = "/run/stockade/favordynmods";
+
+/// Environment variable that stops stockade from setting `favordynmods` (`0`).
+pub const FAVOR_DYNMODS_ENV: &str = "STOCKADE_FAVORDYNMODS";
+
+/// Whether moving a process between cgroups waits for an RCU grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DynMods {
+    /// A v1 hierarchy on this host already has `favordynmods`.
+    Favoured(PathBuf),
+    /// stockade mounted its own just now.
+    Mounted,
+    /// Not set: each run's first cgroup move waits a grace period (why).
+    Waiting(String),
+}
+
+impl DynMods {
+    fn note(&self) -> String {
+        match self {
+            DynMods::Favoured(at) => format!(
+                "cgroup v1 migrations skip the RCU grace period (favordynmods, {})",
+                at.display()
+            ),
+            DynMods::Mounted => {
+                format!("cgroup v1 migrations skip the RCU grace period (favordynmods, mounted at {FAVOR_DYNMODS_DIR})")
+            }
+            DynMods::Waiting(why) => {
+                format!("cgroup v1 migrations wait an RCU grace period (~5-25 ms per cold run): {why}")
+            }
+        }
+    }
+}
+
+/// Make cgroup v1 migrations cheap. Moving a task takes `cgroup_threadgroup_rwsem` for writing,
+/// a per-CPU rwsem whose writer waits a whole RCU grace period when the rwsem was idle: every
+/// cold run paid 5-25 ms joining its cgroups. A v1 hierarchy mounted with `favordynmods`
+/// (Linux 6.0+) keeps that rwsem on its slow path for good, so no writer waits; the option of
+/// any hierarchy applies to the one rwsem, so a hierarchy with no controller at all does, and
+/// the hierarchies in use need not be remounted (the kernel refuses to change their options).
+/// The price is a slightly slower fork and exit machine-wide (readers take the slow path),
+/// which is why [`FAVOR_DYNMODS_ENV`]`=0` turns it off. Idempotent: an existing
+/// `favordynmods` mount is reused.
+fn favor_dynmods(mounts: &[Mount]) -> DynMods {
+    if let Some(m) = mounts
+        .iter()
+        .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "favordynmods"))
+    {
+        return DynMods::Favoured(m.mount_point.clone());
+    }
+    if std::env::var(FAVOR_DYNMODS_ENV).is_ok_and(|v| v == "0") {
+        return DynMods::Waiting(format!("{FAVOR_DYNMODS_ENV}=0"));
+    }
+    if !nix::unistd::geteuid().is_root() {
+        return DynMods::Waiting("mounting a hierarchy with favordynmods needs root".into());
+    }
+    let dir = Path::new(FAVOR_DYNMODS_DIR);
+    if let Err(e) = fs::create_dir_all(dir) {
+        return DynMods::Waiting(format!("cannot create {FAVOR_DYNMODS_DIR}: {e}"));
+    }
+    match nix::mount::mount(
+        Some("cgroup"),
+        dir,
+        Some("cgroup"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC,
+        Some("none,name=stockade-favordynmods,favordynmods"),
+    ) {
+        Ok(()) => DynMods::Mounted,
+        // Another stockade mounted it meanwhile (the named hierarchy exists and is reused).
+        Err(nix::errno::Errno::EBUSY) => DynMods::Favoured(dir.to_path_buf()),
+        Err(e) => DynMods::Waiting(format!(
+            "this kernel does not offer favordynmods for cgroup v1 (mount: {e}; Linux 6.0+)"
+        )),
     }
 }
 

@@ -473,6 +473,45 @@ fn cgroup_namespace_hides_the_host_hierarchy() {
 // ===== Privileges, Landlock and seccomp =====
 
 #[test]
+fn cgroup_v1_migrations_are_made_cheap_and_doctor_says_so() {
+    // On cgroup v1 every run's first cgroup move waited an RCU grace period (5-25 ms). As root
+    // on Linux 6.0+ stockade mounts a controller-less v1 hierarchy with `favordynmods`, which
+    // keeps the kernel's threadgroup rwsem off its fast path so moves never wait.
+    let r = jail_code("print('ran')", &[]);
+    assert_eq!(status(&r), "ok", "{r}");
+    let v1 = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" - cgroup ") && l.contains("memory"));
+    let out = stockade().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !v1 || !nix_is_root() {
+        assert!(!text.contains("favordynmods"), "{text}");
+        return;
+    }
+    let favoured = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(" - cgroup ") && l.contains("favordynmods"));
+    if text.contains("does not offer favordynmods") {
+        assert!(!favoured, "{text}");
+        return; // an older kernel: reported, nothing mounted
+    }
+    assert!(favoured, "no favordynmods hierarchy after a run: {text}");
+    assert!(
+        text.contains("cgroup v1 migrations skip the RCU grace period (favordynmods"),
+        "{text}"
+    );
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
+#[test]
 fn no_capabilities_no_new_privs_seccomp_on() {
     let r = jail_code("print(''.join(l for l in open('/proc/self/status') if l.split(':')[0] in ('CapInh','CapPrm','CapEff','CapBnd','CapAmb','NoNewPrivs','Seccomp')))", &[]);
     let text = stdout(&r);
