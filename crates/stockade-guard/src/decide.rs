@@ -150,6 +150,9 @@ pub fn join(path: &str, cwd: &str) -> String {
 /// Normalise a path lexically against `cwd` (no symlink resolution).
 #[must_use]
 pub fn normalise(path: &str, cwd: &str) -> String {
+    if is_normal(path) {
+        return path.to_string(); // the common case (every import's files): one copy, no split
+    }
     let joined = if path.starts_with('/') {
         path.to_string()
     } else {
@@ -166,6 +169,15 @@ pub fn normalise(path: &str, cwd: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// An absolute path that [`normalise`] would return unchanged: no empty, `.` or `..`
+/// component, no trailing slash.
+fn is_normal(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && !path.ends_with('/')
+            && path[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
 }
 
 /// `path` is `prefix` or below it, by whole components.
@@ -737,6 +749,26 @@ mod tests {
 
     fn s(v: &str) -> Value<'_> {
         Value::Str(v.into())
+    }
+
+    #[test]
+    fn normalise_keeps_normal_paths_and_fixes_the_rest() {
+        for p in ["/", "/a", "/a/b.pyc", "/a/.b/c..d"] {
+            assert!(is_normal(p), "{p}");
+            assert_eq!(normalise(p, "/cwd"), p);
+        }
+        for (p, want) in [
+            ("/a/", "/a"),
+            ("//a", "/a"),
+            ("/a/./b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/a/..", "/"),
+            ("a/b", "/cwd/a/b"),
+            ("", "/cwd"),
+        ] {
+            assert!(!is_normal(p), "{p}");
+            assert_eq!(normalise(p, "/cwd"), want, "{p}");
+        }
     }
 
     fn denied(v: &Verdict) -> bool {
