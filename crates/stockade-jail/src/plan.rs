@@ -152,6 +152,23 @@ pub struct RootPlan {
     pub scratch_inodes: u64,
 }
 
+/// The paths of `paths` that no other of them contains (by whole components), sorted: a
+/// Landlock rule on a directory covers everything beneath it, across mount points, so a rule
+/// beneath it with the same rights only costs system calls (five each).
+fn outermost(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    paths.sort();
+    paths.dedup();
+    let mut out: Vec<PathBuf> = Vec::with_capacity(paths.len());
+    for p in paths {
+        // Sorted, so a containing path comes first and is the last one kept, or a sibling of
+        // one kept that contains it (`/a` < `/a-b` < `/a/c`): check every kept path.
+        if !out.iter().any(|o| p.starts_with(o)) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Landlock rules matching the mount view.
 #[derive(Debug, Clone, Default)]
 pub struct LandlockPlan {
@@ -670,7 +687,7 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         read_only.push(PathBuf::from(SANDBOX_DIR));
         read_only.push(PathBuf::from("/etc"));
         LandlockPlan {
-            read_only,
+            read_only: outermost(read_only),
             read_write: vec![PathBuf::from(SCRATCH_DIR)],
             devices: DEVICES.iter().map(|d| Path::new("/dev").join(d)).collect(),
             pseudo: vec![PathBuf::from("/proc")],
@@ -981,7 +998,24 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
-    use super::pick_run_id;
+    #[test]
+    fn landlock_keeps_only_the_outermost_paths() {
+        let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            outermost(p(&[
+                "/usr/lib/x/a.so",
+                "/etc",
+                "/usr/lib",
+                "/usr/lib-extra",
+                "/usr/lib/python3",
+                "/etc"
+            ])),
+            p(&["/etc", "/usr/lib", "/usr/lib-extra"])
+        );
+    }
+
+    use super::{outermost, pick_run_id};
+    use std::path::PathBuf;
 
     #[test]
     fn run_ids_are_mapped_ids() {
