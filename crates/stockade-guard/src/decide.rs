@@ -147,11 +147,22 @@ pub fn join(path: &str, cwd: &str) -> String {
     }
 }
 
+/// [`normalise`], borrowing `path` when it is normal already (the common case: every import's
+/// files).
+#[must_use]
+pub fn normalised<'a>(path: &'a str, cwd: &str) -> Cow<'a, str> {
+    if is_normal(path) {
+        Cow::Borrowed(path)
+    } else {
+        Cow::Owned(normalise(path, cwd))
+    }
+}
+
 /// Normalise a path lexically against `cwd` (no symlink resolution).
 #[must_use]
 pub fn normalise(path: &str, cwd: &str) -> String {
     if is_normal(path) {
-        return path.to_string(); // the common case (every import's files): one copy, no split
+        return path.to_string(); // one copy, no split
     }
     let joined = if path.starts_with('/') {
         path.to_string()

@@ -416,7 +416,8 @@ thread_local! {
 /// the comparison keeps a name built at run time (`sys.audit`) at a reused address honest.
 fn known_event(event: *const c_char) -> Option<&'static events::Event> {
     let addr = event as usize;
-    let slot = (addr >> 3) % EVENT_CACHE;
+    // Literals sit close together: mix the address so neighbours do not share a slot.
+    let slot = (addr.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) % EVENT_CACHE;
     let cached = EVENTS_SEEN.with(|c| c[slot].get());
     if cached.0 == addr {
         if let Some(e) = cached.1 {
@@ -628,13 +629,16 @@ fn quietly_refused(state: &State, event: &str, values: &[decide::Value]) -> bool
     let Some(decide::Value::Str(path)) = values.first() else {
         return false;
     };
-    let writable = |p: &str| state.config.write.iter().any(|w| decide::is_under(p, w));
-    if path.ends_with(".pyc") && writable(&decide::normalise(path, "/")) {
+    let writable = |p: &str| {
+        let normal = decide::normalised(p, "/");
+        state.config.write.iter().any(|w| decide::is_under(&normal, w))
+    };
+    if path.ends_with(".pyc") && writable(path) {
         return true;
     }
     // zipimport reads its archive through io.open_code, for reading.
     let reading = matches!(values.get(1), Some(decide::Value::Str(m)) if m == "r" || m == "rb");
-    if reading && writable(&decide::normalise(path, "/")) {
+    if reading && writable(path) {
         // SAFETY: the hook runs with the GIL held.
         return unsafe { ffi::innermost_are(&[("<frozen zipimport>", None)]) };
     }
