@@ -171,15 +171,18 @@ pub unsafe fn to_value<'a>(o: *mut PyObject, depth: u32) -> crate::decide::Value
                 return Value::Str("".into());
             }
             let bytes = std::slice::from_raw_parts(p.cast::<u8>(), usize::try_from(len).unwrap_or(0));
-            // Bytes longer than any path the kernel accepts are data (a module's bytecode handed
-            // to `marshal.loads` on every import): not decoded, not copied.
-            if bytes.len() >= PATH_MAX {
-                return Value::Object {
+            // Text is borrowed (a source handed to `compile` as bytes is judged by its text).
+            // Binary data longer than any path the kernel accepts (a module's bytecode handed
+            // to `marshal.loads` on every import) is neither decoded nor copied: its first
+            // byte already fails the UTF-8 check.
+            return match std::str::from_utf8(bytes) {
+                Ok(text) => Value::Str(std::borrow::Cow::Borrowed(text)),
+                Err(_) if bytes.len() >= PATH_MAX => Value::Object {
                     type_name: "bytes".into(),
                     builtin_type_or_module: false,
-                };
-            }
-            return Value::Str(String::from_utf8_lossy(bytes));
+                },
+                Err(_) => Value::Str(String::from_utf8_lossy(bytes)),
+            };
         }
         if flags & TPFLAGS_LONG_SUBCLASS != 0 {
             let v = (api.PyLong_AsLongLong)(o);

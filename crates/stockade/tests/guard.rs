@@ -982,6 +982,27 @@ fn compiling_under_a_trusted_file_name_is_denied() {
     assert_eq!(stdout(&r), "denied True\ndenied True\n", "{r}");
 }
 
+/// What a trusted file holds may be compiled under its name, also when it is handed over as
+/// bytes longer than a path (libraries parse their own source: anyio's lazy importer does, on
+/// import); other bytes under that name are refused.
+#[test]
+fn a_trusted_files_own_bytes_compile_under_its_name_other_bytes_do_not() {
+    let code = r#"
+import json
+src = open(json.__file__, 'rb').read()
+assert len(src) > 4096, len(src)
+compile(src, json.__file__, 'exec')
+print('own bytes ok')
+try:
+    compile(src + b'\nimport ctypes\n', json.__file__, 'exec'); print('ESCAPED')
+except PermissionError as e:
+    print('denied', 'guard.rules.code' in str(e))
+"#;
+    let out = stockade().args(["run", "--json", "-c", code]).output().unwrap();
+    let r = parse_result(&out);
+    assert_eq!(stdout(&r), "own bytes ok\ndenied True\n", "{r}");
+}
+
 /// The report fd is shared with the code: a forged "guard failed" after installation is ignored.
 #[test]
 fn forged_guard_failure_report_is_ignored() {
