@@ -152,18 +152,15 @@ pub struct RootPlan {
     pub scratch_inodes: u64,
 }
 
-/// The paths of `paths` that no other of them contains (by whole components), sorted: a
-/// Landlock rule on a directory covers everything beneath it, across mount points, so a rule
-/// beneath it with the same rights only costs system calls (five each).
-fn outermost(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    paths.sort();
-    paths.dedup();
+/// The paths of `paths` that no other of them contains (by whole components), in their order,
+/// each once: a Landlock rule on a directory covers everything beneath it, across mount points,
+/// so a rule beneath it with the same rights only costs system calls (five each).
+fn outermost(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::with_capacity(paths.len());
-    for p in paths {
-        // Sorted, so a containing path comes first and is the last one kept, or a sibling of
-        // one kept that contains it (`/a` < `/a-b` < `/a/c`): check every kept path.
-        if !out.iter().any(|o| p.starts_with(o)) {
-            out.push(p);
+    for p in &paths {
+        let inside_another = paths.iter().any(|o| o != p && p.starts_with(o));
+        if !inside_another && !out.contains(p) {
+            out.push(p.clone());
         }
     }
     out
