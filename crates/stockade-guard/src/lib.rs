@@ -84,9 +84,12 @@ fn emit(state: &State, mut line: serde_json::Value) -> Option<String> {
         }
     }
     if text.len() > 3800 {
-        text = serde_json::json!({"type": "event", "event": line["event"], "class": line["class"], "decision": line["decision"],
-            "rule": line["rule"], "reason": line["reason"], "args": ["<cut>"]})
-        .to_string();
+        let mut cut = serde_json::json!({"type": "event", "event": line["event"], "class": line["class"], "decision": line["decision"],
+            "rule": line["rule"], "reason": line["reason"], "args": ["<cut>"]});
+        if let Some(n) = line.get("repeat") {
+            cut["repeat"] = n.clone(); // the count survives the cut
+        }
+        text = cut.to_string();
     }
     write_line(state, &text);
     Some(text)

@@ -558,6 +558,21 @@ mode = \"audit\"",
 }
 
 #[test]
+fn a_count_survives_a_record_cut_for_length() {
+    // A record longer than a line may be (its arguments replaced by "<cut>") still carries its
+    // count.
+    let r = guarded_with_policy(
+        "p = '/etc/' + 'x' * 3900\nfor _ in range(1000):\n    try:\n        open(p)\n    except OSError:\n        pass\nprint('done')",
+        "[guard]\nmode = \"audit\"",
+        &[],
+    );
+    assert_eq!(status(&r), "ok", "{r}");
+    let opens: Vec<Value> = violations(&r).into_iter().filter(|v| v["event"] == "open").collect();
+    assert_eq!(opens.len(), 1, "{r}");
+    assert_eq!(opens[0]["count"], 1000, "{r}");
+}
+
+#[test]
 fn a_count_reaches_the_trail_when_the_run_is_killed_mid_loop() {
     // Counts are written at powers of two and every 100 ms: a run killed in a loop loses at most
     // the last 100 ms of its count, never the event.
