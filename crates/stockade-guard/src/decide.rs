@@ -110,14 +110,37 @@ pub trait World {
     fn file_contains(&self, _path: &str, _text: &str) -> bool {
         false
     }
+    /// The working directory. Asked only when a relative path needs it (in the hook it is a
+    /// system call, and most events name no relative path).
+    fn cwd(&self) -> String {
+        "/".into()
+    }
 }
 
-/// A [`World`] from a closure that answers who the caller is (tests).
-struct ClosureWorld<'a>(&'a mut dyn FnMut(CallerScope<'_>) -> Caller);
+/// A [`World`] from a closure that answers who the caller is, and a working directory (tests).
+struct ClosureWorld<'a, 'c>(&'a mut dyn FnMut(CallerScope<'_>) -> Caller, &'c str);
 
-impl World for ClosureWorld<'_> {
+impl World for ClosureWorld<'_, '_> {
     fn caller(&mut self, scope: CallerScope<'_>) -> Caller {
         (self.0)(scope)
+    }
+
+    fn cwd(&self) -> String {
+        self.1.to_string()
+    }
+}
+
+/// The working directory of one decision, asked of the world the first time a relative path
+/// needs it.
+struct Cwd(std::cell::OnceCell<String>);
+
+impl Cwd {
+    fn of(&self, world: &dyn World, path: &str) -> &str {
+        if path.starts_with('/') {
+            "/"
+        } else {
+            self.0.get_or_init(|| world.cwd())
+        }
     }
 }
 
@@ -345,20 +368,19 @@ pub fn decide(
     own_pid: i64,
     caller: &mut dyn FnMut(CallerScope<'_>) -> Caller,
 ) -> Verdict {
-    decide_in(cfg, event, handling, args, cwd, own_pid, &mut ClosureWorld(caller))
+    decide_in(cfg, event, handling, args, own_pid, &mut ClosureWorld(caller, cwd))
 }
 
-/// [`decide`] against a [`World`].
+/// [`decide`] against a [`World`] (which also knows the working directory).
 pub fn decide_in(
     cfg: &GuardConfig,
     event: &str,
     handling: Handling,
     args: &[Value],
-    cwd: &str,
     own_pid: i64,
     world: &mut dyn World,
 ) -> Verdict {
-    let verdict = decide_inner(cfg, event, handling, args, cwd, own_pid, world);
+    let verdict = decide_inner(cfg, event, handling, args, own_pid, world);
     if verdict == Verdict::Allow && handling != Handling::Allow && records(cfg, handling.class()) {
         return Verdict::Record;
     }
@@ -377,12 +399,16 @@ fn decide_inner(
     event: &str,
     handling: Handling,
     args: &[Value],
-    cwd: &str,
     own_pid: i64,
     world: &mut dyn World,
 ) -> Verdict {
     let arg = |i: usize| args.get(i);
-    let path_at = |world: &dyn World, i: usize| arg(i).and_then(Value::as_str).map(|p| world.resolve(&join(p, cwd)));
+    let cwd = Cwd(std::cell::OnceCell::new());
+    let path_at = |world: &dyn World, i: usize| {
+        arg(i)
+            .and_then(Value::as_str)
+            .map(|p| world.resolve(&join(p, cwd.of(world, p))))
+    };
     match handling {
         Handling::Allow => Verdict::Allow,
         Handling::Import => {
@@ -425,9 +451,9 @@ fn decide_inner(
             let path_of = |i: usize| -> Option<String> {
                 let raw = arg(i).and_then(Value::as_str)?;
                 if !on_name {
-                    return Some(world.resolve(&join(raw, cwd)));
+                    return Some(world.resolve(&join(raw, cwd.of(&*world, raw))));
                 }
-                let lexical = normalise(raw, cwd);
+                let lexical = normalise(raw, cwd.of(&*world, raw));
                 let (dir, name) = lexical.rsplit_once('/')?;
                 let dir = if dir.is_empty() {
                     "/".to_string()
@@ -469,7 +495,7 @@ fn decide_inner(
             if event == "sqlite3.connect" && (raw == ":memory:" || raw.is_empty()) {
                 return Verdict::Allow;
             }
-            let path = world.resolve(&join(raw, cwd));
+            let path = world.resolve(&join(raw, cwd.of(&*world, raw)));
             // Imports that raise no `import` event (importlib.import_module, _gcd_import) still
             // read the module's source or bytecode: judge that read as the import it is.
             if event == "open" {
@@ -512,7 +538,7 @@ fn decide_inner(
                 NetTarget::Unix(path) => {
                     if path.starts_with('\0')
                         || path.starts_with('@')
-                        || path_allowed(&normalise(&path, cwd), &cfg.write)
+                        || path_allowed(&normalise(&path, cwd.of(&*world, &path)), &cfg.write)
                     {
                         Verdict::Allow
                     } else {
@@ -760,6 +786,36 @@ mod tests {
 
     fn s(v: &str) -> Value<'_> {
         Value::Str(v.into())
+    }
+
+    /// The working directory is a system call in the hook: asked once, and only when a
+    /// relative path is judged (not for `compile`'s source, not for `open`'s mode).
+    #[test]
+    fn the_working_directory_is_asked_only_for_relative_paths() {
+        struct Counting(std::cell::Cell<u32>);
+        impl World for Counting {
+            fn caller(&mut self, _: CallerScope<'_>) -> Caller {
+                Caller::User
+            }
+            fn cwd(&self) -> String {
+                self.0.set(self.0.get() + 1);
+                "/tmp".into()
+            }
+        }
+        let asks = |event: &str, h: Handling, args: &[Value]| {
+            let mut w = Counting(std::cell::Cell::new(0));
+            let v = decide_in(&cfg(), event, h, args, 7, &mut w);
+            (w.0.get(), v)
+        };
+        assert_eq!(asks("compile", Handling::Code, &[s("x = 1"), s("<s>")]).0, 0);
+        assert_eq!(
+            asks("open", Handling::Open, &[s("/tmp/f"), s("rb"), Value::Int(0)]).0,
+            0
+        );
+        let (n, v) = asks("open", Handling::Open, &[s("f"), s("rb"), Value::Int(0)]);
+        assert_eq!((n, v), (1, Verdict::Allow)); // /tmp/f: under the readable /tmp
+        let (n, v) = asks("os.rename", Handling::Write, &[s("a"), s("b")]);
+        assert_eq!((n, v), (1, Verdict::Allow));
     }
 
     #[test]

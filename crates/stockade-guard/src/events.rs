@@ -68,16 +68,6 @@ impl Handling {
         }
     }
 
-    /// Whether its string arguments may be file paths (judged against the working directory):
-    /// file events, and connects and binds (a Unix socket's path).
-    #[must_use]
-    pub fn names_paths(self) -> bool {
-        matches!(
-            self,
-            Handling::Read | Handling::Write | Handling::Open | Handling::CopyFile | Handling::Connect | Handling::Bind
-        )
-    }
-
     /// The policy key that governs it.
     #[must_use]
     pub fn rule(self) -> &'static str {

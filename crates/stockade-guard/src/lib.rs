@@ -360,6 +360,12 @@ impl decide::World for Live<'_> {
         own_module(self.state, top)
     }
 
+    fn cwd(&self) -> String {
+        std::env::current_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "/".into())
+    }
+
     fn file_contains(&self, path: &str, text: &str) -> bool {
         // Trusted files are read-only in the jail; a few hundred KiB at most.
         std::fs::read(path).is_ok_and(|data| {
@@ -513,31 +519,11 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
         IN_HOOK.with(|f| f.set(false));
         return -1;
     }
-    // The working directory is only needed to resolve a relative path (a system call: not
-    // for events whose strings are no paths, such as compile's source).
-    // `open`'s mode ("rb") is no path either: only its first argument is.
-    let paths = if handling == events::Handling::Open {
-        &values[..values.len().min(1)]
-    } else {
-        &values[..]
-    };
-    let relative = handling.names_paths()
-        && paths
-            .iter()
-            .any(|v| matches!(v, decide::Value::Str(s) if !s.starts_with('/') && !s.is_empty()));
-    let cwd = if relative {
-        std::env::current_dir()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| "/".into())
-    } else {
-        String::from("/")
-    };
     let verdict = decide::decide_in(
         &state.config,
         name,
         handling,
         &values,
-        &cwd,
         // The pid at install time is the zygote's in a forked run: ask each time it matters.
         if handling == events::Handling::Signal {
             // SAFETY: getpid has no preconditions.
@@ -611,7 +597,6 @@ pub(crate) fn judge_signal(event: &str, target: Option<i64>) -> c_int {
         event,
         events::Handling::Signal,
         &values,
-        "/",
         own,
         &mut Live { state },
     );

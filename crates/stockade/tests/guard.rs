@@ -1018,6 +1018,25 @@ except PermissionError as e:
     assert_eq!(stdout(&r), "own bytes ok\ndenied True\n", "{r}");
 }
 
+/// A relative path is judged where it lands, against the working directory the guard asks for
+/// only then: `json/__init__.py` in the standard library may be read (judged from `/` it would
+/// be `/json/__init__.py`, which may not), `../../bin/env` from there may not.
+#[test]
+fn relative_paths_are_judged_against_the_working_directory() {
+    let code = r#"
+import os, json
+os.chdir(os.path.dirname(os.path.dirname(json.__file__)))
+print(open('json/__init__.py').read().startswith('r"""'))
+try:
+    open('../../bin/env'); print('READ')
+except PermissionError as e:
+    print('denied', os.path.normpath(os.path.join(os.getcwd(), '../../bin/env')) in str(e))
+"#;
+    let out = stockade().args(["run", "--json", "-c", code]).output().unwrap();
+    let r = parse_result(&out);
+    assert_eq!(stdout(&r), "True\ndenied True\n", "{r}");
+}
+
 /// The report fd is shared with the code: a forged "guard failed" after installation is ignored.
 #[test]
 fn forged_guard_failure_report_is_ignored() {
