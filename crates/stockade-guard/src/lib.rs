@@ -91,42 +91,58 @@ fn emit(state: &State, mut line: serde_json::Value) -> Option<String> {
         }
         text = cut.to_string();
     }
+    text.push('\n');
     write_line(state, &text);
+    text.pop();
     Some(text)
 }
 
-fn write_line(state: &State, text: &str) {
-    let mut buf = String::with_capacity(text.len() + 1);
-    buf.push_str(text);
-    buf.push('\n');
+/// Write one line (ending in a newline) to the supervisor.
+fn write_line(state: &State, line: &str) {
     // SAFETY: writing a live buffer to an fd number; a closed fd only yields EBADF.
-    let _ = unsafe { libc::write(state.fd, buf.as_ptr().cast(), buf.len()) };
+    let _ = unsafe { libc::write(state.fd, line.as_ptr().cast(), line.len()) };
 }
 
-/// Report an event record, counting repeats of one already written ([`repeats`]): the record
-/// is only built when a line is due.
-fn report(
-    state: &State,
-    name: &str,
-    class: &str,
-    decision: &str,
-    rule: Option<&str>,
-    reason: Option<&str>,
-    values: &[decide::Value],
-) {
+/// One decision as the trail records it.
+struct Record<'a> {
+    event: &'a str,
+    class: &'a str,
+    decision: &'a str,
+    rule: Option<&'a str>,
+    reason: Option<&'a str>,
+    args: &'a [decide::Value<'a>],
+}
+
+impl Record<'_> {
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": "event",
+            "event": self.event,
+            "class": self.class,
+            "decision": self.decision,
+            "rule": self.rule,
+            "reason": self.reason,
+            "args": self.args.iter().map(decide::Value::short).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Report a record, counting repeats of one already written ([`repeats`]): the line is only
+/// built when one is due.
+fn report(state: &State, r: &Record<'_>) {
     if state.fd < 0 {
         return;
     }
-    let key = repeats::key(name, decision, rule, values);
+    let key = repeats::key(r.event, r.decision, r.rule, r.args);
     match repeats::seen(key, repeats::now_ms()) {
         repeats::Seen::Counted => {}
         repeats::Seen::Write => {
-            if let Some(text) = emit(state, record(name, class, decision, rule, reason, values)) {
+            if let Some(text) = emit(state, r.json()) {
                 repeats::remember(key, &text);
             }
         }
         repeats::Seen::Repeat(n) => {
-            let mut line = record(name, class, decision, rule, reason, values);
+            let mut line = r.json();
             line["repeat"] = serde_json::json!(n);
             emit(state, line);
         }
@@ -138,7 +154,7 @@ fn flush_repeats(state: &State) {
     for (text, n) in repeats::drain(repeats::now_ms()) {
         if let Ok(mut line) = serde_json::from_str::<serde_json::Value>(&text) {
             line["repeat"] = serde_json::json!(n);
-            write_line(state, &line.to_string());
+            write_line(state, &format!("{line}\n"));
         }
     }
 }
@@ -459,7 +475,15 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
         if name == FLUSH_EVENT {
             flush_repeats(state);
         } else if decide::records(&state.config, "unknown") || decide::records(&state.config, "all") {
-            report(state, name, "unknown", "allowed", None, None, &[]);
+            let r = Record {
+                event: name,
+                class: "unknown",
+                decision: "allowed",
+                rule: None,
+                reason: None,
+                args: &[],
+            };
+            report(state, &r);
         }
         return 0;
     };
@@ -540,34 +564,26 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
 
 /// Carry out a verdict: record it, raise (or kill) when it denies. Returns the hook's answer.
 fn act(state: &State, name: &str, handling: events::Handling, values: &[decide::Value], verdict: Verdict) -> c_int {
+    let record = |decision, rule, reason| Record {
+        event: name,
+        class: handling.class(),
+        decision,
+        rule,
+        reason,
+        args: values,
+    };
     match verdict {
         Verdict::Allow => 0,
         Verdict::Record => {
-            report(state, name, handling.class(), "allowed", None, None, values);
+            report(state, &record("allowed", None, None));
             0
         }
         Verdict::Deny { rule, reason } if !state.config.enforce => {
-            report(
-                state,
-                name,
-                handling.class(),
-                "audited",
-                Some(&rule),
-                Some(&reason),
-                values,
-            );
+            report(state, &record("audited", Some(&rule), Some(&reason)));
             0
         }
         Verdict::Deny { rule, reason } => {
-            report(
-                state,
-                name,
-                handling.class(),
-                "denied",
-                Some(&rule),
-                Some(&reason),
-                values,
-            );
+            report(state, &record("denied", Some(&rule), Some(&reason)));
             if state.config.kill_on_violation {
                 // SAFETY: killing ourselves; the record above already reached the supervisor.
                 unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
@@ -687,25 +703,6 @@ fn canonical(path: &str, lexical: String) -> String {
         (Some(dir), Some(name)) => dir.join(name).to_string_lossy().into_owned(),
         _ => lexical,
     }
-}
-
-fn record(
-    name: &str,
-    class: &str,
-    decision: &str,
-    rule: Option<&str>,
-    reason: Option<&str>,
-    values: &[decide::Value],
-) -> serde_json::Value {
-    serde_json::json!({
-        "type": "event",
-        "event": name,
-        "class": class,
-        "decision": decision,
-        "rule": rule,
-        "reason": reason,
-        "args": values.iter().map(decide::Value::short).collect::<Vec<_>>(),
-    })
 }
 
 fn refuse(message: &str, fd: i32) -> ! {

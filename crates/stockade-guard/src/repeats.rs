@@ -23,31 +23,38 @@ const SLOTS: usize = 1024;
 /// A record's line is written again when this much time passed since its last one.
 const FLUSH_AFTER_MS: u64 = 100;
 
-#[derive(Clone, Copy, Default)]
 struct Slot {
     /// A hash of the record's identity; 0 marks an empty slot.
     key: u64,
     total: u64,
     pending: u64,
     last_ms: u64,
+    /// The record's line as first written, to write its count at a flush.
+    line: Option<String>,
 }
 
-struct Table {
-    slots: [Slot; SLOTS],
-    /// Index of a pending slot's record, to flush it later: the line is rebuilt from the
-    /// stored copy (flushes are rare, so this is the only allocation).
-    lines: Vec<(u64, String)>,
-}
+const EMPTY: Slot = Slot {
+    key: 0,
+    total: 0,
+    pending: 0,
+    last_ms: 0,
+    line: None,
+};
 
-static TABLE: Mutex<Table> = Mutex::new(Table {
-    slots: [Slot {
-        key: 0,
-        total: 0,
-        pending: 0,
-        last_ms: 0,
-    }; SLOTS],
-    lines: Vec::new(),
-});
+/// How far a key is looked for from its home slot: a longer probe means a crowded table, and
+/// then records are written rather than searched for.
+const PROBE: usize = 17;
+
+static TABLE: Mutex<[Slot; SLOTS]> = Mutex::new([EMPTY; SLOTS]);
+
+/// The slot of `key`, or the empty one it would take; `None` when the table is too crowded.
+fn slot_of(slots: &mut [Slot; SLOTS], key: u64) -> Option<&mut Slot> {
+    let start = usize::try_from(key % SLOTS as u64).unwrap_or(0);
+    let at = (0..PROBE)
+        .map(|i| (start + i) % SLOTS)
+        .find(|&i| slots[i].key == key || slots[i].key == 0)?;
+    Some(&mut slots[at])
+}
 
 /// What to do with a record.
 pub enum Seen {
@@ -110,53 +117,47 @@ fn value(h: &mut impl Hasher, v: &Value) {
 
 /// Count one occurrence of the record `key`.
 pub fn seen(key: u64, now_ms: u64) -> Seen {
-    let Ok(mut t) = TABLE.lock() else { return Seen::Write };
-    let start = usize::try_from(key % SLOTS as u64).unwrap_or(0);
-    for i in 0..SLOTS {
-        let slot = &mut t.slots[(start + i) % SLOTS];
-        if slot.key == 0 {
-            *slot = Slot {
-                key,
-                total: 1,
-                pending: 0,
-                last_ms: now_ms,
-            };
-            return Seen::Write;
-        }
-        if slot.key == key {
-            slot.total += 1;
-            slot.pending += 1;
-            if slot.total.is_power_of_two() || now_ms.saturating_sub(slot.last_ms) >= FLUSH_AFTER_MS {
-                let n = slot.pending;
-                slot.pending = 0;
-                slot.last_ms = now_ms;
-                return Seen::Repeat(n);
-            }
-            return Seen::Counted;
-        }
-        if i >= 16 {
-            break; // a long probe means a crowded table: write rather than search
-        }
+    let Ok(mut slots) = TABLE.lock() else {
+        return Seen::Write;
+    };
+    let Some(slot) = slot_of(&mut slots, key) else {
+        return Seen::Write;
+    };
+    if slot.key == 0 {
+        *slot = Slot {
+            key,
+            total: 1,
+            last_ms: now_ms,
+            ..EMPTY
+        };
+        return Seen::Write;
     }
-    Seen::Write
+    slot.total += 1;
+    slot.pending += 1;
+    if slot.total.is_power_of_two() || now_ms.saturating_sub(slot.last_ms) >= FLUSH_AFTER_MS {
+        let n = slot.pending;
+        slot.pending = 0;
+        slot.last_ms = now_ms;
+        return Seen::Repeat(n);
+    }
+    Seen::Counted
 }
 
 /// Keep the text of a record whose later occurrences may be counted, to write them at a flush.
 pub fn remember(key: u64, line: &str) {
-    if let Ok(mut t) = TABLE.lock() {
-        if t.lines.len() < SLOTS && !t.lines.iter().any(|(k, _)| *k == key) {
-            t.lines.push((key, line.to_string()));
+    if let Ok(mut slots) = TABLE.lock() {
+        if let Some(slot) = slot_of(&mut slots, key).filter(|s| s.key == key) {
+            slot.line = Some(line.to_string());
         }
     }
 }
 
 /// The records with uncounted occurrences, as `(line, n)`; their counts are reset.
 pub fn drain(now_ms: u64) -> Vec<(String, u64)> {
-    let Ok(mut t) = TABLE.lock() else { return Vec::new() };
+    let Ok(mut slots) = TABLE.lock() else { return Vec::new() };
     let mut out = Vec::new();
-    let Table { slots, lines } = &mut *t;
-    for (key, line) in lines.iter() {
-        if let Some(slot) = slots.iter_mut().find(|s| s.key == *key && s.pending > 0) {
+    for slot in slots.iter_mut().filter(|s| s.pending > 0) {
+        if let Some(line) = &slot.line {
             out.push((line.clone(), slot.pending));
             slot.pending = 0;
             slot.last_ms = now_ms;
@@ -166,9 +167,11 @@ pub fn drain(now_ms: u64) -> Vec<(String, u64)> {
 }
 
 fn clear() {
-    if let Ok(mut t) = TABLE.lock() {
-        t.slots = [Slot::default(); SLOTS];
-        t.lines.clear();
+    if let Ok(mut slots) = TABLE.lock() {
+        // In place, slot by slot: no 57 KiB temporary on what may be a small thread stack.
+        for slot in slots.iter_mut() {
+            *slot = EMPTY;
+        }
     } else {
         // A poisoned lock in a child: start afresh.
         TABLE.clear_poison();
