@@ -175,17 +175,7 @@ pub fn join(path: &str, cwd: &str) -> String {
 #[must_use]
 pub fn normalised<'a>(path: &'a str, cwd: &str) -> Cow<'a, str> {
     if is_normal(path) {
-        Cow::Borrowed(path)
-    } else {
-        Cow::Owned(normalise(path, cwd))
-    }
-}
-
-/// Normalise a path lexically against `cwd` (no symlink resolution).
-#[must_use]
-pub fn normalise(path: &str, cwd: &str) -> String {
-    if is_normal(path) {
-        return path.to_string(); // one copy, no split
+        return Cow::Borrowed(path);
     }
     let joined = if path.starts_with('/') {
         path.to_string()
@@ -202,7 +192,13 @@ pub fn normalise(path: &str, cwd: &str) -> String {
             p => parts.push(p),
         }
     }
-    format!("/{}", parts.join("/"))
+    Cow::Owned(format!("/{}", parts.join("/")))
+}
+
+/// Normalise a path lexically against `cwd` (no symlink resolution).
+#[must_use]
+pub fn normalise(path: &str, cwd: &str) -> String {
+    normalised(path, cwd).into_owned()
 }
 
 /// An absolute path that [`normalise`] would return unchanged: no empty, `.` or `..`
