@@ -22,7 +22,10 @@ once, in a freshly shuffled order, so drift on a shared machine hits all variant
       overhead per event = median of the variant - median of `none`; the target is
       native overhead <= 0.2 x the Python hook's.
 
-(a) and (b) are the wall time from os.posix_spawn to os.wait4 of `stockade run`, stdout on
+  (d) the library alone: bare `python3.11 -c pass` (no jail) with the guard preloaded and the
+      jail's configuration, against the same without it.
+
+(a), (b) and (d) are the wall time from os.posix_spawn to os.wait4, stdout on
 /dev/null. Reported: median, p10, p90, IQR, and the ratio of medians guard/no-guard.
 
 Plain Python 3, stdlib only:
@@ -216,10 +219,11 @@ def stats(xs: list[float]) -> dict:
     }
 
 
-def spawn_wait(argv: list[str], devnull: int) -> tuple[int, int]:
-    fa = [(os.POSIX_SPAWN_DUP2, devnull, 1)]
+def spawn_wait(argv: list[str], devnull: int, env: dict | None = None) -> tuple[int, int]:
+    # stdout and fd 9 (the guard's report fd in variant (d)) go to /dev/null
+    fa = [(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 9)]
     t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa)
+    pid = os.posix_spawn(argv[0], argv, env or os.environ, file_actions=fa)
     _, status = os.waitpid(pid, 0)
     t1 = time.perf_counter_ns()
     return t1 - t0, status
@@ -276,6 +280,18 @@ def main() -> None:
         "b: imports, --no-guard": [*base, "--no-guard", "-c", IMPORTS],
     }
     cfg = guard_config(st, py)
+    # (d): the library alone, preloaded into the bare interpreter outside any jail, with the
+    # jail's configuration (minus the filter it would install at arm, a file of the jail's)
+    import tempfile
+    bare_cfg = {k: v for k, v in cfg.items() if k != "seccomp-on-arm"}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(bare_cfg, f)
+        bare_cfg_path = f.name
+    env_lib = dict(os.environ, LD_PRELOAD=lib, STOCKADE_GUARD_CONFIG=bare_cfg_path, STOCKADE_GUARD_FD="9")
+    env_bare = {k: v for k, v in os.environ.items() if not k.startswith("STOCKADE_GUARD") and k != "LD_PRELOAD"}
+    envs = {"d: bare python -c pass, guard library": env_lib, "d: bare python -c pass": env_bare}
+    startup["d: bare python -c pass, guard library"] = [py, "-c", "pass"]
+    startup["d: bare python -c pass"] = [py, "-c", "pass"]
     py_hook = (PY_HOOK.replace("READ_LIST", repr(cfg["read"])).replace("WRITE_LIST", repr(cfg["write"]))
                .replace("TRUSTED_LIST", repr(cfg["trusted"])).replace("ALLOW_LIST", repr(cfg["import-allow"]))
                .replace("DENY_LIST", repr(cfg["import-deny"])).replace("DISPATCHER_LIST", repr(DISPATCHERS)))
@@ -287,7 +303,7 @@ def main() -> None:
         "python": [*base, "--no-guard", "-c", loop_hooked],
     }
     for name, argv in {**startup, **loops}.items():
-        p = subprocess.run(argv, capture_output=True, timeout=120, check=False)
+        p = subprocess.run(argv, capture_output=True, timeout=120, check=False, env=envs.get(name))
         if p.returncode != 0:
             sys.exit(f"guard: variant {name!r} failed (exit {p.returncode}): {p.stderr.decode()[-800:]}")
 
@@ -298,7 +314,7 @@ def main() -> None:
         order = list(startup.items())
         rng.shuffle(order)
         for name, argv in order:
-            ns, status = spawn_wait(argv, devnull)
+            ns, status = spawn_wait(argv, devnull, envs.get(name))
             if status != 0:
                 sys.exit(f"guard: {name} failed in round {r} (status {status})")
             if r >= args.warmup:
@@ -330,6 +346,7 @@ def main() -> None:
         "ratio_a": s["a: -c pass, guard"]["median"] / s["a: -c pass, --no-guard"]["median"],
         "ratio_b": s["b: imports, guard"]["median"] / s["b: imports, --no-guard"]["median"],
         "cold_cost_ms_a": s["a: -c pass, guard"]["median"] - s["a: -c pass, --no-guard"]["median"],
+        "cold_cost_ms_d": s["d: bare python -c pass, guard library"]["median"] - s["d: bare python -c pass"]["median"],
         "loop_ns_per_iteration": l,
         "overhead_ns": over,
         "native_over_python": ratio,
@@ -348,8 +365,12 @@ def main() -> None:
         r = ""
         if k.endswith(", guard"):
             r = f"{result['ratio_a'] if k.startswith('a') else result['ratio_b']:.3f}x"
+        elif k.endswith("guard library"):
+            r = f"{v['median'] / s['d: bare python -c pass']['median']:.3f}x"
         print(f"| {k} | {v['median']:.2f} | {v['p10']:.2f} | {v['p90']:.2f} | {v['iqr']:.2f} | {r} |")
-    print(f"\nguard's cold cost (a): {result['cold_cost_ms_a']:+.2f} ms (target <= 0.5 ms)")
+    print(f"\nguard's cold cost (a), in the jail: {result['cold_cost_ms_a']:+.2f} ms (target <= 0.5 ms); "
+          f"(d), the library alone in a bare interpreter: {result['cold_cost_ms_d']:+.2f} ms")
+    os.unlink(bare_cfg_path)
     print(f"\nhot events: {args.loop_rounds} interleaved rounds; ns per iteration inside the jail (median of "
           f"rounds, each the best of 3 passes); overhead = variant - none\n")
     print("| event | none ns | native ns (p10-p90) | python hook ns (p10-p90) | native overhead | python overhead "
