@@ -64,6 +64,7 @@ pub struct Layout {
 }
 
 /// One line of `/proc/self/mountinfo`, as far as cgroups care.
+#[derive(Clone)]
 struct Mount {
     mount_point: PathBuf,
     fstype: String,
@@ -118,7 +119,8 @@ fn writable_dir(dir: &Path) -> bool {
 }
 
 impl Layout {
-    /// Look at this host's mounts and our own cgroups.
+    /// Look at this host's mounts and our own cgroups; on cgroup v1, also make moves into
+    /// them cheap ([`favor_dynmods`], once per boot).
     #[must_use]
     pub fn detect() -> Layout {
         let mounts = mounts();
@@ -219,17 +221,9 @@ impl DynMods {
 /// which is why [`FAVOR_DYNMODS_ENV`]`=0` turns it off. Idempotent: an existing
 /// `favordynmods` mount is reused.
 fn favor_dynmods(mounts: &[Mount]) -> DynMods {
-    if let Some(m) = mounts
-        .iter()
-        .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "favordynmods"))
-    {
-        return DynMods::Favoured(m.mount_point.clone());
-    }
-    if std::env::var(FAVOR_DYNMODS_ENV).is_ok_and(|v| v == "0") {
-        return DynMods::Waiting(format!("{FAVOR_DYNMODS_ENV}=0"));
-    }
-    if !nix::unistd::geteuid().is_root() {
-        return DynMods::Waiting("mounting a hierarchy with favordynmods needs root".into());
+    let opted_out = std::env::var(FAVOR_DYNMODS_ENV).is_ok_and(|v| v == "0");
+    if let Some(settled) = dynmods_without_mounting(mounts, opted_out, nix::unistd::geteuid().is_root()) {
+        return settled;
     }
     let dir = Path::new(FAVOR_DYNMODS_DIR);
     if let Err(e) = fs::create_dir_all(dir) {
@@ -243,12 +237,33 @@ fn favor_dynmods(mounts: &[Mount]) -> DynMods {
         Some("none,name=stockade-favordynmods,favordynmods"),
     ) {
         Ok(()) => DynMods::Mounted,
-        // Another stockade mounted it meanwhile (the named hierarchy exists and is reused).
-        Err(nix::errno::Errno::EBUSY) => DynMods::Favoured(dir.to_path_buf()),
+        Err(nix::errno::Errno::EINVAL) => {
+            DynMods::Waiting("this kernel does not offer favordynmods for cgroup v1 (Linux 6.0+)".into())
+        }
         Err(e) => DynMods::Waiting(format!(
-            "this kernel does not offer favordynmods for cgroup v1 (mount: {e}; Linux 6.0+)"
+            "mounting a favordynmods hierarchy at {FAVOR_DYNMODS_DIR} failed: {e}"
         )),
     }
+}
+
+/// What [`favor_dynmods`] answers without mounting anything: an existing `favordynmods`
+/// hierarchy, the operator's opt-out, or no privilege to mount. `None`: mount one.
+fn dynmods_without_mounting(mounts: &[Mount], opted_out: bool, root: bool) -> Option<DynMods> {
+    if let Some(m) = mounts
+        .iter()
+        .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "favordynmods"))
+    {
+        return Some(DynMods::Favoured(m.mount_point.clone()));
+    }
+    if opted_out {
+        return Some(DynMods::Waiting(format!("{FAVOR_DYNMODS_ENV}=0")));
+    }
+    if !root {
+        return Some(DynMods::Waiting(
+            "mounting a hierarchy with favordynmods needs root".into(),
+        ));
+    }
+    None
 }
 
 /// Limits for one run's cgroup.
@@ -567,5 +582,36 @@ pub fn sweep_stale(layout: &Layout) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod dynmods_tests {
+    use super::*;
+
+    fn cgroup(at: &str, options: &str) -> Mount {
+        Mount {
+            mount_point: PathBuf::from(at),
+            fstype: "cgroup".into(),
+            super_options: options.into(),
+        }
+    }
+
+    #[test]
+    fn an_existing_favordynmods_hierarchy_is_reused_and_the_opt_out_and_privilege_are_honoured() {
+        let plain = [cgroup("/sys/fs/cgroup/memory", "rw,memory")];
+        let favoured = [plain[0].clone(), cgroup("/x", "rw,favordynmods,name=y")];
+        assert_eq!(
+            dynmods_without_mounting(&favoured, true, false),
+            Some(DynMods::Favoured(PathBuf::from("/x")))
+        );
+        assert!(matches!(
+            dynmods_without_mounting(&plain, true, true),
+            Some(DynMods::Waiting(w)) if w == "STOCKADE_FAVORDYNMODS=0"
+        ));
+        assert!(
+            matches!(dynmods_without_mounting(&plain, false, false), Some(DynMods::Waiting(w)) if w.contains("root"))
+        );
+        assert_eq!(dynmods_without_mounting(&plain, false, true), None);
     }
 }
