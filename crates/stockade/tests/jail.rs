@@ -485,7 +485,7 @@ fn cgroup_v1_migrations_are_made_cheap_and_doctor_says_so() {
         .any(|l| l.contains(" - cgroup ") && l.contains("memory"));
     let out = stockade().arg("doctor").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !v1 || !nix_is_root() {
+    if !v1 || !is_root() {
         assert!(!text.contains("favordynmods"), "{text}");
         return;
     }
@@ -502,13 +502,6 @@ fn cgroup_v1_migrations_are_made_cheap_and_doctor_says_so() {
         text.contains("cgroup v1 migrations skip the RCU grace period (favordynmods"),
         "{text}"
     );
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
 }
 
 #[test]
