@@ -38,6 +38,8 @@ pub(crate) struct ChildFds {
     pub egress: Option<RawFd>,
     /// The run's end of its host-function socket (API runs).
     pub calls: Option<RawFd>,
+    /// Where a jail built ahead reads its program ([`crate::plan::LateProgram`]).
+    pub late: Option<RawFd>,
 }
 
 /// Fixed fd numbers after the close-fds step. The interpreter gets 0-2 (stdio), 3 (the
@@ -52,6 +54,8 @@ const CONTROL_FD: RawFd = 6;
 const ERROR_FD: RawFd = 7;
 const STATUS_FD: RawFd = 8;
 const CALLS_FD: RawFd = stockade_protocol::run::fds::CALLS;
+/// A jail built ahead: its program arrives here (close-on-exec; init closes it at once).
+const LATE_FD: RawFd = CALLS_FD + 1;
 
 /// Entry point of the cloned child. Never returns.
 pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
@@ -206,7 +210,8 @@ fn enter(plan: &Plan, fds: ChildFds) -> Result<Infallible, SetupError> {
     // supervisor did not die in between (its end of the sync pipe would have hung up).
     prctl::set_pdeathsig(Signal::SIGKILL).at(Step::DropPrivileges, "re-arm parent-death signal")?;
     supervisor_alive(fds.sync_read).at(Step::DropPrivileges, "check supervisor")?;
-    mounts::build_root(&plan.root, sources).at(Step::BuildRoot, "root")?;
+    let own_sandbox = plan.mode == crate::plan::JailMode::Standby;
+    mounts::build_root(&plan.root, sources, own_sandbox).at(Step::BuildRoot, "root")?;
     mounts::pivot_into_new_root().at(Step::PivotRoot, "new root")?;
     nix::unistd::sethostname(&plan.hostname).at(Step::Hostname, "sethostname")?;
     stockade_sys::loopback_up().at(Step::Loopback, "bring lo up")?;
@@ -255,7 +260,7 @@ fn hand_over_proxy_socket(channel: RawFd) -> io::Result<()> {
 /// Move the fds the jail keeps to their fixed numbers and close every other one.
 fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
     // First lift the keepers above the target range so no dup3 overwrites a keeper.
-    let keep: [(RawFd, Option<RawFd>); 10] = [
+    let keep: [(RawFd, Option<RawFd>); 11] = [
         (0, Some(fds.stdin_read)),
         (1, Some(fds.stdout_write)),
         (2, Some(fds.stderr_write)),
@@ -266,6 +271,7 @@ fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
         (ERROR_FD, Some(fds.error_write)),
         (STATUS_FD, Some(fds.status_write)),
         (CALLS_FD, fds.calls),
+        (LATE_FD, fds.late),
     ];
     let mut lifted = Vec::with_capacity(keep.len());
     for (target, fd) in keep {
@@ -281,15 +287,18 @@ fn arrange_fds(fds: &ChildFds) -> io::Result<()> {
     }
     // A number with nothing to hold (no answer, request or control channel in this jail) must
     // not keep whatever the caller had open there.
-    for target in 0..=CALLS_FD {
+    for target in 0..=LATE_FD {
         if !lifted.iter().any(|(t, _)| *t == target) {
             let _ = nix::unistd::close(target);
         }
     }
-    stockade_sys::close_fds_from(CALLS_FD + 1)?;
+    stockade_sys::close_fds_from(LATE_FD + 1)?;
     // 0-6 and 9 stay open across exec; the guard writes to 3, the runner uses 4-6 and 9.
     stockade_sys::set_cloexec(ERROR_FD, true)?;
     stockade_sys::set_cloexec(STATUS_FD, true)?;
+    if fds.late.is_some() {
+        stockade_sys::set_cloexec(LATE_FD, true)?;
+    }
     Ok(())
 }
 
@@ -321,6 +330,9 @@ fn exec_interpreter(plan: &Plan) -> ! {
     let result: Result<Infallible, SetupError> = (|| {
         let _ = nix::unistd::close(STATUS_FD);
         prctl::set_no_new_privs().at(Step::NoNewPrivs, "PR_SET_NO_NEW_PRIVS")?;
+        if plan.mode == crate::plan::JailMode::Standby {
+            return exec_when_the_program_comes(plan);
+        }
         if let (Some(rules), true) = (&plan.landlock, plan.landlock_at_exec) {
             let enforcement =
                 crate::landlock_rules::restrict_self(rules).at(Step::Landlock, "landlock_restrict_self")?;
@@ -370,7 +382,7 @@ fn exec_interpreter(plan: &Plan) -> ! {
 /// namespace) and runs under `no_new_privs` and an allow-list filter of its own.
 fn init_reap(plan: &Plan, python: libc::pid_t) -> ! {
     for fd in [
-        ERROR_FD, EVENTS_FD, ANSWER_FD, REQUEST_FD, CONTROL_FD, CALLS_FD, 0, 1, 2,
+        ERROR_FD, EVENTS_FD, ANSWER_FD, REQUEST_FD, CONTROL_FD, CALLS_FD, LATE_FD, 0, 1, 2,
     ] {
         let _ = nix::unistd::close(fd);
     }
@@ -393,4 +405,78 @@ fn init_reap(plan: &Plan, python: libc::pid_t) -> ! {
             Err(_) => stockade_sys::exit_now(0),
         }
     }
+}
+
+/// A jail built ahead: everything that does not depend on the program is done first — the
+/// Landlock ruleset is prepared and the seccomp filter installed — then the process waits for
+/// its program, writes the script into its own `/sandbox` (a tmpfs only this process has
+/// written; Landlock makes it read-only from the restriction on), restricts itself and execs.
+/// Nothing of the caller's runs before the last two steps.
+fn exec_when_the_program_comes(plan: &Plan) -> Result<Infallible, SetupError> {
+    let ruleset = match &plan.landlock {
+        Some(rules) => Some(crate::landlock_rules::prepare(rules).at(Step::Landlock, "landlock ruleset")?),
+        // A writable `/sandbox` is read-only to the code only through Landlock.
+        None => {
+            return Err(SetupError::Step {
+                step: Step::Landlock,
+                detail: "a jail built ahead".into(),
+                source: io::Error::other("needs Landlock"),
+            })
+        }
+    };
+    if let Some(bpf) = &plan.seccomp {
+        crate::seccomp::install(bpf).map_err(|e| SetupError::Step {
+            step: Step::Seccomp,
+            detail: "seccomp".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        report_enforced(
+            "seccomp",
+            &format!("seccomp-bpf deny list, {} instructions (docs/seccomp.md)", bpf.len()),
+        );
+    }
+    let late = read_late_program().at(Step::Exec, "receive the program")?;
+    for file in &late.files {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(file.mode)
+            .open(&file.path)
+            .and_then(|mut f| f.write_all(&file.contents))
+            .at(Step::Exec, "write the program")?;
+    }
+    if let Some(ruleset) = ruleset {
+        let enforcement = crate::landlock_rules::restrict(ruleset).at(Step::Landlock, "landlock_restrict_self")?;
+        report_enforced("landlock", &enforcement.describe());
+    }
+    let mut argv = plan.argv.clone();
+    argv.extend(late.args);
+    let err = nix::unistd::execve(&plan.exec_path, &argv, &plan.envp).unwrap_err();
+    Err(SetupError::Step {
+        step: Step::Exec,
+        detail: "execve interpreter".into(),
+        source: err.into(),
+    })
+}
+
+/// Read the whole program from [`LATE_FD`] (the supervisor closes its end after writing).
+fn read_late_program() -> io::Result<crate::plan::LateProgram> {
+    let mut bytes = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match nix::unistd::read(LATE_FD, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let _ = nix::unistd::close(LATE_FD);
+    if bytes.is_empty() {
+        // The supervisor let the jail go unused: end without a report.
+        stockade_sys::exit_now(0);
+    }
+    crate::plan::LateProgram::decode(&bytes).ok_or_else(|| io::Error::other("malformed program"))
 }

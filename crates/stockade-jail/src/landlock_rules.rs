@@ -5,7 +5,7 @@ use std::io;
 
 use landlock::{
     path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 use crate::plan::LandlockPlan;
@@ -41,11 +41,17 @@ fn to_io(e: impl std::fmt::Display) -> io::Error {
 
 /// Restrict the calling process (before exec). `no_new_privs` must already be set.
 pub(crate) fn restrict_self(plan: &LandlockPlan) -> io::Result<Enforcement> {
+    restrict(prepare(plan)?)
+}
+
+/// The ruleset with every rule added, not yet enforced: a jail built ahead prepares it (a few
+/// system calls per path) before its program arrives and only [`restrict`]s after.
+pub(crate) fn prepare(plan: &LandlockPlan) -> io::Result<RulesetCreated> {
     let abi = ABI::V6;
     let read = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
     let device = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
-    let status = Ruleset::default()
+    Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         .handle_access(all)
         .map_err(to_io)?
@@ -73,9 +79,12 @@ pub(crate) fn restrict_self(plan: &LandlockPlan) -> io::Result<Enforcement> {
                 .iter()
                 .map(|&port| Ok::<_, landlock::RulesetError>(NetPort::new(port, AccessNet::ConnectTcp))),
         )
-        .map_err(to_io)?
-        .restrict_self()
-        .map_err(to_io)?;
+        .map_err(to_io)
+}
+
+/// Enforce a prepared ruleset on the calling process.
+pub(crate) fn restrict(ruleset: RulesetCreated) -> io::Result<Enforcement> {
+    let status = ruleset.restrict_self().map_err(to_io)?;
     match status.ruleset {
         RulesetStatus::FullyEnforced => Ok(Enforcement::Full),
         RulesetStatus::PartiallyEnforced => Ok(Enforcement::Partial),

@@ -109,7 +109,11 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
 }
 
 /// Assemble the jail's root at [`NEW`].
-pub(crate) fn build_root(root: &RootPlan, sources: Sources) -> io::Result<()> {
+///
+/// With `own_sandbox` (a jail built ahead), `/sandbox` is a small tmpfs of its own that stays
+/// writable after the root is made read-only: the interpreter's process writes its program
+/// there just before Landlock (which makes `/sandbox` read-only to the code) is enforced.
+pub(crate) fn build_root(root: &RootPlan, sources: Sources, own_sandbox: bool) -> io::Result<()> {
     // No mount or unmount of ours may propagate back to the host.
     mount(
         None::<&str>,
@@ -185,7 +189,21 @@ pub(crate) fn build_root(root: &RootPlan, sources: Sources) -> io::Result<()> {
     )
     .map_err(io_err)
     .map_err(ctx("mount scratch".into()))?;
-    dirs.make(&jail(Path::new(SANDBOX_DIR)))?;
+    let sandbox = jail(Path::new(SANDBOX_DIR));
+    dirs.make(&sandbox)?;
+    if own_sandbox {
+        // The same 16 MiB the root's own tmpfs holds a script in.
+        mount(
+            Some("tmpfs"),
+            &sandbox,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some(format!("mode=0755,uid={JAIL_UID},gid={JAIL_GID},size=16m,nr_inodes=1024").as_str()),
+        )
+        .map_err(io_err)
+        .map_err(ctx("mount /sandbox".into()))?;
+        dirs.covered(&sandbox);
+    }
     for file in &root.files {
         let at = jail(&file.path);
         if let Some(parent) = at.parent() {

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use stockade_policy::{Limits, Policy};
@@ -38,6 +39,101 @@ pub enum Program {
     },
     /// `python -c CODE`.
     Code(String),
+}
+
+/// The part of a `stockade run` request that a jail built ahead ([`JailMode::Standby`]) receives
+/// last: the argv after the interpreter's own flags, and the program's files under `/sandbox`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateProgram {
+    /// `-c CODE` or the script's jail path, then `sys.argv[1:]`.
+    pub args: Vec<CString>,
+    /// The script, when there is one.
+    pub files: Vec<GeneratedFile>,
+}
+
+impl LateProgram {
+    /// What `program` with `args` adds to a plan.
+    pub fn of(program: &Program, args: &[String]) -> Result<LateProgram, SetupError> {
+        let mut out = LateProgram {
+            args: Vec::with_capacity(args.len() + 2),
+            files: Vec::new(),
+        };
+        match program {
+            Program::Script { name, source } => {
+                let path = Path::new(SANDBOX_DIR).join(sanitise_name(name));
+                out.args
+                    .push(cstring(path.to_string_lossy().into_owned(), "script name")?);
+                out.files.push(GeneratedFile {
+                    path,
+                    contents: source.clone(),
+                    mode: 0o444,
+                });
+            }
+            Program::Code(code) => {
+                out.args.push(cstring("-c", "")?);
+                out.args.push(cstring(code.clone(), "code")?);
+            }
+        }
+        for a in args {
+            out.args.push(cstring(a.clone(), "an argument")?);
+        }
+        Ok(out)
+    }
+
+    /// The wire form on the pipe to the waiting interpreter process: little-endian u32 counts
+    /// and lengths — argc, each argument; file count, each file's path, mode and contents.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        fn put(out: &mut Vec<u8>, bytes: &[u8]) {
+            out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&u32::try_from(self.args.len()).unwrap_or(0).to_le_bytes());
+        for a in &self.args {
+            put(&mut out, a.as_bytes());
+        }
+        out.extend_from_slice(&u32::try_from(self.files.len()).unwrap_or(0).to_le_bytes());
+        for f in &self.files {
+            put(&mut out, f.path.as_os_str().as_encoded_bytes());
+            out.extend_from_slice(&f.mode.to_le_bytes());
+            put(&mut out, &f.contents);
+        }
+        out
+    }
+
+    /// [`LateProgram::encode`]'s inverse; `None` for anything malformed.
+    #[must_use]
+    pub fn decode(mut bytes: &[u8]) -> Option<LateProgram> {
+        fn u32_of(b: &mut &[u8]) -> Option<u32> {
+            let (head, rest) = b.split_first_chunk::<4>()?;
+            *b = rest;
+            Some(u32::from_le_bytes(*head))
+        }
+        fn take<'a>(b: &mut &'a [u8]) -> Option<&'a [u8]> {
+            let n = usize::try_from(u32_of(b)?).ok()?;
+            let (head, rest) = (b.get(..n)?, b.get(n..)?);
+            *b = rest;
+            Some(head)
+        }
+        let argc = u32_of(&mut bytes)?;
+        let mut args = Vec::new();
+        for _ in 0..argc {
+            args.push(CString::new(take(&mut bytes)?).ok()?);
+        }
+        let nfiles = u32_of(&mut bytes)?;
+        let mut files = Vec::new();
+        for _ in 0..nfiles {
+            let path = PathBuf::from(std::ffi::OsStr::from_bytes(take(&mut bytes)?));
+            let mode = u32_of(&mut bytes)?;
+            let contents = take(&mut bytes)?.to_vec();
+            if !path.starts_with(SANDBOX_DIR) || path.components().count() != 3 {
+                return None;
+            }
+            files.push(GeneratedFile { path, contents, mode });
+        }
+        bytes.is_empty().then_some(LateProgram { args, files })
+    }
 }
 
 /// Where the jail's stdin comes from.
@@ -95,6 +191,11 @@ pub enum JailMode {
     Pool,
     /// A session's interpreter: long-lived; runs cells in itself; fd 6 as for a pool.
     Session,
+    /// `stockade run` built ahead of its request (`stockade helper`): a [`JailMode::Script`]
+    /// jail whose program (the argv after the interpreter's own flags, and its files under a
+    /// `/sandbox` of its own) arrives on a pipe once the whole jail stands; the interpreter's
+    /// process waits for it with every layer but Landlock's restriction applied.
+    Standby,
 }
 
 impl JailMode {
@@ -127,7 +228,7 @@ pub struct IdMapping {
 }
 
 /// A file stockade writes into the jail's read-only root.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedFile {
     /// Path in the jail.
     pub path: PathBuf,
@@ -262,6 +363,98 @@ pub struct Plan {
     pub policy_binds: Vec<ResolvedBind>,
 }
 
+impl Plan {
+    /// Whether this jail, built ahead ([`JailMode::Standby`]), is the jail `real` (the same
+    /// request compiled as [`JailMode::Script`] with `late` as its program) would build: every
+    /// field equal except the program's arguments and files, and what only the supervisor
+    /// uses (stdin, live output, the audit sink). Anything else that differs — the policy, the
+    /// interpreter or its files, the caller's environment, the host — and the jail is not used.
+    #[must_use]
+    pub fn serves(&self, real: &Plan, late: &LateProgram) -> bool {
+        // Every field is named, so a new one must be placed on one side or the other.
+        let Plan {
+            exec_path,
+            argv,
+            envp,
+            root,
+            hostname,
+            rlimits,
+            ids,
+            landlock,
+            seccomp,
+            limits,
+            cgroup_limits,
+            stdin: _,
+            passthrough: _,
+            degradation,
+            manifest,
+            guard,
+            secrets,
+            audit_log: _,
+            policy_hash,
+            mode,
+            keep_caps,
+            landlock_at_exec,
+            init_seccomp,
+            egress,
+            policy_binds,
+        } = real;
+        let program_files: Vec<&Path> = late.files.iter().map(|f| f.path.as_path()).collect();
+        let files: Vec<&GeneratedFile> = root
+            .files
+            .iter()
+            .filter(|f| !program_files.contains(&f.path.as_path()))
+            .collect();
+        let expected_argv = self.argv.iter().chain(&late.args);
+        self.mode == JailMode::Standby
+            && *mode == JailMode::Script
+            && argv.len() == self.argv.len() + late.args.len()
+            && argv.iter().eq(expected_argv)
+            && files.len() == self.root.files.len()
+            && files.iter().zip(&self.root.files).all(|(a, b)| *a == b)
+            && self.exec_path == *exec_path
+            && self.envp == *envp
+            && format!(
+                "{:?}",
+                (
+                    &self.root.entries,
+                    &self.root.extra_binds,
+                    self.root.scratch_bytes,
+                    self.root.scratch_inodes
+                )
+            ) == format!(
+                "{:?}",
+                (
+                    &root.entries,
+                    &root.extra_binds,
+                    root.scratch_bytes,
+                    root.scratch_inodes
+                )
+            )
+            && self.hostname == *hostname
+            && format!(
+                "{:?}",
+                (
+                    &self.rlimits,
+                    &self.ids,
+                    &self.landlock,
+                    &self.limits,
+                    &self.cgroup_limits
+                )
+            ) == format!("{:?}", (rlimits, ids, landlock, limits, cgroup_limits))
+            && format!("{:?}", (&self.seccomp, &self.init_seccomp)) == format!("{:?}", (seccomp, init_seccomp))
+            && format!(
+                "{:?}",
+                (&self.degradation, &self.manifest, &self.egress, &self.policy_binds)
+            ) == format!("{:?}", (degradation, manifest, egress, policy_binds))
+            && self.guard == *guard
+            && self.secrets == *secrets
+            && self.policy_hash == *policy_hash
+            && self.keep_caps == *keep_caps
+            && self.landlock_at_exec == *landlock_at_exec
+    }
+}
+
 fn cstring(s: impl Into<Vec<u8>>, what: &str) -> Result<CString, SetupError> {
     CString::new(s).map_err(|_| SetupError::Request(format!("{what} contains a NUL byte")))
 }
@@ -337,27 +530,41 @@ pub struct Inputs {
     pub supervisor_pid: u32,
 }
 
+/// The environment variables a policy reads from its caller: `env.pass`, `env.secret`, and the
+/// host variables of `[secrets]` (read here too; only the egress proxy gets those, never the jail).
+#[must_use]
+pub fn env_names(policy: &Policy) -> Vec<String> {
+    let secret_sources = policy.secrets.values().filter_map(|s| s.env_var().map(str::to_owned));
+    let mut names: Vec<String> = policy
+        .env
+        .pass
+        .iter()
+        .chain(&policy.env.secret)
+        .cloned()
+        .chain(secret_sources)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Read what [`compile`] needs: host features, interpreter manifest, guard library, the
 /// policy's environment variables and bind sources.
 pub fn gather(policy: &Policy) -> Result<Inputs, SetupError> {
+    gather_with_env(policy, &|name| std::env::var(name).ok())
+}
+
+/// [`gather`], with the policy's environment variables read through `env` (`stockade helper`
+/// serves callers whose environment is not its own).
+pub fn gather_with_env(policy: &Policy, env: &dyn Fn(&str) -> Option<String>) -> Result<Inputs, SetupError> {
     let host = HostSupport::probe();
     let executable = interpreter::resolve(policy.python.interpreter.as_deref(), policy.python.venv.as_deref())?;
     let guard_lib = guard_plan::find_library();
     let preload: Vec<PathBuf> = guard_lib.iter().cloned().collect();
     let manifest = interpreter::manifest(&executable, policy.python.venv.as_deref(), &preload)?;
-    // `[secrets]` values are read here too; only the egress proxy gets them, never the jail.
-    let secret_sources: Vec<String> = policy
-        .secrets
-        .values()
-        .filter_map(|s| s.env_var().map(str::to_owned))
-        .collect();
-    let env = policy
-        .env
-        .pass
-        .iter()
-        .chain(&policy.env.secret)
-        .chain(&secret_sources)
-        .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
+    let env = env_names(policy)
+        .into_iter()
+        .filter_map(|name| env(&name).map(|v| (name, v)))
         .collect();
     let mut binds = Vec::new();
     for b in &policy.filesystem.read_only {
@@ -474,23 +681,11 @@ pub fn compile(req: &Request, inputs: &Inputs) -> Result<Plan, SetupError> {
         }
         files.push(f.clone());
     }
-    match &req.program {
-        Program::Script { name, source } => {
-            let path = Path::new(SANDBOX_DIR).join(sanitise_name(name));
-            argv.push(cstring(path.to_string_lossy().into_owned(), "script name")?);
-            files.push(GeneratedFile {
-                path,
-                contents: source.clone(),
-                mode: 0o444,
-            });
-        }
-        Program::Code(code) => {
-            argv.push(cstring("-c", "")?);
-            argv.push(cstring(code.clone(), "code")?);
-        }
-    }
-    for a in &req.args {
-        argv.push(cstring(a.clone(), "an argument")?);
+    // A jail built ahead gets its program later (`LateProgram`); everything else is the same.
+    if req.mode != JailMode::Standby {
+        let late = LateProgram::of(&req.program, &req.args)?;
+        argv.extend(late.args);
+        files.extend(late.files);
     }
 
     let mut env: BTreeMap<String, String> = BTreeMap::new();
@@ -984,6 +1179,7 @@ impl Plan {
                 JailMode::Api { request } => format!("api ({} byte request)", request.len()),
                 JailMode::Pool => "pool".to_string(),
                 JailMode::Session => "session".to_string(),
+                JailMode::Standby => "standby (program later)".to_string(),
             },
             self.keep_caps,
             self.landlock_at_exec,

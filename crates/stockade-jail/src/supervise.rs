@@ -19,7 +19,7 @@ use crate::audit::Audit;
 use crate::child::{self, ChildFds, Report};
 use crate::error::{AtStep, SetupError, Step};
 use crate::host::HostSupport;
-use crate::plan::{JailMode, Plan, StdinMode, JAIL_GID, JAIL_UID};
+use crate::plan::{JailMode, LateProgram, Plan, StdinMode, JAIL_GID, JAIL_UID};
 
 const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
@@ -57,6 +57,8 @@ pub struct Jail {
     pub reports: OwnedFd,
     /// The interpreter's wait status, from init.
     pub status: OwnedFd,
+    /// A jail built ahead ([`JailMode::Standby`]): where its program goes ([`Jail::begin`]).
+    pub late: Option<OwnedFd>,
     /// When the clone happened.
     pub started: Instant,
     /// The jail's id in audit records and cgroup names.
@@ -83,6 +85,17 @@ impl Jail {
             return Ok(None);
         }
         Ok(Some(fds.swap_remove(0)))
+    }
+
+    /// Give a jail built ahead its program: its interpreter then restricts itself and execs.
+    /// The wall clock starts here.
+    pub fn begin(&mut self, program: &LateProgram) -> io::Result<()> {
+        let late = self
+            .late
+            .take()
+            .ok_or_else(|| io::Error::other("this jail was not built ahead, or it has begun"))?;
+        self.started = Instant::now();
+        stockade_sys::write_all_raw(late.as_raw_fd(), &program.encode())
     }
 
     /// Wait for init to exit (after [`Jail::kill`], promptly).
@@ -149,7 +162,13 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     let (sync_r, sync_w) = stockade_sys::pipe().at(Step::Pipes, "sync pipe")?;
     let (err_r, err_w) = stockade_sys::pipe().at(Step::Pipes, "error pipe")?;
     let (status_r, status_w) = stockade_sys::pipe().at(Step::Pipes, "status pipe")?;
+    let standby = plan.mode == JailMode::Standby;
     let (in_r, in_w) = match &plan.stdin {
+        // Built ahead, the jail cannot know its caller's stdin yet: a pipe, fed once it begins.
+        _ if standby => {
+            let (r, w) = stockade_sys::pipe().at(Step::Pipes, "stdin pipe")?;
+            (r, Some(w))
+        }
         StdinMode::Data(bytes) => (sealed_memfd(bytes).at(Step::Pipes, "stdin memfd")?, None),
         StdinMode::Forward => {
             let (r, w) = stockade_sys::pipe().at(Step::Pipes, "stdin pipe")?;
@@ -185,6 +204,11 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     } else {
         None
     };
+    let late = if standby {
+        Some(stockade_sys::pipe().at(Step::Pipes, "program pipe")?)
+    } else {
+        None
+    };
     let fds = ChildFds {
         sync_read: sync_r.as_raw_fd(),
         error_write: err_w.as_raw_fd(),
@@ -198,6 +222,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
         control: control.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
         egress: egress.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
         calls: calls.as_ref().map(|(_, theirs)| theirs.as_raw_fd()),
+        late: late.as_ref().map(|(r, _)| r.as_raw_fd()),
     };
     let (pid, pidfd) =
         match stockade_sys::clone_into_namespaces(NAMESPACES).at(Step::Clone, "clone into new namespaces")? {
@@ -209,6 +234,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
     let control = control.map(|(ours, _theirs)| ours);
     let egress = egress.map(|(ours, _theirs)| ours);
     let calls = calls.map(|(ours, _theirs)| ours);
+    let late = late.map(|(_r, w)| w);
 
     // Until the go-ahead the child only waits; on any failure here, kill it before returning.
     let kill_child = |e: SetupError| {
@@ -252,6 +278,7 @@ pub fn spawn(plan: &Plan, host: &HostSupport) -> Result<Jail, SetupError> {
         calls,
         reports: err_r,
         status: status_r,
+        late,
         started,
         id,
         _lifeline: sync_w,
@@ -376,7 +403,73 @@ pub fn run_with_calls(
     host: &HostSupport,
     calls: Option<(stockade_protocol::calls::Functions, &mut dyn crate::calls::Broker)>,
 ) -> Result<RunResult, SetupError> {
-    let mut jail = spawn(plan, host)?;
+    let jail = spawn(plan, host)?;
+    let feed = match plan.stdin {
+        StdinMode::Forward => Feed::Caller,
+        StdinMode::Null | StdinMode::Data(_) => Feed::Nothing,
+    };
+    watch_to_end(plan, host, jail, calls, feed, None)
+}
+
+/// What a run's stdin pipe is fed with.
+enum Feed {
+    /// This process's stdin, as it comes.
+    Caller,
+    /// These bytes, then end of file.
+    Bytes(Vec<u8>),
+    /// Nothing (the jail's stdin is a memfd or at its end already).
+    Nothing,
+}
+
+/// Run a jail built ahead ([`JailMode::Standby`], [`spawn`]ed from `ahead`) with `program`:
+/// `plan` is the caller's request compiled as a [`JailMode::Script`] jail, and must be one
+/// `ahead` [`Plan::serves`] (checked here). Everything else is [`run`]'s: stdin per `plan`, the
+/// output, the limits, the classification. `caller`, when given, is watched for the caller's
+/// stop: a byte (a signal number) or its hang-up stops the jail as a signal to `stockade run`
+/// would. `None` (the jail killed) when `ahead` is not the jail `plan` needs.
+pub fn run_built_ahead(
+    ahead: &Plan,
+    plan: &Plan,
+    host: &HostSupport,
+    mut jail: Jail,
+    program: &LateProgram,
+    caller: Option<BorrowedFd<'_>>,
+) -> Result<Option<RunResult>, SetupError> {
+    if !ahead.serves(plan, program) {
+        jail.kill();
+        let _ = jail.reap();
+        return Ok(None);
+    }
+    let feed = match &plan.stdin {
+        StdinMode::Forward => Feed::Caller,
+        StdinMode::Data(bytes) => Feed::Bytes(bytes.clone()),
+        StdinMode::Null => {
+            jail.stdin = None;
+            Feed::Nothing
+        }
+    };
+    jail.begin(program).at(Step::Exec, "send the program")?;
+    watch_to_end(plan, host, jail, None, feed, caller).map(Some)
+}
+
+/// [`run`], watching `caller` for its stop as [`run_built_ahead`] does.
+pub fn run_watched(plan: &Plan, host: &HostSupport, caller: Option<BorrowedFd<'_>>) -> Result<RunResult, SetupError> {
+    let jail = spawn(plan, host)?;
+    let feed = match plan.stdin {
+        StdinMode::Forward => Feed::Caller,
+        StdinMode::Null | StdinMode::Data(_) => Feed::Nothing,
+    };
+    watch_to_end(plan, host, jail, None, feed, caller)
+}
+
+fn watch_to_end(
+    plan: &Plan,
+    host: &HostSupport,
+    mut jail: Jail,
+    calls: Option<(stockade_protocol::calls::Functions, &mut dyn crate::calls::Broker)>,
+    feed: Feed,
+    caller: Option<BorrowedFd<'_>>,
+) -> Result<RunResult, SetupError> {
     let (host_calls, broker) = match (calls, jail.calls.take()) {
         (Some((functions, broker)), Some(sock)) => (
             Some(crate::calls::HostCalls::new(sock, functions).at(Step::Pipes, "host function socket")?),
@@ -433,7 +526,7 @@ pub fn run_with_calls(
         calls: host_calls,
         broker,
     };
-    watch.pump(stdin, signals.as_ref());
+    watch.pump(stdin, feed, signals.as_ref(), caller);
     let _ = mask.thread_unblock();
 
     let reaped = jail.reap().at(Step::Supervise, "reap jail init")?;
@@ -486,6 +579,7 @@ enum Role {
     Calls,
     Broker,
     Signals,
+    Caller,
 }
 
 impl Watch<'_, '_> {
@@ -497,7 +591,13 @@ impl Watch<'_, '_> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn pump(&mut self, stdin_w: Option<OwnedFd>, signals: Option<&SignalFd>) {
+    fn pump(
+        &mut self,
+        stdin_w: Option<OwnedFd>,
+        feed: Feed,
+        signals: Option<&SignalFd>,
+        caller: Option<BorrowedFd<'_>>,
+    ) {
         let jail = self.jail;
         let mut open: Vec<(Role, BorrowedFd<'_>)> = vec![
             (Role::Stdout, jail.stdout.as_fd()),
@@ -514,8 +614,12 @@ impl Watch<'_, '_> {
             set_nonblocking(w.as_fd());
         }
         let stdin_src = io::stdin();
-        let mut stdin_open = stdin_w.is_some();
-        let mut pending: Vec<u8> = Vec::new();
+        let mut stdin_open = stdin_w.is_some() && matches!(feed, Feed::Caller);
+        let mut pending: Vec<u8> = match feed {
+            Feed::Bytes(b) => b,
+            Feed::Caller | Feed::Nothing => Vec::new(),
+        };
+        let mut caller = caller;
         let mut exited_at: Option<Instant> = None;
         let mut buf = vec![0u8; 64 * 1024];
         let cpu_limit_ns = u64::try_from(self.plan.limits.cpu_time.as_nanos()).unwrap_or(u64::MAX);
@@ -562,6 +666,9 @@ impl Watch<'_, '_> {
             }
             if let Some(s) = signals {
                 watched.push((Role::Signals, s.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(c) = caller {
+                watched.push((Role::Caller, c, PollFlags::POLLIN));
             }
             if let Some(c) = &self.calls {
                 let mut flags = PollFlags::empty();
@@ -636,6 +743,16 @@ impl Watch<'_, '_> {
                                 c.reply(reply);
                             }
                         }
+                    }
+                    Role::Caller => {
+                        // A signal number the caller received, or its hang-up (as SIGHUP).
+                        let mut byte = [0u8; 1];
+                        let signal = match caller.map(|c| nix::unistd::read(c.as_raw_fd(), &mut byte)) {
+                            Some(Ok(1)) => i32::from(byte[0]),
+                            _ => libc::SIGHUP,
+                        };
+                        caller = None;
+                        self.kill(Stop::Signal(signal));
                     }
                     Role::Signals => {
                         if let Some(s) = signals {

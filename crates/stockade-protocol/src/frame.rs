@@ -64,10 +64,13 @@ pub enum Kind {
     Call = 18,
     /// caller → supervisor → run: its reply ([`crate::calls::Reply`]).
     Reply = 19,
+    /// `stockade run` → `stockade helper`: run this in a jail built ahead
+    /// ([`crate::helper::HelperRun`]).
+    HelperRun = 20,
 }
 
 impl Kind {
-    const ALL: [Kind; 19] = [
+    const ALL: [Kind; 20] = [
         Kind::Start,
         Kind::Hello,
         Kind::Run,
@@ -87,6 +90,7 @@ impl Kind {
         Kind::Retired,
         Kind::Call,
         Kind::Reply,
+        Kind::HelperRun,
     ];
 
     /// Every kind, in wire-number order.

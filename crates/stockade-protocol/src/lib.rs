@@ -22,6 +22,7 @@ pub mod calls;
 pub mod classify;
 mod decision;
 pub mod frame;
+pub mod helper;
 pub mod names;
 pub mod redact;
 pub mod result;

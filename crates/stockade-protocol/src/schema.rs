@@ -6,7 +6,7 @@ use schemars::schema::RootSchema;
 use serde_json::{json, Value};
 
 use crate::frame::{Kind, HEADER_LEN};
-use crate::{caller, calls, result, run, zygote, PROTOCOL_VERSION};
+use crate::{caller, calls, helper, result, run, zygote, PROTOCOL_VERSION};
 
 /// Every message type by the file name its schema is published under (`docs/schema/<name>.json`).
 #[must_use]
@@ -29,6 +29,7 @@ pub fn messages() -> Vec<(&'static str, RootSchema)> {
         ("retired", schema_for!(zygote::Retired)),
         ("call", schema_for!(calls::Call)),
         ("reply", schema_for!(calls::Reply)),
+        ("helper-run", schema_for!(helper::HelperRun)),
     ]
 }
 

@@ -16,6 +16,7 @@ pub mod caller;
 mod channel;
 pub mod client;
 pub mod cold;
+pub mod helper;
 pub mod prepare;
 pub mod prescreen;
 mod procs;

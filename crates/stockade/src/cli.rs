@@ -62,6 +62,21 @@ enum Command {
     Audit(Box<crate::serve::AuditArgs>),
     /// A Model Context Protocol server with tools to run Python in jails (docs/mcp.md).
     Mcp(Box<McpArgs>),
+    /// Keep a jail built ahead for `stockade run` (docs/pipeline.md#jails-built-ahead): each
+    /// run still gets a fresh jail and interpreter, without waiting for the jail to be built.
+    Helper(HelperArgs),
+}
+
+/// Flags of `stockade helper`.
+#[derive(Args)]
+struct HelperArgs {
+    /// The policy of the jails it builds ahead (a run under another policy gets a jail built on
+    /// the spot).
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// The socket to serve (default: $STOCKADE_HELPER, else /run/stockade/helper.sock).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
 }
 
 /// Flags of `stockade mcp`.
@@ -172,6 +187,10 @@ struct RunArgs {
     /// Program passed in as a string.
     #[arg(short = 'c', value_name = "CODE")]
     code: Option<String>,
+    /// Never use a `stockade helper` (by default a run goes to the helper of $STOCKADE_HELPER
+    /// or /run/stockade/helper.sock when one of this user's serves there).
+    #[arg(long)]
+    no_helper: bool,
     /// SCRIPT (or - to read the program from stdin) and its arguments.
     #[arg(
         trailing_var_arg = true,
@@ -217,6 +236,7 @@ where
         Command::Serve(args) => crate::serve::cmd_serve(*args).map_err(|m| fail(exit::SETUP, format!("serve: {m}"))),
         Command::Audit(a) => crate::serve::cmd_audit(*a).map_err(|(code, m)| fail(code, format!("audit: {m}"))),
         Command::Mcp(args) => cmd_mcp(*args),
+        Command::Helper(args) => cmd_helper(&args),
         Command::Policy(PolicyCommand::Show(args)) => effective_policy(&args).map(|p| {
             print!("{}", p.to_toml());
             0
@@ -237,6 +257,19 @@ where
             f.code
         }
     }
+}
+
+/// `stockade helper`: thin over `stockade_runner::helper`.
+fn cmd_helper(args: &HelperArgs) -> Result<u8, Failure> {
+    let policy = effective_policy(&args.policy)?;
+    let socket = args
+        .socket
+        .clone()
+        .or_else(stockade_runner::helper::socket_path)
+        .ok_or_else(|| fail(exit::USAGE, "helper: no socket (STOCKADE_HELPER is off; give --socket)"))?;
+    stockade_runner::helper::serve(&socket, policy, &mut std::io::stderr())
+        .map(|()| 0)
+        .map_err(|m| fail(exit::SETUP, format!("helper: {m}")))
 }
 
 /// `stockade mcp`: thin over `stockade-mcp`.
@@ -370,7 +403,18 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
         mode: JailMode::Script,
         preload: Vec::new(),
     };
-    match stockade_jail::run(&request) {
+    let outcome = match helper_run(&request, args.no_helper) {
+        Some(answer) => answer,
+        None => stockade_jail::run(&request).map_err(|e| {
+            let code = match &e {
+                SetupError::LayerMissing { .. } => exit::LAYER_MISSING,
+                SetupError::Interpreter(stockade_jail::interpreter::InterpreterError::NotFound(_)) => exit::NOT_FOUND,
+                _ => exit::SETUP,
+            };
+            (code, e.step().name().to_string(), error_chain(&e))
+        }),
+    };
+    match outcome {
         Ok(result) => {
             if args.json {
                 print_json(&result);
@@ -379,25 +423,41 @@ fn cmd_run(args: RunArgs) -> Result<u8, Failure> {
             }
             Ok(u8::try_from(result.cli_exit_code() & 0xff).unwrap_or(255))
         }
-        Err(e) => {
-            let code = match &e {
-                SetupError::LayerMissing { .. } => exit::LAYER_MISSING,
-                SetupError::Interpreter(stockade_jail::interpreter::InterpreterError::NotFound(_)) => exit::NOT_FOUND,
-                _ => exit::SETUP,
-            };
-            let message = error_chain(&e);
+        Err((code, step, message)) => {
             if args.json {
                 print_json(&RunResult::not_run(
                     Status::SetupFailed,
                     None,
                     Some(SetupFailure {
-                        step: e.step().name().to_string(),
+                        step,
                         message: message.clone(),
                     }),
                 ));
             }
             Err(fail(code, message))
         }
+    }
+}
+
+/// The run through this user's `stockade helper`, when one serves; None to run here.
+fn helper_run(request: &Request, no_helper: bool) -> Option<Result<RunResult, (u8, String, String)>> {
+    use stockade_runner::helper::{self, Answer, ClientError};
+    let socket = helper::socket_path().filter(|_| !no_helper)?;
+    let mut pinned = request.clone();
+    helper::pin_interpreter(&mut pinned.policy);
+    match helper::run_via(&socket, &helper::request_of(&pinned)) {
+        Ok(Answer::Ran(result)) => Some(Ok(*result)),
+        Ok(Answer::Failed(f)) => {
+            let code = match f.kind.as_str() {
+                "layer-missing" => exit::LAYER_MISSING,
+                "interpreter-not-found" => exit::NOT_FOUND,
+                "policy" => exit::POLICY,
+                _ => exit::SETUP,
+            };
+            Some(Err((code, f.step, f.message)))
+        }
+        Err(ClientError::Absent(_)) => None,
+        Err(e @ ClientError::Broken { .. }) => Some(Err((exit::SETUP, "helper".into(), e.to_string()))),
     }
 }
 

@@ -5,10 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The `stockade` binary under test.
+/// The `stockade` binary under test. A `stockade helper` left running on this machine is
+/// never used (tests of the helper set their own `STOCKADE_HELPER`).
 pub fn stockade() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_stockade"));
     c.stdin(Stdio::null());
+    c.env("STOCKADE_HELPER", "off");
     c
 }
 

@@ -1,0 +1,517 @@
+//! `stockade helper`: jails built ahead for `stockade run`.
+//!
+//! A cold run spends as long building its jail (namespaces, the root's mounts, cgroups,
+//! Landlock's rules, the seccomp filter) as Python takes to start. The helper does that work
+//! before the request: it keeps one jail built for its policy, with the interpreter's process
+//! waiting for its program ([`JailMode::Standby`]). `stockade run` hands its request to the
+//! helper on a unix socket; the helper checks that the jail built ahead is exactly the jail the
+//! request needs ([`Plan::serves`]), gives it the program, and watches it as `stockade run`
+//! would have — then builds the next one. Every run still gets a fresh jail of its own and a
+//! fresh interpreter; nothing is reused.
+//!
+//! Processes: the helper itself is a single-threaded accept loop that never touches a jail.
+//! Each jail belongs to a process the helper forked for it (its supervisor), which builds the
+//! jail, waits to be handed a client, serves that one request and exits; the helper forks the
+//! next one as soon as it has handed the client over. A request whose jail differs (another
+//! policy, interpreter or environment) is served by that same process in a jail built on the
+//! spot, as a plain cold run.
+//!
+//! Trust: the socket is made mode 0600, the helper serves only peers of its own uid, and the
+//! client talks only to a socket its own uid owns, served by its own uid.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use stockade_jail::plan::{self, AuditSink, LateProgram, Plan, Program, Request, StdinMode};
+use stockade_jail::{JailMode, SetupError};
+use stockade_policy::Policy;
+use stockade_protocol::caller::Fatal;
+use stockade_protocol::frame::{self, Kind};
+use stockade_protocol::helper::{HelperProgram, HelperRun, MAX_RUN_FRAME};
+use stockade_protocol::RunResult;
+
+use crate::supervisor::fatal_of;
+
+/// The environment variable naming the helper's socket; `off` (or empty) never uses one.
+pub const SOCKET_ENV: &str = "STOCKADE_HELPER";
+
+/// Where root's helper listens by default.
+pub const DEFAULT_SOCKET: &str = "/run/stockade/helper.sock";
+
+/// How long a client may take to send its request once connected.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest answer a client reads: a result holds at most the policy's output cap of each
+/// stream (escaped), violations and reports; anything larger is not a helper's answer.
+const MAX_ANSWER_FRAME: u32 = 256 << 20;
+
+/// The socket `stockade run` tries: `$STOCKADE_HELPER`, else [`DEFAULT_SOCKET`]; None when
+/// turned off.
+#[must_use]
+pub fn socket_path() -> Option<PathBuf> {
+    match std::env::var_os(SOCKET_ENV) {
+        Some(v) if v.is_empty() || v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => Some(PathBuf::from(DEFAULT_SOCKET)),
+    }
+}
+
+/// Pin the interpreter a policy names by a bare name (or leaves to the default) to its path
+/// here, so the helper resolves the same one whatever its own `PATH`.
+pub fn pin_interpreter(policy: &mut Policy) {
+    let bare = policy
+        .python
+        .interpreter
+        .as_ref()
+        .is_none_or(|p| p.components().count() == 1);
+    if bare && policy.python.venv.is_none() {
+        if let Ok(path) = stockade_jail::interpreter::resolve(policy.python.interpreter.as_deref(), None) {
+            policy.python.interpreter = Some(path);
+        }
+    }
+}
+
+/// What a client learns.
+#[derive(Debug)]
+pub enum Answer {
+    /// The run happened (whatever its status).
+    Ran(Box<RunResult>),
+    /// Nothing ran.
+    Failed(Fatal),
+}
+
+/// Why a client did not get an answer from a helper.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No helper serves this socket (run locally instead).
+    #[error("no helper at {0}")]
+    Absent(PathBuf),
+    /// Something serves it that must not be trusted, or it broke mid-request.
+    #[error("helper at {path}: {why}")]
+    Broken {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+}
+
+/// The request `stockade run` hands to a helper.
+#[must_use]
+pub fn request_of(req: &Request) -> HelperRun {
+    let env: BTreeMap<String, String> = plan::env_names(&req.policy)
+        .into_iter()
+        .filter_map(|n| std::env::var(&n).ok().map(|v| (n, v)))
+        .collect();
+    HelperRun {
+        policy: req.policy.to_toml(),
+        program: match &req.program {
+            Program::Code(code) => HelperProgram::Code(code.clone()),
+            Program::Script { name, source } => HelperProgram::Script {
+                name: name.clone(),
+                source: base64::engine::general_purpose::STANDARD.encode(source),
+            },
+        },
+        args: req.args.clone(),
+        passthrough: req.passthrough,
+        forward_stdin: req.stdin == StdinMode::Forward,
+        audit_log: req.audit_log.as_ref().map(|a| match a {
+            AuditSink::Stderr => "-".to_string(),
+            AuditSink::File(p) => p.to_string_lossy().into_owned(),
+        }),
+        env,
+    }
+}
+
+fn own_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
+    let cred = nix::sys::socket::getsockopt(&sock, nix::sys::socket::sockopt::PeerCredentials)?;
+    Ok(cred.uid())
+}
+
+/// Run `run` through the helper at `socket`, with this process's stdio. Signals that would stop
+/// `stockade run` (SIGINT, SIGTERM, SIGHUP) are passed on while it waits.
+pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
+    let broken = |why: String| ClientError::Broken {
+        path: socket.to_path_buf(),
+        why,
+    };
+    // Only a socket of our own uid: anyone else's could lie about the run.
+    match std::fs::symlink_metadata(socket) {
+        Ok(m) if m.file_type().is_socket() && m.uid() == own_uid() => {}
+        _ => return Err(ClientError::Absent(socket.to_path_buf())),
+    }
+    let mut conn = match UnixStream::connect(socket) {
+        Ok(c) => c,
+        Err(_) => return Err(ClientError::Absent(socket.to_path_buf())),
+    };
+    match peer_uid(conn.as_fd()) {
+        Ok(uid) if uid == own_uid() => {}
+        Ok(uid) => return Err(broken(format!("served by uid {uid}, not ours"))),
+        Err(e) => return Err(broken(format!("peer credentials: {e}"))),
+    }
+    stockade_sys::send_with_fds(conn.as_fd(), b"S", &[0, 1, 2]).map_err(|e| broken(format!("send stdio: {e}")))?;
+    conn.write_all(&frame::encode(Kind::HelperRun, 0, run))
+        .map_err(|e| broken(format!("send request: {e}")))?;
+
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        mask.add(s);
+    }
+    let _ = mask.thread_block();
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
+    let mut decoder = frame::Decoder::new(&[(Kind::Result, MAX_ANSWER_FRAME), (Kind::Fatal, 1 << 20)]);
+    let mut buf = vec![0u8; 64 * 1024];
+    let answer = loop {
+        let mut fds = vec![PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
+        if let Some(s) = &signals {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => break Err(broken(format!("poll: {e}"))),
+        }
+        let signalled = fds
+            .get(1)
+            .and_then(|p| p.revents())
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        drop(fds);
+        if signalled {
+            if let Some(Ok(Some(info))) = signals.as_ref().map(SignalFd::read_signal) {
+                let _ = conn.write_all(&[u8::try_from(info.ssi_signo).unwrap_or(15)]);
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) => break Err(broken("it closed the connection without an answer".into())),
+            Ok(n) => match decoder.push(&buf[..n]) {
+                Ok(frames) => {
+                    if let Some(f) = frames.into_iter().next() {
+                        break match f.kind {
+                            Kind::Result => f
+                                .decode::<RunResult>()
+                                .map(|r| Answer::Ran(Box::new(r)))
+                                .map_err(|e| broken(e.to_string())),
+                            _ => f
+                                .decode::<Fatal>()
+                                .map(Answer::Failed)
+                                .map_err(|e| broken(e.to_string())),
+                        };
+                    }
+                }
+                Err(e) => break Err(broken(e.to_string())),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(broken(e.to_string())),
+        }
+        if signalled {
+            // The answer may take a moment; keep waiting for it (the run is being stopped).
+            continue;
+        }
+    };
+    let _ = mask.thread_unblock();
+    answer
+}
+
+/// Serve `policy`'s jails built ahead on `socket` until SIGINT or SIGTERM. Must run in a
+/// single-threaded process (each jail's supervisor is a fork of it). `log` gets one line per
+/// event, never a secret.
+pub fn serve(socket: &Path, mut policy: Policy, log: &mut dyn Write) -> Result<(), String> {
+    pin_interpreter(&mut policy);
+    let listener = listen(socket)?;
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM] {
+        mask.add(s);
+    }
+    mask.thread_block().map_err(|e| format!("block signals: {e}"))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| format!("signalfd: {e}"))?;
+    let _ = writeln!(
+        log,
+        "stockade helper: serving {} (pid {})",
+        socket.display(),
+        std::process::id()
+    );
+    let mut ready: Option<(libc::pid_t, OwnedFd)> = None;
+    let outcome = loop {
+        reap_children();
+        if ready.is_none() {
+            match start_one(&policy, &listener, &signals) {
+                Ok(r) => ready = Some(r),
+                Err(e) => break Err(format!("start a jail's supervisor: {e}")),
+            }
+        }
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::from(1000u16)) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => break Err(format!("poll: {e}")),
+        }
+        let stop = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let incoming = fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if stop {
+            break Ok(());
+        }
+        if !incoming {
+            continue;
+        }
+        let Ok((conn, _)) = listener.accept() else { continue };
+        match peer_uid(conn.as_fd()) {
+            Ok(uid) if uid == own_uid() => {}
+            other => {
+                let _ = writeln!(log, "stockade helper: refused a client of another uid ({other:?})");
+                continue;
+            }
+        }
+        if let Some((pid, handoff)) = ready.take() {
+            if stockade_sys::send_with_fds(handoff.as_fd(), b"C", &[conn.as_raw_fd()]).is_err() {
+                // That supervisor is gone (its jail failed to build); the client reconnects
+                // to nothing — tell it so by closing, and start another.
+                let _ = writeln!(log, "stockade helper: the jail's supervisor {pid} was gone");
+            }
+        }
+    };
+    if let Some((pid, _handoff)) = ready.take() {
+        // Dropping the hand-off socket ends it; its jail dies with it (parent-death signal).
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    let _ = std::fs::remove_file(socket);
+    let _ = writeln!(log, "stockade helper: stopped");
+    outcome
+}
+
+fn listen(socket: &Path) -> Result<UnixListener, String> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    if let Ok(m) = std::fs::symlink_metadata(socket) {
+        if !m.file_type().is_socket() {
+            return Err(format!("{} exists and is not a socket", socket.display()));
+        }
+        if UnixStream::connect(socket).is_ok() {
+            return Err(format!("another helper serves {}", socket.display()));
+        }
+        std::fs::remove_file(socket).map_err(|e| format!("remove stale {}: {e}", socket.display()))?;
+    }
+    // Made with no access for anyone, then opened to the owner only: never a moment in which
+    // another user could connect.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(socket);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(|e| format!("bind {}: {e}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("chmod {}: {e}", socket.display()))?;
+    listener.set_nonblocking(true).map_err(|e| format!("{e}"))?;
+    Ok(listener)
+}
+
+fn reap_children() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Fork the supervisor of the next jail. It builds the jail, then waits on the hand-off socket
+/// for its client.
+fn start_one(policy: &Policy, listener: &UnixListener, signals: &SignalFd) -> io::Result<(libc::pid_t, OwnedFd)> {
+    let (ours, theirs) = stockade_sys::seqpacket_pair()?;
+    match stockade_sys::fork()? {
+        Some(pid) => Ok((pid, ours)),
+        None => {
+            // The child keeps nothing of the helper's but the hand-off socket.
+            let _ = nix::unistd::close(listener.as_raw_fd());
+            let _ = nix::unistd::close(signals.as_raw_fd());
+            drop(ours);
+            let code = supervise_one(policy, &theirs);
+            stockade_sys::exit_now(code)
+        }
+    }
+}
+
+/// One jail's supervisor: build it ahead, take one client, serve its request, exit.
+fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
+    // The helper's SIGINT/SIGTERM stay blocked here: the one-shot watcher reads them itself.
+    let built = plan::gather(policy).and_then(|inputs| {
+        let template = Request {
+            policy: policy.clone(),
+            program: Program::Code(String::new()),
+            args: Vec::new(),
+            passthrough: false,
+            stdin: StdinMode::Forward,
+            audit_log: None,
+            extra_files: Vec::new(),
+            internal_files: Vec::new(),
+            mode: JailMode::Standby,
+            preload: Vec::new(),
+        };
+        let ahead = plan::compile(&template, &inputs)?;
+        let jail = stockade_jail::supervise::spawn(&ahead, &inputs.host)?;
+        Ok((ahead, jail))
+    });
+    let mut buf = [0u8; 8];
+    let conn = match stockade_sys::recv_with_fds(handoff.as_fd(), &mut buf) {
+        Ok((n, mut fds)) if n > 0 && !fds.is_empty() => UnixStream::from(fds.swap_remove(0)),
+        // The helper stopped before handing anyone over.
+        _ => return 0,
+    };
+    serve_client(built.ok(), conn)
+}
+
+fn serve_client(built: Option<(Plan, stockade_jail::supervise::Jail)>, mut conn: UnixStream) -> i32 {
+    let answer = |conn: &mut UnixStream, kind: Kind, bytes: Vec<u8>| {
+        let _ = conn.write_all(&bytes);
+        let _ = conn.flush();
+        i32::from(kind != Kind::Result)
+    };
+    let fatal = |conn: &mut UnixStream, step: &str, message: String, kind: &str| {
+        let f = Fatal {
+            step: step.into(),
+            message,
+            kind: kind.into(),
+        };
+        answer(conn, Kind::Fatal, frame::encode(Kind::Fatal, 0, &f))
+    };
+    let _ = conn.set_read_timeout(Some(REQUEST_TIMEOUT));
+    // The client's stdio first, on one byte; then its request.
+    let mut one = [0u8; 1];
+    let stdio = match stockade_sys::recv_with_fds(conn.as_fd(), &mut one) {
+        Ok((1, fds)) if fds.len() == 3 => fds,
+        _ => {
+            return fatal(
+                &mut conn,
+                "request",
+                "expected the client's stdio first".into(),
+                "request",
+            )
+        }
+    };
+    let request = frame::read_frame(
+        &mut conn,
+        frame::Accept {
+            kinds: &[(Kind::HelperRun, MAX_RUN_FRAME)],
+            nonce: None,
+        },
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|f| f.decode::<HelperRun>().map_err(|e| e.to_string()));
+    let run = match request {
+        Ok(r) => r,
+        Err(e) => return fatal(&mut conn, "request", e, "request"),
+    };
+    let _ = conn.set_read_timeout(None);
+    // The client's stdio becomes this process's: the watcher echoes to 1 and 2 and reads 0.
+    for (fd, target) in stdio.iter().zip(0..3) {
+        if stockade_sys::dup_raw_onto(fd.as_raw_fd(), target).is_err() {
+            return fatal(
+                &mut conn,
+                "request",
+                "could not take over the client's stdio".into(),
+                "setup",
+            );
+        }
+    }
+    drop(stdio);
+    let (req, late) = match request_from(&run) {
+        Ok(r) => r,
+        Err((step, message, kind)) => return fatal(&mut conn, step, message, kind),
+    };
+    let env = run.env.clone();
+    let outcome = plan::gather_with_env(&req.policy, &|name| env.get(name).cloned()).and_then(|inputs| {
+        let plan = plan::compile(&req, &inputs)?;
+        if let Some((ahead, jail)) = built {
+            let ran = stockade_jail::supervise::run_built_ahead(
+                &ahead,
+                &plan,
+                &inputs.host,
+                jail,
+                &late,
+                Some(conn.as_fd()),
+            )?;
+            if let Some(result) = ran {
+                trace(true);
+                return Ok(result);
+            }
+        }
+        // Not the jail built ahead (or none could be built): a jail of its own, now.
+        trace(false);
+        stockade_jail::supervise::run_watched(&plan, &inputs.host, Some(conn.as_fd()))
+    });
+    match outcome {
+        Ok(result) => answer(&mut conn, Kind::Result, frame::encode(Kind::Result, 0, &result)),
+        Err(e) => {
+            let f = fatal_of(&e);
+            answer(&mut conn, Kind::Fatal, frame::encode(Kind::Fatal, 0, &f))
+        }
+    }
+}
+
+/// `STOCKADE_HELPER_TRACE=1` in the helper's environment: say on the client's stderr whether a
+/// run used the jail built ahead (for tests and benchmarks; off by default).
+fn trace(ahead: bool) {
+    if std::env::var_os("STOCKADE_HELPER_TRACE").is_some_and(|v| v == "1") {
+        let what = if ahead {
+            "stockade helper: in the jail built ahead"
+        } else {
+            "stockade helper: in a jail built for this request (the one built ahead differs)"
+        };
+        let _ = writeln!(io::stderr(), "{what}");
+    }
+}
+
+type Refusal = (&'static str, String, &'static str);
+
+/// The helper request as the jail request `stockade run` would have made, and its program.
+fn request_from(run: &HelperRun) -> Result<(Request, LateProgram), Refusal> {
+    let policy = Policy::from_toml(&run.policy, "<policy>")
+        .and_then(|p| p.validate().map(|()| p))
+        .map_err(|e| ("policy", format!("invalid policy: {e}"), "policy"))?;
+    let program = match &run.program {
+        HelperProgram::Code(code) => Program::Code(code.clone()),
+        HelperProgram::Script { name, source } => Program::Script {
+            name: name.clone(),
+            source: base64::engine::general_purpose::STANDARD
+                .decode(source)
+                .map_err(|e| ("request", format!("script source: {e}"), "request"))?,
+        },
+    };
+    let audit_log = match run.audit_log.as_deref() {
+        None => None,
+        Some("-") => Some(AuditSink::Stderr),
+        Some(p) if Path::new(p).is_absolute() => Some(AuditSink::File(PathBuf::from(p))),
+        Some(p) => return Err(("request", format!("audit log path {p:?} is not absolute"), "request")),
+    };
+    let late = LateProgram::of(&program, &run.args).map_err(|e: SetupError| ("request", e.to_string(), "request"))?;
+    let req = Request {
+        policy,
+        program,
+        args: run.args.clone(),
+        passthrough: run.passthrough,
+        stdin: if run.forward_stdin {
+            StdinMode::Forward
+        } else {
+            StdinMode::Null
+        },
+        audit_log,
+        extra_files: Vec::new(),
+        internal_files: Vec::new(),
+        mode: JailMode::Script,
+        preload: Vec::new(),
+    };
+    Ok((req, late))
+}

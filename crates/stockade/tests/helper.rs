@@ -1,0 +1,432 @@
+//! `stockade helper`: `stockade run` in a jail built ahead gives what a jail built on the spot
+//! gives — same output, exit codes, statuses and limits; a fresh jail and scratch every time; a
+//! `/sandbox` the code cannot write; the caller's stop reaching the run — and a helper serves only
+//! its own user, while `stockade run` talks only to its own user's helper.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{parse_result, stockade, system_python};
+
+const AHEAD: &str = "stockade helper: in the jail built ahead";
+const ON_THE_SPOT: &str = "stockade helper: in a jail built for this request";
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A helper on a socket of its own; stopped (SIGTERM) when dropped.
+struct Helper {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Helper {
+    fn start(extra: &[&str]) -> Helper {
+        Helper::start_as(extra, None)
+    }
+
+    /// `uid`: run the helper as that user (root only), its socket in a directory it owns.
+    fn start_as(extra: &[&str], uid: Option<u32>) -> Helper {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("helper.sock");
+        let mut cmd = match uid {
+            Some(uid) => {
+                std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).unwrap();
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={uid}"),
+                    "--clear-groups",
+                    "--",
+                ])
+                .arg(env!("CARGO_BIN_EXE_stockade"))
+                .env("HOME", "/nonexistent");
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_stockade")),
+        };
+        let child = cmd
+            .args(["helper", "--socket"])
+            .arg(&socket)
+            .args(["--python", system_python(), "--timeout", "10"])
+            .args(extra)
+            .env("STOCKADE_HELPER_TRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "the helper never made its socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Helper {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    /// `stockade run` (with the helper's flags) through this helper.
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = stockade();
+        c.env("STOCKADE_HELPER", &self.socket)
+            .args(["run", "--python", system_python(), "--timeout", "10"])
+            .args(args);
+        c
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap()),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// The same `stockade run` in a jail of its own, built on the spot.
+fn local(args: &[&str]) -> Output {
+    stockade()
+        .args(["run", "--python", system_python(), "--timeout", "10"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// What must be equal between the two: the run's own observable outcome.
+fn outcome(o: &Output) -> serde_json::Value {
+    let r = parse_result(o);
+    serde_json::json!({
+        "exit": o.status.code(),
+        "status": r["status"],
+        "exit_code": r["exit_code"],
+        "stdout": r["stdout"],
+        "stderr": r["stderr"],
+        "limits": r["limits"],
+        "violations": r["violations"].as_array().map(|v| v.iter().map(|x| x["rule"].clone()).collect::<Vec<_>>()),
+        "layers": r["isolation"]["layers"].as_array().map(|v| v.iter().map(|x| (x["name"].clone(), x["active"].clone())).collect::<Vec<_>>()),
+    })
+}
+
+#[test]
+fn a_run_in_the_jail_built_ahead_is_the_run_of_a_jail_built_on_the_spot() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    let helper = Helper::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("prog.py");
+    std::fs::write(
+        &script,
+        "import sys\nprint('script', __file__, sys.argv[1:])\nsys.exit(3)\n",
+    )
+    .unwrap();
+    let script = script.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--json", "-c", "print(sum(range(10)))"],
+        vec!["--json", "-c", "import sys; print(sys.argv)", "a", "b c"],
+        vec!["--json", script, "x", "--y"],
+        vec!["--json", "-c", "raise SystemExit(7)"],
+        vec!["--json", "-c", "open('/etc/shadow').read()"],
+        vec![
+            "--json",
+            "-c",
+            "import socket; socket.create_connection(('127.0.0.1', 9))",
+        ],
+        vec![
+            "--json",
+            "-c",
+            "import os, json; print(json.dumps(sorted(os.listdir('/tmp'))), os.getcwd())",
+        ],
+        vec!["--json", "-c", "while True: pass"],
+    ];
+    for args in &cases {
+        let ahead = helper.run(args);
+        assert!(stderr(&ahead).contains(AHEAD), "{args:?}: {}", stderr(&ahead));
+        let spot = local(args);
+        assert_eq!(outcome(&ahead), outcome(&spot), "{args:?}");
+    }
+    // Live output, stdin and the exit code, without --json.
+    let mut child = helper
+        .command(&[
+            "-c",
+            "import sys; print(sys.stdin.read().upper()); sys.stderr.write('e\\n'); sys.exit(5)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"from the caller").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "FROM THE CALLER\n");
+    assert!(
+        stderr(&out).contains("e\n") && stderr(&out).contains(AHEAD),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_run_gets_a_fresh_jail_and_cannot_write_its_sandbox() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    // The jail alone (no guard, which would refuse these writes first): Landlock is what holds.
+    let helper = Helper::start(&["--no-guard"]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("self.py");
+    // The run tries to leave something for the next one in every place it can name.
+    std::fs::write(
+        &script,
+        r#"
+import os, json
+seen = {p: os.path.exists(p) for p in ("/tmp/left", "/sandbox/left", "/dev/shm/left")}
+out = {"seen": seen, "pid": os.getpid()}
+for p in ("/tmp/left", "/sandbox/left", "/sandbox/self.py"):
+    try:
+        with open(p, "a") as f:
+            f.write("x")
+        out[p] = "written"
+    except OSError as e:
+        out[p] = e.errno
+try:
+    os.chmod("/sandbox/self.py", 0o666)
+    with open("/sandbox/self.py", "a") as f:
+        f.write("x")
+    out["chmod+write"] = "written"
+except OSError as e:
+    out["chmod+write"] = e.errno
+mounts = [l.split() for l in open("/proc/self/mountinfo")]
+out["sandbox_mount"] = [m[5].split(",")[0] for m in mounts if m[4] == "/sandbox"]
+print(json.dumps(out))
+"#,
+    )
+    .unwrap();
+    let script = script.to_str().unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let o = helper.run(&["--no-guard", "--json", script]);
+        assert!(stderr(&o).contains(AHEAD), "{}", stderr(&o));
+        let r = parse_result(&o);
+        let line: serde_json::Value = serde_json::from_str(r["stdout"].as_str().unwrap().trim()).unwrap();
+        runs.push(line);
+    }
+    for line in &runs {
+        // Nothing of an earlier run is there; the scratch is the run's own.
+        assert_eq!(
+            line["seen"],
+            serde_json::json!({"/tmp/left": false, "/sandbox/left": false, "/dev/shm/left": false})
+        );
+        assert_eq!(line["/tmp/left"], "written");
+        // The sandbox is its own mount, writable as a file system (the program is written
+        // into it just before), and read-only to the code: Landlock refuses with EACCES.
+        assert_eq!(line["sandbox_mount"], serde_json::json!(["rw"]), "{line}");
+        assert_eq!(line["/sandbox/left"], libc::EACCES);
+        assert_eq!(line["/sandbox/self.py"], libc::EACCES);
+        assert_eq!(line["chmod+write"], libc::EACCES);
+    }
+    // The same program with the protection that holds it (Landlock) absent: the helper does not
+    // build ahead without it, so the run gets a jail built on the spot, whose /sandbox is part
+    // of the read-only root.
+    let degraded = stockade()
+        .env("STOCKADE_HELPER", &helper.socket)
+        .env("STOCKADE_DISABLE_LAYERS", "landlock")
+        .args([
+            "run",
+            "--python",
+            system_python(),
+            "--timeout",
+            "10",
+            "--no-guard",
+            "--allow-degraded",
+            "--json",
+            script,
+        ])
+        .output()
+        .unwrap();
+    let r = parse_result(&degraded);
+    assert!(stderr(&degraded).contains(ON_THE_SPOT), "{}", stderr(&degraded));
+    let line: serde_json::Value = serde_json::from_str(r["stdout"].as_str().unwrap().trim()).unwrap();
+    assert_eq!(line["/sandbox/left"], libc::EROFS, "{line}");
+}
+
+#[test]
+fn another_policy_or_environment_gets_a_jail_built_for_it() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "version = 1\n[env]\npass = [\"STOCKADE_T_VALUE\"]\n").unwrap();
+    let policy = policy.to_str().unwrap();
+    let helper = Helper::start(&["--policy", policy]);
+    let code = "import os; print(os.environ.get('STOCKADE_T_VALUE'))";
+    // The helper's own environment has no value: the jail built ahead passes none.
+    let none = helper.run(&["--policy", policy, "--json", "-c", code]);
+    assert!(stderr(&none).contains(AHEAD), "{}", stderr(&none));
+    assert_eq!(parse_result(&none)["stdout"], "None\n");
+    // The caller's value is the one the run must see: the jail built ahead would not pass it.
+    let mut c = helper.command(&["--policy", policy, "--json", "-c", code]);
+    let with = c.env("STOCKADE_T_VALUE", "from-the-caller").output().unwrap();
+    assert!(stderr(&with).contains(ON_THE_SPOT), "{}", stderr(&with));
+    assert_eq!(parse_result(&with)["stdout"], "from-the-caller\n");
+    // Another limit: the jail built ahead has the helper's.
+    let other = helper.run(&["--policy", policy, "--memory", "300M", "--json", "-c", "pass"]);
+    assert!(stderr(&other).contains(ON_THE_SPOT), "{}", stderr(&other));
+    assert_eq!(parse_result(&other)["limits"]["memory_bytes"], 300 << 20);
+    // And the next run of the helper's own policy is served ahead again.
+    let again = helper.run(&["--policy", policy, "--json", "-c", "pass"]);
+    assert!(stderr(&again).contains(AHEAD), "{}", stderr(&again));
+}
+
+/// Processes of a run whose code holds `marker`: the jail's interpreter (its command line
+/// starts with the interpreter and its `-s -S`; the caller's has the marker too, but starts
+/// with `stockade`).
+fn survivors(marker: &str) -> usize {
+    let pattern = format!("^{} -s -S -c .*{marker}", system_python());
+    let out = Command::new("pgrep").args(["-f", &pattern]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Start `cmd` (a `stockade run` of code holding `marker`), wait until its run is there — the
+/// control: while the caller lives, the run is found — then send the caller `signal` and check
+/// that no process of the run survives. Returns the caller's exit status.
+fn stop_caller(mut cmd: Command, marker: &str, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while survivors(marker) == 0 {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()), signal).unwrap();
+    let status = child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while survivors(marker) > 0 {
+        assert!(Instant::now() < deadline, "the run outlived its caller ({signal})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    status
+}
+
+#[test]
+fn the_callers_stop_reaches_the_run() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    use nix::sys::signal::Signal;
+    let helper = Helper::start(&[]);
+    let code = |marker: &str| format!("import time; {marker} = 1; time.sleep(60)");
+    // SIGTERM is passed on: the run is stopped and reported as it is without a helper.
+    let marker = format!("stockade_helper_term_{}", std::process::id());
+    let through = stop_caller(helper.command(&["-c", &code(&marker)]), &marker, Signal::SIGTERM);
+    let marker = format!("stockade_local_term_{}", std::process::id());
+    let mut here = stockade();
+    here.args(["run", "--python", system_python(), "-c", &code(&marker)]);
+    let spot = stop_caller(here, &marker, Signal::SIGTERM);
+    assert_eq!(through.code(), spot.code());
+    assert!(through.code().is_some_and(|c| c != 0), "{through:?}");
+    // SIGKILL leaves the helper's side only the hang-up: the run is stopped all the same.
+    let marker = format!("stockade_helper_kill_{}", std::process::id());
+    stop_caller(helper.command(&["-c", &code(&marker)]), &marker, Signal::SIGKILL);
+}
+
+#[test]
+fn the_helper_and_its_clients_trust_only_their_own_user() {
+    if !is_root() {
+        eprintln!("skipped: needs root to switch users");
+        return;
+    }
+    let helper = Helper::start(&[]);
+    let meta = std::fs::metadata(&helper.socket).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600, "the socket is its owner's only");
+    // Another user is not served: it runs in a jail of its own (no helper line), as nobody.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_stockade"))
+        .env("STOCKADE_HELPER", &helper.socket)
+        .env("HOME", "/nonexistent")
+        .args([
+            "run",
+            "--python",
+            system_python(),
+            "--json",
+            "-c",
+            "import os; print(os.getuid())",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("stockade helper"), "{}", stderr(&out));
+    assert_eq!(parse_result(&out)["stdout"], "1000\n");
+    // Control: its owner is served.
+    let own = helper.run(&["--json", "-c", "pass"]);
+    assert!(stderr(&own).contains(AHEAD), "{}", stderr(&own));
+
+    // A helper of another user (nobody) is not trusted by root's `stockade run`, even pointed at.
+    let foreign = Helper::start_as(&["--allow-degraded"], Some(65534));
+    assert_eq!(std::fs::metadata(&foreign.socket).unwrap().uid(), 65534);
+    let out = foreign.run(&["--json", "-c", "print('ran')"]);
+    assert!(!stderr(&out).contains("stockade helper"), "{}", stderr(&out));
+    assert_eq!(parse_result(&out)["stdout"], "ran\n");
+}
+
+#[test]
+fn a_second_helper_on_a_live_socket_is_refused_and_a_stale_one_replaced() {
+    let helper = Helper::start(&["--allow-degraded"]);
+    let second = stockade()
+        .args(["helper", "--socket"])
+        .arg(&helper.socket)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(125));
+    assert!(stderr(&second).contains("another helper serves"), "{}", stderr(&second));
+    drop(helper);
+    // A socket file nobody serves (a helper killed with SIGKILL) is replaced.
+    let dir = tempfile::tempdir().unwrap();
+    let stale: &Path = &dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(stale).unwrap());
+    assert!(stale.exists());
+    let mut child = stockade()
+        .args(["helper", "--allow-degraded", "--socket"])
+        .arg(stale)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(stale).is_err() {
+        assert!(Instant::now() < deadline, "the stale socket was not replaced");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(!stale.exists(), "the helper removes its socket when it stops");
+}
