@@ -43,6 +43,7 @@ class Variant:
     name: str
     argv: list[str]
     note: str
+    env: dict | None = None  # environment overrides
     samples_ns: list[int] = field(default_factory=list)
     cpu_us: list[int] = field(default_factory=list)  # user+sys of the whole process tree
 
@@ -121,19 +122,24 @@ def build_variants(args) -> list[Variant]:
     if not os.access(stockade, os.X_OK):
         sys.exit(f"cold_start: {stockade} not found; build it with `cargo build --release -p stockade` "
                  f"(or pass --stockade PATH)")
+    off = {"STOCKADE_HELPER": "off"}
     v.append(Variant("stockade --python debian", [stockade, "run", "--python", DEBIAN_PY, *c],
-                     "release build, default policy, every layer on"))
+                     "release build, default policy, every layer on", env=off))
     v.append(Variant("stockade (default python)", [stockade, "run", *c],
-                     "release build, default policy, interpreter = python3 of PATH"))
+                     "release build, default policy, interpreter = python3 of PATH", env=off))
+    if args.helper_socket:
+        v.append(Variant("stockade --python debian, helper", [stockade, "run", "--python", DEBIAN_PY, *c],
+                         "the same, in a jail `stockade helper` built ahead",
+                         env={"STOCKADE_HELPER": args.helper_socket}))
     if args.only:
         v = [x for x in v if any(o.lower() in x.name.lower() for o in args.only) or x.name == ANCHOR]
     return v
 
 
-def spawn_wait(argv: list[str], devnull: int) -> tuple[int, int, int]:
+def spawn_wait(argv: list[str], devnull: int, overrides: dict | None = None) -> tuple[int, int, int]:
     """Spawn argv with stdout on /dev/null; return (elapsed ns, wait status, child cpu us)."""
     fa = [(os.POSIX_SPAWN_DUP2, devnull, 1)]
-    env = os.environ
+    env = {**os.environ, **overrides} if overrides else os.environ
     t0 = time.perf_counter_ns()
     pid = os.posix_spawn(argv[0], argv, env, file_actions=fa)
     _, status, ru = os.wait4(pid, 0)
@@ -145,7 +151,8 @@ def spawn_wait(argv: list[str], devnull: int) -> tuple[int, int, int]:
 def check_outputs(variants: list[Variant]) -> None:
     bad = []
     for v in variants:
-        p = subprocess.run(v.argv, stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=60)
+        env = {**os.environ, **v.env} if v.env else None
+        p = subprocess.run(v.argv, stdin=subprocess.DEVNULL, capture_output=True, check=False, timeout=60, env=env)
         if p.returncode != 0 or p.stdout != EXPECTED:
             bad.append(f"  {v.name}: exit {p.returncode}, stdout {p.stdout!r} (want {EXPECTED!r}), "
                        f"stderr {p.stderr.decode(errors='replace').strip()[:500]!r}\n    argv: {v.argv}")
@@ -222,12 +229,53 @@ def main() -> None:
     ap.add_argument("--default-python", help="the PATH-default interpreter (default: python3 of PATH, shims resolved)")
     ap.add_argument("--only", action="append", help="only variants whose name contains this (repeatable; anchor always kept)")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install bubblewrap if missing")
+    ap.add_argument("--no-helper", action="store_true", help="skip the `stockade helper` variant")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
 
+    helper = None
+    args.helper_socket = None
+    if not args.no_helper and os.access(args.stockade, os.X_OK):
+        helper, args.helper_socket = start_helper(args.stockade)
+    try:
+        run(args)
+    finally:
+        if helper:
+            helper.terminate()
+            helper.wait(timeout=10)
+
+
+def start_helper(stockade: str):
+    """`stockade helper` for the Debian interpreter's default policy, on a socket of its own."""
+    import tempfile
+    sock = os.path.join(tempfile.mkdtemp(prefix="stockade-bench-"), "helper.sock")
+    proc = subprocess.Popen([stockade, "helper", "--python", DEBIAN_PY, "--socket", sock],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(sock):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            sys.exit("cold_start: `stockade helper` did not start")
+        time.sleep(0.02)
+    return proc, sock
+
+
+def tree_cpu_ticks(pid: int) -> int:
+    """utime+stime of pid and its reaped children (the helper's per-jail supervisors)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])
+
+
+def run(args) -> None:
     variants = build_variants(args)
     check_outputs(variants)  # also warms the stockade manifest cache and the page cache
+    helper_pid = None
+    if args.helper_socket:
+        out = subprocess.run(["pgrep", "-f", f"helper --python {DEBIAN_PY} --socket {args.helper_socket}"],
+                             capture_output=True, text=True, check=False).stdout.split()
+        helper_pid = int(out[0]) if out else None
+    helper_ticks0 = tree_cpu_ticks(helper_pid) if helper_pid else 0
     rng = random.Random(args.seed)
     devnull = os.open(os.devnull, os.O_WRONLY)
     started = time.strftime("%Y-%m-%d %H:%M:%S %z")
@@ -236,7 +284,7 @@ def main() -> None:
         order = list(variants)
         rng.shuffle(order)
         for v in order:
-            ns, status, cpu = spawn_wait(v.argv, devnull)
+            ns, status, cpu = spawn_wait(v.argv, devnull, v.env)
             if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
                 sys.exit(f"cold_start: {v.name} failed in round {rnd} (wait status {status:#x})")
             if rnd >= args.warmup:
@@ -246,13 +294,19 @@ def main() -> None:
             print(f"  round {rnd + 1}/{args.warmup + args.rounds}", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - t_start
     os.close(devnull)
+    helper_cpu_ms = None
+    if helper_pid:
+        time.sleep(0.5)  # the last jail's supervisor is reaped within the helper's 1 s poll
+        runs = args.warmup + args.rounds + 1
+        helper_cpu_ms = (tree_cpu_ticks(helper_pid) - helper_ticks0) * 1000 / os.sysconf("SC_CLK_TCK") / runs
 
     rows = [summarise(v) for v in variants]
     anchor = next(r for r in rows if r["variant"] == ANCHOR)["median_ms"]
     for r in rows:
         r["ratio_vs_anchor"] = r["median_ms"] / anchor
     meta = {"date": started, "rounds": args.rounds, "warmup": args.warmup, "seed": args.seed,
-            "code": CODE, "anchor": ANCHOR, "duration_s": round(elapsed, 1), "machine": machine()}
+            "code": CODE, "anchor": ANCHOR, "duration_s": round(elapsed, 1), "machine": machine(),
+            "helper_cpu_ms_per_run": helper_cpu_ms}
     if args.json:
         json.dump({"meta": meta, "results": rows,
                    "samples_ms": {v.name: [x / 1e6 for x in v.samples_ns] for v in variants}}, sys.stdout, indent=1)
@@ -264,6 +318,9 @@ def main() -> None:
     print(f"program: -c {CODE!r}; ratio = median / median of '{ANCHOR}'; cpu = median user+sys of the tree")
     print()
     print(render_table(rows))
+    if helper_cpu_ms is not None:
+        print(f"\nthe helper variant's cpu column is the client's; building each jail ahead took "
+              f"{helper_cpu_ms:.1f} ms of cpu in the helper's supervisors (mean per run, outside the timed path)")
 
 
 if __name__ == "__main__":

@@ -267,7 +267,7 @@ fn dynmods_without_mounting(mounts: &[Mount], opted_out: bool, root: bool) -> Op
 }
 
 /// Limits for one run's cgroup.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Memory limit in bytes (page cache and tmpfs pages included).
     pub memory: u64,

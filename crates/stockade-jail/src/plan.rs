@@ -216,7 +216,7 @@ pub enum AuditSink {
 }
 
 /// How the jail's uids and gids map to the host's.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdMapping {
     /// Host uid that the jail's uid 1000 is.
     pub host_uid: u32,
@@ -257,18 +257,31 @@ pub struct RootPlan {
 /// each once: a Landlock rule on a directory covers everything beneath it, across mount points,
 /// so a rule beneath it with the same rights only costs system calls (five each).
 fn outermost(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = Vec::with_capacity(paths.len());
-    for p in &paths {
-        let inside_another = paths.iter().any(|o| o != p && p.starts_with(o));
-        if !inside_another && !out.contains(p) {
-            out.push(p.clone());
+    // Sorted by components, a path's descendants follow it directly: one pass finds every path
+    // inside another (pairwise it was ~30,000 comparisons, a millisecond of every cold run).
+    let mut sorted: Vec<&PathBuf> = paths.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut inside = std::collections::HashSet::new();
+    let mut last: Option<&PathBuf> = None;
+    for p in sorted {
+        match last {
+            Some(o) if p.starts_with(o) => {
+                inside.insert(p);
+            }
+            _ => last = Some(p),
         }
     }
-    out
+    let mut seen = std::collections::HashSet::new();
+    paths
+        .iter()
+        .filter(|p| !inside.contains(p) && seen.insert(*p))
+        .cloned()
+        .collect()
 }
 
 /// Landlock rules matching the mount view.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LandlockPlan {
     /// Read (and execute) only.
     pub read_only: Vec<PathBuf>,
@@ -284,7 +297,7 @@ pub struct LandlockPlan {
 }
 
 /// One rlimit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
     /// `libc::RLIMIT_*`.
     pub resource: u32,
@@ -297,7 +310,7 @@ pub struct Rlimit {
 }
 
 /// Which layers the plan applies and which are missing (allowed only with allow-degraded).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Degradation {
     /// Layer names that will not be applied, with why.
     pub missing: Vec<(String, String)>,
@@ -414,39 +427,22 @@ impl Plan {
             && files.iter().zip(&self.root.files).all(|(a, b)| *a == b)
             && self.exec_path == *exec_path
             && self.envp == *envp
-            && format!(
-                "{:?}",
-                (
-                    &self.root.entries,
-                    &self.root.extra_binds,
-                    self.root.scratch_bytes,
-                    self.root.scratch_inodes
-                )
-            ) == format!(
-                "{:?}",
-                (
-                    &root.entries,
-                    &root.extra_binds,
-                    root.scratch_bytes,
-                    root.scratch_inodes
-                )
-            )
+            && self.root.entries == root.entries
+            && self.root.extra_binds == root.extra_binds
+            && (self.root.scratch_bytes, self.root.scratch_inodes) == (root.scratch_bytes, root.scratch_inodes)
             && self.hostname == *hostname
-            && format!(
-                "{:?}",
-                (
-                    &self.rlimits,
-                    &self.ids,
-                    &self.landlock,
-                    &self.limits,
-                    &self.cgroup_limits
-                )
-            ) == format!("{:?}", (rlimits, ids, landlock, limits, cgroup_limits))
-            && format!("{:?}", (&self.seccomp, &self.init_seccomp)) == format!("{:?}", (seccomp, init_seccomp))
-            && format!(
-                "{:?}",
-                (&self.degradation, &self.manifest, &self.egress, &self.policy_binds)
-            ) == format!("{:?}", (degradation, manifest, egress, policy_binds))
+            && self.rlimits == *rlimits
+            && self.ids == *ids
+            && self.landlock == *landlock
+            && self.limits == *limits
+            && self.cgroup_limits == *cgroup_limits
+            && self.seccomp == *seccomp
+            && self.init_seccomp == *init_seccomp
+            && self.degradation == *degradation
+            && self.manifest == *manifest
+            && self.policy_binds == *policy_binds
+            // Only a proxy policy has one; a jail's own CA or placeholders never match another's.
+            && format!("{:?}", self.egress) == format!("{egress:?}")
             && self.guard == *guard
             && self.secrets == *secrets
             && self.policy_hash == *policy_hash

@@ -511,6 +511,21 @@ fn allow() -> sock_filter {
 /// Call this before forking: it allocates. The result is passed to [`install`] in the
 /// child.
 pub fn compile(opts: &SeccompOptions) -> Result<BpfProgram, SeccompError> {
+    // The filter depends on nothing but `opts`: a process compiling it again (a supervisor of
+    // a jail built ahead compiles the request's plan on the run's path) takes it from here.
+    static MADE: std::sync::Mutex<Vec<(SeccompOptions, BpfProgram)>> = std::sync::Mutex::new(Vec::new());
+    let made = |m: &Vec<(SeccompOptions, BpfProgram)>| m.iter().find(|(o, _)| o == opts).map(|(_, p)| p.clone());
+    if let Some(p) = MADE.lock().ok().as_deref().and_then(made) {
+        return Ok(p);
+    }
+    let prog = compile_uncached(opts)?;
+    if let Ok(mut m) = MADE.lock() {
+        m.push((*opts, prog.clone()));
+    }
+    Ok(prog)
+}
+
+fn compile_uncached(opts: &SeccompOptions) -> Result<BpfProgram, SeccompError> {
     let groups = [
         (libc::EPERM, eperm_rules(opts)?),
         (libc::EAFNOSUPPORT, socket_rules(opts)?),
@@ -581,6 +596,15 @@ pub fn compile_no_processes() -> Result<BpfProgram, SeccompError> {
 
 /// The jail init's own filter: an allow-list of what reaping and reporting need.
 pub fn compile_init() -> Result<BpfProgram, SeccompError> {
+    static MADE: OnceLock<BpfProgram> = OnceLock::new();
+    if let Some(p) = MADE.get() {
+        return Ok(p.clone());
+    }
+    let prog = compile_init_uncached()?;
+    Ok(MADE.get_or_init(|| prog).clone())
+}
+
+fn compile_init_uncached() -> Result<BpfProgram, SeccompError> {
     let rules: BTreeMap<i64, Vec<SeccompRule>> = INIT_ALLOWED.iter().map(|&(_, nr)| (nr, Vec::new())).collect();
     let filter = SeccompFilter::new(
         rules,

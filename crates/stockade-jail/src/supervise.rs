@@ -408,7 +408,45 @@ pub fn run_with_calls(
         StdinMode::Forward => Feed::Caller,
         StdinMode::Null | StdinMode::Data(_) => Feed::Nothing,
     };
-    watch_to_end(plan, host, jail, calls, feed, None)
+    watch_to_end(plan, host, jail, calls, feed, None).map(Finished::into_result)
+}
+
+/// A run that has ended: its result, and its jail to reap and clean up — after the result is
+/// delivered, where that is sooner ([`Finished::clean_up`], or on drop).
+pub struct Finished {
+    /// The result document.
+    pub result: RunResult,
+    jail: Option<Jail>,
+    reaped: bool,
+}
+
+impl Finished {
+    /// Reap the jail's init (the namespaces' teardown) and remove its cgroups.
+    pub fn clean_up(mut self) {
+        self.release();
+    }
+
+    /// [`Finished::clean_up`], then the result.
+    #[must_use]
+    pub fn into_result(mut self) -> RunResult {
+        self.release();
+        std::mem::replace(&mut self.result, RunResult::not_run(crate::Status::Ok, None, None))
+    }
+
+    fn release(&mut self) {
+        if let Some(jail) = self.jail.take() {
+            if !self.reaped {
+                let _ = jail.reap();
+            }
+            drop(jail);
+        }
+    }
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// What a run's stdin pipe is fed with.
@@ -426,7 +464,8 @@ enum Feed {
 /// `ahead` [`Plan::serves`] (checked here). Everything else is [`run`]'s: stdin per `plan`, the
 /// output, the limits, the classification. `caller`, when given, is watched for the caller's
 /// stop: a byte (a signal number) or its hang-up stops the jail as a signal to `stockade run`
-/// would. `None` (the jail killed) when `ahead` is not the jail `plan` needs.
+/// would. `None` (the jail killed) when `ahead` is not the jail `plan` needs. The result can be
+/// delivered before the jail is cleaned up ([`Finished`]).
 pub fn run_built_ahead(
     ahead: &Plan,
     plan: &Plan,
@@ -434,7 +473,7 @@ pub fn run_built_ahead(
     mut jail: Jail,
     program: &LateProgram,
     caller: Option<BorrowedFd<'_>>,
-) -> Result<Option<RunResult>, SetupError> {
+) -> Result<Option<Finished>, SetupError> {
     if !ahead.serves(plan, program) {
         jail.kill();
         let _ = jail.reap();
@@ -453,7 +492,7 @@ pub fn run_built_ahead(
 }
 
 /// [`run`], watching `caller` for its stop as [`run_built_ahead`] does.
-pub fn run_watched(plan: &Plan, host: &HostSupport, caller: Option<BorrowedFd<'_>>) -> Result<RunResult, SetupError> {
+pub fn run_watched(plan: &Plan, host: &HostSupport, caller: Option<BorrowedFd<'_>>) -> Result<Finished, SetupError> {
     let jail = spawn(plan, host)?;
     let feed = match plan.stdin {
         StdinMode::Forward => Feed::Caller,
@@ -469,7 +508,7 @@ fn watch_to_end(
     calls: Option<(stockade_protocol::calls::Functions, &mut dyn crate::calls::Broker)>,
     feed: Feed,
     caller: Option<BorrowedFd<'_>>,
-) -> Result<RunResult, SetupError> {
+) -> Result<Finished, SetupError> {
     let (host_calls, broker) = match (calls, jail.calls.take()) {
         (Some((functions, broker)), Some(sock)) => (
             Some(crate::calls::HostCalls::new(sock, functions).at(Step::Pipes, "host function socket")?),
@@ -529,8 +568,21 @@ fn watch_to_end(
     watch.pump(stdin, feed, signals.as_ref(), caller);
     let _ = mask.thread_unblock();
 
-    let reaped = jail.reap().at(Step::Supervise, "reap jail init")?;
+    // With the interpreter's status in hand and the cgroup counting CPU and memory, init's own
+    // exit adds nothing to the result: it is reaped after the result is delivered.
     let wall = jail.started.elapsed();
+    let later =
+        watch.status_bytes.len() >= 4 && jail.cgroup.cpu_user_sys_ms().is_some() && jail.cgroup.memory_peak().is_some();
+    let reaped = if later {
+        stockade_sys::Reaped {
+            status: 0,
+            user_us: 0,
+            sys_us: 0,
+            max_rss_kib: 0,
+        }
+    } else {
+        jail.reap().at(Step::Supervise, "reap jail init")?
+    };
     let network = egress.map(|e| e.end_run());
     if let Some(net) = &network {
         watch.audit.flows(net);
@@ -543,7 +595,11 @@ fn watch_to_end(
     let mut result = watch.finish(host, reaped, wall);
     result.network = network;
     result.calls = calls;
-    Ok(result)
+    Ok(Finished {
+        result,
+        jail: Some(jail),
+        reaped: !later,
+    })
 }
 
 struct Watch<'a, 'b> {
@@ -624,7 +680,11 @@ impl Watch<'_, '_> {
         let mut buf = vec![0u8; 64 * 1024];
         let cpu_limit_ns = u64::try_from(self.plan.limits.cpu_time.as_nanos()).unwrap_or(u64::MAX);
         loop {
-            if exited_at.is_some() && open.is_empty() {
+            // Init writes the interpreter's status just before it exits, and its exit closes
+            // every pipe; the kernel's teardown of the namespaces (~1 ms) comes after that, and
+            // the result need not wait for it.
+            let python_done = self.status_bytes.len() >= 4;
+            if (exited_at.is_some() || python_done) && open.is_empty() {
                 break;
             }
             // After init is gone every writer is dead; a pipe that still has not reached EOF

@@ -361,6 +361,11 @@ fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
             preload: Vec::new(),
         };
         let ahead = plan::compile(&template, &inputs)?;
+        if ahead.landlock.is_none() {
+            // Only Landlock makes the jail's own /sandbox read-only to the code: without it
+            // (a degraded policy) every run gets a jail built on the spot.
+            return Err(SetupError::Request("no jail is built ahead without Landlock".into()));
+        }
         let jail = stockade_jail::supervise::spawn(&ahead, &inputs.host)?;
         Ok((ahead, jail))
     });
@@ -443,9 +448,9 @@ fn serve_client(built: Option<(Plan, stockade_jail::supervise::Jail)>, mut conn:
                 &late,
                 Some(conn.as_fd()),
             )?;
-            if let Some(result) = ran {
+            if let Some(finished) = ran {
                 trace(true);
-                return Ok(result);
+                return Ok(finished);
             }
         }
         // Not the jail built ahead (or none could be built): a jail of its own, now.
@@ -453,7 +458,12 @@ fn serve_client(built: Option<(Plan, stockade_jail::supervise::Jail)>, mut conn:
         stockade_jail::supervise::run_watched(&plan, &inputs.host, Some(conn.as_fd()))
     });
     match outcome {
-        Ok(result) => answer(&mut conn, Kind::Result, frame::encode(Kind::Result, 0, &result)),
+        // The answer first; the jail's teardown and cleanup after.
+        Ok(finished) => answer(
+            &mut conn,
+            Kind::Result,
+            frame::encode(Kind::Result, 0, &finished.result),
+        ),
         Err(e) => {
             let f = fatal_of(&e);
             answer(&mut conn, Kind::Fatal, frame::encode(Kind::Fatal, 0, &f))

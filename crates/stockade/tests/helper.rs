@@ -28,11 +28,12 @@ struct Helper {
 
 impl Helper {
     fn start(extra: &[&str]) -> Helper {
-        Helper::start_as(extra, None)
+        Helper::start_as(extra, None, &[])
     }
 
-    /// `uid`: run the helper as that user (root only), its socket in a directory it owns.
-    fn start_as(extra: &[&str], uid: Option<u32>) -> Helper {
+    /// `uid`: run the helper as that user (root only), its socket in a directory it owns;
+    /// `env`: more of the helper's environment.
+    fn start_as(extra: &[&str], uid: Option<u32>, env: &[(&str, &str)]) -> Helper {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("helper.sock");
         let mut cmd = match uid {
@@ -58,6 +59,7 @@ impl Helper {
             .args(["--python", system_python(), "--timeout", "10"])
             .args(extra)
             .env("STOCKADE_HELPER_TRACE", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -248,28 +250,26 @@ print(json.dumps(out))
         assert_eq!(line["/sandbox/self.py"], libc::EACCES);
         assert_eq!(line["chmod+write"], libc::EACCES);
     }
-    // The same program with the protection that holds it (Landlock) absent: the helper does not
-    // build ahead without it, so the run gets a jail built on the spot, whose /sandbox is part
-    // of the read-only root.
-    let degraded = stockade()
-        .env("STOCKADE_HELPER", &helper.socket)
-        .env("STOCKADE_DISABLE_LAYERS", "landlock")
-        .args([
-            "run",
-            "--python",
-            system_python(),
-            "--timeout",
-            "10",
-            "--no-guard",
-            "--allow-degraded",
-            "--json",
-            script,
-        ])
-        .output()
-        .unwrap();
-    let r = parse_result(&degraded);
-    assert!(stderr(&degraded).contains(ON_THE_SPOT), "{}", stderr(&degraded));
+    // Where Landlock is absent (the helper's host switch; a degraded policy), the helper builds
+    // nothing ahead: each run gets a jail built on the spot, whose /sandbox is part of the
+    // read-only root.
+    let degraded = Helper::start_as(
+        &["--no-guard", "--allow-degraded"],
+        None,
+        &[("STOCKADE_DISABLE_LAYERS", "landlock")],
+    );
+    let o = degraded.run(&["--no-guard", "--allow-degraded", "--json", script]);
+    assert!(stderr(&o).contains(ON_THE_SPOT), "{}", stderr(&o));
+    let r = parse_result(&o);
+    assert_eq!(r["status"], "ok", "{r}");
     let line: serde_json::Value = serde_json::from_str(r["stdout"].as_str().unwrap().trim()).unwrap();
+    let landlock = r["isolation"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "landlock")
+        .unwrap();
+    assert_eq!(landlock["active"], false, "{r}");
     assert_eq!(line["/sandbox/left"], libc::EROFS, "{line}");
 }
 
@@ -388,7 +388,7 @@ fn the_helper_and_its_clients_trust_only_their_own_user() {
     assert!(stderr(&own).contains(AHEAD), "{}", stderr(&own));
 
     // A helper of another user (nobody) is not trusted by root's `stockade run`, even pointed at.
-    let foreign = Helper::start_as(&["--allow-degraded"], Some(65534));
+    let foreign = Helper::start_as(&["--allow-degraded"], Some(65534), &[]);
     assert_eq!(std::fs::metadata(&foreign.socket).unwrap().uid(), 65534);
     let out = foreign.run(&["--json", "-c", "print('ran')"]);
     assert!(!stderr(&out).contains("stockade helper"), "{}", stderr(&out));
