@@ -153,6 +153,7 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
         Ok(m) if m.file_type().is_socket() && m.uid() == own_uid() => {}
         _ => return Err(ClientError::Absent(socket.to_path_buf())),
     }
+    // Stdio is always open here: Rust's runtime reopens a closed one on /dev/null at start.
     let mut conn = match UnixStream::connect(socket) {
         Ok(c) => c,
         Err(_) => return Err(ClientError::Absent(socket.to_path_buf())),
@@ -284,10 +285,9 @@ pub fn serve(socket: &Path, mut policy: Policy, log: &mut dyn Write) -> Result<(
             }
         }
     };
-    if let Some((pid, _handoff)) = ready.take() {
-        // Dropping the hand-off socket ends it; its jail dies with it (parent-death signal).
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
-    }
+    // Dropping the ready supervisor's hand-off socket ends it (it reads end of file), and its
+    // jail with it (parent-death signal). A supervisor serving a client finishes that run.
+    drop(ready.take());
     let _ = std::fs::remove_file(socket);
     let _ = writeln!(log, "stockade helper: stopped");
     outcome

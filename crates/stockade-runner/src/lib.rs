@@ -1,7 +1,8 @@
 //! The run engine. One typed call per way to run code, all returning the one result document
 //! (`stockade_protocol::RunResult`):
 //!
-//! - [`cold`]: a fresh jail for one run (`stockade run`, `stockade.run`).
+//! - [`cold`]: a fresh jail for one run (`stockade run`, `stockade.run`); [`helper`] builds
+//!   such jails ahead of `stockade run`'s requests.
 //! - [`warm`]: a pool worker — a warm jail whose zygote forks every run into its own pid,
 //!   mount and IPC namespaces with a fresh scratch (docs/engine.md says why nothing is shared) —
 //!   or a session, one interpreter whose cells share state.

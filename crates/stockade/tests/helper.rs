@@ -188,6 +188,20 @@ fn a_run_in_the_jail_built_ahead_is_the_run_of_a_jail_built_on_the_spot() {
         "{}",
         stderr(&out)
     );
+    // A caller whose stdin is closed (the runtime gives it /dev/null) is served as well.
+    let closed = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 0<&-; exec {} run --python {} -c 'import sys; print(7, repr(sys.stdin.read()))'",
+            env!("CARGO_BIN_EXE_stockade"),
+            system_python()
+        ))
+        .env("STOCKADE_HELPER", &helper.socket)
+        .output()
+        .unwrap();
+    assert!(closed.status.success(), "{}", stderr(&closed));
+    assert_eq!(String::from_utf8_lossy(&closed.stdout), "7 ''\n");
+    assert!(stderr(&closed).contains(AHEAD), "{}", stderr(&closed));
 }
 
 #[test]
