@@ -230,6 +230,9 @@ def main() -> None:
     ap.add_argument("--only", action="append", help="only variants whose name contains this (repeatable; anchor always kept)")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install bubblewrap if missing")
     ap.add_argument("--no-helper", action="store_true", help="skip the `stockade helper` variant")
+    ap.add_argument("--settle-ms", type=float, default=50,
+                    help="pause after every sample, untimed, so work a run leaves behind (the helper building "
+                         "its next jail) never overlaps the next sample (default 50; 0 for none)")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be >= 1")
@@ -285,6 +288,10 @@ def run(args) -> None:
         rng.shuffle(order)
         for v in order:
             ns, status, cpu = spawn_wait(v.argv, devnull, v.env)
+            if args.settle_ms:
+                # Outside the timed path: what a run leaves running (the helper building its
+                # next jail) must not land in the next variant's sample.
+                time.sleep(args.settle_ms / 1000)
             if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
                 sys.exit(f"cold_start: {v.name} failed in round {rnd} (wait status {status:#x})")
             if rnd >= args.warmup:
@@ -305,6 +312,7 @@ def run(args) -> None:
     for r in rows:
         r["ratio_vs_anchor"] = r["median_ms"] / anchor
     meta = {"date": started, "rounds": args.rounds, "warmup": args.warmup, "seed": args.seed,
+            "settle_ms": args.settle_ms,
             "code": CODE, "anchor": ANCHOR, "duration_s": round(elapsed, 1), "machine": machine(),
             "helper_cpu_ms_per_run": helper_cpu_ms}
     if args.json:
