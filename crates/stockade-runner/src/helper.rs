@@ -225,10 +225,11 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
     answer
 }
 
-/// Serve `policy`'s jails built ahead on `socket` until SIGINT or SIGTERM. Must run in a
-/// single-threaded process (each jail's supervisor is a fork of it). `log` gets one line per
-/// event, never a secret.
-pub fn serve(socket: &Path, mut policy: Policy, log: &mut dyn Write) -> Result<(), String> {
+/// Serve `policy`'s jails built ahead on `socket` until SIGINT or SIGTERM. A jail unused for
+/// `max_age` is replaced by a new one, so what it bound (the interpreter, its files) is never
+/// older than that. Must run in a single-threaded process (each jail's supervisor is a fork of
+/// it). `log` gets one line per event, never a secret.
+pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn Write) -> Result<(), String> {
     pin_interpreter(&mut policy);
     let listener = listen(socket)?;
     let mut mask = SigSet::empty();
@@ -245,19 +246,29 @@ pub fn serve(socket: &Path, mut policy: Policy, log: &mut dyn Write) -> Result<(
         std::process::id()
     );
     let mut ready: Option<(libc::pid_t, OwnedFd)> = None;
+    let mut built_at = std::time::Instant::now();
     let outcome = loop {
         reap_children();
+        if built_at.elapsed() > max_age {
+            // Dropping the hand-off socket ends that supervisor and its jail.
+            drop(ready.take());
+        }
         if ready.is_none() {
             match start_one(&policy, &listener, &signals) {
                 Ok(r) => ready = Some(r),
                 Err(e) => break Err(format!("start a jail's supervisor: {e}")),
             }
+            built_at = std::time::Instant::now();
         }
         let mut fds = [
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(signals.as_fd(), PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::from(1000u16)) {
+        let wait = max_age.saturating_sub(built_at.elapsed()).min(Duration::from_secs(1));
+        match poll(
+            &mut fds,
+            PollTimeout::from(u16::try_from(wait.as_millis()).unwrap_or(1000).max(1)),
+        ) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => break Err(format!("poll: {e}")),
         }
@@ -372,8 +383,15 @@ fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
     let mut buf = [0u8; 8];
     let conn = match stockade_sys::recv_with_fds(handoff.as_fd(), &mut buf) {
         Ok((n, mut fds)) if n > 0 && !fds.is_empty() => UnixStream::from(fds.swap_remove(0)),
-        // The helper stopped before handing anyone over.
-        _ => return 0,
+        // The helper stopped, or replaced this jail for its age, before handing anyone over:
+        // end the jail and remove its cgroups before going.
+        _ => {
+            if let Ok((_, jail)) = built {
+                jail.kill();
+                let _ = jail.reap();
+            }
+            return 0;
+        }
     };
     serve_client(built.ok(), conn)
 }

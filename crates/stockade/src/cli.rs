@@ -77,6 +77,10 @@ struct HelperArgs {
     /// The socket to serve (default: $STOCKADE_HELPER, else /run/stockade/helper.sock).
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Replace a jail built ahead that has waited this long, so the files it bound are never
+    /// older (e.g. 60, 500ms).
+    #[arg(long = "max-age", value_name = "TIME", default_value = "60", value_parser = parse_duration)]
+    max_age: std::time::Duration,
 }
 
 /// Flags of `stockade mcp`.
@@ -262,12 +266,15 @@ where
 /// `stockade helper`: thin over `stockade_runner::helper`.
 fn cmd_helper(args: &HelperArgs) -> Result<u8, Failure> {
     let policy = effective_policy(&args.policy)?;
+    if args.max_age < std::time::Duration::from_millis(500) {
+        return Err(fail(exit::USAGE, "helper: --max-age must be at least 500ms"));
+    }
     let socket = args
         .socket
         .clone()
         .or_else(stockade_runner::helper::socket_path)
         .ok_or_else(|| fail(exit::USAGE, "helper: no socket (STOCKADE_HELPER is off; give --socket)"))?;
-    stockade_runner::helper::serve(&socket, policy, &mut std::io::stderr())
+    stockade_runner::helper::serve(&socket, policy, args.max_age, &mut std::io::stderr())
         .map(|()| 0)
         .map_err(|m| fail(exit::SETUP, format!("helper: {m}")))
 }

@@ -444,3 +444,61 @@ fn a_second_helper_on_a_live_socket_is_refused_and_a_stale_one_replaced() {
     assert!(child.wait().unwrap().success());
     assert!(!stale.exists(), "the helper removes its socket when it stops");
 }
+
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Run cgroups a supervisor (by pid) still has, in any hierarchy.
+fn cgroups_of(supervisor: u32) -> Vec<PathBuf> {
+    let prefix = format!("run-{supervisor}-");
+    let mut found = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        for dir in std::fs::read_dir(hierarchy.path().join("stockade"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if dir.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(dir.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_jail_left_waiting_is_replaced_at_its_age_and_leaves_nothing() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    let helper = Helper::start(&["--max-age", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let c = children(helper.child.id());
+        if let Some(&pid) = c.first() {
+            if !cgroups_of(pid).is_empty() {
+                break pid;
+            }
+        }
+        assert!(Instant::now() < deadline, "no jail was built ahead");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Control: while it waits, its jail's cgroups are there.
+    assert!(!cgroups_of(first).is_empty());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children(helper.child.id()).contains(&first) || !cgroups_of(first).is_empty() {
+        assert!(Instant::now() < deadline, "the jail built at start was never replaced");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The replacement serves.
+    let o = helper.run(&["--json", "-c", "print(1)"]);
+    assert!(stderr(&o).contains(AHEAD), "{}", stderr(&o));
+    let too_soon = stockade().args(["helper", "--max-age", "100ms"]).output().unwrap();
+    assert_eq!(too_soon.status.code(), Some(2), "{}", stderr(&too_soon));
+}
