@@ -338,26 +338,10 @@ fn exec_interpreter(plan: &Plan) -> ! {
                 crate::landlock_rules::restrict_self(rules).at(Step::Landlock, "landlock_restrict_self")?;
             report_enforced("landlock", &enforcement.describe());
         }
-        if let Some(bpf) = &plan.seccomp {
-            report_enforced(
-                "seccomp",
-                &format!("seccomp-bpf deny list, {} instructions (docs/seccomp.md)", bpf.len()),
-            );
-        }
-        if let Some(bpf) = &plan.seccomp {
-            // Last: from here on only the exec itself runs under the filter before Python.
-            crate::seccomp::install(bpf).map_err(|e| SetupError::Step {
-                step: Step::Seccomp,
-                detail: "seccomp".into(),
-                source: io::Error::other(e.to_string()),
-            })?;
-        }
-        let err = nix::unistd::execve(&plan.exec_path, &plan.argv, &plan.envp).unwrap_err();
-        Err(SetupError::Step {
-            step: Step::Exec,
-            detail: "execve interpreter".into(),
-            source: err.into(),
-        })
+        // Last (Step::Seccomp): from here on only the exec (Step::Exec) runs under the filter
+        // before Python.
+        install_seccomp(plan)?;
+        Err(exec(plan, &plan.argv))
     })();
     let e = match result {
         Ok(never) => match never {},
@@ -424,17 +408,7 @@ fn exec_when_the_program_comes(plan: &Plan) -> Result<Infallible, SetupError> {
             })
         }
     };
-    if let Some(bpf) = &plan.seccomp {
-        crate::seccomp::install(bpf).map_err(|e| SetupError::Step {
-            step: Step::Seccomp,
-            detail: "seccomp".into(),
-            source: io::Error::other(e.to_string()),
-        })?;
-        report_enforced(
-            "seccomp",
-            &format!("seccomp-bpf deny list, {} instructions (docs/seccomp.md)", bpf.len()),
-        );
-    }
+    install_seccomp(plan)?;
     let late = read_late_program().at(Step::Exec, "receive the program")?;
     for file in &late.files {
         use std::io::Write as _;
@@ -453,12 +427,7 @@ fn exec_when_the_program_comes(plan: &Plan) -> Result<Infallible, SetupError> {
     }
     let mut argv = plan.argv.clone();
     argv.extend(late.args);
-    let err = nix::unistd::execve(&plan.exec_path, &argv, &plan.envp).unwrap_err();
-    Err(SetupError::Step {
-        step: Step::Exec,
-        detail: "execve interpreter".into(),
-        source: err.into(),
-    })
+    Err(exec(plan, &argv))
 }
 
 /// Read the whole program from [`LATE_FD`] (the supervisor closes its end after writing).
@@ -479,4 +448,30 @@ fn read_late_program() -> io::Result<crate::plan::LateProgram> {
         stockade_sys::exit_now(0);
     }
     crate::plan::LateProgram::decode(&bytes).ok_or_else(|| io::Error::other("malformed program"))
+}
+
+/// Report the seccomp layer and install its filter (none when degraded).
+fn install_seccomp(plan: &Plan) -> Result<(), SetupError> {
+    if let Some(bpf) = &plan.seccomp {
+        report_enforced(
+            "seccomp",
+            &format!("seccomp-bpf deny list, {} instructions (docs/seccomp.md)", bpf.len()),
+        );
+        crate::seccomp::install(bpf).map_err(|e| SetupError::Step {
+            step: Step::Seccomp,
+            detail: "seccomp".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
+    }
+    Ok(())
+}
+
+/// Exec the interpreter with `argv`; returns only its failure.
+fn exec(plan: &Plan, argv: &[std::ffi::CString]) -> SetupError {
+    let err = nix::unistd::execve(&plan.exec_path, argv, &plan.envp).unwrap_err();
+    SetupError::Step {
+        step: Step::Exec,
+        detail: "execve interpreter".into(),
+        source: err.into(),
+    }
 }
