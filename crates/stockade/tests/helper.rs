@@ -502,3 +502,67 @@ fn a_jail_left_waiting_is_replaced_at_its_age_and_leaves_nothing() {
     let too_soon = stockade().args(["helper", "--max-age", "100ms"]).output().unwrap();
     assert_eq!(too_soon.status.code(), Some(2), "{}", stderr(&too_soon));
 }
+
+/// One raw exchange with a helper: stdio on a byte, then `frame` as given; the answer's kind
+/// and payload.
+fn raw_exchange(helper: &Helper, frame: &[u8]) -> (u8, serde_json::Value) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let mut conn = std::os::unix::net::UnixStream::connect(&helper.socket).unwrap();
+    let fds = [0, 1, 2];
+    let iov = [std::io::IoSlice::new(b"S")];
+    nix::sys::socket::sendmsg::<()>(
+        conn.as_raw_fd(),
+        &iov,
+        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    conn.write_all(frame).unwrap();
+    let mut header = [0u8; 16];
+    conn.read_exact(&mut header).unwrap();
+    let len = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
+    let mut payload = vec![0u8; len];
+    conn.read_exact(&mut payload).unwrap();
+    (header[3], serde_json::from_slice(&payload).unwrap())
+}
+
+fn frame(kind: u8, payload: &[u8], claimed: Option<u32>) -> Vec<u8> {
+    let mut f = b"SK\x01".to_vec();
+    f.push(kind);
+    f.extend_from_slice(&claimed.unwrap_or(u32::try_from(payload.len()).unwrap()).to_le_bytes());
+    f.extend_from_slice(&0u64.to_le_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn a_request_over_the_cap_is_refused_before_it_is_read() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    let helper = Helper::start(&[]);
+    let policy = stockade()
+        .args(["policy", "show", "--python", system_python(), "--timeout", "10"])
+        .output()
+        .unwrap();
+    let request = serde_json::json!({
+        "policy": String::from_utf8(policy.stdout).unwrap(),
+        "program": {"code": "print(6 * 7)"},
+        "args": [],
+        "passthrough": false,
+        "forward_stdin": false,
+    });
+    let body = serde_json::to_vec(&request).unwrap();
+    // Control: the same request, its length told truly, runs (kind 8: a result).
+    let (kind, answer) = raw_exchange(&helper, &frame(20, &body, None));
+    assert_eq!((kind, answer["stdout"].as_str()), (8, Some("42\n")), "{answer}");
+    // A length over the cap (24 MiB) is refused from the header alone (kind 9: fatal), with
+    // nothing more sent: the helper never waits for, nor keeps, the payload it announced.
+    let (kind, answer) = raw_exchange(&helper, &frame(20, b"", Some(100 << 20)));
+    assert_eq!(kind, 9, "{answer}");
+    assert_eq!(answer["kind"], "request", "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("cap"), "{answer}");
+}
