@@ -100,8 +100,8 @@ fn unescape_mount_path(s: &str) -> String {
 }
 
 /// This process's cgroup path in the hierarchy that has `controller` (v1), or in v2 (`""`).
-fn own_cgroup(controller: &str) -> Option<String> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+/// Our cgroup in `controller`'s hierarchy ("" for v2), from `/proc/self/cgroup`'s text.
+fn own_cgroup(text: &str, controller: &str) -> Option<String> {
     text.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
@@ -124,10 +124,11 @@ impl Layout {
     #[must_use]
     pub fn detect() -> Layout {
         let mounts = mounts();
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
         let mut layout = Layout::default();
         // v2 first: a unified hierarchy that can delegate memory+pids is the better mechanism.
         if let Some(v2) = mounts.iter().find(|m| m.fstype == "cgroup2") {
-            if let Some(own) = own_cgroup("") {
+            if let Some(own) = own_cgroup(&own, "") {
                 let dir = v2.mount_point.join(own.trim_start_matches('/'));
                 let controllers = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
                 let has = |c: &str| controllers.split_whitespace().any(|x| x == c);
@@ -152,7 +153,7 @@ impl Layout {
             let found = mounts
                 .iter()
                 .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller));
-            match (found, own_cgroup(controller)) {
+            match (found, own_cgroup(&own, controller)) {
                 (Some(m), Some(own)) => {
                     let dir = m.mount_point.join(own.trim_start_matches('/'));
                     if writable_dir(&dir) {

@@ -12,7 +12,8 @@
 //! Processes: the helper itself is a single-threaded accept loop that never touches a jail.
 //! Each jail belongs to a process the helper forked for it (its supervisor), which builds the
 //! jail, waits to be handed a client, serves that one request and exits; the helper forks the
-//! next one as soon as it has handed the client over. A request whose jail differs (another
+//! next one once no run is in progress (a request that finds none ready gets its own at once),
+//! so building a jail never takes a core from a run. A request whose jail differs (another
 //! policy, interpreter or environment) is served by that same process in a jail built on the
 //! spot, as a plain cold run.
 //!
@@ -246,6 +247,9 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         std::process::id()
     );
     let mut ready: Option<(libc::pid_t, OwnedFd)> = None;
+    // The hand-off sockets of supervisors serving a client: each hangs up when its supervisor
+    // exits, after its run's result is delivered and its jail torn down.
+    let mut serving: Vec<OwnedFd> = Vec::new();
     let mut built_at = std::time::Instant::now();
     let outcome = loop {
         reap_children();
@@ -253,17 +257,20 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
             // Dropping the hand-off socket ends that supervisor and its jail.
             drop(ready.take());
         }
-        if ready.is_none() {
-            match start_one(&policy, &listener, &signals) {
+        // The next jail is built when no run is in progress, so its ≈ 10 ms of CPU never
+        // competes with a run for the cores; a request that finds none ready gets one at once.
+        if ready.is_none() && serving.is_empty() {
+            match start_one(&policy) {
                 Ok(r) => ready = Some(r),
                 Err(e) => break Err(format!("start a jail's supervisor: {e}")),
             }
             built_at = std::time::Instant::now();
         }
-        let mut fds = [
+        let mut fds = vec![
             PollFd::new(listener.as_fd(), PollFlags::POLLIN),
             PollFd::new(signals.as_fd(), PollFlags::POLLIN),
         ];
+        fds.extend(serving.iter().map(|s| PollFd::new(s.as_fd(), PollFlags::empty())));
         let wait = max_age.saturating_sub(built_at.elapsed()).min(Duration::from_secs(1));
         match poll(
             &mut fds,
@@ -272,8 +279,15 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => break Err(format!("poll: {e}")),
         }
-        let stop = fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
-        let incoming = fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let revents: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        drop(fds);
+        let stop = revents[1].contains(PollFlags::POLLIN);
+        let incoming = revents[0].contains(PollFlags::POLLIN);
+        let mut i = 0;
+        serving.retain(|_| {
+            i += 1;
+            revents[1 + i].is_empty()
+        });
         if stop {
             break Ok(());
         }
@@ -288,12 +302,22 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
                 continue;
             }
         }
-        if let Some((pid, handoff)) = ready.take() {
-            if stockade_sys::send_with_fds(handoff.as_fd(), b"C", &[conn.as_raw_fd()]).is_err() {
-                // That supervisor is gone (its jail failed to build); the client reconnects
-                // to nothing — tell it so by closing, and start another.
-                let _ = writeln!(log, "stockade helper: the jail's supervisor {pid} was gone");
+        let handed = match ready.take() {
+            Some(r) => Ok(r),
+            // Every jail built ahead is in use: this client's supervisor builds one now.
+            None => start_one(&policy),
+        };
+        match handed {
+            Ok((pid, handoff)) => {
+                if stockade_sys::send_with_fds(handoff.as_fd(), b"C", &[conn.as_raw_fd()]).is_err() {
+                    // That supervisor is gone (its jail failed to build); the client reads end
+                    // of file and says so.
+                    let _ = writeln!(log, "stockade helper: the jail's supervisor {pid} was gone");
+                } else {
+                    serving.push(handoff);
+                }
             }
+            Err(e) => break Err(format!("start a jail's supervisor: {e}")),
         }
     };
     // Dropping the ready supervisor's hand-off socket ends it (it reads end of file), and its
@@ -340,15 +364,20 @@ fn reap_children() {
 
 /// Fork the supervisor of the next jail. It builds the jail, then waits on the hand-off socket
 /// for its client.
-fn start_one(policy: &Policy, listener: &UnixListener, signals: &SignalFd) -> io::Result<(libc::pid_t, OwnedFd)> {
+fn start_one(policy: &Policy) -> io::Result<(libc::pid_t, OwnedFd)> {
     let (ours, theirs) = stockade_sys::seqpacket_pair()?;
     match stockade_sys::fork()? {
         Some(pid) => Ok((pid, ours)),
         None => {
-            // The child keeps nothing of the helper's but the hand-off socket.
-            let _ = nix::unistd::close(listener.as_raw_fd());
-            let _ = nix::unistd::close(signals.as_raw_fd());
-            drop(ours);
+            // The child keeps nothing of the helper's but its hand-off socket: not the
+            // listener, the signals, nor another supervisor's hand-off (whose hang-up tells
+            // the helper that supervisor is done).
+            std::mem::forget(ours);
+            let keep = theirs.as_raw_fd();
+            for fd in 3..keep {
+                let _ = nix::unistd::close(fd);
+            }
+            let _ = stockade_sys::close_fds_from(keep + 1);
             let code = supervise_one(policy, &theirs);
             stockade_sys::exit_now(code)
         }
@@ -380,6 +409,12 @@ fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
         let jail = stockade_jail::supervise::spawn(&ahead, &inputs.host)?;
         Ok((ahead, jail))
     });
+    // This helper's policy as its clients send it, parsed before any request comes: a request
+    // that sends exactly this text gets the same parse without paying for it on its path.
+    let known = {
+        let text = policy.to_toml();
+        parse_policy(&text).ok().map(|parsed| (text, parsed))
+    };
     let mut buf = [0u8; 8];
     let conn = match stockade_sys::recv_with_fds(handoff.as_fd(), &mut buf) {
         Ok((n, mut fds)) if n > 0 && !fds.is_empty() => UnixStream::from(fds.swap_remove(0)),
@@ -393,10 +428,14 @@ fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
             return 0;
         }
     };
-    serve_client(built.ok(), conn)
+    serve_client(built.ok(), conn, known.as_ref())
 }
 
-fn serve_client(built: Option<(Plan, stockade_jail::supervise::Jail)>, mut conn: UnixStream) -> i32 {
+fn serve_client(
+    built: Option<(Plan, stockade_jail::supervise::Jail)>,
+    mut conn: UnixStream,
+    known: Option<&(String, Policy)>,
+) -> i32 {
     let answer = |conn: &mut UnixStream, kind: Kind, bytes: Vec<u8>| {
         let _ = conn.write_all(&bytes);
         let _ = conn.flush();
@@ -450,7 +489,7 @@ fn serve_client(built: Option<(Plan, stockade_jail::supervise::Jail)>, mut conn:
         }
     }
     drop(stdio);
-    let (req, late) = match request_from(&run) {
+    let (req, late) = match request_from(&run, known) {
         Ok(r) => r,
         Err((step, message, kind)) => return fatal(&mut conn, step, message, kind),
     };
@@ -505,10 +544,20 @@ fn trace(ahead: bool) {
 type Refusal = (&'static str, String, &'static str);
 
 /// The helper request as the jail request `stockade run` would have made, and its program.
-fn request_from(run: &HelperRun) -> Result<(Request, LateProgram), Refusal> {
-    let policy = Policy::from_toml(&run.policy, "<policy>")
+/// A client's policy text, parsed and validated.
+fn parse_policy(text: &str) -> Result<Policy, Refusal> {
+    Policy::from_toml(text, "<policy>")
         .and_then(|p| p.validate().map(|()| p))
-        .map_err(|e| ("policy", format!("invalid policy: {e}"), "policy"))?;
+        .map_err(|e| ("policy", format!("invalid policy: {e}"), "policy"))
+}
+
+/// The run a client asked for. `known` is a policy text parsed earlier (the parse is a pure
+/// function of the text, so an equal text reuses it).
+fn request_from(run: &HelperRun, known: Option<&(String, Policy)>) -> Result<(Request, LateProgram), Refusal> {
+    let policy = match known {
+        Some((text, parsed)) if *text == run.policy => parsed.clone(),
+        _ => parse_policy(&run.policy)?,
+    };
     let program = match &run.program {
         HelperProgram::Code(code) => Program::Code(code.clone()),
         HelperProgram::Script { name, source } => Program::Script {

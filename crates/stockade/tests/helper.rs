@@ -503,6 +503,62 @@ fn a_jail_left_waiting_is_replaced_at_its_age_and_leaves_nothing() {
     assert_eq!(too_soon.status.code(), Some(2), "{}", stderr(&too_soon));
 }
 
+/// The helper's supervisor that has built its jail (its cgroups exist), waited for.
+fn jail_built_ahead(helper: &Helper, not: &[u32]) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = children(helper.child.id())
+            .into_iter()
+            .find(|pid| !not.contains(pid) && !cgroups_of(*pid).is_empty());
+        if let Some(pid) = ready {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no jail was built ahead");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn no_jail_is_built_while_a_run_is_in_progress_and_a_request_meanwhile_is_served() {
+    use std::io::BufRead;
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    let helper = Helper::start(&[]);
+    let first = jail_built_ahead(&helper, &[]);
+    let mut long = helper
+        .command(&["-c", "import time; print('started', flush=True); time.sleep(3)"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(long.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "started\n");
+    // While it runs, the helper's only child is the supervisor serving it: building the next
+    // jail would take a core from the run.
+    for _ in 0..10 {
+        assert_eq!(
+            children(helper.child.id()),
+            vec![first],
+            "a jail was built during the run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A request meanwhile gets a jail of its own at once.
+    let o = helper.run(&["--json", "-c", "print(6 * 7)"]);
+    assert_eq!(parse_result(&o)["stdout"], "42\n", "{}", stderr(&o));
+    assert!(long.wait().unwrap().success());
+    // Control: once no run is in progress, the next jail is built (the check above sees one).
+    let next = jail_built_ahead(&helper, &[first]);
+    assert_ne!(next, first);
+    let o = helper.run(&["--json", "-c", "print(1)"]);
+    assert!(stderr(&o).contains(AHEAD), "{}", stderr(&o));
+}
+
 /// One raw exchange with a helper: stdio on a byte, then `frame` as given; the answer's kind
 /// and payload.
 fn raw_exchange(helper: &Helper, frame: &[u8]) -> (u8, serde_json::Value) {
