@@ -11,12 +11,12 @@
 //!
 //! Processes: the helper itself is a single-threaded accept loop that never touches a jail.
 //! Each jail belongs to a process the helper forked for it (its supervisor), which builds the
-//! jail, waits to be handed a client, serves that one request and exits; the helper forks the
+//! jail, waits to be handed a client, serves that one request and exits. The helper forks the
 //! next one once no run is in progress (a request that finds none ready gets its own at once),
 //! so building a jail never competes with a run — except for a caller whose requests come back
-//! to back, for whom it is built during the run so that the next request finds it ready. A request whose jail differs (another
-//! policy, interpreter or environment) is served by that same process in a jail built on the
-//! spot, as a plain cold run.
+//! to back, for whom it is built during the run so that the next request finds it ready. A
+//! request whose jail differs (another policy, interpreter or environment) is served by that
+//! same process in a jail built on the spot, as a plain cold run.
 //!
 //! Trust: the socket is made mode 0600, the helper serves only peers of its own uid, and the
 //! client talks only to a socket its own uid owns, served by its own uid.
@@ -558,7 +558,6 @@ fn trace(ahead: bool) {
 
 type Refusal = (&'static str, String, &'static str);
 
-/// The helper request as the jail request `stockade run` would have made, and its program.
 /// A client's policy text, parsed and validated.
 fn parse_policy(text: &str) -> Result<Policy, Refusal> {
     Policy::from_toml(text, "<policy>")
@@ -566,8 +565,9 @@ fn parse_policy(text: &str) -> Result<Policy, Refusal> {
         .map_err(|e| ("policy", format!("invalid policy: {e}"), "policy"))
 }
 
-/// The run a client asked for. `known` is a policy text parsed earlier (the parse is a pure
-/// function of the text, so an equal text reuses it).
+/// The helper request as the jail request `stockade run` would have made, and its program.
+/// `known` is a policy text parsed earlier (the parse is a pure function of the text, so an
+/// equal text reuses it).
 fn request_from(run: &HelperRun, known: Option<&(String, Policy)>) -> Result<(Request, LateProgram), Refusal> {
     let policy = match known {
         Some((text, parsed)) if *text == run.policy => parsed.clone(),
