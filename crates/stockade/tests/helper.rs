@@ -528,7 +528,7 @@ fn no_jail_is_built_while_a_run_is_in_progress_unless_requests_come_back_to_back
     let helper = Helper::start(&[]);
     let first = jail_built_ahead(&helper, &[]);
     let mut long = helper
-        .command(&["-c", "import time; print('started', flush=True); time.sleep(5)"])
+        .command(&["-c", "import time; print('started', flush=True); time.sleep(8)"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
