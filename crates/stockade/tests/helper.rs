@@ -478,17 +478,7 @@ fn a_jail_left_waiting_is_replaced_at_its_age_and_leaves_nothing() {
         return;
     }
     let helper = Helper::start(&["--max-age", "1"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let first = loop {
-        let c = children(helper.child.id());
-        if let Some(&pid) = c.first() {
-            if !cgroups_of(pid).is_empty() {
-                break pid;
-            }
-        }
-        assert!(Instant::now() < deadline, "no jail was built ahead");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let first = jail_built_ahead(&helper, &[]);
     // Control: while it waits, its jail's cgroups are there.
     assert!(!cgroups_of(first).is_empty());
     let deadline = Instant::now() + Duration::from_secs(10);
