@@ -236,6 +236,12 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
 /// it). `log` gets one line per event, never a secret.
 pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn Write) -> Result<(), String> {
     pin_interpreter(&mut policy);
+    // This helper's policy as its clients send it, parsed once: a request that sends exactly
+    // this text gets the same parse without paying for it on its path.
+    let known = {
+        let text = policy.to_toml();
+        parse_policy(&text).ok().map(|parsed| (text, parsed))
+    };
     let listener = listen(socket)?;
     let mut mask = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM] {
@@ -270,7 +276,7 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         // back to back there is no such moment: the next jail is built during the run, so the
         // next request finds it ready instead of waiting for it.
         if ready.is_none() && (serving.is_empty() || back_to_back) {
-            match start_one(&policy) {
+            match start_one(&policy, known.as_ref()) {
                 Ok(r) => ready = Some(r),
                 Err(e) => break Err(format!("start a jail's supervisor: {e}")),
             }
@@ -320,7 +326,7 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         let handed = match ready.take() {
             Some(r) => Ok(r),
             // Every jail built ahead is in use: this client's supervisor builds one now.
-            None => start_one(&policy),
+            None => start_one(&policy, known.as_ref()),
         };
         match handed {
             Ok((pid, handoff)) => {
@@ -379,7 +385,7 @@ fn reap_children() {
 
 /// Fork the supervisor of the next jail. It builds the jail, then waits on the hand-off socket
 /// for its client.
-fn start_one(policy: &Policy) -> io::Result<(libc::pid_t, OwnedFd)> {
+fn start_one(policy: &Policy, known: Option<&(String, Policy)>) -> io::Result<(libc::pid_t, OwnedFd)> {
     let (ours, theirs) = stockade_sys::seqpacket_pair()?;
     match stockade_sys::fork()? {
         Some(pid) => Ok((pid, ours)),
@@ -393,14 +399,14 @@ fn start_one(policy: &Policy) -> io::Result<(libc::pid_t, OwnedFd)> {
                 let _ = nix::unistd::close(fd);
             }
             let _ = stockade_sys::close_fds_from(keep + 1);
-            let code = supervise_one(policy, &theirs);
+            let code = supervise_one(policy, known, &theirs);
             stockade_sys::exit_now(code)
         }
     }
 }
 
 /// One jail's supervisor: build it ahead, take one client, serve its request, exit.
-fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
+fn supervise_one(policy: &Policy, known: Option<&(String, Policy)>, handoff: &OwnedFd) -> i32 {
     // The helper's SIGINT/SIGTERM stay blocked here: the one-shot watcher reads them itself.
     let built = plan::gather(policy).and_then(|inputs| {
         let template = Request {
@@ -424,12 +430,6 @@ fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
         let jail = stockade_jail::supervise::spawn(&ahead, &inputs.host)?;
         Ok((ahead, jail))
     });
-    // This helper's policy as its clients send it, parsed before any request comes: a request
-    // that sends exactly this text gets the same parse without paying for it on its path.
-    let known = {
-        let text = policy.to_toml();
-        parse_policy(&text).ok().map(|parsed| (text, parsed))
-    };
     let mut buf = [0u8; 8];
     let conn = match stockade_sys::recv_with_fds(handoff.as_fd(), &mut buf) {
         Ok((n, mut fds)) if n > 0 && !fds.is_empty() => UnixStream::from(fds.swap_remove(0)),
@@ -443,7 +443,7 @@ fn supervise_one(policy: &Policy, handoff: &OwnedFd) -> i32 {
             return 0;
         }
     };
-    serve_client(built.ok(), conn, known.as_ref())
+    serve_client(built.ok(), conn, known)
 }
 
 fn serve_client(
