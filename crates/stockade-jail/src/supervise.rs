@@ -464,7 +464,8 @@ enum Feed {
 /// `ahead` [`Plan::serves`] (checked here). Everything else is [`run`]'s: stdin per `plan`, the
 /// output, the limits, the classification. `caller`, when given, is watched for the caller's
 /// stop: a byte (a signal number) or its hang-up stops the jail as a signal to `stockade run`
-/// would. `None` (the jail killed) when `ahead` is not the jail `plan` needs. The result can be
+/// would. `None` (the jail killed) when `ahead` is not the jail `plan` needs, or when the jail
+/// ended before the program reached it (nothing ran). The result can be
 /// delivered before the jail is cleaned up ([`Finished`]).
 pub fn run_built_ahead(
     ahead: &Plan,
@@ -487,7 +488,13 @@ pub fn run_built_ahead(
             Feed::Nothing
         }
     };
-    jail.begin(program).at(Step::Exec, "send the program")?;
+    if jail.begin(program).is_err() {
+        // The jail ended while it waited (it was killed, or its build failed late): the program
+        // never reached it, so nothing ran and the request can still be served elsewhere.
+        jail.kill();
+        let _ = jail.reap();
+        return Ok(None);
+    }
     watch_to_end(plan, host, jail, None, feed, caller).map(Some)
 }
 

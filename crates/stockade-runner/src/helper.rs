@@ -14,9 +14,15 @@
 //! jail, waits to be handed a client, serves that one request and exits. The helper forks the
 //! next one once no run is in progress (a request that finds none ready gets its own at once),
 //! so building a jail never competes with a run — except for a caller whose requests come back
-//! to back, for whom it is built during the run so that the next request finds it ready. A
-//! request whose jail differs (another policy, interpreter or environment) is served by that
-//! same process in a jail built on the spot, as a plain cold run.
+//! to back, for whom it is built during the run so that the next request finds it ready.
+//!
+//! The helper only saves a client time; it never does for a client what the client could not
+//! do itself. It serves only the jail it built ahead: a request whose jail differs (another
+//! policy, interpreter or environment), one with an audit log file, and any client more
+//! confined than the helper (other namespaces, fewer capabilities, `no_new_privs`, a seccomp
+//! filter, another security label) is declined before anything of the request touches the host,
+//! and `stockade run` builds that jail itself. So the helper never probes an interpreter, resolves
+//! a path or opens a file a client named.
 //!
 //! Trust: the socket is made mode 0600, the helper serves only peers of its own uid, and the
 //! client talks only to a socket its own uid owns, served by its own uid.
@@ -92,7 +98,13 @@ pub enum Answer {
     Ran(Box<RunResult>),
     /// Nothing ran.
     Failed(Fatal),
+    /// The helper does not serve this request (another jail than the one it built, or a
+    /// client more confined than itself): run it here, as without a helper.
+    Declined(String),
 }
+
+/// The `kind` of the answer that declines a request.
+const DECLINED: &str = "declined";
 
 /// Why a client did not get an answer from a helper.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +149,91 @@ pub fn request_of(req: &Request) -> HelperRun {
     }
 }
 
+/// What confines a process, as far as the helper's trust goes: a client is served only when it
+/// is no more confined than the helper, so that the helper never does for it what it could not
+/// do itself (the helper only saves it the time of building the jail).
+#[derive(Debug, PartialEq, Eq)]
+struct Confinement {
+    /// Its namespaces (mount, user, pid, network, cgroup, IPC, UTS) by device and inode.
+    namespaces: Vec<(u64, u64)>,
+    /// `CapEff` and `CapBnd`.
+    effective: u64,
+    bounding: u64,
+    no_new_privs: bool,
+    /// `Seccomp`: 0 none, else a mode.
+    seccomp: u32,
+    /// The LSM's label (`attr/current`), when there is one.
+    label: Option<Vec<u8>>,
+}
+
+impl Confinement {
+    fn of(proc_dir: &Path) -> io::Result<Confinement> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut namespaces = Vec::new();
+        for ns in ["mnt", "user", "pid", "net", "cgroup", "ipc", "uts"] {
+            let m = std::fs::metadata(proc_dir.join("ns").join(ns))?;
+            namespaces.push((m.dev(), m.ino()));
+        }
+        let status = std::fs::read_to_string(proc_dir.join("status"))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+                .map(str::trim)
+                .ok_or_else(|| io::Error::other(format!("no {name} in its status")))
+        };
+        let hex = |name: &str| {
+            field(name).and_then(|v| u64::from_str_radix(v, 16).map_err(|e| io::Error::other(format!("{name}: {e}"))))
+        };
+        let num = |name: &str| {
+            field(name).and_then(|v| v.parse::<u32>().map_err(|e| io::Error::other(format!("{name}: {e}"))))
+        };
+        Ok(Confinement {
+            namespaces,
+            effective: hex("CapEff")?,
+            bounding: hex("CapBnd")?,
+            no_new_privs: num("NoNewPrivs")? != 0,
+            seccomp: num("Seccomp")?,
+            label: std::fs::read(proc_dir.join("attr").join("current")).ok(),
+        })
+    }
+
+    /// Why `self` (a client) is more confined than `ours` (the helper), if it is.
+    fn more_than(&self, ours: &Confinement) -> Option<&'static str> {
+        if self.namespaces != ours.namespaces {
+            Some("it is in other namespaces than the helper")
+        } else if self.effective & ours.effective != ours.effective || self.bounding & ours.bounding != ours.bounding {
+            Some("it holds fewer capabilities than the helper")
+        } else if self.no_new_privs && !ours.no_new_privs {
+            Some("it runs with no_new_privs")
+        } else if self.seccomp != 0 && ours.seccomp == 0 {
+            Some("it runs under a seccomp filter")
+        } else if self.label != ours.label {
+            Some("its security label differs")
+        } else {
+            None
+        }
+    }
+}
+
+/// Why the client on `conn` is not to be served by this process, if it is not: read through its
+/// pidfd, so the process whose `/proc` was read is the one that connected.
+fn peer_more_confined(conn: BorrowedFd<'_>) -> Option<String> {
+    let check = || -> io::Result<Option<&'static str>> {
+        let pidfd = stockade_sys::peer_pidfd(conn)?;
+        let cred = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials)?;
+        let theirs = Confinement::of(&Path::new("/proc").join(cred.pid().to_string()))?;
+        // Still that process: a live process keeps its pid, so what was read was its own.
+        stockade_sys::pidfd_send_signal(pidfd.as_fd(), 0)?;
+        Ok(theirs.more_than(&Confinement::of(Path::new("/proc/self"))?))
+    };
+    match check() {
+        Ok(None) => None,
+        Ok(Some(why)) => Some(why.to_string()),
+        Err(e) => Some(format!("its confinement could not be read ({e})")),
+    }
+}
+
 fn own_uid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }
@@ -168,9 +265,31 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
         Ok(uid) => return Err(broken(format!("served by uid {uid}, not ours"))),
         Err(e) => return Err(broken(format!("peer credentials: {e}"))),
     }
-    stockade_sys::send_with_fds(conn.as_fd(), b"S", &[0, 1, 2]).map_err(|e| broken(format!("send stdio: {e}")))?;
-    conn.write_all(&frame::encode(Kind::HelperRun, 0, run))
-        .map_err(|e| broken(format!("send request: {e}")))?;
+    let sent = stockade_sys::send_with_fds(conn.as_fd(), b"S", &[0, 1, 2])
+        .map_err(|e| format!("send stdio: {e}"))
+        .and_then(|()| {
+            conn.write_all(&frame::encode(Kind::HelperRun, 0, run))
+                .map_err(|e| format!("send request: {e}"))
+        });
+    if let Err(e) = sent {
+        // A helper that declines without reading (it could not start a supervisor) may close
+        // before the request is written: its answer is still there to read.
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+        let declined = frame::read_frame(
+            &mut conn,
+            frame::Accept {
+                kinds: &[(Kind::Fatal, 1 << 20)],
+                nonce: None,
+            },
+        )
+        .ok()
+        .and_then(|f| f.decode::<Fatal>().ok())
+        .filter(|f| f.kind == DECLINED);
+        return match declined {
+            Some(f) => Ok(Answer::Declined(f.message)),
+            None => Err(broken(e)),
+        };
+    }
 
     let mut mask = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
@@ -211,7 +330,13 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
                                 .map_err(|e| broken(e.to_string())),
                             _ => f
                                 .decode::<Fatal>()
-                                .map(Answer::Failed)
+                                .map(|f| {
+                                    if f.kind == DECLINED {
+                                        Answer::Declined(f.message)
+                                    } else {
+                                        Answer::Failed(f)
+                                    }
+                                })
                                 .map_err(|e| broken(e.to_string())),
                         };
                     }
@@ -256,6 +381,9 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         socket.display(),
         std::process::id()
     );
+    // An fd kept in reserve: out of fds, it is given up to accept a client and decline it,
+    // rather than leave clients waiting in the backlog while the accept loop spins.
+    let mut reserve = std::fs::File::open("/dev/null").ok();
     let mut ready: Option<(libc::pid_t, OwnedFd)> = None;
     // The hand-off sockets of supervisors serving a client: each hangs up when its supervisor
     // exits, after its run's result is delivered and its jail torn down.
@@ -276,9 +404,13 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         // back to back there is no such moment: the next jail is built during the run, so the
         // next request finds it ready instead of waiting for it.
         if ready.is_none() && (serving.is_empty() || back_to_back) {
+            // A failure (out of fds or processes) leaves none ready; it is tried again at the
+            // next turn, at most once a second while idle, and clients are declined meanwhile.
             match start_one(&policy, known.as_ref()) {
                 Ok(r) => ready = Some(r),
-                Err(e) => break Err(format!("start a jail's supervisor: {e}")),
+                Err(e) => {
+                    let _ = writeln!(log, "stockade helper: could not start a jail's supervisor: {e}");
+                }
             }
             built_at = std::time::Instant::now();
         }
@@ -314,7 +446,19 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         if !incoming {
             continue;
         }
-        let Ok((conn, _)) = listener.accept() else { continue };
+        let mut conn = match listener.accept() {
+            Ok((conn, _)) => conn,
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) && reserve.is_some() => {
+                drop(reserve.take());
+                if let Ok((mut conn, _)) = listener.accept() {
+                    let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
+                    decline(&mut conn, format!("the helper is out of file descriptors ({e})"));
+                }
+                reserve = std::fs::File::open("/dev/null").ok();
+                continue;
+            }
+            Err(_) => continue,
+        };
         match peer_uid(conn.as_fd()) {
             Ok(uid) if uid == own_uid() => {}
             other => {
@@ -338,7 +482,13 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
                     serving.push(handoff);
                 }
             }
-            Err(e) => break Err(format!("start a jail's supervisor: {e}")),
+            Err(e) => {
+                // Out of fds or processes: this client builds its own jail; the helper goes on.
+                let _ = writeln!(log, "stockade helper: could not start a jail's supervisor: {e}");
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
+                decline(&mut conn, format!("the helper could not start a supervisor ({e})"));
+            }
         }
     };
     // Dropping the ready supervisor's hand-off socket ends it (it reads end of file), and its
@@ -407,6 +557,11 @@ fn start_one(policy: &Policy, known: Option<&(String, Policy)>) -> io::Result<(l
 
 /// One jail's supervisor: build it ahead, take one client, serve its request, exit.
 fn supervise_one(policy: &Policy, known: Option<&(String, Policy)>, handoff: &OwnedFd) -> i32 {
+    // A jail's build opens many fds (its rule paths, channels); the helper's own soft limit is
+    // about how many clients it holds, so a supervisor takes what the hard limit allows.
+    if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
+    }
     // The helper's SIGINT/SIGTERM stay blocked here: the one-shot watcher reads them itself.
     let built = plan::gather(policy).and_then(|inputs| {
         let template = Request {
@@ -504,6 +659,26 @@ fn serve_client(
         }
     }
     drop(stdio);
+    // Only the jail built ahead, only for a client that could have built it itself: anything
+    // else is declined before any of the request touches the host here (its interpreter would
+    // be run to be probed, its paths resolved, its audit log opened — in this process's
+    // namespaces and with its capabilities), and the client runs it as without a helper.
+    let why = if built.is_none() {
+        Some("no jail was built ahead".to_string())
+    } else if known.is_none_or(|(text, _)| *text != run.policy) {
+        Some("another policy than the helper's".to_string())
+    } else if run.audit_log.as_deref().is_some_and(|a| a != "-") {
+        Some("an audit log file (the client opens its own)".to_string())
+    } else {
+        peer_more_confined(conn.as_fd()).map(|w| format!("the client is more confined: {w}"))
+    };
+    if let Some(why) = why {
+        if let Some((_, jail)) = built {
+            jail.kill();
+            let _ = jail.reap();
+        }
+        return decline(&mut conn, why);
+    }
     let (req, late) = match request_from(&run, known) {
         Ok(r) => r,
         Err((step, message, kind)) => return fatal(&mut conn, step, message, kind),
@@ -520,18 +695,22 @@ fn serve_client(
                 &late,
                 Some(conn.as_fd()),
             )?;
-            if let Some(finished) = ran {
-                trace(true);
-                return Ok(finished);
+            if ran.is_some() {
+                trace(None);
             }
+            return Ok(ran);
         }
-        // Not the jail built ahead (or none could be built): a jail of its own, now.
-        trace(false);
-        stockade_jail::supervise::run_watched(&plan, &inputs.host, Some(conn.as_fd()))
+        Ok(None)
     });
     match outcome {
+        // Not the jail built ahead (the caller's environment differs), or that jail ended
+        // before the program reached it: nothing ran, so declined.
+        Ok(None) => decline(
+            &mut conn,
+            "the jail built ahead does not serve it (another environment, or it ended before the program came)".into(),
+        ),
         // The answer first; the jail's teardown and cleanup after.
-        Ok(finished) => answer(
+        Ok(Some(finished)) => answer(
             &mut conn,
             Kind::Result,
             frame::encode(Kind::Result, 0, &finished.result),
@@ -544,16 +723,28 @@ fn serve_client(
 }
 
 /// `STOCKADE_HELPER_TRACE=1` in the helper's environment: say on the client's stderr whether a
-/// run used the jail built ahead (for tests and benchmarks; off by default).
-fn trace(ahead: bool) {
+/// run used the jail built ahead or was declined, and why (for tests and benchmarks; off by
+/// default).
+fn trace(declined: Option<&str>) {
     if std::env::var_os("STOCKADE_HELPER_TRACE").is_some_and(|v| v == "1") {
-        let what = if ahead {
-            "stockade helper: in the jail built ahead"
-        } else {
-            "stockade helper: in a jail built for this request (the one built ahead differs)"
+        let _ = match declined {
+            None => writeln!(io::stderr(), "stockade helper: in the jail built ahead"),
+            Some(why) => writeln!(io::stderr(), "stockade helper: declined ({why}); run by the client"),
         };
-        let _ = writeln!(io::stderr(), "{what}");
     }
+}
+
+/// Tell the client to run its request itself.
+fn decline(conn: &mut UnixStream, why: String) -> i32 {
+    trace(Some(&why));
+    let f = Fatal {
+        step: "helper".into(),
+        message: why,
+        kind: DECLINED.into(),
+    };
+    let _ = conn.write_all(&frame::encode(Kind::Fatal, 0, &f));
+    let _ = conn.flush();
+    0
 }
 
 type Refusal = (&'static str, String, &'static str);

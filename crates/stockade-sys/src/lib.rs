@@ -67,7 +67,11 @@ pub fn is_single_threaded() -> bool {
 }
 
 fn require_single_thread() -> io::Result<()> {
-    if is_single_threaded() {
+    // Out of fds, /proc/self/task cannot be read: say that, not "multi-threaded".
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot count this process's threads: {e}")))?
+        .count();
+    if threads == 1 {
         Ok(())
     } else {
         Err(io::Error::other("refusing to fork a multi-threaded process"))
@@ -101,6 +105,31 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: libc::c_int) -> io::Resu
         )
     })
     .map(drop)
+}
+
+/// `SO_PEERPIDFD` (Linux 6.5+): a pidfd of the process that connected to a unix socket, so what
+/// is read of that process under `/proc/<pid>` can be checked to be of that process still (its
+/// pidfd signals while it lives, and a live process keeps its pid).
+pub fn peer_pidfd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    const SO_PEERPIDFD: libc::c_int = 77;
+    let mut fd: libc::c_int = -1;
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4);
+    // SAFETY: the socket is borrowed for the call; `fd` and `len` are valid for writes of the
+    // sizes given, and the kernel writes at most `len` bytes.
+    check(libc::c_long::from(unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PEERPIDFD,
+            std::ptr::addr_of_mut!(fd).cast(),
+            &mut len,
+        )
+    }))?;
+    if fd < 0 {
+        return Err(io::Error::other("SO_PEERPIDFD gave no pidfd"));
+    }
+    // SAFETY: the kernel just made this fd for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Resource usage and wait status returned by [`wait4`].

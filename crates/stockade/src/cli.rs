@@ -493,7 +493,9 @@ fn helper_run(request: &Request, no_helper: bool) -> Option<Result<RunResult, (u
             };
             Some(Err((code, f.step, f.message)))
         }
-        Err(ClientError::Absent(_)) => None,
+        // Not served there (another jail than the helper's, or this process is more confined
+        // than the helper): run here.
+        Ok(Answer::Declined(_)) | Err(ClientError::Absent(_)) => None,
         Err(e @ ClientError::Broken { .. }) => Some(Err((exit::SETUP, "helper".into(), e.to_string()))),
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{parse_result, stockade, system_python};
 
 const AHEAD: &str = "stockade helper: in the jail built ahead";
-const ON_THE_SPOT: &str = "stockade helper: in a jail built for this request";
+const DECLINED: &str = "stockade helper: declined";
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
@@ -264,16 +264,24 @@ print(json.dumps(out))
         assert_eq!(line["/sandbox/self.py"], libc::EACCES);
         assert_eq!(line["chmod+write"], libc::EACCES);
     }
-    // Where Landlock is absent (the helper's host switch; a degraded policy), the helper builds
-    // nothing ahead: each run gets a jail built on the spot, whose /sandbox is part of the
-    // read-only root.
+    // Where Landlock is absent (the host switch, here for the helper and its client alike; a
+    // degraded policy), the helper builds nothing ahead and declines: the client builds its
+    // jail on the spot, whose /sandbox is part of the read-only root.
     let degraded = Helper::start_as(
         &["--no-guard", "--allow-degraded"],
         None,
         &[("STOCKADE_DISABLE_LAYERS", "landlock")],
     );
-    let o = degraded.run(&["--no-guard", "--allow-degraded", "--json", script]);
-    assert!(stderr(&o).contains(ON_THE_SPOT), "{}", stderr(&o));
+    let o = degraded
+        .command(&["--no-guard", "--allow-degraded", "--json", script])
+        .env("STOCKADE_DISABLE_LAYERS", "landlock")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("declined (no jail was built ahead)"),
+        "{}",
+        stderr(&o)
+    );
     let r = parse_result(&o);
     assert_eq!(r["status"], "ok", "{r}");
     let line: serde_json::Value = serde_json::from_str(r["stdout"].as_str().unwrap().trim()).unwrap();
@@ -288,7 +296,7 @@ print(json.dumps(out))
 }
 
 #[test]
-fn another_policy_or_environment_gets_a_jail_built_for_it() {
+fn another_policy_or_environment_is_declined_and_run_by_the_client() {
     if !is_root() {
         eprintln!("skipped: needs root (the jail's cgroups)");
         return;
@@ -306,11 +314,19 @@ fn another_policy_or_environment_gets_a_jail_built_for_it() {
     // The caller's value is the one the run must see: the jail built ahead would not pass it.
     let mut c = helper.command(&["--policy", policy, "--json", "-c", code]);
     let with = c.env("STOCKADE_T_VALUE", "from-the-caller").output().unwrap();
-    assert!(stderr(&with).contains(ON_THE_SPOT), "{}", stderr(&with));
+    assert!(
+        stderr(&with).contains("declined (the jail built ahead does not serve it"),
+        "{}",
+        stderr(&with)
+    );
     assert_eq!(parse_result(&with)["stdout"], "from-the-caller\n");
     // Another limit: the jail built ahead has the helper's.
     let other = helper.run(&["--policy", policy, "--memory", "300M", "--json", "-c", "pass"]);
-    assert!(stderr(&other).contains(ON_THE_SPOT), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("declined (another policy than the helper's)"),
+        "{}",
+        stderr(&other)
+    );
     assert_eq!(parse_result(&other)["limits"]["memory_bytes"], 300 << 20);
     // And the next run of the helper's own policy is served ahead again.
     let again = helper.run(&["--policy", policy, "--json", "-c", "pass"]);
@@ -618,4 +634,196 @@ fn a_request_over_the_cap_is_refused_before_it_is_read() {
     assert_eq!(kind, 9, "{answer}");
     assert_eq!(answer["kind"], "request", "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("cap"), "{answer}");
+}
+
+/// `cmd` (a `stockade run`) in a mount namespace of its own, after `setup` (a shell line that
+/// gets the path `arg` as `$0`) changed that namespace.
+fn in_own_mounts(setup: &str, arg: &Path, cmd: &Command) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!("{setup} && shift && exec \"$@\""))
+        .arg(arg)
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+/// `cmd` under `setpriv` with `flags`.
+fn under_setpriv(flags: &[&str], cmd: &Command) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(flags).arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    c
+}
+
+/// The helper never does for a client what the client could not do itself: one in other
+/// namespaces, with no_new_privs or with fewer capabilities is declined and runs its request
+/// itself, in its own world. Evidence: a file the confined client cannot see stays unseen, while
+/// the same request from an unconfined client (the control) reads it through the helper.
+#[test]
+fn a_client_more_confined_than_the_helper_is_declined_and_sees_only_its_own_world() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups, namespaces)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hidden = dir.path().join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    let token = format!("stockade-hidden-{}", std::process::id());
+    std::fs::write(hidden.join("flag.txt"), &token).unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        format!("version = 1\n[filesystem]\nread-only = [{{ host = {hidden:?}, jail = \"/data\" }}]\n"),
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    // The jail is what keeps the file from the code here (the guard's read list does not name
+    // /data, so it is off on both sides).
+    let helper = Helper::start(&["--policy", policy, "--no-guard"]);
+    let code = "import os; print(sorted(os.listdir('/data'))); print(open('/data/flag.txt').read())";
+    let request = helper.command(&["--policy", policy, "--no-guard", "--json", "-c", code]);
+    // Control: the helper's own world, served ahead, shows the file.
+    let own = helper.run(&["--policy", policy, "--no-guard", "--json", "-c", code]);
+    assert!(stderr(&own).contains(AHEAD), "{}", stderr(&own));
+    assert_eq!(parse_result(&own)["stdout"], format!("['flag.txt']\n{token}\n"));
+    // A client whose mount namespace hides the directory under an empty tmpfs: declined, and
+    // its own jail shows its own view.
+    let out = in_own_mounts("mount -t tmpfs none \"$0\"", &hidden, &request)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("declined (the client is more confined: it is in other namespaces"),
+        "{}",
+        stderr(&out)
+    );
+    let r = parse_result(&out);
+    assert!(r["stdout"].as_str().unwrap().starts_with("[]\n"), "{r}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&token));
+    // no_new_privs: declined (as root it still builds its own jail).
+    let out = under_setpriv(&["--no-new-privs"], &request).output().unwrap();
+    assert!(stderr(&out).contains("it runs with no_new_privs"), "{}", stderr(&out));
+    // Fewer capabilities: declined, and then it cannot build a jail itself, as without a helper.
+    let out = under_setpriv(&["--bounding-set=-all", "--inh-caps=-all"], &request)
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("it holds fewer capabilities"), "{}", stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&token));
+}
+
+/// An audit log file is the client's to open: a client that cannot write a directory does not
+/// get the helper to write there. The control: the same path from a client that can write it.
+#[test]
+fn an_audit_log_file_is_opened_by_the_client_not_the_helper() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups, namespaces)");
+        return;
+    }
+    let helper = Helper::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let planted = locked.join("planted.jsonl");
+    let request = helper.command(&["--audit-log", planted.to_str().unwrap(), "-c", "pass"]);
+    // The client's own view of `locked` is a read-only bind of it.
+    let out = in_own_mounts(
+        "mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\"",
+        &locked,
+        &request,
+    )
+    .output()
+    .unwrap();
+    assert!(stderr(&out).contains(DECLINED), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Read-only file system"), "{}", stderr(&out));
+    assert!(!planted.exists(), "the helper wrote where its client could not");
+    // Control: the same request from a client that can write there makes the file (itself).
+    let out = helper.run(&["--audit-log", planted.to_str().unwrap(), "-c", "pass"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(planted.exists());
+}
+
+/// A helper that runs out of fds (each client it serves holds one) declines the next client,
+/// which builds its own jail, and goes on serving once clients leave: it never stops for good.
+/// The control is the helper itself: its socket and process must still be there.
+#[test]
+fn a_helper_out_of_fds_declines_and_keeps_serving() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("helper.sock");
+    let mut child = Command::new("prlimit")
+        // The accept loop's soft limit; its supervisors raise theirs to the hard one.
+        .arg("--nofile=24:4096")
+        .arg(env!("CARGO_BIN_EXE_stockade"))
+        .args(["helper", "--socket"])
+        .arg(&socket)
+        .args(["--python", system_python(), "--timeout", "10"])
+        .env("STOCKADE_HELPER_TRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the helper never made its socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Clients that connect and say nothing: each holds a supervisor and an fd of the helper's.
+    let idle: Vec<std::os::unix::net::UnixStream> = (0..30)
+        .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let run = |code: &str| {
+        stockade()
+            .env("STOCKADE_HELPER", &socket)
+            .args([
+                "run",
+                "--python",
+                system_python(),
+                "--timeout",
+                "10",
+                "--json",
+                "-c",
+                code,
+            ])
+            .output()
+            .unwrap()
+    };
+    // Declined (no jail of the helper's could take it), so it ran in a jail of its own.
+    let out = run("print('still served')");
+    assert_eq!(parse_result(&out)["stdout"], "still served\n", "{}", stderr(&out));
+    assert!(!stderr(&out).contains(AHEAD), "{}", stderr(&out));
+    assert!(child.try_wait().unwrap().is_none(), "the helper stopped");
+    assert!(socket.exists(), "the helper removed its socket");
+    // Once the idle clients leave, the helper builds ahead again.
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = run("pass");
+        if stderr(&out).contains(AHEAD) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served ahead again: {}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
 }
