@@ -58,6 +58,9 @@ pub const DEFAULT_SOCKET: &str = "/run/stockade/helper.sock";
 /// A request this soon after the last run ended comes from a caller running back to back.
 const BACK_TO_BACK: Duration = Duration::from_millis(25);
 
+/// How long `stockade run` waits for an answer after passing a stop on before it gives up.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// How long a client may take to send its request once connected.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -299,15 +302,19 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ok();
     let mut decoder = frame::Decoder::new(&[(Kind::Result, MAX_ANSWER_FRAME), (Kind::Fatal, 1 << 20)]);
     let mut buf = vec![0u8; 64 * 1024];
+    // A stop passed on, and when: a helper side that answers nothing within STOP_GRACE (stopped,
+    // stuck before its run began), or a second stop, ends this client as the signal would.
+    let mut stop_sent: Option<(std::time::Instant, i32)> = None;
     let answer = loop {
         let mut fds = vec![PollFd::new(conn.as_fd(), PollFlags::POLLIN)];
         if let Some(s) = &signals {
             fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::NONE) {
+        match poll(&mut fds, PollTimeout::from(500u16)) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => break Err(broken(format!("poll: {e}"))),
         }
+        let readable = fds[0].revents().is_some_and(|r| !r.is_empty());
         let signalled = fds
             .get(1)
             .and_then(|p| p.revents())
@@ -315,8 +322,21 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
         drop(fds);
         if signalled {
             if let Some(Ok(Some(info))) = signals.as_ref().map(SignalFd::read_signal) {
-                let _ = conn.write_all(&[u8::try_from(info.ssi_signo).unwrap_or(15)]);
+                let signo = i32::try_from(info.ssi_signo).unwrap_or(libc::SIGTERM);
+                if let Some((_, first)) = stop_sent {
+                    give_up(&mask, first);
+                }
+                let _ = conn.write_all(&[u8::try_from(signo).unwrap_or(15)]);
+                stop_sent = Some((std::time::Instant::now(), signo));
             }
+        }
+        if let Some((at, signo)) = stop_sent {
+            if !readable && at.elapsed() > STOP_GRACE {
+                give_up(&mask, signo);
+            }
+        }
+        if !readable {
+            continue;
         }
         match conn.read(&mut buf) {
             Ok(0) => break Err(broken("it closed the connection without an answer".into())),
@@ -346,13 +366,21 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break Err(broken(e.to_string())),
         }
-        if signalled {
-            // The answer may take a moment; keep waiting for it (the run is being stopped).
-            continue;
-        }
     };
     let _ = mask.thread_unblock();
     answer
+}
+
+/// End this client with `signo`, as that signal ends a program: its default action, unblocked.
+/// The connection closes with the process, and its hang-up stops the run on the helper's side.
+fn give_up(mask: &SigSet, signo: i32) -> ! {
+    // `stockade run` installs no handler for the signals it passes on: their action is the
+    // default one, to end the process.
+    if let Ok(sig) = Signal::try_from(signo) {
+        let _ = mask.thread_unblock();
+        let _ = nix::sys::signal::raise(sig);
+    }
+    std::process::exit(128 + signo)
 }
 
 /// Serve `policy`'s jails built ahead on `socket` until SIGINT or SIGTERM. A jail unused for

@@ -93,6 +93,11 @@ impl Helper {
 
 impl Drop for Helper {
     fn drop(&mut self) {
+        // A test may have left it stopped: SIGTERM waits for a stopped process to go on.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap()),
+            nix::sys::signal::Signal::SIGCONT,
+        );
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap()),
             nix::sys::signal::Signal::SIGTERM,
@@ -826,4 +831,48 @@ fn a_helper_out_of_fds_declines_and_keeps_serving() {
         nix::sys::signal::Signal::SIGTERM,
     );
     let _ = child.wait();
+}
+
+/// A caller whose helper answers nothing (stopped here with SIGSTOP) is still ended by its
+/// stop: it passes the signal on, waits a grace period for an answer, then dies of the signal.
+/// The control: until stopped, the caller waits (the helper is really stuck).
+#[test]
+fn a_caller_whose_helper_is_stuck_still_ends_on_its_stop() {
+    if !is_root() {
+        eprintln!("skipped: needs root (the jail's cgroups)");
+        return;
+    }
+    let helper = Helper::start(&[]);
+    let helper_pid = nix::unistd::Pid::from_raw(i32::try_from(helper.child.id()).unwrap());
+    nix::sys::signal::kill(helper_pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let mut caller = helper
+        .command(&["-c", "print(1)"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        caller.try_wait().unwrap().is_none(),
+        "the caller ended though its helper is stopped"
+    );
+    let stopped = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(caller.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = loop {
+        if let Some(s) = caller.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "the caller ignored its stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    nix::sys::signal::kill(helper_pid, nix::sys::signal::Signal::SIGCONT).unwrap();
 }
