@@ -2,7 +2,8 @@
 //! JSON into the jail (`/etc/stockade/guard.json`); the hook reads it once, before Python
 //! initialises. Pure data, shared by the writer (stockade-jail) and the reader (the hook).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,16 +75,20 @@ pub struct GuardConfig {
     /// event (see docs/seccomp.md).
     #[serde(default)]
     pub seccomp_on_arm: Option<String>,
-    /// `import_allow` and `import_deny` as sets, built at first use (an import is then judged
-    /// by a lookup per dotted prefix of its name, not a scan of both lists).
+    /// `import_allow` and `import_deny` as one map, built at first use (an import is then judged
+    /// by one lookup per dotted prefix of its name, not a scan of both lists).
     #[serde(skip)]
     pub import_sets: ImportSets,
 }
 
-/// The import lists as sets (derived data: equal whenever the lists are; a clone builds its
-/// own, so a clone whose lists are then changed is never judged by stale sets).
+/// In `import_allow` ([`ImportSets::ALLOW`]), in `import_deny` ([`ImportSets::DENY`]), or both.
+pub type ImportMark = u8;
+
+/// The import lists as one map from module name to [`ImportMark`] (derived data: equal whenever
+/// the lists are; a clone builds its own, so a clone whose lists are then changed is never judged
+/// by stale sets).
 #[derive(Debug, Default)]
-pub struct ImportSets(std::sync::OnceLock<(HashSet<String>, HashSet<String>)>);
+pub struct ImportSets(std::sync::OnceLock<HashMap<String, ImportMark, BuildHasherDefault<Fnv>>>);
 
 impl Clone for ImportSets {
     fn clone(&self) -> Self {
@@ -92,14 +97,47 @@ impl Clone for ImportSets {
 }
 
 impl ImportSets {
-    /// The allow and deny sets of `cfg`.
-    pub fn of(cfg: &GuardConfig) -> &(HashSet<String>, HashSet<String>) {
+    /// The name is in `import_allow`.
+    pub const ALLOW: ImportMark = 1;
+    /// The name is in `import_deny`.
+    pub const DENY: ImportMark = 2;
+
+    /// The marks of every name in the lists of `cfg`.
+    pub fn of(cfg: &GuardConfig) -> &HashMap<String, ImportMark, BuildHasherDefault<Fnv>> {
         cfg.import_sets.0.get_or_init(|| {
-            (
-                cfg.import_allow.iter().cloned().collect(),
-                cfg.import_deny.iter().cloned().collect(),
-            )
+            let mut map = HashMap::default();
+            for (list, mark) in [(&cfg.import_allow, Self::ALLOW), (&cfg.import_deny, Self::DENY)] {
+                for name in list {
+                    *map.entry(name.clone()).or_default() |= mark;
+                }
+            }
+            map
         })
+    }
+}
+
+/// FNV-1a, unkeyed: the lookups of an import's name are a few bytes each, where SipHash's set-up
+/// cost more than the text. The map's keys are the policy's (fixed before user code runs); a
+/// name chosen to collide only costs its own lookup a few more comparisons, and every hit is
+/// still an exact string comparison, so no name can be taken for another.
+#[derive(Debug)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

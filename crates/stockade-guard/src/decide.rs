@@ -63,6 +63,20 @@ impl Value<'_> {
     }
 }
 
+/// An event's arguments, by position, as a decision reads them. The hook reads each from its
+/// Python object only when a decision asks for it (most decisions read one or two, some none);
+/// a slice of [`Value`]s is one too (tests, calls the hook judges itself).
+pub trait Args<'a> {
+    /// Argument `i`, or `None` past the last one.
+    fn arg(&self, i: usize) -> Option<&Value<'a>>;
+}
+
+impl<'a> Args<'a> for [Value<'a>] {
+    fn arg(&self, i: usize) -> Option<&Value<'a>> {
+        self.get(i)
+    }
+}
+
 /// Who caused the event, as far as the guard can tell from the Python stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -98,8 +112,8 @@ pub trait World {
     fn caller(&mut self, scope: CallerScope<'_>) -> Caller;
     /// The normalised path an absolute path really names (symlinks in writable places
     /// resolved as the kernel will).
-    fn resolve(&self, path: &str) -> String {
-        normalise(path, "/")
+    fn resolve<'p>(&self, path: &'p str) -> Cow<'p, str> {
+        normalised(path, "/")
     }
     /// Whether `top` is a module of the run's own (a file it was given, in its scratch or
     /// next to its script) and no module of the interpreter's has that name.
@@ -127,6 +141,17 @@ impl World for ClosureWorld<'_, '_> {
 
     fn cwd(&self) -> String {
         self.1.to_string()
+    }
+}
+
+/// `raw` made absolute against the working directory (asked of `world` only for a relative
+/// path) and resolved by `world`: borrowed from `raw` when it is absolute and already what it
+/// names (every import's files).
+fn resolved<'p>(world: &dyn World, raw: &'p str, cwd: &Cwd) -> Cow<'p, str> {
+    if raw.starts_with('/') {
+        world.resolve(raw)
+    } else {
+        Cow::Owned(world.resolve(&join(raw, cwd.of(world, raw))).into_owned())
     }
 }
 
@@ -204,10 +229,26 @@ pub fn normalise(path: &str, cwd: &str) -> String {
 /// An absolute path that [`normalise`] would return unchanged: no empty, `.` or `..`
 /// component, no trailing slash.
 fn is_normal(path: &str) -> bool {
-    path == "/"
-        || (path.starts_with('/')
-            && !path.ends_with('/')
-            && path[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+    let bytes = path.as_bytes();
+    if bytes == b"/" {
+        return true;
+    }
+    if bytes.first() != Some(&b'/') {
+        return false;
+    }
+    // Every component (between slashes, and after the last) is neither empty (`//`, a trailing
+    // slash) nor `.` nor `..`: only those are at most two bytes of dots.
+    bytes[1..]
+        .split(|&b| b == b'/')
+        .all(|c| c.len() > 2 || c.iter().any(|&b| b != b'.'))
+}
+
+/// `path` holds `/..` or `/./` anywhere (a byte scan: no substring searcher set up per path).
+#[must_use]
+pub fn dotted(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    (0..bytes.len().saturating_sub(2))
+        .any(|i| bytes[i] == b'/' && bytes[i + 1] == b'.' && matches!(bytes[i + 2], b'.' | b'/'))
 }
 
 /// `path` is `prefix` or below it, by whole components.
@@ -217,7 +258,14 @@ pub fn is_under(path: &str, prefix: &str) -> bool {
 }
 
 fn under(path: &str, prefix: &str) -> bool {
-    prefix == "/" || path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+    // The byte after the prefix first: most prefixes tried are not `path`'s, and that one byte
+    // tells without comparing the text.
+    prefix == "/"
+        || match path.as_bytes().get(prefix.len()) {
+            None => path == prefix,
+            Some(b'/') => path.starts_with(prefix),
+            Some(_) => false,
+        }
 }
 
 fn path_allowed(path: &str, prefixes: &[String]) -> bool {
@@ -231,14 +279,23 @@ fn module_under(name: &str, prefix: &str) -> bool {
 
 /// Import decision for a module name: deny wins over allow for the same or a longer prefix.
 pub fn import_allowed(cfg: &GuardConfig, name: &str) -> Result<(), String> {
-    let (allow, deny) = crate::config::ImportSets::of(cfg);
-    // The longest dotted prefix of `name` (the name itself included) in a set.
-    let longest = |set: &std::collections::HashSet<String>| {
-        let whole = std::iter::once(name.len());
-        let dots = name.match_indices('.').map(|(i, _)| i);
-        dots.chain(whole).filter(|&end| set.contains(&name[..end])).max()
-    };
-    match (longest(allow), longest(deny)) {
+    use crate::config::ImportSets;
+    let marks = ImportSets::of(cfg);
+    // The longest dotted prefix of `name` (the name itself included) in each list: prefixes are
+    // tried shortest first, so the last hit is the longest.
+    let (mut allow, mut deny) = (None, None);
+    let dots = name.match_indices('.').map(|(i, _)| i);
+    for end in dots.chain(std::iter::once(name.len())) {
+        if let Some(&mark) = marks.get(&name[..end]) {
+            if mark & ImportSets::ALLOW != 0 {
+                allow = Some(end);
+            }
+            if mark & ImportSets::DENY != 0 {
+                deny = Some(end);
+            }
+        }
+    }
+    match (allow, deny) {
         (a, Some(d)) if a.is_none_or(|a| d >= a) => Err(format!("module {name:?} is in guard.imports.deny")),
         (Some(_), _) => Ok(()),
         (None, None) if cfg.import_default_allow => Ok(()),
@@ -368,11 +425,11 @@ pub fn decide(
 }
 
 /// [`decide`] against a [`World`] (which also knows the working directory).
-pub fn decide_in(
+pub fn decide_in<'a, A: Args<'a> + ?Sized>(
     cfg: &GuardConfig,
     event: &str,
     handling: Handling,
-    args: &[Value],
+    args: &A,
     own_pid: i64,
     world: &mut dyn World,
 ) -> Verdict {
@@ -390,21 +447,17 @@ pub fn records(cfg: &GuardConfig, class: &str) -> bool {
 }
 
 #[allow(clippy::too_many_lines)]
-fn decide_inner(
+fn decide_inner<'a, A: Args<'a> + ?Sized>(
     cfg: &GuardConfig,
     event: &str,
     handling: Handling,
-    args: &[Value],
+    args: &A,
     own_pid: i64,
     world: &mut dyn World,
 ) -> Verdict {
-    let arg = |i: usize| args.get(i);
+    let arg = |i: usize| args.arg(i);
     let cwd = Cwd(std::cell::OnceCell::new());
-    let path_at = |world: &dyn World, i: usize| {
-        arg(i)
-            .and_then(Value::as_str)
-            .map(|p| world.resolve(&join(p, cwd.of(world, p))))
-    };
+    let path_at = |world: &dyn World, i: usize| arg(i).and_then(Value::as_str).map(|p| resolved(world, p, &cwd));
     match handling {
         Handling::Allow => Verdict::Allow,
         Handling::Import => {
@@ -447,14 +500,14 @@ fn decide_inner(
             let path_of = |i: usize| -> Option<String> {
                 let raw = arg(i).and_then(Value::as_str)?;
                 if !on_name {
-                    return Some(world.resolve(&join(raw, cwd.of(&*world, raw))));
+                    return Some(resolved(&*world, raw, &cwd).into_owned());
                 }
                 let lexical = normalise(raw, cwd.of(&*world, raw));
                 let (dir, name) = lexical.rsplit_once('/')?;
                 let dir = if dir.is_empty() {
                     "/".to_string()
                 } else {
-                    world.resolve(dir)
+                    world.resolve(dir).into_owned()
                 };
                 Some(if dir == "/" {
                     format!("/{name}")
@@ -491,7 +544,7 @@ fn decide_inner(
             if event == "sqlite3.connect" && (raw == ":memory:" || raw.is_empty()) {
                 return Verdict::Allow;
             }
-            let path = world.resolve(&join(raw, cwd.of(&*world, raw)));
+            let path = resolved(&*world, raw, &cwd);
             // Imports that raise no `import` event (importlib.import_module, _gcd_import) still
             // read the module's source or bytecode: judge that read as the import it is.
             if event == "open" {
@@ -676,9 +729,10 @@ fn decide_inner(
     }
 }
 
-/// The dotted module a `.py`/`.pyc` file under one of `roots` implements, if any.
+/// The dotted module a `.py`/`.pyc` file under one of `roots` implements, if any: borrowed
+/// from `path` when it is a single name (a top-level module, or a package's `__init__`).
 #[must_use]
-pub fn module_of_file(path: &str, roots: &[String]) -> Option<String> {
+pub fn module_of_file<'p>(path: &'p str, roots: &[String]) -> Option<Cow<'p, str>> {
     let ext_ok = path.ends_with(".py") || path.ends_with(".pyc");
     if !ext_ok {
         return None;
@@ -688,20 +742,38 @@ pub fn module_of_file(path: &str, roots: &[String]) -> Option<String> {
         .filter(|r| under(path, r) && path != r.as_str())
         .max_by_key(|r| r.len())?;
     let rel = path[root.len()..].trim_start_matches('/');
-    let mut parts: Vec<&str> = rel.split('/').filter(|p| *p != "__pycache__").collect();
-    let last = parts.pop()?;
-    let stem = last.split('.').next()?;
-    if stem != "__init__" {
-        parts.push(stem);
-    }
-    if parts.is_empty() || parts.iter().any(|p| p.is_empty() || p.contains('-') || p.contains('.')) {
+    // The directories (bytecode caches left out), then the file's stem unless it is a package's
+    // `__init__`.
+    let (dirs, last) = match rel.bytes().rposition(|b| b == b'/') {
+        Some(i) => (Some(&rel[..i]), &rel[i + 1..]),
+        None => (None, rel),
+    };
+    let stem = last.split('.').next().unwrap_or(last);
+    let mut parts = dirs
+        .into_iter()
+        .flat_map(|d| d.split('/'))
+        .filter(|p| *p != "__pycache__")
+        .chain((stem != "__init__").then_some(stem));
+    // Most are one name (borrowed); a package's module is joined with dots.
+    let first = parts.next()?;
+    let valid = |p: &str| !p.is_empty() && !p.bytes().any(|b| b == b'-' || b == b'.');
+    if !valid(first) {
         return None;
     }
-    Some(parts.join("."))
+    let mut name = Cow::Borrowed(first);
+    for part in parts {
+        if !valid(part) {
+            return None;
+        }
+        let joined = name.to_mut();
+        joined.push('.');
+        joined.push_str(part);
+    }
+    Some(name)
 }
 
-fn is_http_url(args: &[Value]) -> bool {
-    let url = args.first().and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+fn is_http_url<'a, A: Args<'a> + ?Sized>(args: &A) -> bool {
+    let url = args.arg(0).and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
     url.starts_with("http://") || url.starts_with("https://")
 }
 
@@ -711,9 +783,9 @@ enum NetTarget {
     Unknown,
 }
 
-fn network_target(event: &str, args: &[Value]) -> (NetTarget, Option<i64>) {
+fn network_target<'a, A: Args<'a> + ?Sized>(event: &str, args: &A) -> (NetTarget, Option<i64>) {
     if event == "urllib.Request" {
-        let url = args.first().and_then(Value::as_str).unwrap_or("");
+        let url = args.arg(0).and_then(Value::as_str).unwrap_or("");
         let rest = url.split_once("://").map_or(url, |(_, r)| r);
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
@@ -724,7 +796,7 @@ fn network_target(event: &str, args: &[Value]) -> (NetTarget, Option<i64>) {
         return (NetTarget::Host(host.trim_matches(['[', ']']).to_string()), port);
     }
     // The address is the first tuple, or a (host, port) pair of plain arguments.
-    for (i, a) in args.iter().enumerate() {
+    for (i, a) in (0..).map_while(|i| args.arg(i).map(|a| (i, a))) {
         match a {
             Value::Tuple(items) => {
                 if let Some(Value::Str(h)) = items.first() {
@@ -734,7 +806,7 @@ fn network_target(event: &str, args: &[Value]) -> (NetTarget, Option<i64>) {
             Value::Str(s) if s.starts_with('/') || s.starts_with('\0') => {
                 return (NetTarget::Unix(s.to_string()), None)
             }
-            Value::Str(h) => return (NetTarget::Host(h.to_string()), args.get(i + 1).and_then(Value::as_int)),
+            Value::Str(h) => return (NetTarget::Host(h.to_string()), args.arg(i + 1).and_then(Value::as_int)),
             _ => {}
         }
     }
@@ -1063,5 +1135,245 @@ mod tests {
             run("pickle.find_class", &[s("builtins"), s("set")], Caller::User),
             Verdict::Allow
         );
+    }
+
+    /// Paths, module names and lists that stress the fast paths: separators doubled or trailing,
+    /// dot components and dot-led names, prefixes that match only as text, bytecode caches,
+    /// package `__init__`s, names with dashes and dots, non-ASCII.
+    const PATHS: &[&str] = &[
+        "/",
+        "",
+        ".",
+        "a",
+        "a/b",
+        "//",
+        "/a",
+        "/a/",
+        "//a",
+        "/a//b",
+        "/.",
+        "/..",
+        "/./a",
+        "/../a",
+        "/a/.",
+        "/a/..",
+        "/a/./b",
+        "/a/../b",
+        "/a/.b",
+        "/a/..b",
+        "/a/b..",
+        "/a/.../b",
+        "/a/b.",
+        "/tmp",
+        "/tmpx",
+        "/tmp/",
+        "/tmp/f",
+        "/tmp/x.py",
+        "/tmp/..",
+        "/tmp/../etc",
+        "/usr/lib/python3.11",
+        "/usr/lib/python3.11/",
+        "/usr/lib/python3.11.py",
+        "/usr/lib/python3.11x/os.py",
+        "/usr/lib/python3.11/os.py",
+        "/usr/lib/python3.11/os.pyc",
+        "/usr/lib/python3.11/os.pyx",
+        "/usr/lib/python3.11/.py",
+        "/usr/lib/python3.11/__init__.py",
+        "/usr/lib/python3.11/__pycache__/colorsys.cpython-311.pyc",
+        "/usr/lib/python3.11/__pycache__/__init__.cpython-311.pyc",
+        "/usr/lib/python3.11/__pycache__/.pyc",
+        "/usr/lib/python3.11/__pycache__/__pycache__.py",
+        "/usr/lib/python3.11/json/__init__.py",
+        "/usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc",
+        "/usr/lib/python3.11/json/__pycache__/decoder.cpython-311.opt-1.pyc",
+        "/usr/lib/python3.11/ctypes/macholib/dyld.py",
+        "/usr/lib/python3.11/a-b/c.py",
+        "/usr/lib/python3.11/a.b/c.py",
+        "/usr/lib/python3.11/a//c.py",
+        "/usr/lib/python3.11//c.py",
+        "/usr/lib/python3.11/a/-c.py",
+        "/usr/lib/python3.11/lib-dynload/x.py",
+        "/usr/lib/python3.11/site-packages/é/ü.py",
+        "/usr/lib/python3.11/site-packages/numpy/core/__init__.py",
+        "/usr/local/lib/python3.11/dist-packages/x/__pycache__/y.cpython-311.pyc",
+    ];
+
+    /// `is_normal` as it was written first (a component split).
+    fn is_normal_reference(path: &str) -> bool {
+        path == "/"
+            || (path.starts_with('/')
+                && !path.ends_with('/')
+                && path[1..].split('/').all(|c| !c.is_empty() && c != "." && c != ".."))
+    }
+
+    /// `module_of_file` as it was written first (collects the parts, joins them).
+    fn module_of_file_reference(path: &str, roots: &[String]) -> Option<String> {
+        let ext_ok = path.ends_with(".py") || path.ends_with(".pyc");
+        if !ext_ok {
+            return None;
+        }
+        let root = roots
+            .iter()
+            .filter(|r| {
+                let p: &str = r;
+                (p == "/" || path == p || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/')))
+                    && path != p
+            })
+            .max_by_key(|r| r.len())?;
+        let rel = path[root.len()..].trim_start_matches('/');
+        let mut parts: Vec<&str> = rel.split('/').filter(|p| *p != "__pycache__").collect();
+        let last = parts.pop()?;
+        let stem = last.split('.').next()?;
+        if stem != "__init__" {
+            parts.push(stem);
+        }
+        if parts.is_empty() || parts.iter().any(|p| p.is_empty() || p.contains('-') || p.contains('.')) {
+            return None;
+        }
+        Some(parts.join("."))
+    }
+
+    #[test]
+    fn the_fast_path_tests_answer_as_the_first_versions_did() {
+        let roots: Vec<String> = [
+            "/usr/lib/python3.11",
+            "/usr/lib/python3.11",
+            "/usr/lib/python3.11/lib-dynload",
+            "/usr/local/lib/python3.11/dist-packages",
+            "/usr/lib/python3.11/site-packages",
+        ]
+        .map(String::from)
+        .to_vec();
+        let prefixes = ["/", "/tmp", "/usr/lib/python3.11", "/usr/lib/python3.11/", "/a", ""];
+        for path in PATHS {
+            assert_eq!(is_normal(path), is_normal_reference(path), "is_normal({path:?})");
+            assert_eq!(
+                dotted(path),
+                path.contains("/..") || path.contains("/./"),
+                "dotted({path:?})"
+            );
+            assert_eq!(
+                module_of_file(path, &roots).map(Cow::into_owned),
+                module_of_file_reference(path, &roots),
+                "module_of_file({path:?})"
+            );
+            for prefix in prefixes {
+                let reference = prefix == "/"
+                    || *path == prefix
+                    || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'));
+                assert_eq!(under(path, prefix), reference, "under({path:?}, {prefix:?})");
+            }
+            let borrowed = matches!(normalised(path, "/cwd"), Cow::Borrowed(_));
+            assert_eq!(borrowed, is_normal_reference(path), "normalised({path:?})");
+        }
+    }
+
+    #[test]
+    fn imports_are_judged_as_by_two_sets() {
+        let mut c = cfg();
+        c.import_allow = ["json", "os", "os.path", "a.b", "a.b.c.d", "x", "both", "both.sub"]
+            .map(String::from)
+            .to_vec();
+        c.import_deny = ["ctypes", "os.sub", "a.b.c", "both", "both.sub.deeper", ""]
+            .map(String::from)
+            .to_vec();
+        let reference = |cfg: &GuardConfig, name: &str| {
+            let allow: std::collections::HashSet<&str> = cfg.import_allow.iter().map(String::as_str).collect();
+            let deny: std::collections::HashSet<&str> = cfg.import_deny.iter().map(String::as_str).collect();
+            let longest = |set: &std::collections::HashSet<&str>| {
+                let dots = name.match_indices('.').map(|(i, _)| i);
+                dots.chain(std::iter::once(name.len()))
+                    .filter(|&end| set.contains(&name[..end]))
+                    .max()
+            };
+            match (longest(&allow), longest(&deny)) {
+                (a, Some(d)) if a.is_none_or(|a| d >= a) => Err(format!("module {name:?} is in guard.imports.deny")),
+                (Some(_), _) => Ok(()),
+                (None, None) if cfg.import_default_allow => Ok(()),
+                _ => Err(format!("module {name:?} is not in guard.imports.allow")),
+            }
+        };
+        for default_allow in [false, true] {
+            c.import_default_allow = default_allow;
+            c.import_sets = crate::config::ImportSets::default();
+            for name in [
+                "",
+                ".",
+                "json",
+                "json.decoder",
+                "jsonx",
+                "os",
+                "os.path",
+                "os.sub",
+                "os.sub.x",
+                "os.subx",
+                "a",
+                "a.b",
+                "a.b.c",
+                "a.b.c.d",
+                "a.b.c.d.e",
+                "a.b.cd",
+                "x.y",
+                "both",
+                "both.sub",
+                "both.sub.deeper",
+                "both.x",
+                "ctypes",
+                "ctypes.util",
+                "socket",
+                "a..b",
+                "é.x",
+            ] {
+                assert_eq!(
+                    import_allowed(&c, name),
+                    reference(&c, name),
+                    "{name:?}, default allow {default_allow}"
+                );
+            }
+        }
+    }
+
+    /// The hook reads an argument from Python only when a decision asks for it: the import's
+    /// name and not the lists after it; nothing for `exec` and `marshal.loads`.
+    #[test]
+    fn decisions_read_only_the_arguments_they_use() {
+        struct Counting<'v>(&'v [Value<'v>], std::cell::Cell<u32>);
+        impl<'v> Args<'v> for Counting<'v> {
+            fn arg(&self, i: usize) -> Option<&Value<'v>> {
+                self.1.set(self.1.get() | 1 << i);
+                self.0.get(i)
+            }
+        }
+        let list = Value::Object {
+            type_name: "list".into(),
+            builtin_type_or_module: false,
+        };
+        let code = Value::Object {
+            type_name: "code".into(),
+            builtin_type_or_module: false,
+        };
+        let read = |event: &str, args: &[Value], caller: Caller| {
+            let counting = Counting(args, std::cell::Cell::new(0));
+            let h = crate::events::handling(event).unwrap();
+            let mut world = ClosureWorld(&mut |_| caller, "/tmp");
+            let verdict = decide_in(&cfg(), event, h, &counting, 7, &mut world);
+            assert_eq!(
+                verdict,
+                decide(&cfg(), event, h, args, "/tmp", 7, &mut |_| caller),
+                "{event}"
+            );
+            counting.1.get()
+        };
+        let import = [s("json"), Value::None, list.clone(), list.clone(), list];
+        assert_eq!(read("import", &import, Caller::User), 0b1);
+        assert_eq!(read("exec", std::slice::from_ref(&code), Caller::Trusted), 0);
+        assert_eq!(read("marshal.loads", &[code], Caller::Trusted), 0);
+        let open = [
+            s("/usr/lib/python3.11/__pycache__/json.cpython-311.pyc"),
+            s("r"),
+            Value::Int(0),
+        ];
+        assert_eq!(read("open", &open, Caller::User), 0b111);
     }
 }

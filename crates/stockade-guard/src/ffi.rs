@@ -478,6 +478,31 @@ pub unsafe fn first_frame<'a>(limit: usize, skip: &dyn Fn(&FrameView<'a>) -> boo
     }
 }
 
+/// The addresses of the innermost frame's `co_filename` and `co_name` str objects, their text
+/// not read: what the frame-trust cache is keyed by. `None` without a Python frame, or when the
+/// code type does not describe those members (the walk then answers).
+///
+/// # Safety
+/// GIL held.
+pub unsafe fn innermost_ids() -> Option<(usize, usize)> {
+    let api = api();
+    // SAFETY: GIL held; PyEval_GetFrame returns a borrowed frame or null, PyFrame_GetCode a new
+    // reference (released below; the frame keeps the code and its members alive meanwhile).
+    unsafe {
+        let frame = (api.PyEval_GetFrame)();
+        if frame.is_null() {
+            return None;
+        }
+        let code = (api.PyFrame_GetCode)(frame);
+        if code.is_null() {
+            return None;
+        }
+        let ids = code_member(code, c"co_filename").zip(code_member(code, c"co_name"));
+        (api.Py_DecRef)(code);
+        ids.map(|(file, name)| (file as usize, name as usize))
+    }
+}
+
 /// Whether the innermost frames are, in order, `(co_filename, co_name)` as `expected` lists
 /// them (`None`: any name).
 ///
@@ -590,26 +615,54 @@ impl<'a> std::ops::Deref for Args<'a> {
     }
 }
 
-/// The arguments of an event or a call, read in place (on the stack; text borrowed).
+/// An event's argument tuple (its first [`MAX_ARGS`] items), each item read in place (text
+/// borrowed) the first time a decision asks for it: an import's decision reads the module name
+/// and not the three lists that follow it, `exec` and `marshal.loads` read none.
+pub struct LazyArgs<'a> {
+    tuple: *mut PyObject,
+    len: usize,
+    items: [std::cell::OnceCell<crate::decide::Value<'a>>; MAX_ARGS],
+}
+
+impl<'a> crate::decide::Args<'a> for LazyArgs<'a> {
+    fn arg(&self, i: usize) -> Option<&crate::decide::Value<'a>> {
+        let cell = self.items.get(i).filter(|_| i < self.len)?;
+        // SAFETY: `args_of`'s contract: the GIL is held and the tuple is alive and unchanged for
+        // 'a (a `LazyArgs` never leaves the hook: the raw pointer keeps it on this thread);
+        // `i` is below the tuple's size, and its item is borrowed from it.
+        Some(cell.get_or_init(|| unsafe { to_value((api().PyTuple_GetItem)(self.tuple, i as isize), 0) }))
+    }
+}
+
+impl<'a> LazyArgs<'a> {
+    /// Every argument, read now (for the trail, when a decision is recorded).
+    pub fn all(self) -> Args<'a> {
+        for i in 0..self.len {
+            crate::decide::Args::arg(&self, i);
+        }
+        Args {
+            items: self.items.map(|c| c.into_inner().unwrap_or_default()),
+            len: self.len,
+        }
+    }
+}
+
+/// The arguments of an event or a call, to be read in place when asked for (text borrowed).
 ///
 /// # Safety
-/// GIL held; `args` is a tuple or null, alive (unchanged) for `'a`.
-pub unsafe fn args_of<'a>(args: *mut PyObject) -> Args<'a> {
-    let mut out = Args {
-        items: Default::default(),
-        len: 0,
+/// GIL held, while the result lives too; `args` is a tuple or null, alive (unchanged) for `'a`.
+pub unsafe fn args_of<'a>(args: *mut PyObject) -> LazyArgs<'a> {
+    let len = if args.is_null() {
+        0
+    } else {
+        // SAFETY: audit hooks always receive a tuple (caller's contract).
+        usize::try_from(unsafe { (api().PyTuple_Size)(args) })
+            .unwrap_or(0)
+            .min(MAX_ARGS)
     };
-    if args.is_null() {
-        return out;
+    LazyArgs {
+        tuple: args,
+        len,
+        items: Default::default(),
     }
-    let api = api();
-    // SAFETY: audit hooks always receive a tuple; items are borrowed and live as long as it.
-    unsafe {
-        let n = usize::try_from((api.PyTuple_Size)(args)).unwrap_or(0).min(MAX_ARGS);
-        for (i, slot) in out.items.iter_mut().enumerate().take(n) {
-            *slot = to_value((api.PyTuple_GetItem)(args, i as isize), 0);
-        }
-        out.len = n;
-    }
-    out
 }

@@ -260,6 +260,14 @@ fn caller_for(state: &State, scope: CallerScope<'_>) -> Caller {
         };
         return if ok { Caller::Trusted } else { Caller::User };
     }
+    // The innermost frame's trust, when it is cached, without reading its names' text (the walk
+    // below would find the same frame and ask the same cache).
+    if scope == CallerScope::Innermost {
+        // SAFETY: the hook runs with the GIL held.
+        if let Some(answer) = unsafe { ffi::innermost_ids() }.and_then(cached_trust) {
+            return answer;
+        }
+    }
     // Once the walk has passed a function that imports a name it was handed, a trusted frame
     // further out lends its trust only if its own code names the module (else the name came
     // from further out still: the question goes on to its caller).
@@ -333,12 +341,25 @@ thread_local! {
         const { [const { Cell::new((0, 0, Caller::User)) }; CLASSIFIED_SLOTS] };
 }
 
+/// The cached trust of a frame by the identity of its file and function name, if any.
+fn cached_trust(ids: (usize, usize)) -> Option<Caller> {
+    if ids.0 == 0 || ids.1 == 0 {
+        return None;
+    }
+    let entry = CLASSIFIED.with(|c| c[classified_slot(ids)].get());
+    ((entry.0, entry.1) == ids).then_some(entry.2)
+}
+
+fn classified_slot(ids: (usize, usize)) -> usize {
+    (ids.0 >> 4 ^ ids.1 >> 4) % CLASSIFIED_SLOTS
+}
+
 /// The trust of a frame by its file and function name, from the cache or `classify`.
 fn classified(ids: (usize, usize), classify: impl FnOnce() -> Caller) -> Caller {
     if ids.0 == 0 || ids.1 == 0 {
         return classify();
     }
-    let slot = (ids.0 >> 4 ^ ids.1 >> 4) % CLASSIFIED_SLOTS;
+    let slot = classified_slot(ids);
     let entry = CLASSIFIED.with(|c| c[slot].get());
     if (entry.0, entry.1) == ids {
         return entry.2;
@@ -368,7 +389,7 @@ impl decide::World for Live<'_> {
         caller_for(self.state, scope)
     }
 
-    fn resolve(&self, path: &str) -> String {
+    fn resolve<'p>(&self, path: &'p str) -> std::borrow::Cow<'p, str> {
         real_path(path)
     }
 
@@ -557,7 +578,12 @@ unsafe extern "C" fn hook(event: *const c_char, args: *mut ffi::PyObject, _data:
         },
         &mut Live { state },
     );
-    let result = act(state, name, handling, &values, verdict);
+    // Arguments no decision read are read now only if the verdict is to be recorded.
+    let result = if verdict == Verdict::Allow {
+        0
+    } else {
+        act(state, name, handling, &values.all(), verdict)
+    };
     IN_HOOK.with(|f| f.set(false));
     result
 }
@@ -612,7 +638,7 @@ pub(crate) fn judge_signal(event: &str, target: Option<i64>) -> c_int {
         &state.config,
         event,
         events::Handling::Signal,
-        &values,
+        &values[..],
         own,
         &mut Live { state },
     );
@@ -626,27 +652,26 @@ pub(crate) fn judge_signal(event: &str, target: Option<i64>) -> c_int {
 /// its code objects, and trust is read from file names. Refused without a violation: the import
 /// system recompiles the source (whose compile the guard judges as usual), so ordinary imports of
 /// the run's own modules keep working.
-fn quietly_refused(state: &State, event: &str, values: &[decide::Value]) -> bool {
+fn quietly_refused<'a>(state: &State, event: &str, values: &impl decide::Args<'a>) -> bool {
     if event != "open" {
         return false;
     }
-    let Some(decide::Value::Str(path)) = values.first() else {
+    let Some(decide::Value::Str(path)) = values.arg(0) else {
         return false;
     };
-    let writable = |p: &str| {
-        let normal = decide::normalised(p, "/");
-        state.config.write.iter().any(|w| decide::is_under(&normal, w))
-    };
-    if path.ends_with(".pyc") && writable(path) {
-        return true;
-    }
+    // A `.pyc` anywhere writable; any file zipimport reads there. One normalisation for both.
+    let pyc = path.ends_with(".pyc");
     // zipimport reads its archive through io.open_code, for reading.
-    let reading = matches!(values.get(1), Some(decide::Value::Str(m)) if m == "r" || m == "rb");
-    if reading && writable(path) {
-        // SAFETY: the hook runs with the GIL held.
-        return unsafe { ffi::innermost_are(&[("<frozen zipimport>", None)]) };
+    let reading = matches!(values.arg(1), Some(decide::Value::Str(m)) if m == "r" || m == "rb");
+    if !pyc && !reading {
+        return false;
     }
-    false
+    let normal = decide::normalised(path, "/");
+    if !state.config.write.iter().any(|w| decide::is_under(&normal, w)) {
+        return false;
+    }
+    // SAFETY: the hook runs with the GIL held.
+    pyc || unsafe { ffi::innermost_are(&[("<frozen zipimport>", None)]) }
 }
 
 /// The normalised path an absolute path really names. Symlinks can only have been planted where
@@ -654,23 +679,25 @@ fn quietly_refused(state: &State, event: &str, values: &[decide::Value]) -> bool
 /// lexical normaliser: such paths are resolved like the kernel does (`realpath`; for a path
 /// that does not exist yet, its parent, plus the last component). Paths into read-only trees
 /// (the standard library, the venv) are only normalised, which keeps imports cheap.
-fn real_path(path: &str) -> String {
-    let lexical = decide::normalise(path, "/");
+fn real_path(path: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    // Borrowed when `path` is normal already (every import's files).
+    let lexical = decide::normalised(path, "/");
     let Some(state) = STATE.get() else { return lexical };
     let writable = state
         .config
         .write
         .iter()
         .find(|w| lexical.starts_with(w.as_str()) || path.starts_with(w.as_str()));
-    let dotted = path.contains("/..") || path.contains("/./");
+    let dotted = decide::dotted(path);
     let Some(prefix) = writable else {
         if !dotted {
             return lexical;
         }
-        return canonical(path, lexical);
+        return Cow::Owned(canonical(path, lexical.into_owned()));
     };
     if dotted {
-        return canonical(path, lexical);
+        return Cow::Owned(canonical(path, lexical.into_owned()));
     }
     // One kernel walk tells whether a symlink is on the way (openat2 with RESOLVE_NO_SYMLINKS
     // fails with ELOOP): O(depth) for the whole check, where an lstat per component cost
@@ -682,11 +709,11 @@ fn real_path(path: &str) -> String {
             "/".to_string(),
             |(d, _)| if d.is_empty() { "/".into() } else { d.to_string() },
         );
-    for candidate in [lexical.clone(), parent] {
+    for candidate in [lexical.to_string(), parent] {
         match stockade_sys::open_path(std::path::Path::new(&candidate), false) {
             Ok(_) => return lexical,
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) => {
-                return canonical(path, lexical)
+                return Cow::Owned(canonical(path, lexical.into_owned()))
             }
             Err(_) => {}
         }

@@ -121,7 +121,7 @@ unsafe fn wrap_one(
 
 fn first_int(args: *mut PyObject) -> Option<i64> {
     // SAFETY: GIL held (a METH_VARARGS call); args is the call's tuple.
-    match unsafe { ffi::args_of(args) }.first() {
+    match unsafe { ffi::args_of(args) }.all().first() {
         Some(Value::Int(i)) => Some(*i),
         _ => None,
     }

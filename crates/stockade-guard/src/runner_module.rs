@@ -146,7 +146,7 @@ fn fail(message: &str) -> *mut PyObject {
 
 fn args<'a>(tuple: *mut PyObject) -> ffi::Args<'a> {
     // SAFETY: GIL held; METH_VARARGS passes a tuple, alive for the call.
-    unsafe { ffi::args_of(tuple) }
+    unsafe { ffi::args_of(tuple) }.all()
 }
 
 /// Run `f` with the GIL released (blocking waits must not stop the interpreter's other threads).
