@@ -297,10 +297,13 @@ def main() -> None:
                .replace("DENY_LIST", repr(cfg["import-deny"])).replace("DISPATCHER_LIST", repr(DISPATCHERS)))
     loop_plain = LOOP.replace("HOOK", "")
     loop_hooked = LOOP.replace("HOOK", py_hook)
+    # The loops are long (the Python hook's most of all): room past the default 10 s limits on a
+    # loaded machine, the same for every variant.
+    limits = ["--timeout", "120s", "--cpu", "120s"]
     loops = {
-        "native": [*base, "-c", loop_plain],
-        "none": [*base, "--no-guard", "-c", loop_plain],
-        "python": [*base, "--no-guard", "-c", loop_hooked],
+        "native": [*base, *limits, "-c", loop_plain],
+        "none": [*base, *limits, "--no-guard", "-c", loop_plain],
+        "python": [*base, *limits, "--no-guard", "-c", loop_hooked],
     }
     for name, argv in {**startup, **loops}.items():
         p = subprocess.run(argv, capture_output=True, timeout=120, check=False, env=envs.get(name))
