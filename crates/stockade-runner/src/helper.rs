@@ -607,7 +607,7 @@ fn supervise_one(policy: &Policy, known: Option<&(String, Policy)>, handoff: &Ow
         let ahead = plan::compile(&template, &inputs)?;
         if ahead.landlock.is_none() {
             // Only Landlock makes the jail's own /sandbox read-only to the code: without it
-            // (a degraded policy) every run gets a jail built on the spot.
+            // (a degraded policy) every request is declined, and its client builds a jail itself.
             return Err(SetupError::Request("no jail is built ahead without Landlock".into()));
         }
         let jail = stockade_jail::supervise::spawn(&ahead, &inputs.host)?;
