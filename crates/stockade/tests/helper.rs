@@ -770,7 +770,7 @@ fn a_helper_out_of_fds_declines_and_keeps_serving() {
     }
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("helper.sock");
-    let mut child = Command::new("prlimit")
+    let child = Command::new("prlimit")
         // The accept loop's soft limit; its supervisors raise theirs to the hard one.
         .arg("--nofile=24:4096")
         .arg(env!("CARGO_BIN_EXE_stockade"))
@@ -783,6 +783,12 @@ fn a_helper_out_of_fds_declines_and_keeps_serving() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Stopped when dropped, whatever the test's end.
+    let mut helper = Helper {
+        child,
+        socket: socket.clone(),
+        _dir: dir,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !socket.exists() {
         assert!(Instant::now() < deadline, "the helper never made its socket");
@@ -813,7 +819,7 @@ fn a_helper_out_of_fds_declines_and_keeps_serving() {
     let out = run("print('still served')");
     assert_eq!(parse_result(&out)["stdout"], "still served\n", "{}", stderr(&out));
     assert!(!stderr(&out).contains(AHEAD), "{}", stderr(&out));
-    assert!(child.try_wait().unwrap().is_none(), "the helper stopped");
+    assert!(helper.child.try_wait().unwrap().is_none(), "the helper stopped");
     assert!(socket.exists(), "the helper removed its socket");
     // Once the idle clients leave, the helper builds ahead again.
     drop(idle);
@@ -826,11 +832,6 @@ fn a_helper_out_of_fds_declines_and_keeps_serving() {
         assert!(Instant::now() < deadline, "never served ahead again: {}", stderr(&out));
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = child.wait();
 }
 
 /// A caller whose helper answers nothing (stopped here with SIGSTOP) is still ended by its
