@@ -498,16 +498,6 @@ pub fn run_built_ahead(
     watch_to_end(plan, host, jail, None, feed, caller).map(Some)
 }
 
-/// [`run`], watching `caller` for its stop as [`run_built_ahead`] does.
-pub fn run_watched(plan: &Plan, host: &HostSupport, caller: Option<BorrowedFd<'_>>) -> Result<Finished, SetupError> {
-    let jail = spawn(plan, host)?;
-    let feed = match plan.stdin {
-        StdinMode::Forward => Feed::Caller,
-        StdinMode::Null | StdinMode::Data(_) => Feed::Nothing,
-    };
-    watch_to_end(plan, host, jail, None, feed, caller)
-}
-
 fn watch_to_end(
     plan: &Plan,
     host: &HostSupport,

@@ -155,7 +155,7 @@ pub fn request_of(req: &Request) -> HelperRun {
 /// What confines a process, as far as the helper's trust goes: a client is served only when it
 /// is no more confined than the helper, so that the helper never does for it what it could not
 /// do itself (the helper only saves it the time of building the jail).
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct Confinement {
     /// Its namespaces (mount, user, pid, network, cgroup, IPC, UTS) by device and inode.
     namespaces: Vec<(u64, u64)>,
@@ -219,16 +219,39 @@ impl Confinement {
     }
 }
 
+/// What the helper knows of itself before any request, read once (its supervisors are forks of
+/// it and share both).
+struct Own {
+    /// Its policy as clients send it, parsed: a request that sends exactly this text gets the
+    /// same parse without paying for it on its path.
+    policy: Option<(String, Policy)>,
+    /// Its confinement, to compare each client's with (none read: every client is declined).
+    confinement: Option<Confinement>,
+}
+
+impl Own {
+    fn of(policy: &Policy) -> Own {
+        let text = policy.to_toml();
+        Own {
+            policy: parse_policy(&text).ok().map(|parsed| (text, parsed)),
+            confinement: Confinement::of(Path::new("/proc/self")).ok(),
+        }
+    }
+}
+
 /// Why the client on `conn` is not to be served by this process, if it is not: read through its
 /// pidfd, so the process whose `/proc` was read is the one that connected.
-fn peer_more_confined(conn: BorrowedFd<'_>) -> Option<String> {
+fn peer_more_confined(conn: BorrowedFd<'_>, ours: Option<&Confinement>) -> Option<String> {
+    let Some(ours) = ours else {
+        return Some("the helper's own confinement could not be read".into());
+    };
     let check = || -> io::Result<Option<&'static str>> {
         let pidfd = stockade_sys::peer_pidfd(conn)?;
         let cred = nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials)?;
         let theirs = Confinement::of(&Path::new("/proc").join(cred.pid().to_string()))?;
         // Still that process: a live process keeps its pid, so what was read was its own.
         stockade_sys::pidfd_send_signal(pidfd.as_fd(), 0)?;
-        Ok(theirs.more_than(&Confinement::of(Path::new("/proc/self"))?))
+        Ok(theirs.more_than(ours))
     };
     match check() {
         Ok(None) => None,
@@ -389,12 +412,7 @@ fn give_up(mask: &SigSet, signo: i32) -> ! {
 /// it). `log` gets one line per event, never a secret.
 pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn Write) -> Result<(), String> {
     pin_interpreter(&mut policy);
-    // This helper's policy as its clients send it, parsed once: a request that sends exactly
-    // this text gets the same parse without paying for it on its path.
-    let known = {
-        let text = policy.to_toml();
-        parse_policy(&text).ok().map(|parsed| (text, parsed))
-    };
+    let own = Own::of(&policy);
     let listener = listen(socket)?;
     let mut mask = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM] {
@@ -434,7 +452,7 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         if ready.is_none() && (serving.is_empty() || back_to_back) {
             // A failure (out of fds or processes) leaves none ready; it is tried again at the
             // next turn, at most once a second while idle, and clients are declined meanwhile.
-            match start_one(&policy, known.as_ref()) {
+            match start_one(&policy, &own) {
                 Ok(r) => ready = Some(r),
                 Err(e) => {
                     let _ = writeln!(log, "stockade helper: could not start a jail's supervisor: {e}");
@@ -498,7 +516,7 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
         let handed = match ready.take() {
             Some(r) => Ok(r),
             // Every jail built ahead is in use: this client's supervisor builds one now.
-            None => start_one(&policy, known.as_ref()),
+            None => start_one(&policy, &own),
         };
         match handed {
             Ok((pid, handoff)) => {
@@ -513,7 +531,6 @@ pub fn serve(socket: &Path, mut policy: Policy, max_age: Duration, log: &mut dyn
             Err(e) => {
                 // Out of fds or processes: this client builds its own jail; the helper goes on.
                 let _ = writeln!(log, "stockade helper: could not start a jail's supervisor: {e}");
-                let _ = conn.set_nonblocking(false);
                 let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
                 decline(&mut conn, format!("the helper could not start a supervisor ({e})"));
             }
@@ -563,7 +580,7 @@ fn reap_children() {
 
 /// Fork the supervisor of the next jail. It builds the jail, then waits on the hand-off socket
 /// for its client.
-fn start_one(policy: &Policy, known: Option<&(String, Policy)>) -> io::Result<(libc::pid_t, OwnedFd)> {
+fn start_one(policy: &Policy, own: &Own) -> io::Result<(libc::pid_t, OwnedFd)> {
     let (ours, theirs) = stockade_sys::seqpacket_pair()?;
     match stockade_sys::fork()? {
         Some(pid) => Ok((pid, ours)),
@@ -577,14 +594,14 @@ fn start_one(policy: &Policy, known: Option<&(String, Policy)>) -> io::Result<(l
                 let _ = nix::unistd::close(fd);
             }
             let _ = stockade_sys::close_fds_from(keep + 1);
-            let code = supervise_one(policy, known, &theirs);
+            let code = supervise_one(policy, own, &theirs);
             stockade_sys::exit_now(code)
         }
     }
 }
 
 /// One jail's supervisor: build it ahead, take one client, serve its request, exit.
-fn supervise_one(policy: &Policy, known: Option<&(String, Policy)>, handoff: &OwnedFd) -> i32 {
+fn supervise_one(policy: &Policy, own: &Own, handoff: &OwnedFd) -> i32 {
     // A jail's build opens many fds (its rule paths, channels); the helper's own soft limit is
     // about how many clients it holds, so a supervisor takes what the hard limit allows.
     if let Ok((_, hard)) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
@@ -626,14 +643,10 @@ fn supervise_one(policy: &Policy, known: Option<&(String, Policy)>, handoff: &Ow
             return 0;
         }
     };
-    serve_client(built.ok(), conn, known)
+    serve_client(built.ok(), conn, own)
 }
 
-fn serve_client(
-    built: Option<(Plan, stockade_jail::supervise::Jail)>,
-    mut conn: UnixStream,
-    known: Option<&(String, Policy)>,
-) -> i32 {
+fn serve_client(built: Option<(Plan, stockade_jail::supervise::Jail)>, mut conn: UnixStream, own: &Own) -> i32 {
     let answer = |conn: &mut UnixStream, kind: Kind, bytes: Vec<u8>| {
         let _ = conn.write_all(&bytes);
         let _ = conn.flush();
@@ -693,12 +706,12 @@ fn serve_client(
     // namespaces and with its capabilities), and the client runs it as without a helper.
     let why = if built.is_none() {
         Some("no jail was built ahead".to_string())
-    } else if known.is_none_or(|(text, _)| *text != run.policy) {
+    } else if own.policy.as_ref().is_none_or(|(text, _)| *text != run.policy) {
         Some("another policy than the helper's".to_string())
     } else if run.audit_log.as_deref().is_some_and(|a| a != "-") {
         Some("an audit log file (the client opens its own)".to_string())
     } else {
-        peer_more_confined(conn.as_fd()).map(|w| format!("the client is more confined: {w}"))
+        peer_more_confined(conn.as_fd(), own.confinement.as_ref()).map(|w| format!("the client is more confined: {w}"))
     };
     if let Some(why) = why {
         if let Some((_, jail)) = built {
@@ -707,7 +720,7 @@ fn serve_client(
         }
         return decline(&mut conn, why);
     }
-    let (req, late) = match request_from(&run, known) {
+    let (req, late) = match request_from(&run, own.policy.as_ref()) {
         Ok(r) => r,
         Err((step, message, kind)) => return fatal(&mut conn, step, message, kind),
     };

@@ -34,6 +34,11 @@ impl Helper {
     /// `uid`: run the helper as that user (root only), its socket in a directory it owns;
     /// `env`: more of the helper's environment.
     fn start_as(extra: &[&str], uid: Option<u32>, env: &[(&str, &str)]) -> Helper {
+        Helper::start_under(&[], extra, uid, env)
+    }
+
+    /// The same, the helper started through `wrapper` (a command and its flags, e.g. prlimit).
+    fn start_under(wrapper: &[&str], extra: &[&str], uid: Option<u32>, env: &[(&str, &str)]) -> Helper {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("helper.sock");
         let mut cmd = match uid {
@@ -49,6 +54,11 @@ impl Helper {
                 ])
                 .arg(env!("CARGO_BIN_EXE_stockade"))
                 .env("HOME", "/nonexistent");
+                c
+            }
+            None if !wrapper.is_empty() => {
+                let mut c = Command::new(wrapper[0]);
+                c.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_stockade"));
                 c
             }
             None => Command::new(env!("CARGO_BIN_EXE_stockade")),
@@ -641,6 +651,18 @@ fn a_request_over_the_cap_is_refused_before_it_is_read() {
     assert!(answer["message"].as_str().unwrap().contains("cap"), "{answer}");
 }
 
+/// `cmd` run by `outer` (which execs what follows its own arguments), with `cmd`'s environment.
+fn wrapped(mut outer: Command, cmd: &Command) -> Command {
+    outer.arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => outer.env(k, v),
+            None => outer.env_remove(k),
+        };
+    }
+    outer
+}
+
 /// `cmd` (a `stockade run`) in a mount namespace of its own, after `setup` (a shell line that
 /// gets the path `arg` as `$0`) changed that namespace.
 fn in_own_mounts(setup: &str, arg: &Path, cmd: &Command) -> Command {
@@ -648,28 +670,15 @@ fn in_own_mounts(setup: &str, arg: &Path, cmd: &Command) -> Command {
     c.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(format!("{setup} && shift && exec \"$@\""))
         .arg(arg)
-        .arg("--")
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    c
+        .arg("--");
+    wrapped(c, cmd)
 }
 
 /// `cmd` under `setpriv` with `flags`.
 fn under_setpriv(flags: &[&str], cmd: &Command) -> Command {
     let mut c = Command::new("setpriv");
-    c.args(flags).arg(cmd.get_program()).args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        if let Some(v) = v {
-            c.env(k, v);
-        }
-    }
-    c
+    c.args(flags);
+    wrapped(c, cmd)
 }
 
 /// The helper never does for a client what the client could not do itself: one in other
@@ -768,55 +777,16 @@ fn a_helper_out_of_fds_declines_and_keeps_serving() {
         eprintln!("skipped: needs root (the jail's cgroups)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("helper.sock");
-    let child = Command::new("prlimit")
-        // The accept loop's soft limit; its supervisors raise theirs to the hard one.
-        .arg("--nofile=24:4096")
-        .arg(env!("CARGO_BIN_EXE_stockade"))
-        .args(["helper", "--socket"])
-        .arg(&socket)
-        .args(["--python", system_python(), "--timeout", "10"])
-        .env("STOCKADE_HELPER_TRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Stopped when dropped, whatever the test's end.
-    let mut helper = Helper {
-        child,
-        socket: socket.clone(),
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !socket.exists() {
-        assert!(Instant::now() < deadline, "the helper never made its socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The accept loop's soft limit; its supervisors raise theirs to the hard one.
+    let mut helper = Helper::start_under(&["prlimit", "--nofile=24:4096"], &[], None, &[]);
+    let socket = helper.socket.clone();
     // Clients that connect and say nothing: each holds a supervisor and an fd of the helper's.
     let idle: Vec<std::os::unix::net::UnixStream> = (0..30)
         .map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    let run = |code: &str| {
-        stockade()
-            .env("STOCKADE_HELPER", &socket)
-            .args([
-                "run",
-                "--python",
-                system_python(),
-                "--timeout",
-                "10",
-                "--json",
-                "-c",
-                code,
-            ])
-            .output()
-            .unwrap()
-    };
     // Declined (no jail of the helper's could take it), so it ran in a jail of its own.
-    let out = run("print('still served')");
+    let out = helper.run(&["--json", "-c", "print('still served')"]);
     assert_eq!(parse_result(&out)["stdout"], "still served\n", "{}", stderr(&out));
     assert!(!stderr(&out).contains(AHEAD), "{}", stderr(&out));
     assert!(helper.child.try_wait().unwrap().is_none(), "the helper stopped");
@@ -825,7 +795,7 @@ fn a_helper_out_of_fds_declines_and_keeps_serving() {
     drop(idle);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let out = run("pass");
+        let out = helper.run(&["--json", "-c", "pass"]);
         if stderr(&out).contains(AHEAD) {
             break;
         }
