@@ -333,7 +333,13 @@ pub fn run_via(socket: &Path, run: &HelperRun) -> Result<Answer, ClientError> {
         if let Some(s) = &signals {
             fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
         }
-        match poll(&mut fds, PollTimeout::from(500u16)) {
+        // Woken only to count the grace down once a stop was passed on.
+        let wait = if stop_sent.is_some() {
+            PollTimeout::from(500u16)
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, wait) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(e) => break Err(broken(format!("poll: {e}"))),
         }
